@@ -1,0 +1,104 @@
+"""Command line: ``python -m metrics summary PATH [--map canonical=source ...] [--format json|text]``.
+
+Bad input exits with status 2 and a one-line message naming the problem; a
+traceback is never printed for a Chatlens error. Families register extra
+subcommands in :data:`SUBCOMMANDS` (``module`` names with ``add_parser`` and ``run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+from metrics.errors import ChatlensError, ValidationError
+from metrics.loaders import load_path, parse_map_args
+
+__all__ = ["main", "SUBCOMMANDS", "add_load_options", "load_from_args"]
+
+#: Extra subcommand modules; each has ``add_parser(subparsers)`` and ``run(args) -> int``.
+SUBCOMMANDS: list[str] = []
+
+
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """The options every file-reading subcommand shares."""
+    parser.add_argument("path", help="transcript export (CSV, TSV, JSON, JSONL, .gz or .zip)")
+    parser.add_argument("--map", action="append", default=[], metavar="CANONICAL=SOURCE",
+                        help="map a source column to a Chatlens column, e.g. --map text=utterance")
+    parser.add_argument("--timezone", default="UTC", help="time zone of naive timestamps (default UTC)")
+    parser.add_argument("--skip-bad-rows", action="store_true",
+                        help="load the good rows and report the bad ones instead of refusing the file")
+    parser.add_argument("--test-users", default="", help="comma-separated glob patterns of test user ids")
+    parser.add_argument("--conversations", default=None, help="a conversations file joined on conversation_id")
+    parser.add_argument("--format", choices=("json", "text"), default="text")
+
+
+def load_from_args(args):
+    """Load ``args.path`` with the shared options."""
+    return load_path(args.path, mapping=parse_map_args(args.map), timezone=args.timezone,
+                     on_error="skip" if args.skip_bad_rows else "refuse",
+                     test_users=[p for p in args.test_users.split(",") if p.strip()],
+                     conversations_path=args.conversations)
+
+
+def _summary(args) -> int:
+    from metrics.summary import build_summary
+
+    result = load_from_args(args)
+    report = build_summary(result)
+    if args.format == "json":
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print(_as_text(report))
+    return 0
+
+
+def _as_text(report: dict, indent: int = 0) -> str:
+    lines = []
+    for key, value in report.items():
+        pad = "  " * indent
+        if isinstance(value, dict):
+            lines.append(f"{pad}{key}:")
+            lines.append(_as_text(value, indent + 1))
+        elif isinstance(value, list) and value and isinstance(value[0], (dict, list)):
+            lines.append(f"{pad}{key}: {len(value)} item(s)")
+        else:
+            lines.append(f"{pad}{key}: {value}")
+    return "\n".join(line for line in lines if line)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m metrics", description="Chatlens chatbot analytics")
+    sub = parser.add_subparsers(dest="command", required=True)
+    summary = sub.add_parser("summary", help="load a transcript export and print its metrics")
+    add_load_options(summary)
+    summary.set_defaults(handler=_summary)
+    for name in SUBCOMMANDS:
+        module = importlib.import_module(name)
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    try:
+        if handler is None:
+            module = importlib.import_module(args.module)
+            return int(module.run(args))
+        return int(handler(args))
+    except ValidationError as exc:
+        first = exc.problems[0] if exc.problems else exc
+        more = f" (and {exc.total - 1} more problem(s); use --skip-bad-rows to load the good rows)" \
+            if exc.total > 1 else ""
+        print(f"error: {first}{more}", file=sys.stderr)
+        return 2
+    except ChatlensError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""Load transcript exports into the validated Chatlens format.
+
+The single entry point the UI, the CLI and the benchmark share is
+:func:`load_bytes` (``load_path`` reads a file first). It
+
+1. parses the bytes (:mod:`metrics.readers`: CSV/TSV/JSON/JSONL, .gz, .zip);
+2. maps source columns to the Chatlens columns (auto-detected synonyms, user overrides);
+3. validates every value at once (:mod:`metrics.validate`);
+4. refuses the file listing every problem (``on_error="refuse"``, the default), or keeps the
+   good rows and reports exactly which rows were skipped and why (``on_error="skip"``);
+5. joins an optional conversations file on ``conversation_id``;
+6. excludes test and bot-to-bot traffic (``is_test`` and user-id patterns) and counts it.
+
+No row is ever dropped without being counted in :attr:`LoadResult.skipped` or
+:attr:`LoadResult.excluded_conversations`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from metrics.errors import ConfigError, Problem, ValidationError
+from metrics.readers import DEFAULT_MAX_EXPANDED_BYTES, read_table
+from metrics.schema import CONVERSATION_FIELDS
+from metrics.validate import PROBLEM_COLUMNS, detect_mapping, normalize
+
+__all__ = ["LoadResult", "load_bytes", "load_path", "parse_map_args", "ON_ERROR"]
+
+ON_ERROR = ("refuse", "skip")
+MAX_PROBLEMS_IN_ERROR = 1000
+
+
+@dataclass
+class LoadResult:
+    """What a load produced. ``frame`` is the validated transcript frame."""
+
+    frame: pd.DataFrame
+    file: str
+    format: str
+    mapping: dict[str, str]
+    notices: list[str] = field(default_factory=list)
+    #: One row per problem of a skipped row (file, row, column, value, message, fix).
+    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROBLEM_COLUMNS))
+    skipped_rows: int = 0
+    excluded_conversations: int = 0
+    excluded_messages: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+    source_rows: int = 0
+
+    @property
+    def conversations(self) -> int:
+        return int(self.frame["conversation_id"].nunique())
+
+
+def parse_map_args(items) -> dict[str, str]:
+    """Parse ``canonical=source`` strings (CLI ``--map``) into a dict.
+
+    Examples
+    --------
+    >>> parse_map_args(["text=utterance", "conversation_id=chat"])
+    {'text': 'utterance', 'conversation_id': 'chat'}
+    """
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--map expects canonical=source, got {item!r}")
+        canon, source = item.split("=", 1)
+        out[canon.strip()] = source.strip()
+    return out
+
+
+def load_path(path, **options) -> LoadResult:
+    """Read ``path`` and :func:`load_bytes` it; the file name is used in every message."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ValidationError([Problem(str(p), None, None, None, f"cannot read the file ({exc.strerror})",
+                                       "check the path and permissions")]) from None
+    conv = options.pop("conversations_path", None)
+    if conv is not None:
+        options["conversations"] = (Path(conv).read_bytes(), Path(conv).name)
+    return load_bytes(data, p.name, **options)
+
+
+def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = None, timezone: str = "UTC",
+               on_error: str = "refuse", test_users=(), conversations: tuple[bytes, str] | None = None,
+               max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES, now: pd.Timestamp | None = None) -> LoadResult:
+    """Parse, map, validate and clean one export.
+
+    Parameters
+    ----------
+    mapping : {canonical: source column}, overriding the auto-detected mapping.
+    timezone : IANA zone for naive timestamps (aware ones keep their offset). Default UTC.
+    on_error : "refuse" raises :class:`ValidationError` listing every problem; "skip" keeps the
+        good rows and reports the skipped ones in ``result.skipped``.
+    test_users : glob patterns (case-insensitive) of user ids whose conversations are test traffic.
+    conversations : optional ``(bytes, file_name)`` of a conversations file joined on conversation_id.
+
+    Examples
+    --------
+    >>> r = load_bytes(b"chat_id,author,body\\n7,customer,hello\\n7,assistant,hi there\\n", "x.csv")
+    >>> r.frame[["conversation_id", "speaker", "text"]].values.tolist()
+    [['7', 'user', 'hello'], ['7', 'bot', 'hi there']]
+    """
+    if on_error not in ON_ERROR:
+        raise ConfigError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    table = read_table(data, file_name, max_expanded_bytes=max_expanded_bytes)
+    sample = table.frame.head(500)
+    chosen = detect_mapping(table.frame.columns, sample=sample, overrides=mapping)
+    notices = list(table.notices)
+    header_problems = _duplicate_headers(table, chosen)
+    norm = normalize(table.frame, file=table.file, mapping=chosen, rows=table.rows, timezone=timezone, now=now)
+    notices.extend(norm.notices)
+    problems = norm.problems
+    extra = [p.as_dict() for p in table.problems + header_problems]
+    if extra:
+        problems = pd.concat([problems, pd.DataFrame(extra, columns=PROBLEM_COLUMNS)], ignore_index=True)
+    file_level = problems[problems["row"].isna()]
+    if len(file_level):
+        raise _error(file_level)
+    frame = norm.frame
+    skipped = problems.iloc[0:0]
+    skipped_rows = 0
+    if len(problems):
+        if on_error == "refuse":
+            raise _error(problems)
+        bad_rows = set(problems["row"].astype("int64"))
+        keep = ~frame["row"].isin(bad_rows)
+        skipped_rows = len(bad_rows)
+        frame = frame[keep]
+        skipped = problems.sort_values("row", kind="stable").reset_index(drop=True)
+        notices.append(f"Skipped {skipped_rows} row(s) with problems; download the list to see why.")
+    if conversations is not None:
+        frame = _join_conversations(frame, conversations, timezone=timezone, max_expanded_bytes=max_expanded_bytes,
+                                    notices=notices)
+    frame, excluded, excluded_msgs = _exclude_tests(frame, test_users)
+    if excluded:
+        notices.append(f"Excluded {excluded} test/bot-to-bot conversation(s) ({excluded_msgs} messages).")
+    if len(frame) == 0 and skipped_rows == 0 and excluded == 0:
+        raise ValidationError([Problem(table.file, None, None, None, "no messages to load",
+                                       "export a period that contains conversations")])
+    frame = frame.sort_values(["conversation_id", "timestamp", "row"], kind="stable").reset_index(drop=True)
+    if len(norm.ignored_columns):
+        shown = ", ".join(norm.ignored_columns[:15]) + (" ..." if len(norm.ignored_columns) > 15 else "")
+        notices.append(f"Ignored {len(norm.ignored_columns)} column(s) not in the Chatlens format: {shown}")
+    return LoadResult(frame=frame, file=table.file, format=table.format, mapping=chosen, notices=notices,
+                      skipped=skipped, skipped_rows=skipped_rows, excluded_conversations=excluded,
+                      excluded_messages=excluded_msgs, ignored_columns=norm.ignored_columns,
+                      source_rows=len(table.frame) + len(table.problems))
+
+
+def _error(problems: pd.DataFrame) -> ValidationError:
+    shown = problems.head(MAX_PROBLEMS_IN_ERROR)
+    items = [Problem(r.file, None if pd.isna(r.row) else int(r.row), r.column, r.value, r.message, r.fix)
+             for r in shown.itertuples(index=False)]
+    err = ValidationError(items, total=len(problems))
+    err.frame = problems.reset_index(drop=True)
+    return err
+
+
+def _duplicate_headers(table, mapping: dict[str, str]) -> list[Problem]:
+    if not table.header:
+        return []
+    seen, problems = {}, []
+    for pos, name in enumerate(table.header, start=1):
+        if name in seen:
+            used = any(src == name or src.startswith(f"{name}.") for src in mapping.values())
+            if used:
+                problems.append(Problem(table.file, None, name, None,
+                                        f"the header names column '{name}' twice (columns {seen[name]} and {pos})",
+                                        "rename or remove one of the two columns"))
+        else:
+            seen[name] = pos
+    return problems
+
+
+def _exclude_tests(frame: pd.DataFrame, patterns) -> tuple[pd.DataFrame, int, int]:
+    flagged = pd.Series(False, index=frame.index)
+    if "is_test" in frame.columns:
+        flagged |= frame["is_test"].fillna(False).astype(bool)
+    pats = [p.strip().lower() for p in (patterns or ()) if p and p.strip()]
+    if pats and "user_id" in frame.columns:
+        uniq = frame["user_id"].dropna().unique()
+        hits = {u for u in uniq if any(fnmatch.fnmatchcase(str(u).lower(), p) for p in pats)}
+        if hits:
+            flagged |= frame["user_id"].isin(hits)
+    if not flagged.any():
+        return frame, 0, 0
+    conv = set(frame.loc[flagged, "conversation_id"])
+    drop = frame["conversation_id"].isin(conv)
+    return frame[~drop], len(conv), int(drop.sum())
+
+
+def _join_conversations(frame, conversations, *, timezone, max_expanded_bytes, notices) -> pd.DataFrame:
+    data, name = conversations
+    table = read_table(data, name, max_expanded_bytes=max_expanded_bytes)
+    chosen = detect_mapping(table.frame.columns)
+    keep = {k: v for k, v in chosen.items() if k == "conversation_id" or k in CONVERSATION_FIELDS}
+    if "conversation_id" not in keep:
+        raise ValidationError([Problem(table.file, None, None, None,
+                                       "the conversations file has no conversation id column",
+                                       "add a conversation_id column matching the transcript file")])
+    raw = table.frame[list(keep.values())].copy()
+    if "text" not in keep:
+        raw["__text"] = ""
+        keep["text"] = "__text"
+    norm = normalize(raw, file=table.file, mapping=keep, rows=table.rows, timezone=timezone)
+    if len(norm.problems):
+        raise _error(norm.problems)
+    conv = norm.frame.drop(columns=["text", "speaker", "timestamp", "row"], errors="ignore")
+    conv = conv.drop_duplicates("conversation_id", keep="last").set_index("conversation_id")
+    unknown = int((~conv.index.isin(frame["conversation_id"].unique())).sum())
+    if unknown:
+        notices.append(f"{table.file}: {unknown} conversation(s) are not in the transcript file and were ignored.")
+    out = frame.copy()
+    for col in conv.columns:
+        values = out["conversation_id"].map(conv[col])
+        if col in out.columns:
+            out[col] = values.where(values.notna(), out[col]).astype(conv[col].dtype)
+        else:
+            out[col] = values.astype(conv[col].dtype)
+    notices.append(f"Joined {len(conv) - unknown} conversation(s) from {table.file}.")
+    return out

@@ -1,0 +1,408 @@
+"""Raw table -> validated transcript frame, checking everything at once.
+
+:func:`detect_mapping` proposes which source column feeds each canonical
+column; :func:`normalize` converts and validates every column and collects
+*every* problem (like pandera's lazy mode) as a DataFrame of
+``file, row, column, value, message, fix``. Nothing is dropped here: the caller
+(:mod:`metrics.loaders`) decides whether to refuse the file or skip the bad rows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from metrics.errors import ConfigError, Problem
+from metrics.schema import BY_NAME, COLUMNS, SPEAKERS, SPEAKER_SYNONYMS, _key, canonical_name
+
+__all__ = ["detect_mapping", "normalize", "Normalized", "PROBLEM_COLUMNS"]
+
+PROBLEM_COLUMNS = ["file", "row", "column", "value", "message", "fix"]
+_TRUE = {"true", "t", "yes", "y", "1", "1.0", "on"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0", "off"}
+_THUMBS = {"up": "up", "thumbs_up": "up", "👍": "up", "positive": "up", "1": "up", "true": "up", "like": "up",
+           "down": "down", "thumbs_down": "down", "👎": "down", "negative": "down", "0": "down",
+           "false": "down", "dislike": "down", "-1": "down"}
+_EXTRA_TS = ("start_time", "starttime", "start")
+
+
+def detect_mapping(columns, *, sample: pd.DataFrame | None = None,
+                   overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """Map canonical column -> source column, from header synonyms and user overrides.
+
+    Several source columns may look like the same canonical column; the exact
+    canonical name wins, then the first synonym in :data:`metrics.schema.COLUMNS`
+    order. For ``speaker`` the column whose values are most often known speaker
+    names wins (``sender_class`` = Human/Bot beats ``sender`` = participant1).
+
+    Examples
+    --------
+    >>> detect_mapping(["session_id", "role", "message", "created_at"])
+    {'conversation_id': 'session_id', 'timestamp': 'created_at', 'speaker': 'role', 'text': 'message'}
+    >>> detect_mapping(["a", "b"], overrides={"text": "b"})
+    {'text': 'b'}
+    """
+    columns = [str(c) for c in columns]
+    candidates: dict[str, list[tuple[int, str]]] = {}
+    for col in columns:
+        if col.startswith("__") or col.startswith("conversation.__"):
+            continue
+        level = 0
+        name = col
+        if col.startswith("conversation."):
+            level, name = 1, col[len("conversation."):]
+        canon = "conversation_id" if level == 1 and _key(name) == "id" else canonical_name(name)
+        if canon is None and _key(name) in _EXTRA_TS:
+            canon, level = "timestamp", level + 2
+        if canon is None and _key(name) in ("sender_class", "speaker_class", "author_role"):
+            canon = "speaker"
+        if canon is None and _key(name) == "eval_score":
+            canon = "rating"
+        if canon is None:
+            continue
+        rank = _rank(canon, name) + 100 * level
+        candidates.setdefault(canon, []).append((rank, col))
+    mapping: dict[str, str] = {}
+    for canon, options in candidates.items():
+        options.sort()
+        if canon == "speaker" and sample is not None and len(options) > 1:
+            options.sort(key=lambda o: (-_speaker_share(sample[o[1]]), o[0]))
+        mapping[canon] = options[0][1]
+    if "conversation_id" not in mapping and "conversation.__conversation_index" in columns:
+        mapping["conversation_id"] = "conversation.__conversation_index"
+    if overrides:
+        for canon, source in overrides.items():
+            if canon not in BY_NAME:
+                raise ConfigError(f"unknown Chatlens column {canon!r} in mapping; known: "
+                                  + ", ".join(c.name for c in COLUMNS))
+            if source in (None, ""):
+                mapping.pop(canon, None)
+            else:
+                mapping[canon] = source
+                for other in [k for k, v in mapping.items() if v == source and k != canon]:
+                    del mapping[other]
+    order = [c.name for c in COLUMNS]
+    return {k: mapping[k] for k in order if k in mapping}
+
+
+def _rank(canon: str, name: str) -> int:
+    key = _key(name)
+    if key == canon:
+        return 0
+    synonyms = [_key(s) for s in BY_NAME[canon].synonyms]
+    return 1 + synonyms.index(key) if key in synonyms else 50
+
+
+def _speaker_share(values: pd.Series) -> float:
+    uniq = values.dropna().astype(str).map(_key).value_counts()
+    if uniq.sum() == 0:
+        return 0.0
+    known = sum(n for v, n in uniq.items() if v in SPEAKER_SYNONYMS)
+    return known / uniq.sum()
+
+
+@dataclass
+class Normalized:
+    frame: pd.DataFrame
+    problems: pd.DataFrame
+    notices: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+def _missing(v) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+class _Collector:
+    def __init__(self, file: str, rows: np.ndarray):
+        self.file = file
+        self.rows = rows
+        self.parts: list[pd.DataFrame] = []
+
+    def add(self, mask, column: str | None, values, message: str, fix: str):
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        vals = pd.Series(values).to_numpy(dtype=object)[mask] if values is not None else None
+        self.parts.append(pd.DataFrame({
+            "file": self.file, "row": self.rows[mask], "column": column,
+            "value": [None if _missing(v) else str(v)[:200] for v in vals] if vals is not None
+            else None,
+            "message": message, "fix": fix}))
+
+    def add_problem(self, p: Problem):
+        self.parts.append(pd.DataFrame([p.as_dict()]))
+
+    def frame(self) -> pd.DataFrame:
+        if not self.parts:
+            return pd.DataFrame({c: pd.Series([], dtype="object") for c in PROBLEM_COLUMNS})
+        out = pd.concat(self.parts, ignore_index=True)
+        return out[PROBLEM_COLUMNS]
+
+
+def normalize(raw: pd.DataFrame, *, file: str, mapping: dict[str, str], rows: pd.Series | None = None,
+              timezone: str = "UTC", now: pd.Timestamp | None = None) -> Normalized:
+    """Convert a raw string table into the validated format, collecting every problem.
+
+    ``rows`` gives each raw row's 1-based record number in the file (default 1..n).
+    Problems are *file-level* (row is None: a missing column) or *row-level*.
+    The returned frame keeps every row, in source order (bad values become missing);
+    the caller removes or refuses rows listed in ``problems``.
+    """
+    n = len(raw)
+    row_numbers = (rows.to_numpy() if rows is not None else np.arange(1, n + 1)).astype("int64")
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+    issues = _Collector(file, row_numbers)
+    notices: list[str] = []
+    try:
+        pd.Timestamp("2024-01-01").tz_localize(timezone)
+    except Exception:  # noqa: BLE001
+        raise ConfigError(f"unknown time zone {timezone!r}; use an IANA name such as 'Europe/Berlin'") from None
+
+    missing_sources = [s for s in mapping.values() if s not in raw.columns]
+    for source in missing_sources:
+        canon = next(k for k, v in mapping.items() if v == source)
+        issues.add_problem(Problem(file, None, source, None,
+                                   f"the mapping sends column {source!r} to '{canon}' but the file has no such column",
+                                   "pick one of: " + ", ".join(map(str, list(raw.columns)[:30]))))
+    mapping = {k: v for k, v in mapping.items() if v in raw.columns}
+
+    def col(name):
+        return raw[mapping[name]] if name in mapping else None
+
+    # text (required)
+    text = col("text")
+    if text is None:
+        issues.add_problem(Problem(file, None, "text", None,
+                                   "no message text column found (looked for text, message, content, body, "
+                                   "utterance, ...); columns are: " + ", ".join(map(str, list(raw.columns)[:20])),
+                                   "rename the text column to 'text', or map it: --map text=<column>"))
+        out["text"] = pd.Series([""] * n, dtype="str")
+    else:
+        out["text"] = text.fillna("").astype("str").reset_index(drop=True)
+        empty = int((out["text"] == "").sum())
+        if empty:
+            notices.append(f"{empty} message(s) have no text (kept, as empty text).")
+
+    # conversation id
+    cid = col("conversation_id")
+    if cid is None:
+        out["conversation_id"] = pd.Series([f"row-{r}" for r in row_numbers], dtype="str")
+        notices.append("No conversation id column: each row is treated as its own conversation "
+                       "(fine for NLU test sets; map a column with --map conversation_id=<column> otherwise).")
+    else:
+        cid = cid.astype("str").str.strip().reset_index(drop=True)
+        missing = cid.isna() | (cid == "")
+        issues.add(missing, mapping["conversation_id"], cid, "missing conversation id",
+                   "fill in the conversation/session id for every message")
+        out["conversation_id"] = cid.where(~missing, None).astype("str")
+
+    # speaker
+    spk = col("speaker")
+    if spk is None:
+        if "inbound" in raw.columns:
+            inbound = raw["inbound"].astype("str").str.strip().str.lower().reset_index(drop=True)
+            out["speaker"] = np.where(inbound.isin(list(_TRUE)), "user", "agent")
+            notices.append("No speaker column: used 'inbound' (true = user, false = agent).")
+        else:
+            out["speaker"] = "user"
+            notices.append("No speaker column: every message is treated as a user message "
+                           "(map one with --map speaker=<column>).")
+        out["speaker"] = out["speaker"].astype("str")
+    else:
+        raw_spk = spk.reset_index(drop=True)
+        uniq = pd.Series(raw_spk.dropna().unique())
+        lookup = {v: SPEAKER_SYNONYMS.get(_key(v)) for v in uniq}
+        mapped = raw_spk.map(lookup)
+        bad = mapped.isna().to_numpy()
+        issues.add(bad, mapping["speaker"], raw_spk,
+                   "unknown speaker" if raw_spk.notna().any() else "missing speaker",
+                   "use one of user, bot, agent, system (customer/assistant/operator ... are understood), "
+                   "or fix the mapping")
+        out["speaker"] = mapped.astype("str")
+
+    # timestamp
+    ts_raw = col("timestamp")
+    if ts_raw is None:
+        out["timestamp"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
+        notices.append("No timestamp column: time-based views (trends, durations, abandonment timeouts) "
+                       "need timestamps and will say so.")
+    else:
+        ts_raw = ts_raw.reset_index(drop=True)
+        parsed, ambiguous = _parse_timestamps(ts_raw, timezone)
+        missing = ts_raw.isna().to_numpy()
+        failed = parsed.isna().to_numpy() & ~missing
+        issues.add(missing, mapping["timestamp"], ts_raw, "missing timestamp",
+                   "fill in the time of every message, or remove the timestamp mapping")
+        issues.add(failed & ~ambiguous, mapping["timestamp"], ts_raw, "unparseable timestamp",
+                   "use ISO 8601 such as 2024-05-01T14:03:00Z, or epoch seconds/milliseconds")
+        issues.add(failed & ambiguous, mapping["timestamp"], ts_raw,
+                   f"local time is ambiguous or skipped in {timezone} (daylight-saving change)",
+                   "export timestamps with a UTC offset")
+        out["timestamp"] = parsed
+        now = now or pd.Timestamp.now(tz="UTC")
+        future = int((parsed > now + pd.Timedelta(days=1)).sum())
+        if future:
+            notices.append(f"{future} message(s) are dated in the future; check the export's time zone.")
+        epoch0 = int((parsed == pd.Timestamp(0, tz="UTC")).sum())
+        if epoch0:
+            notices.append(f"{epoch0} message(s) are dated 1970-01-01 00:00 (epoch 0), often a missing value.")
+
+    # optional fields
+    for column in COLUMNS:
+        name = column.name
+        if name in ("text", "conversation_id", "speaker", "timestamp") or name not in mapping:
+            continue
+        values = col(name).reset_index(drop=True)
+        source = mapping[name]
+        if column.kind in ("id", "str"):
+            cleaned = values.astype("str").str.strip()
+            out[name] = cleaned.where(cleaned != "", None).astype("str")
+        elif column.kind == "float" and name == "confidence":
+            out[name] = _confidence(values, source, issues, notices)
+        elif column.kind in ("float", "rating"):
+            nums = pd.to_numeric(values.str.strip().str.replace(r"^\$", "", regex=True), errors="coerce")
+            bad = values.notna().to_numpy() & nums.isna().to_numpy() & ~values.str.lower().isin(["nan"]).to_numpy()
+            issues.add(bad, source, values, f"{name} is not a number", "use plain numbers such as 4 or 12.5")
+            if column.kind == "rating":
+                out_of = (nums < 1) | (nums > 5)
+                issues.add(out_of.to_numpy(), source, values, "rating outside 1-5",
+                           "give star ratings from 1 to 5")
+                nums = nums.where(~out_of)
+            out[name] = nums.astype("float64")
+        elif column.kind == "bool":
+            low = values.astype("str").str.strip().str.lower()
+            is_t, is_f = low.isin(list(_TRUE)), low.isin(list(_FALSE))
+            bad = values.notna().to_numpy() & ~(is_t | is_f).to_numpy()
+            issues.add(bad, source, values, f"{name} is not true/false", "use true/false, yes/no or 1/0")
+            result = pd.Series(pd.NA, index=out.index, dtype="boolean")
+            result[is_t.to_numpy()] = True
+            result[is_f.to_numpy()] = False
+            out[name] = result
+        if name == "thumbs":
+            low = out[name].str.lower()
+            mapped = low.map(_THUMBS)
+            bad = out[name].notna().to_numpy() & mapped.isna().to_numpy()
+            issues.add(bad, source, values, "thumbs is not up/down", "use up or down")
+            out[name] = mapped.astype("str")
+
+    # duplicate message ids
+    if "message_id" in out.columns:
+        dup = out["message_id"].notna() & out["message_id"].duplicated(keep="first")
+        issues.add(dup.to_numpy(), mapping["message_id"], out["message_id"], "duplicate message id",
+                   "give every message a unique id, or remove the repeated row")
+
+    out["row"] = row_numbers
+    mapped_sources = set(mapping.values())
+    ignored = [str(c) for c in raw.columns if c not in mapped_sources and "__" not in str(c)[:16]]
+    _check_conversation_constants(out, notices)
+    ordered = ["conversation_id", "timestamp", "speaker", "text"] + [
+        c.name for c in COLUMNS if c.name in out.columns and c.name not in
+        ("conversation_id", "timestamp", "speaker", "text")] + ["row"]
+    return Normalized(out[ordered], issues.frame(), notices, ignored)
+
+
+_AWARE = re.compile(r"(?:[zZ]|[+-]\d{2}:?\d{2}|\b(?:UTC|GMT)\b.*|[+-]\d{4}\s+\d{4})\s*$")
+
+
+def _parse_timestamps(values: pd.Series, timezone: str) -> tuple[pd.Series, np.ndarray]:
+    """Parse ISO 8601 (offset or naive), epoch seconds/ms and common text formats to UTC."""
+    n = len(values)
+    result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    ambiguous = np.zeros(n, dtype=bool)
+    present = values.notna()
+    if not present.any():
+        return result, ambiguous
+    stripped = values.str.strip()
+    numeric = pd.to_numeric(stripped, errors="coerce")
+    is_num = numeric.notna() & present
+    if is_num.any():
+        nums = numeric[is_num]
+        unit_ms = nums.abs() > 1e11
+        secs = nums.where(~unit_ms, nums / 1000.0)
+        result[is_num] = pd.to_datetime(secs, unit="s", utc=True, errors="coerce").astype("datetime64[ns, UTC]")
+    rest = present & ~is_num
+    if not rest.any():
+        return result, ambiguous
+    text = stripped[rest]
+    if timezone == "UTC":
+        parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+        retry = parsed.isna()
+        if retry.any():
+            parsed[retry] = _parse_mixed(text[retry], utc=True)
+        result[rest] = parsed.astype("datetime64[ns, UTC]")
+        return result, ambiguous
+    aware = text.str.contains(_AWARE, na=False)
+    if aware.any():
+        sub = text[aware]
+        parsed = pd.to_datetime(sub, format="ISO8601", utc=True, errors="coerce")
+        retry = parsed.isna()
+        if retry.any():
+            parsed[retry] = _parse_mixed(sub[retry], utc=True)
+        result[sub.index] = parsed.astype("datetime64[ns, UTC]")
+    naive = text[~aware]
+    if len(naive):
+        local = pd.to_datetime(naive, format="ISO8601", errors="coerce")
+        retry = local.isna()
+        if retry.any():
+            local[retry] = _parse_mixed(naive[retry], utc=False)
+        ok = local.notna()
+        localized = pd.Series(pd.NaT, index=naive.index, dtype="datetime64[ns, UTC]")
+        if ok.any():
+            loc = pd.DatetimeIndex(local[ok]).tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+            localized[ok] = pd.Series(loc, index=local[ok].index).dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+            amb = ok & localized.isna()
+            ambiguous[np.flatnonzero(values.index.isin(amb[amb].index))] = True
+        result[naive.index] = localized
+    return result, ambiguous
+
+
+def _parse_mixed(values: pd.Series, *, utc: bool) -> pd.Series:
+    out = []
+    for v in values.tolist():
+        try:
+            ts = pd.to_datetime(v, utc=utc, format="mixed")
+            if not utc and ts.tzinfo is not None:
+                ts = ts.tz_convert("UTC").tz_localize(None)
+            out.append(ts)
+        except (ValueError, TypeError, OverflowError):
+            out.append(pd.NaT)
+    dtype = "datetime64[ns, UTC]" if utc else "datetime64[ns]"
+    return pd.Series(pd.to_datetime(out, utc=utc) if out else [], index=values.index, dtype=dtype)
+
+
+def _confidence(values: pd.Series, source: str, issues: _Collector, notices: list[str]) -> pd.Series:
+    text = values.astype("str").str.strip().str.rstrip("%")
+    nums = pd.to_numeric(text, errors="coerce")
+    nan_word = text.str.lower().isin(["nan", "none", "null"]).to_numpy()
+    not_num = values.notna().to_numpy() & nums.isna().to_numpy() & ~nan_word
+    issues.add(not_num, source, values, "confidence is not a number", "give confidences between 0 and 1")
+    negative = (nums < 0).to_numpy()
+    issues.add(negative, source, values, "confidence is negative", "give confidences between 0 and 1")
+    valid = nums.where(nums >= 0)
+    if valid.max() > 1 and valid.max() <= 100:
+        notices.append(f"Confidence in '{source}' looks like a percentage (max {valid.max():g}); divided by 100.")
+        valid = valid / 100.0
+    too_big = (valid > 1).to_numpy()
+    issues.add(too_big, source, values, "confidence above 1 (and above 100)",
+               "give confidences between 0 and 1 (or 0-100 for percentages)")
+    return valid.where(valid <= 1).astype("float64")
+
+
+def _check_conversation_constants(frame: pd.DataFrame, notices: list[str]) -> None:
+    from metrics.schema import CONVERSATION_FIELDS
+
+    present = [c for c in CONVERSATION_FIELDS if c in frame.columns]
+    if not present or frame["conversation_id"].isna().all():
+        return
+    counts = frame.groupby("conversation_id", sort=False)[present].nunique(dropna=True)
+    for c in present:
+        varying = int((counts[c] > 1).sum())
+        if varying:
+            notices.append(f"'{c}' takes several values within {varying} conversation(s); the first is used.")

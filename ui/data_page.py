@@ -1,0 +1,172 @@
+"""Rendering of the Data page: upload, mapping, validation report, stored datasets, conversation browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from metrics import store
+from metrics.errors import ChatlensError
+from metrics.loaders import LoadResult, load_bytes
+from metrics.schema import COLUMNS
+from ui import shell
+
+UPLOAD_TYPES = ["csv", "tsv", "txt", "json", "jsonl", "ndjson", "gz", "zip"]
+NONE = "(none)"
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def cached_load(data: bytes, name: str, mapping: tuple, timezone: str, on_error: str, test_users: tuple,
+                conv: tuple | None) -> LoadResult:
+    """Parse and validate uploaded bytes (cached on the bytes themselves, never on an UploadedFile)."""
+    return load_bytes(data, name, mapping=dict(mapping) or None, timezone=timezone, on_error=on_error,
+                      test_users=test_users, conversations=conv)
+
+
+def render_upload(ctx: shell.PageContext) -> None:
+    st.subheader("Upload an export")
+    upload = st.file_uploader("Transcript export (CSV, TSV, JSON, JSONL, .gz or .zip)", type=UPLOAD_TYPES,
+                              key="data_upload")
+    conv_upload = st.file_uploader("Optional conversations file (outcome, rating, topic ... per conversation)",
+                                   type=UPLOAD_TYPES, key="data_conv_upload")
+    c1, c2, c3 = st.columns(3)
+    timezone = c1.text_input("Time zone of naive timestamps", value="UTC", key="data_timezone")
+    on_error = c2.radio("Rows with problems", ["refuse", "skip"], key="data_on_error", horizontal=True,
+                        format_func=lambda v: {"refuse": "Refuse the file", "skip": "Skip bad rows"}[v])
+    tests = c3.text_input("Test user ids (glob patterns, comma-separated)", value="test*,qa-*",
+                          key="data_test_users")
+    if upload is None:
+        st.caption("Nothing uploaded: the pages show the active dataset from the store.")
+        return
+    data = upload.getvalue()
+    conv = (conv_upload.getvalue(), conv_upload.name) if conv_upload is not None else None
+    overrides = st.session_state.setdefault("data_mapping_overrides", {})
+    test_users = tuple(p.strip() for p in tests.split(",") if p.strip())
+    progress = st.progress(0.0, text=f"Reading {upload.name} ({len(data) / 1e6:.1f} MB)…")
+    try:
+        result = cached_load(data, upload.name, tuple(sorted(overrides.items())), timezone, on_error, test_users,
+                             conv)
+    except ChatlensError as exc:
+        progress.empty()
+        shell.show_error(exc)
+        if on_error == "refuse":
+            st.info("Choose **Skip bad rows** to load the good rows and download the list of skipped ones, "
+                    "or fix the mapping below.")
+        _mapping_editor(data, upload.name, overrides)
+        return
+    progress.progress(1.0, text=f"Validated {len(result.frame):,} messages.")
+    _report(result)
+    _mapping_editor(data, upload.name, overrides, current=result.mapping)
+    st.markdown("**Preview** (first 20 messages, as Chatlens reads them)")
+    st.dataframe(result.frame.head(20), width="stretch", hide_index=True)
+    _save_form(ctx, result, upload.name)
+
+
+def _report(result: LoadResult) -> None:
+    st.markdown(f"**Validation report** · format `{result.format}` · {len(result.frame):,} messages in "
+                f"{result.conversations:,} conversations")
+    cols = st.columns(3)
+    cols[0].metric("Rows read", f"{result.source_rows:,}")
+    cols[1].metric("Rows skipped", f"{result.skipped_rows:,}")
+    cols[2].metric("Test conversations excluded", f"{result.excluded_conversations:,}")
+    for notice in result.notices:
+        st.info(notice)
+    if result.skipped_rows:
+        st.warning(f"{result.skipped_rows} row(s) were skipped. Every one is listed here.")
+        st.dataframe(result.skipped.head(500), width="stretch", hide_index=True)
+        shell.download_csv(result.skipped, label="Download skipped rows (CSV)", file_name="skipped_rows.csv",
+                           key="data_skipped_download")
+
+
+def _mapping_editor(data: bytes, name: str, overrides: dict, current: dict | None = None) -> None:
+    from metrics.readers import read_table
+
+    try:
+        columns = [str(c) for c in read_table(data, name).frame.columns]
+    except ChatlensError:
+        return
+    current = current or {}
+    with st.expander("Column mapping (detected; change it if a column was missed)", expanded=False):
+        table = pd.DataFrame({"chatlens_column": [c.name for c in COLUMNS],
+                              "source_column": [current.get(c.name, NONE) for c in COLUMNS],
+                              "meaning": [c.description for c in COLUMNS]})
+        edited = st.data_editor(table, key="data_mapping_editor", hide_index=True, width="stretch",
+                                disabled=["chatlens_column", "meaning"],
+                                column_config={"source_column": st.column_config.SelectboxColumn(
+                                    "source column", options=[NONE] + columns)})
+        if st.button("Apply mapping", key="data_apply_mapping"):
+            new = {}
+            for row in edited.itertuples(index=False):
+                if row.source_column != current.get(row.chatlens_column, NONE):
+                    new[row.chatlens_column] = "" if row.source_column in (NONE, None) else row.source_column
+            overrides.update(new)
+            st.rerun()
+
+
+def _save_form(ctx: shell.PageContext, result: LoadResult, file_name: str) -> None:
+    st.markdown("**Save to the store**")
+    datasets = store.list_datasets(ctx.db)
+    existing = datasets["name"].tolist()
+    target = st.selectbox("Add to", ["A new dataset"] + existing, key="data_target")
+    name = st.text_input("Dataset name", value=Path(file_name).name.split(".")[0], key="data_name") \
+        if target == "A new dataset" else target
+    if st.button("Save dataset", type="primary", key="data_save"):
+        try:
+            with st.spinner(f"Saving {len(result.frame):,} messages…"):
+                saved = store.save_messages(ctx.db, result.frame, dataset_name=name, source_format=result.format,
+                                            file_name=file_name)
+        except ChatlensError as exc:
+            shell.show_error(exc)
+            return
+        st.session_state["active_dataset_id"] = saved.dataset_id
+        st.session_state["data_last_save"] = (
+            f"Saved to '{name}': {saved.new_rows:,} new message(s), {saved.duplicate_rows:,} already present.")
+        st.rerun()
+
+
+def render_datasets(ctx: shell.PageContext) -> None:
+    st.subheader("Stored datasets")
+    if msg := st.session_state.pop("data_last_save", None):
+        st.success(msg)
+    datasets = store.list_datasets(ctx.db)
+    if len(datasets) == 0:
+        st.info("The store is empty.")
+        return
+    st.dataframe(datasets, width="stretch", hide_index=True)
+    names = dict(zip(datasets["id"].astype(int), datasets["name"]))
+    with st.expander("Delete a dataset"):
+        victim = st.selectbox("Dataset to delete", list(names), format_func=lambda i: names[i], key="data_delete_id")
+        sure = st.checkbox("I understand its messages and everything derived from them are removed",
+                           key="data_delete_confirm")
+        if st.button("Delete", disabled=not sure, key="data_delete"):
+            store.delete_dataset(ctx.db, int(victim))
+            if st.session_state.get("active_dataset_id") == victim:
+                st.session_state["active_dataset_id"] = None
+            st.session_state["data_last_save"] = f"Deleted '{names[victim]}'."
+            st.rerun()
+
+
+def render_browser(ctx: shell.PageContext) -> None:
+    st.subheader("Conversation browser")
+    if ctx.dataset_id is None or len(ctx.all_messages) == 0:
+        st.info("No conversations to browse.")
+        return
+    ids = ctx.rollup["conversation_id"].tolist()
+    wanted = st.session_state.get("browse_conversation")
+    if wanted is not None and wanted not in ids and wanted in set(ctx.all_messages["conversation_id"]):
+        ids = [wanted] + ids
+    if not ids:
+        st.info("No conversation matches the filters.")
+        return
+    index = ids.index(wanted) if wanted in ids else 0
+    cid = st.selectbox("Conversation", ids, index=index, key="data_browse_select")
+    st.session_state["browse_conversation"] = cid
+    convo = ctx.all_messages[ctx.all_messages["conversation_id"] == cid]
+    row = ctx.rollup[ctx.rollup["conversation_id"] == cid]
+    if len(row):
+        r = row.iloc[0]
+        st.caption(f"{int(r['message_count'])} messages · {int(r['user_turns'])} user turns · channel "
+                   f"{r['channel'] if pd.notna(r['channel']) else '—'}")
+    shell.render_transcript(convo)

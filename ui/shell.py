@@ -1,0 +1,263 @@
+"""The one set-up every page calls: ``ctx = shell.setup_page("Intents")``.
+
+It sets the page config, draws the sidebar navigation with readable labels
+(``client.showSidebarNavigation = false`` hides Streamlit's own), opens this
+session's SQLite connection, makes sure the built-in sample is loaded when the
+store is empty, lets the user pick the active dataset and the shared filters,
+and returns a :class:`PageContext`. Because every page calls it, a deep link to
+any page works on a freshly started server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from metrics import store
+from metrics.errors import ChatlensError, ValidationError
+from metrics.export import to_csv_bytes
+from metrics.rollup import conversation_rollup
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_PATH = ROOT / "data" / "sample_transcripts.csv.gz"
+SAMPLE_NAME = "Sample: support & lead-gen bot"
+
+#: (script path relative to the repo root, label, icon). Pages whose file does not exist are not shown.
+PAGES = (
+    ("app.py", "Overview", ":material/dashboard:"),
+    ("pages/1_Data.py", "Data", ":material/upload_file:"),
+    ("pages/2_Engagement.py", "Engagement", ":material/forum:"),
+    ("pages/3_Outcomes.py", "Outcomes & escalations", ":material/support_agent:"),
+    ("pages/4_Intents.py", "Intents", ":material/psychology:"),
+    ("pages/5_Sentiment.py", "Sentiment", ":material/mood:"),
+    ("pages/6_Funnel.py", "Funnel", ":material/filter_alt:"),
+    ("pages/7_ROI.py", "ROI", ":material/payments:"),
+    ("pages/8_Audit.py", "Audit", ":material/rate_review:"),
+    ("pages/9_Improvement.py", "Improvement loop", ":material/autorenew:"),
+)
+
+
+@dataclass
+class PageContext:
+    db: object
+    dataset_id: int | None
+    dataset_name: str | None
+    all_messages: pd.DataFrame
+    messages: pd.DataFrame
+    rollup: pd.DataFrame
+    filters: dict = field(default_factory=dict)
+    version: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return len(self.messages) == 0
+
+
+# --------------------------------------------------------------------------- resources
+
+@st.cache_resource(scope="session", show_spinner=False)
+def _session_db(path: str):
+    """One connection per browser session (WAL, busy timeout, check_same_thread=False)."""
+    return store.connect(path)
+
+
+def get_db():
+    return _session_db(str(store.default_db_path()))
+
+
+@st.cache_data(show_spinner="Loading dataset…", max_entries=8)
+def _cached_messages(path: str, dataset_id: int, version: int) -> pd.DataFrame:
+    db = store.connect(path)
+    try:
+        return store.load_messages(db, dataset_id)
+    finally:
+        db.close()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _cached_rollup(path: str, dataset_id: int, version: int) -> pd.DataFrame:
+    return conversation_rollup(_cached_messages(path, dataset_id, version))
+
+
+def ensure_sample(db) -> None:
+    """Load the generated sample when the store has no dataset at all."""
+    if len(store.list_datasets(db)):
+        return
+    if not SAMPLE_PATH.exists():
+        return
+    from metrics.loaders import load_bytes
+
+    result = load_bytes(SAMPLE_PATH.read_bytes(), SAMPLE_PATH.name)
+    store.save_messages(db, result.frame, dataset_name=SAMPLE_NAME, source_format=result.format,
+                        file_name=SAMPLE_PATH.name)
+
+
+# --------------------------------------------------------------------------- page set-up
+
+def _init_state() -> None:
+    st.session_state.setdefault("active_dataset_id", None)
+    st.session_state.setdefault("filters", {})
+    st.session_state.setdefault("browse_conversation", None)
+
+
+def draw_nav() -> None:
+    with st.sidebar:
+        st.markdown("### Chatlens")
+        for path, label, icon in PAGES:
+            if (ROOT / path).exists():
+                st.page_link(path, label=label, icon=icon)
+        st.divider()
+
+
+def setup_page(title: str, *, filters: bool = True) -> PageContext:
+    """Configure the page, draw navigation and return the active data (filtered)."""
+    st.set_page_config(page_title=f"{title} · Chatlens", page_icon=":material/insights:", layout="wide")
+    _init_state()
+    draw_nav()
+    db = get_db()
+    try:
+        ensure_sample(db)
+    except ChatlensError as exc:
+        show_error(exc)
+    datasets = store.list_datasets(db)
+    path = str(store.default_db_path())
+    if len(datasets) == 0:
+        st.sidebar.info("No dataset yet: upload one on the Data page.")
+        empty = _empty_messages()
+        return PageContext(db, None, None, empty, empty, conversation_rollup(empty))
+    ids = datasets["id"].astype(int).tolist()
+    names = dict(zip(ids, datasets["name"]))
+    active = st.session_state.get("active_dataset_id")
+    if active not in ids:
+        active = ids[0]
+    choice = st.sidebar.selectbox("Dataset", ids, index=ids.index(active), format_func=lambda i: names[i],
+                                  key=f"shell_dataset_{title}")
+    st.session_state["active_dataset_id"] = choice
+    version = int(datasets.set_index("id").loc[choice, "version"])
+    messages = _cached_messages(path, choice, version)
+    rollup = _cached_rollup(path, choice, version)
+    chosen = _draw_filters(rollup, title) if filters else {}
+    f_messages, f_rollup = apply_filters(messages, rollup, chosen)
+    return PageContext(db, choice, names[choice], messages, f_messages, f_rollup, chosen, version)
+
+
+def _empty_messages() -> pd.DataFrame:
+    from metrics.schema import empty_frame
+
+    return empty_frame()
+
+
+def _draw_filters(rollup: pd.DataFrame, title: str) -> dict:
+    """Shared filters (date range, channel, segment), remembered across pages."""
+    saved = st.session_state["filters"]
+    chosen = {}
+    with st.sidebar.expander("Filters", expanded=bool(saved)):
+        starts = rollup["started_at"].dropna()
+        if len(starts):
+            lo, hi = starts.min().date(), starts.max().date()
+            default = saved.get("dates", (lo, hi))
+            default = (max(lo, min(default[0], hi)), min(hi, max(default[1], lo)))
+            dates = st.date_input("Date range", value=default, min_value=lo, max_value=hi,
+                                  key=f"shell_dates_{title}")
+            if isinstance(dates, (tuple, list)) and len(dates) == 2:
+                chosen["dates"] = (dates[0], dates[1])
+                if chosen["dates"] == (lo, hi):
+                    chosen.pop("dates")
+        for column, label in (("channel", "Channel"), ("segment", "Segment")):
+            if column in rollup.columns and rollup[column].notna().any():
+                options = sorted(rollup[column].dropna().unique().tolist())
+                default = [v for v in saved.get(column, []) if v in options]
+                picked = st.multiselect(label, options, default=default, key=f"shell_{column}_{title}")
+                if picked:
+                    chosen[column] = picked
+    st.session_state["filters"] = chosen
+    return chosen
+
+
+def apply_filters(messages: pd.DataFrame, rollup: pd.DataFrame, chosen: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Filter the rollup by conversation, then keep the messages of the kept conversations."""
+    if not chosen:
+        return messages, rollup
+    keep = pd.Series(True, index=rollup.index)
+    if "dates" in chosen:
+        start = pd.Timestamp(chosen["dates"][0], tz="UTC")
+        end = pd.Timestamp(chosen["dates"][1], tz="UTC") + pd.Timedelta(days=1)
+        keep &= rollup["started_at"].ge(start) & rollup["started_at"].lt(end)
+    for column in ("channel", "segment"):
+        if column in chosen and column in rollup.columns:
+            keep &= rollup[column].isin(chosen[column])
+    kept = rollup[keep].reset_index(drop=True)
+    return messages[messages["conversation_id"].isin(kept["conversation_id"])].reset_index(drop=True), kept
+
+
+# --------------------------------------------------------------------------- rendering helpers
+
+def show_error(exc: Exception) -> None:
+    """Turn a typed Chatlens error into an on-page message (never a traceback)."""
+    if isinstance(exc, ValidationError):
+        st.error(f"**The file was not loaded.** {exc.total} problem(s) found. First: {exc.problems[0]}"
+                 if exc.problems else str(exc))
+        frame = getattr(exc, "frame", None)
+        if frame is None:
+            frame = exc.to_frame()
+        with st.expander(f"All {exc.total} problem(s)", expanded=exc.total <= 5):
+            st.dataframe(frame.head(500), width="stretch", hide_index=True)
+            st.download_button("Download the problem list (CSV)", to_csv_bytes(frame), file_name="problems.csv",
+                               mime="text/csv", key=f"problems_{id(exc)}")
+    else:
+        st.error(str(exc))
+
+
+def download_csv(frame: pd.DataFrame, *, label: str = "Download CSV", file_name: str = "chatlens.csv",
+                 key: str) -> None:
+    """A download button for the numbers behind a view; formula cells are escaped."""
+    st.download_button(label, to_csv_bytes(frame), file_name=file_name, mime="text/csv", key=key)
+
+
+def open_conversation(conversation_id: str) -> None:
+    """Jump to the Data page's conversation browser showing ``conversation_id``."""
+    st.session_state["browse_conversation"] = str(conversation_id)
+    st.switch_page("pages/1_Data.py")
+
+
+def conversation_list(frame: pd.DataFrame, *, key: str, columns: list[str] | None = None) -> None:
+    """List conversations (needs a ``conversation_id`` column); picking one opens it in the browser."""
+    if frame is None or len(frame) == 0:
+        st.info("No conversations match.")
+        return
+    shown = frame[columns] if columns else frame
+    st.caption(f"{len(frame):,} conversation(s). Select a row to open it in the conversation browser.")
+    event = st.dataframe(shown.head(1000), width="stretch", hide_index=True, on_select="rerun",
+                         selection_mode="single-row", key=key)
+    rows = event["selection"]["rows"] if event and "selection" in event else []
+    if rows:
+        cid = shown.head(1000).iloc[rows[0]]["conversation_id"]
+        if st.button(f"Open conversation {cid}", key=f"{key}_open"):
+            open_conversation(cid)
+
+
+def render_transcript(messages: pd.DataFrame) -> None:
+    """Chat bubbles for one conversation. Text is always shown literally (never Markdown/HTML)."""
+    avatars = {"user": "user", "bot": "assistant", "agent": ":material/support_agent:",
+               "system": ":material/settings:"}
+    for msg in messages.itertuples(index=False):
+        speaker = getattr(msg, "speaker", "user")
+        name = "user" if speaker == "user" else "assistant"
+        with st.chat_message(name, avatar=avatars.get(speaker)):
+            meta = [speaker]
+            ts = getattr(msg, "timestamp", None)
+            if ts is not None and not pd.isna(ts):
+                meta.append(pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M:%S UTC"))
+            intent = getattr(msg, "intent", None)
+            if speaker == "user" and intent is not None and not pd.isna(intent):
+                conf = getattr(msg, "confidence", None)
+                meta.append(f"intent {intent}" + ("" if conf is None or pd.isna(conf) else f" ({conf:.2f})"))
+            event = getattr(msg, "event", None)
+            if event is not None and not pd.isna(event):
+                meta.append(f"event {event}")
+            st.text(" · ".join(str(m) for m in meta))
+            st.text(getattr(msg, "text", "") or "")
+
