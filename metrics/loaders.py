@@ -26,7 +26,7 @@ import pandas as pd
 
 from metrics.errors import ConfigError, Problem, ValidationError
 from metrics.readers import DEFAULT_MAX_EXPANDED_BYTES, read_table
-from metrics.schema import CONVERSATION_FIELDS
+from metrics.schema import BY_NAME, CONVERSATION_FIELDS
 from metrics.validate import PROBLEM_COLUMNS, detect_mapping, normalize
 
 __all__ = ["LoadResult", "load_bytes", "load_path", "parse_map_args", "ON_ERROR"]
@@ -90,7 +90,8 @@ def load_path(path, **options) -> LoadResult:
 
 def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = None, timezone: str = "UTC",
                on_error: str = "refuse", test_users=(), conversations: tuple[bytes, str] | None = None,
-               max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES, now: pd.Timestamp | None = None) -> LoadResult:
+               max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES, now: pd.Timestamp | None = None,
+               platform: str | None = "auto", platform_options: dict | None = None) -> LoadResult:
     """Parse, map, validate and clean one export.
 
     Parameters
@@ -101,6 +102,9 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
         good rows and reports the skipped ones in ``result.skipped``.
     test_users : glob patterns (case-insensitive) of user ids whose conversations are test traffic.
     conversations : optional ``(bytes, file_name)`` of a conversations file joined on conversation_id.
+    platform : "auto" detects a native platform export (see :mod:`metrics.adapters`), None or "generic"
+        reads the file as a generic table, or an adapter name forces that adapter.
+    platform_options : options passed to the adapter (e.g. ``handoff_names``).
 
     Examples
     --------
@@ -110,9 +114,14 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
     """
     if on_error not in ON_ERROR:
         raise ConfigError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-    table = read_table(data, file_name, max_expanded_bytes=max_expanded_bytes)
+    table, platform = _read_with_platform(data, file_name, platform=platform, max_expanded_bytes=max_expanded_bytes,
+                                          platform_options=platform_options or {})
     sample = table.frame.head(500)
-    chosen = detect_mapping(table.frame.columns, sample=sample, overrides=mapping)
+    if platform is not None:
+        chosen = {c: c for c in table.frame.columns if c in BY_NAME}
+        chosen.update(mapping or {})
+    else:
+        chosen = detect_mapping(table.frame.columns, sample=sample, overrides=mapping)
     notices = list(table.notices)
     header_problems = _duplicate_headers(table, chosen)
     norm = normalize(table.frame, file=table.file, mapping=chosen, rows=table.rows, timezone=timezone, now=now)
@@ -149,10 +158,29 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
     if len(norm.ignored_columns):
         shown = ", ".join(norm.ignored_columns[:15]) + (" ..." if len(norm.ignored_columns) > 15 else "")
         notices.append(f"Ignored {len(norm.ignored_columns)} column(s) not in the Chatlens format: {shown}")
-    return LoadResult(frame=frame, file=table.file, format=table.format, mapping=chosen, notices=notices,
+    return LoadResult(frame=frame, file=table.file, format=platform or table.format, mapping=chosen, notices=notices,
                       skipped=skipped, skipped_rows=skipped_rows, excluded_conversations=excluded,
                       excluded_messages=excluded_msgs, ignored_columns=norm.ignored_columns,
                       source_rows=len(table.frame) + len(table.problems))
+
+
+def _read_with_platform(data, file_name, *, platform, max_expanded_bytes, platform_options):
+    """Read the file generically, or through a native-platform adapter when one is detected or forced.
+
+    Returns ``(table, platform_name_or_None)``; an adapter's table already uses Chatlens column names.
+    """
+    if platform in (None, "generic"):
+        return read_table(data, file_name, max_expanded_bytes=max_expanded_bytes), None
+    try:
+        from metrics import adapters
+    except ImportError:  # adapters not installed in this build
+        adapters = None
+    if adapters is None:
+        if platform != "auto":
+            raise ConfigError(f"unknown platform {platform!r}: no adapters are available")
+        return read_table(data, file_name, max_expanded_bytes=max_expanded_bytes), None
+    return adapters.read(data, file_name, platform=platform, max_expanded_bytes=max_expanded_bytes,
+                         options=platform_options)
 
 
 def _error(problems: pd.DataFrame) -> ValidationError:

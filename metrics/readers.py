@@ -96,7 +96,11 @@ def decode_bytes(data: bytes, file_name: str) -> tuple[str, str]:
     Returns ``(text, encoding)``. Raises ValidationError when none fits.
     """
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+        try:
+            return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            raise _fail(file_name, f"the file starts with a UTF-8 byte-order mark but byte {exc.start + 3} is not "
+                        "valid UTF-8", "re-save the file as UTF-8") from None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16"), "utf-16"

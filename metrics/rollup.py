@@ -89,7 +89,7 @@ class BusinessHours:
     def contains(self, timestamps: pd.Series) -> pd.Series:
         """Boolean series: each UTC timestamp falls inside these hours (NaT -> False)."""
         local = timestamps.dt.tz_convert(self.timezone)
-        inside = (local.dt.dayofweek.isin(list(self.days))
+        inside = (local.dt.day_of_week.isin(list(self.days))
                   & (local.dt.hour >= self.start_hour) & (local.dt.hour < self.end_hour))
         return inside.fillna(False).astype(bool)
 

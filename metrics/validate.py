@@ -311,6 +311,18 @@ def normalize(raw: pd.DataFrame, *, file: str, mapping: dict[str, str], rows: pd
 _AWARE = re.compile(r"(?:[zZ]|[+-]\d{2}:?\d{2}|\b(?:UTC|GMT)\b.*|[+-]\d{4}\s+\d{4})\s*$")
 
 
+_NS_MIN = pd.Timestamp("1678-01-01", tz="UTC")
+_NS_MAX = pd.Timestamp("2261-12-31", tz="UTC")
+
+
+def _to_ns(parsed: pd.Series) -> pd.Series:
+    """Cast to datetime64[ns, UTC]; values outside the nanosecond range become NaT (reported as unparseable)."""
+    if parsed.dt.tz is None:
+        parsed = parsed.dt.tz_localize("UTC")
+    in_range = parsed.isna() | ((parsed >= _NS_MIN) & (parsed <= _NS_MAX))
+    return parsed.where(in_range).astype("datetime64[ns, UTC]")
+
+
 def _parse_timestamps(values: pd.Series, timezone: str) -> tuple[pd.Series, np.ndarray]:
     """Parse ISO 8601 (offset or naive), epoch seconds/ms and common text formats to UTC."""
     n = len(values)
@@ -326,7 +338,8 @@ def _parse_timestamps(values: pd.Series, timezone: str) -> tuple[pd.Series, np.n
         nums = numeric[is_num]
         unit_ms = nums.abs() > 1e11
         secs = nums.where(~unit_ms, nums / 1000.0)
-        result[is_num] = pd.to_datetime(secs, unit="s", utc=True, errors="coerce").astype("datetime64[ns, UTC]")
+        in_range = secs.abs() < 9e9
+        result[is_num] = _to_ns(pd.to_datetime(secs.where(in_range), unit="s", utc=True, errors="coerce"))
     rest = present & ~is_num
     if not rest.any():
         return result, ambiguous
@@ -336,7 +349,7 @@ def _parse_timestamps(values: pd.Series, timezone: str) -> tuple[pd.Series, np.n
         retry = parsed.isna()
         if retry.any():
             parsed[retry] = _parse_mixed(text[retry], utc=True)
-        result[rest] = parsed.astype("datetime64[ns, UTC]")
+        result[rest] = _to_ns(parsed)
         return result, ambiguous
     aware = text.str.contains(_AWARE, na=False)
     if aware.any():
@@ -345,13 +358,14 @@ def _parse_timestamps(values: pd.Series, timezone: str) -> tuple[pd.Series, np.n
         retry = parsed.isna()
         if retry.any():
             parsed[retry] = _parse_mixed(sub[retry], utc=True)
-        result[sub.index] = parsed.astype("datetime64[ns, UTC]")
+        result[sub.index] = _to_ns(parsed)
     naive = text[~aware]
     if len(naive):
         local = pd.to_datetime(naive, format="ISO8601", errors="coerce")
         retry = local.isna()
         if retry.any():
             local[retry] = _parse_mixed(naive[retry], utc=False)
+        local = local.where(local.isna() | ((local >= _NS_MIN.tz_localize(None)) & (local <= _NS_MAX.tz_localize(None))))
         ok = local.notna()
         localized = pd.Series(pd.NaT, index=naive.index, dtype="datetime64[ns, UTC]")
         if ok.any():
@@ -373,6 +387,8 @@ def _parse_mixed(values: pd.Series, *, utc: bool) -> pd.Series:
             out.append(ts)
         except (ValueError, TypeError, OverflowError):
             out.append(pd.NaT)
+    lo, hi = _NS_MIN.tz_localize(None), _NS_MAX.tz_localize(None)
+    out = [t if t is pd.NaT or lo <= (t.tz_convert(None) if t.tzinfo else t) <= hi else pd.NaT for t in out]
     dtype = "datetime64[ns, UTC]" if utc else "datetime64[ns]"
     return pd.Series(pd.to_datetime(out, utc=utc) if out else [], index=values.index, dtype=dtype)
 

@@ -1,0 +1,1 @@
+"""Built-in sample data: the seeded generator (:mod:`data.generate`) and its committed output."""
