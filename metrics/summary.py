@@ -20,7 +20,9 @@ from metrics.schema import has_timestamps
 __all__ = ["dataset_section", "build_summary", "SECTION_PROVIDERS", "jsonable"]
 
 #: Family sections, in report order. Each entry is "module:function".
-SECTION_PROVIDERS: list[str] = []
+SECTION_PROVIDERS: list[str] = [
+    "metrics.cli_intents:section_provider",
+]
 
 
 def dataset_section(result: LoadResult) -> dict:

@@ -152,6 +152,11 @@ def browser_type_launch_args():
     return {"executable_path": CHROMIUM, "headless": True, "args": CHROMIUM_ARGS}
 
 
+@pytest.fixture(scope="session")
+def browser_context_args():
+    return {"viewport": {"width": 1400, "height": 1000}}
+
+
 @pytest.fixture
 def streamlit_server(tmp_path):
     """A fresh server (fresh store) per test: deep links are tested on a freshly started server."""

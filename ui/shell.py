@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from metrics import store
 from metrics.errors import ChatlensError, ValidationError
@@ -107,9 +108,23 @@ def draw_nav() -> None:
     with st.sidebar:
         st.markdown("### Chatlens")
         for path, label, icon in PAGES:
-            if (ROOT / path).exists():
+            if not (ROOT / path).exists():
+                continue
+            try:
                 st.page_link(path, label=label, icon=icon)
+            except StreamlitPageNotFoundError:
+                # Only when a page file is itself the entrypoint (e.g. AppTest.from_file on a page);
+                # under `streamlit run app.py` every path resolves.
+                st.markdown(f"[{label}](/{_url_path(path)})")
         st.divider()
+
+
+def _url_path(path: str) -> str:
+    """The URL path Streamlit gives a page file: ``pages/1_Data.py`` -> ``Data``; app.py -> ``''``."""
+    if path == "app.py":
+        return ""
+    stem = Path(path).stem
+    return stem.split("_", 1)[1] if "_" in stem and stem.split("_", 1)[0].isdigit() else stem
 
 
 def setup_page(title: str, *, filters: bool = True) -> PageContext:
@@ -133,8 +148,13 @@ def setup_page(title: str, *, filters: bool = True) -> PageContext:
     active = st.session_state.get("active_dataset_id")
     if active not in ids:
         active = ids[0]
-    choice = st.sidebar.selectbox("Dataset", ids, index=ids.index(active), format_func=lambda i: names[i],
-                                  key=f"shell_dataset_{title}")
+    key = f"shell_dataset_{title}"
+    st.session_state[key] = active  # the shared choice drives every page's selector
+
+    def _picked():
+        st.session_state["active_dataset_id"] = st.session_state[key]
+
+    choice = st.sidebar.selectbox("Dataset", ids, format_func=lambda i: names[i], key=key, on_change=_picked)
     st.session_state["active_dataset_id"] = choice
     version = int(datasets.set_index("id").loc[choice, "version"])
     messages = _cached_messages(path, choice, version)

@@ -1,0 +1,89 @@
+"""AppTests of the Overview and Data pages on the embedded sample and on uploads."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import FIXTURES, ROOT
+
+
+def app(path: str) -> AppTest:
+    """Start at the home page like a browser does, then switch to ``path``."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    if path != "app.py":
+        at.switch_page(path).run()
+        assert not at.exception, at.exception
+    return at
+
+
+def test_overview_opens_on_the_generated_sample(db_path):
+    at = app("app.py")
+    assert at.title[0].value == "Overview"
+    metrics = {m.label: m.value for m in at.metric}
+    # 3,000 generated conversations minus the 45 test conversations excluded at load
+    assert metrics["Conversations"] == "2,955"
+    assert "Sample" in " ".join(c.value for c in at.caption)
+
+
+def test_sidebar_navigation_uses_readable_labels(db_path):
+    at = app("app.py")
+    labels = [link.label for link in at.sidebar.get("page_link")]
+    assert labels[:2] == ["Overview", "Data"]
+    assert "app" not in labels
+
+
+def test_data_page_lists_the_dataset_and_browses_a_conversation(db_path):
+    at = app("pages/1_Data.py")
+    assert at.title[0].value == "Data"
+    frames = at.dataframe
+    assert any("conversation_count" in f.value.columns for f in frames)
+    select = at.selectbox(key="data_browse_select")
+    assert select.value == "conv-00001"
+    # chat bubbles: one per message of the first conversation
+    assert len(at.chat_message) >= 2
+
+
+def test_upload_validates_and_saves_counting_new_and_duplicate_rows(db_path):
+    at = app("pages/1_Data.py")
+    csv = (b"session_id,role,message,created_at,msg_id\n"
+           b"s1,customer,Where is my parcel?,2024-05-01T10:00:00Z,m1\n"
+           b"s1,assistant,It ships today.,2024-05-01T10:00:03Z,m2\n")
+    at.file_uploader(key="data_upload").set_value(("week1.csv", csv, "text/csv")).run()
+    assert not at.exception
+    assert any("Validation report" in m.value for m in at.markdown)
+    at.text_input(key="data_name").set_value("Weekly export").run()
+    at.button(key="data_save").click().run()
+    assert not at.exception
+    assert "2 new message(s), 0 already present" in at.success[0].value
+    # the overlapping second week: m2 again plus one new message
+    csv2 = csv.splitlines()[0] + b"\n" + csv.splitlines()[2] + b"\ns1,customer,thanks!,2024-05-01T10:01:00Z,m3\n"
+    at.file_uploader(key="data_upload").set_value(("week2.csv", csv2, "text/csv")).run()
+    at.selectbox(key="data_target").set_value("Weekly export").run()
+    at.button(key="data_save").click().run()
+    assert "1 new message(s), 1 already present" in at.success[0].value
+
+
+def test_bad_upload_shows_an_error_not_a_traceback(db_path):
+    at = app("pages/1_Data.py")
+    data = (FIXTURES / "bad" / "unknown_speaker.csv").read_bytes()
+    at.file_uploader(key="data_upload").set_value(("unknown_speaker.csv", data, "text/csv")).run()
+    assert not at.exception
+    assert "row 2" in at.error[0].value and "unknown speaker" in at.error[0].value
+    # switching to "skip" loads the good row and lists the skipped one
+    at.radio(key="data_on_error").set_value("skip").run()
+    assert not at.exception
+    assert any("1 row(s) were skipped" in w.value for w in at.warning)
+
+
+def test_deep_link_to_the_data_page_works_without_the_home_page(db_path):
+    # The page file run on its own, as a deep link on a fresh server does (app.py never ran):
+    # the shared set-up still loads the sample and the active dataset.
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Data.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Data"
+    assert at.sidebar.selectbox[0].value is not None
+    assert at.selectbox(key="data_browse_select").value == "conv-00001"
