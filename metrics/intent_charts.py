@@ -77,7 +77,7 @@ def confusion_heatmap(result: Confusion, *, value: str = "count") -> alt.Chart:
     labels = base.mark_text(fontSize=10).encode(
         text=alt.condition("datum.count > 0", alt.Text("count:Q"), alt.value("")),
     )
-    return (rect + labels).properties(height=max(200, 22 * len(order)))
+    return (rect + labels).properties(height=alt.Step(24))
 
 
 def confidence_histogram_chart(histogram: pd.DataFrame) -> alt.Chart:
