@@ -136,25 +136,27 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
     frame = norm.frame
     skipped = problems.iloc[0:0]
     skipped_rows = 0
+    keep = np.ones(len(frame), dtype=bool)
     if len(problems):
         if on_error == "refuse":
             raise _error(problems)
         bad_rows = set(problems["row"].astype("int64"))
-        keep = ~frame["row"].isin(bad_rows)
+        keep &= ~frame["row"].isin(bad_rows).to_numpy()
         skipped_rows = len(bad_rows)
-        frame = frame[keep]
         skipped = problems.sort_values("row", kind="stable").reset_index(drop=True)
         notices.append(f"Skipped {skipped_rows} row(s) with problems; download the list to see why.")
     if conversations is not None:
         frame = _join_conversations(frame, conversations, timezone=timezone, max_expanded_bytes=max_expanded_bytes,
                                     notices=notices)
-    frame, excluded, excluded_msgs = _exclude_tests(frame, test_users)
+    test_rows, excluded = _test_rows(frame, keep, test_users)
+    excluded_msgs = int(test_rows.sum())
+    keep &= ~test_rows
     if excluded:
         notices.append(f"Excluded {excluded} test/bot-to-bot conversation(s) ({excluded_msgs} messages).")
-    if len(frame) == 0 and skipped_rows == 0 and excluded == 0:
+    if not keep.any() and skipped_rows == 0 and excluded == 0:
         raise ValidationError([Problem(table.file, None, None, None, "no messages to load",
                                        "export a period that contains conversations")])
-    frame = frame.sort_values(["conversation_id", "timestamp", "row"], kind="stable").reset_index(drop=True)
+    frame = _keep_sorted(frame, keep)
     if len(norm.ignored_columns):
         shown = ", ".join(norm.ignored_columns[:15]) + (" ..." if len(norm.ignored_columns) > 15 else "")
         notices.append(f"Ignored {len(norm.ignored_columns)} column(s) not in the Chatlens format: {shown}")
@@ -208,21 +210,36 @@ def _duplicate_headers(table, mapping: dict[str, str]) -> list[Problem]:
     return problems
 
 
-def _exclude_tests(frame: pd.DataFrame, patterns) -> tuple[pd.DataFrame, int, int]:
-    flagged = pd.Series(False, index=frame.index)
+def _test_rows(frame: pd.DataFrame, keep: np.ndarray, patterns) -> tuple[np.ndarray, int]:
+    """Rows (among the kept ones) of conversations that are test or bot-to-bot traffic, and their count."""
+    flagged = np.zeros(len(frame), dtype=bool)
     if "is_test" in frame.columns:
-        flagged |= frame["is_test"].fillna(False).astype(bool)
+        flagged |= frame["is_test"].fillna(False).to_numpy(dtype=bool)
     pats = [p.strip().lower() for p in (patterns or ()) if p and p.strip()]
     if pats and "user_id" in frame.columns:
         uniq = frame["user_id"].dropna().unique()
-        hits = {u for u in uniq if any(fnmatch.fnmatchcase(str(u).lower(), p) for p in pats)}
+        hits = [u for u in uniq if any(fnmatch.fnmatchcase(str(u).lower(), p) for p in pats)]
         if hits:
-            flagged |= frame["user_id"].isin(hits)
+            flagged |= frame["user_id"].isin(hits).to_numpy()
+    flagged &= keep
     if not flagged.any():
-        return frame, 0, 0
-    conv = set(frame.loc[flagged, "conversation_id"])
-    drop = frame["conversation_id"].isin(conv)
-    return frame[~drop], len(conv), int(drop.sum())
+        return flagged, 0
+    conv = pd.unique(frame["conversation_id"].to_numpy()[flagged])
+    rows = frame["conversation_id"].isin(conv).to_numpy() & keep
+    return rows, len(conv)
+
+
+def _keep_sorted(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """Kept rows ordered by (conversation_id, timestamp, row), with a single take (none if already so)."""
+    idx = np.flatnonzero(keep)
+    cid = frame["conversation_id"].to_numpy()[idx]
+    codes, _ = pd.factorize(cid, sort=True)
+    ts = frame["timestamp"].array.asi8[idx]  # NaT is int64 min: sorts first within a conversation
+    rows = frame["row"].to_numpy()[idx]
+    order = np.lexsort((rows, ts, codes))
+    if len(idx) == len(frame) and np.array_equal(order, np.arange(len(order))):
+        return frame.reset_index(drop=True)
+    return frame.take(idx[order]).reset_index(drop=True)
 
 
 def _join_conversations(frame, conversations, *, timezone, max_expanded_bytes, notices) -> pd.DataFrame:

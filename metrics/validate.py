@@ -332,7 +332,11 @@ def _parse_timestamps(values: pd.Series, timezone: str) -> tuple[pd.Series, np.n
     if not present.any():
         return result, ambiguous
     stripped = values.str.strip()
-    numeric = pd.to_numeric(stripped, errors="coerce")
+    sample = stripped.dropna().head(200)
+    if len(sample) and sample.str.fullmatch(r"-?\d+(\.\d+)?").any():
+        numeric = pd.to_numeric(stripped, errors="coerce")
+    else:  # no epoch values in the sample: only values that fail as dates are tried as numbers below
+        numeric = pd.Series(np.nan, index=values.index)
     is_num = numeric.notna() & present
     if is_num.any():
         nums = numeric[is_num]
@@ -347,6 +351,13 @@ def _parse_timestamps(values: pd.Series, timezone: str) -> tuple[pd.Series, np.n
     if timezone == "UTC":
         parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
         retry = parsed.isna()
+        if retry.any():
+            late = pd.to_numeric(text[retry], errors="coerce")
+            late = late[late.notna() & (late.abs() < 9e12)]
+            if len(late):
+                secs = late.where(late.abs() <= 1e11, late / 1000.0)
+                parsed[late.index] = pd.to_datetime(secs, unit="s", utc=True)
+                retry = parsed.isna()
         if retry.any():
             parsed[retry] = _parse_mixed(text[retry], utc=True)
         result[rest] = _to_ns(parsed)

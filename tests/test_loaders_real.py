@@ -20,11 +20,12 @@ pytestmark = pytest.mark.shared_data
 def test_twcs_flat_csv_loads_and_reports_the_malformed_record():
     path = shared_path("twcs_sample", "twcs.csv")
     # Refusing mode names the broken record (an unquoted line break splits tweet 3398's row).
+    # platform="generic": the flat table, without the twcs adapter's thread rebuilding
     with pytest.raises(ValidationError) as info:
-        load_path(path)
+        load_path(path, platform="generic")
     assert info.value.problems[0].row == 2486
     assert "missing timestamp" in info.value.problems[0].message
-    result = load_path(path, on_error="skip")
+    result = load_path(path, on_error="skip", platform="generic")
     # 5,000 tweets become 5,001 CSV records because of that line break; one record is skipped
     assert result.source_rows == 5001
     assert len(result.frame) == 5000 and result.skipped_rows == 1
@@ -59,7 +60,7 @@ def test_hint3_predictions_load_without_conversation_ids(system, bot):
 ])
 def test_convai2_json_loads_nested_dialogs(name, conversations, messages):
     path = shared_path("convai2_wild", "data", name)
-    result = load_path(path)
+    result = load_path(path, platform="generic")  # the generic nested-JSON reader, not the ConvAI adapter
     raw = json.loads(path.read_text())
     assert len(raw) == conversations
     assert sum(len(d["dialog"]) for d in raw) == messages
@@ -71,7 +72,7 @@ def test_convai2_json_loads_nested_dialogs(name, conversations, messages):
 def test_convai2_without_sender_class_names_the_unknown_speakers():
     path = shared_path("convai2_wild", "data", "export_2018-07-04_train.json")
     with pytest.raises(ValidationError) as info:
-        load_path(path)
+        load_path(path, platform="generic")
     assert info.value.problems[0].message == "unknown speaker"
     assert info.value.problems[0].value in {"participant1", "participant2"}
 

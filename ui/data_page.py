@@ -116,7 +116,7 @@ def _save_form(ctx: shell.PageContext, result: LoadResult, file_name: str) -> No
         try:
             with st.spinner(f"Saving {len(result.frame):,} messages…"):
                 saved = store.save_messages(ctx.db, result.frame, dataset_name=name, source_format=result.format,
-                                            file_name=file_name)
+                                            file_name=file_name, skipped_rows=result.skipped_rows)
         except ChatlensError as exc:
             shell.show_error(exc)
             return
@@ -141,7 +141,11 @@ def render_datasets(ctx: shell.PageContext) -> None:
         sure = st.checkbox("I understand its messages and everything derived from them are removed",
                            key="data_delete_confirm")
         if st.button("Delete", disabled=not sure, key="data_delete"):
-            store.delete_dataset(ctx.db, int(victim))
+            try:
+                store.delete_dataset(ctx.db, int(victim))
+            except ChatlensError as exc:
+                shell.show_error(exc)
+                return
             if st.session_state.get("active_dataset_id") == victim:
                 st.session_state["active_dataset_id"] = None
             st.session_state["data_last_save"] = f"Deleted '{names[victim]}'."

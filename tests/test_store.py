@@ -1,0 +1,663 @@
+"""Tests of metrics/store.py: the SQLite store (datasets, messages, loads, migrations, concurrency)."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlite_utils
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import ROOT, messages_frame, shared_path
+from metrics import store
+from metrics.errors import ConfigError, StoreError
+from metrics.schema import COLUMNS
+
+
+def conversation_rows(n: int, *, per_conversation: int = 10) -> list[dict]:
+    """n messages, ``per_conversation`` per conversation, one minute apart, no message ids."""
+    rows = []
+    for i in range(n):
+        conv = i // per_conversation
+        rows.append({"conversation_id": f"c{conv:03d}",
+                     "timestamp": f"2024-03-01T{10 + conv % 12:02d}:{i % per_conversation:02d}:00Z",
+                     "speaker": "user" if i % 2 == 0 else "bot", "text": f"message {i}"})
+    return rows
+
+
+def full_frame() -> pd.DataFrame:
+    """Every canonical column, with NaT, NA and NaN cells and awkward text."""
+    rows = [
+        {"conversation_id": "c1", "timestamp": "2024-01-01T10:00:00.123456789Z", "speaker": "user",
+         "text": "Hi, I need a refund 😡", "message_id": "m1", "user_id": "u1", "channel": "web",
+         "intent": "refund", "confidence": 0.1 + 0.2, "true_intent": "refund", "event": None,
+         "model_version": "v1", "is_test": False, "outcome": "resolved", "goal_achieved": True,
+         "escalation_reason": None, "rating": 4.0, "thumbs": "up", "survey_solved": True, "topic": "complaint",
+         "converted": None, "conversion_value": None, "segment": "smb", "utm_source": "google",
+         "utm_campaign": "spring"},
+        {"conversation_id": "c1", "timestamp": "2024-01-01T10:00:05Z", "speaker": "bot",
+         "text": 'Sure — "quotes", a\nnewline, \x1f a unit separator and a NUL \x00 byte', "message_id": None,
+         "user_id": None, "channel": "web", "intent": None, "confidence": None, "true_intent": None,
+         "event": "handoff", "model_version": None, "is_test": None, "outcome": None, "goal_achieved": None,
+         "escalation_reason": "billing", "rating": None, "thumbs": None, "survey_solved": None, "topic": None,
+         "converted": True, "conversion_value": 1234.5678901234567, "segment": None, "utm_source": None,
+         "utm_campaign": None},
+        {"conversation_id": "c2", "timestamp": None, "speaker": "agent", "text": "<script>alert(1)</script>",
+         "message_id": "m3", "user_id": "u2", "channel": "whatsapp", "intent": "greet", "confidence": 1e-300,
+         "true_intent": None, "event": None, "model_version": "v2", "is_test": True, "outcome": "escalated",
+         "goal_achieved": False, "escalation_reason": None, "rating": 1.0, "thumbs": "down",
+         "survey_solved": False, "topic": None, "converted": False, "conversion_value": 0.0, "segment": "ent",
+         "utm_source": None, "utm_campaign": None},
+        {"conversation_id": "c0", "timestamp": "2023-12-31T23:59:59Z", "speaker": "system", "text": "",
+         "message_id": None, "user_id": "u3", "channel": None, "intent": None, "confidence": 0.5,
+         "true_intent": None, "event": None, "model_version": None, "is_test": None, "outcome": None,
+         "goal_achieved": None, "escalation_reason": None, "rating": None, "thumbs": None, "survey_solved": None,
+         "topic": "inquiry", "converted": None, "conversion_value": None, "segment": None, "utm_source": None,
+         "utm_campaign": None},
+    ]
+    return messages_frame(rows)
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    """A plain sqlite3 connection, independent of the store module."""
+    return sqlite3.connect(str(path))
+
+
+# --------------------------------------------------------------------------- connecting
+
+def test_default_path_is_env_then_home_and_nothing_is_created(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHATLENS_DB", str(tmp_path / "custom" / "x.db"))
+    assert store.default_db_path() == tmp_path / "custom" / "x.db"
+    monkeypatch.delenv("CHATLENS_DB")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert store.default_db_path() == tmp_path / "home" / ".chatlens" / "chatlens.db"
+    assert not (tmp_path / "home").exists()  # computing the path creates nothing
+    db = store.connect()
+    db.close()
+    assert (tmp_path / "home" / ".chatlens" / "chatlens.db").is_file()
+
+
+def test_connect_configures_the_connection(db_path):
+    db = store.connect()  # CHATLENS_DB points at db_path
+    try:
+        assert Path(db.conn.execute("PRAGMA database_list").fetchone()[2]) == db_path
+        assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert db.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
+        assert db.conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
+        assert db.conn.isolation_level is None and not db.conn.in_transaction
+        assert db.supports_on_conflict is True
+    finally:
+        db.close()
+
+
+def test_connect_memory(memory_db):
+    assert memory_db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "memory"
+    assert set(memory_db.table_names()) >= {"datasets", "messages", "loads", "schema_migrations"}
+
+
+def test_connect_raises_when_on_conflict_is_unsupported(monkeypatch, tmp_path):
+    # sqlite-utils 4.2.1 caches a failed probe as "unsupported" and then silently loses upserts
+    monkeypatch.setattr(sqlite_utils.Database, "supports_on_conflict", property(lambda self: False))
+    with pytest.raises(StoreError, match="ON CONFLICT"):
+        store.connect(tmp_path / "x.db")
+    with pytest.raises(StoreError, match="ON CONFLICT"):
+        store.connect(":memory:")
+
+
+def test_connect_while_another_writer_holds_the_lock_fails_loudly(db_path):
+    store.connect(db_path).close()
+    holder = sqlite3.connect(str(db_path), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="busy"):
+            store.connect(db_path, timeout_seconds=0.2)
+        assert time.monotonic() - started < 5
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    db = store.connect(db_path, timeout_seconds=0.2)  # the lock is gone: fine again
+    assert db.supports_on_conflict is True
+    db.close()
+
+
+def test_connect_rejects_a_file_that_is_not_a_database_and_bad_timeouts(tmp_path):
+    bad = tmp_path / "not.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not.db"):
+        store.connect(bad)
+    with pytest.raises(ConfigError, match="-1"):
+        store.connect(":memory:", timeout_seconds=-1)
+    with pytest.raises(ConfigError, match="'10'"):
+        store.connect(":memory:", timeout_seconds="10")
+
+
+# --------------------------------------------------------------------------- immediate()
+
+def test_immediate_commits_sqlite_utils_writes_and_rolls_back_on_error(memory_db):
+    db = memory_db
+    db["notes"].create({"id": int, "body": str}, pk="id", not_null={"body"}, if_not_exists=True)
+    with store.immediate(db):
+        db["notes"].insert({"id": 1, "body": "a"})
+        db["notes"].upsert({"id": 1, "body": "b"}, pk="id")
+        db.conn.execute("INSERT INTO notes (id, body) VALUES (?, ?)", (2, "c"))
+    assert db.execute("SELECT id, body FROM notes ORDER BY id").fetchall() == [(1, "b"), (2, "c")]
+    with pytest.raises(RuntimeError, match="boom"):
+        with store.immediate(db):
+            db["notes"].upsert({"id": 3, "body": "d"}, pk="id")
+            db["other"].insert({"x": 1})  # even a table created inside is rolled back
+            raise RuntimeError("boom")
+    assert db.execute("SELECT count(*) FROM notes").fetchone()[0] == 2
+    assert "other" not in db.table_names()
+    assert not db.conn.in_transaction
+
+
+def test_immediate_nests_as_a_savepoint(memory_db):
+    db = memory_db
+    db["t"].create({"x": int}, if_not_exists=True)
+    with store.immediate(db):
+        db.conn.execute("INSERT INTO t VALUES (1)")
+        with pytest.raises(ValueError):
+            with store.immediate(db):
+                db.conn.execute("INSERT INTO t VALUES (2)")
+                raise ValueError("inner only")
+        db.conn.execute("INSERT INTO t VALUES (3)")
+    assert [r[0] for r in db.execute("SELECT x FROM t ORDER BY x")] == [1, 3]
+
+
+def test_immediate_takes_the_write_lock_at_begin(db_path):
+    first = store.connect(db_path)
+    second = store.connect(db_path, timeout_seconds=0.2)
+    try:
+        with store.immediate(first):
+            with pytest.raises(StoreError, match="busy"):
+                with store.immediate(second):
+                    pass
+        with store.immediate(second):  # released after the commit
+            pass
+    finally:
+        first.close()
+        second.close()
+
+
+def test_two_processes_writing_at_once_lose_nothing(db_path, tmp_path):
+    db = store.connect(db_path)
+    db["counters"].create({"name": str, "value": int}, pk="name", not_null={"value"})
+    db["counters"].insert({"name": "writes", "value": 0})
+    db["writes"].create({"worker": int, "i": int, "seq": int, "note": str}, pk=("worker", "i"),
+                        not_null={"seq", "note"})
+    db.close()
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "tests" / "store_writer.py"), str(db_path), str(w), "500",
+                               str(go)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for w in (1, 2)]
+    try:
+        deadline = time.monotonic() + 60
+        while not all(Path(f"{go}.ready{w}").exists() for w in (1, 2)):
+            assert time.monotonic() < deadline, "writers did not start"
+            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+            time.sleep(0.01)
+        go.touch()  # both start together
+        outputs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert [out.strip() for out, _ in outputs] == ["500", "500"]
+    check = raw(db_path)
+    try:
+        assert check.execute("SELECT value FROM counters WHERE name = 'writes'").fetchone()[0] == 1000
+        assert check.execute("SELECT count(*) FROM writes").fetchone()[0] == 1000
+        # every read-then-write saw a distinct counter value: 1..1000, no lost update
+        assert [r[0] for r in check.execute("SELECT seq FROM writes ORDER BY seq")] == list(range(1, 1001))
+        spans = dict(check.execute("SELECT worker, min(seq) || '-' || max(seq) FROM writes GROUP BY worker"))
+        lo1, hi1 = map(int, spans[1].split("-"))
+        lo2, hi2 = map(int, spans[2].split("-"))
+        assert lo1 < hi2 and lo2 < hi1, f"the writers did not overlap: {spans}"
+        order = [w for (w,) in check.execute("SELECT worker FROM writes ORDER BY seq")]
+        switches = sum(a != b for a, b in zip(order, order[1:]))
+        print(f"lock hand-overs between the writers: {switches}")
+        assert switches >= 10, f"the writers hardly interleaved ({switches} hand-overs)"
+    finally:
+        check.close()
+
+
+# --------------------------------------------------------------------------- round trip
+
+def test_round_trip_is_exact(memory_db):
+    frame = full_frame()
+    assert frame["timestamp"].isna().sum() == 1  # the test covers NaT, NA and NaN cells
+    before = frame.copy()
+    saved = store.save_messages(memory_db, frame, dataset_name="full", source_format="json", file_name="a.json")
+    pd.testing.assert_frame_equal(frame, before)  # input not mutated
+    assert (saved.new_rows, saved.duplicate_rows, saved.version) == (4, 0, 1)
+    loaded = store.load_messages(memory_db, saved.dataset_id)
+    pd.testing.assert_frame_equal(loaded, frame)
+    assert list(loaded.columns) == list(store.MESSAGE_COLUMNS)
+    assert str(loaded["timestamp"].dtype) == "datetime64[ns, UTC]"
+    m1 = loaded.set_index("message_id").loc["m1"]
+    assert m1["confidence"] == 0.1 + 0.2  # 0.30000000000000004: all 17 digits survive
+    assert m1["timestamp"].value % 1_000_000_000 == 123_456_789  # nanoseconds survive
+
+
+def test_round_trip_of_a_minimal_frame_and_of_an_empty_frame(memory_db):
+    frame = messages_frame(conversation_rows(12))
+    saved = store.save_messages(memory_db, frame, dataset_name="minimal")
+    loaded = store.load_messages(memory_db, saved.dataset_id)
+    pd.testing.assert_frame_equal(loaded, frame)
+    assert list(loaded.columns) == ["conversation_id", "timestamp", "speaker", "text", "row"]
+    empty = frame.iloc[0:0]
+    saved = store.save_messages(memory_db, empty, dataset_name="empty")
+    assert (saved.new_rows, saved.duplicate_rows) == (0, 0)
+    pd.testing.assert_frame_equal(store.load_messages(memory_db, saved.dataset_id),
+                                  empty.reset_index(drop=True))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_saving_shuffled_rows_loads_the_sorted_frame(data):
+    n = data.draw(st.integers(min_value=0, max_value=25))
+    texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+    rows = [{"conversation_id": data.draw(st.sampled_from(["a", "b", "é", "10", "9"])),
+             "timestamp": data.draw(st.one_of(st.none(), st.integers(0, 4_000_000_000).map(
+                 lambda s: pd.Timestamp(s, unit="s", tz="UTC").isoformat()))),
+             "speaker": data.draw(st.sampled_from(["user", "bot", "agent", "system"])),
+             "text": data.draw(texts),
+             "intent": data.draw(st.one_of(st.none(), st.sampled_from(["x", "y"]))),
+             "confidence": data.draw(st.one_of(st.none(), st.floats(0, 1))),
+             "is_test": data.draw(st.one_of(st.none(), st.booleans()))} for i in range(n)]
+    frame = messages_frame(rows) if rows else messages_frame(conversation_rows(1)).iloc[0:0]
+    expected = frame[[c for c in frame.columns
+                      if c in ("conversation_id", "timestamp", "speaker", "text", "row") or frame[c].notna().any()]]
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    shuffled = frame.sample(frac=1, random_state=np.random.default_rng(seed)) if n else frame
+    db = store.connect(":memory:")
+    try:
+        saved = store.save_messages(db, shuffled, dataset_name="h")
+        assert saved.new_rows + saved.duplicate_rows == n
+        loaded = store.load_messages(db, saved.dataset_id)
+        keys = store.message_keys(frame)
+        if not keys.duplicated().any():
+            pd.testing.assert_frame_equal(loaded, expected.reset_index(drop=True))
+        else:  # the same message twice is stored once
+            assert len(loaded) == keys.nunique() == saved.new_rows
+    finally:
+        db.close()
+
+
+def test_load_reads_in_chunks_and_survives_a_small_string_limit(memory_db, monkeypatch):
+    frame = messages_frame(conversation_rows(150))
+    saved = store.save_messages(memory_db, frame, dataset_name="chunks")
+    monkeypatch.setattr(store, "_LOAD_CHUNK_ROWS", 7)  # 22 chunks, keyset-paginated on msg_key
+    pd.testing.assert_frame_equal(store.load_messages(memory_db, saved.dataset_id), frame)
+    monkeypatch.setattr(store, "_LOAD_CHUNK_ROWS", 250_000)
+    # a JSON array of all texts exceeds a 300-byte string limit: the chunk is halved until it fits
+    memory_db.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 300)
+    try:
+        pd.testing.assert_frame_equal(store.load_messages(memory_db, saved.dataset_id), frame)
+    finally:
+        memory_db.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1_000_000_000)
+
+
+def test_load_reads_one_snapshot_while_another_session_writes(db_path, monkeypatch):
+    reader, writer = store.connect(db_path), store.connect(db_path)
+    try:
+        saved = store.save_messages(reader, messages_frame(conversation_rows(30)), dataset_name="live")
+        later = messages_frame([dict(r, text=r["text"] + " later") for r in conversation_rows(30)])
+        monkeypatch.setattr(store, "_LOAD_CHUNK_ROWS", 7)
+        real_to_array, calls = store._to_array, []
+
+        def to_array_with_a_concurrent_save(column, values):
+            if not calls:  # after the first chunk was read, another session adds 30 messages
+                store.save_messages(writer, later, dataset_name="live")
+            calls.append(column)
+            return real_to_array(column, values)
+
+        monkeypatch.setattr(store, "_to_array", to_array_with_a_concurrent_save)
+        assert len(store.load_messages(reader, saved.dataset_id)) == 30  # not a mix of before and after
+        assert len(store.load_messages(reader, saved.dataset_id)) == 60
+    finally:
+        reader.close()
+        writer.close()
+
+
+# --------------------------------------------------------------------------- re-uploads and keys
+
+@pytest.mark.parametrize("chunk_rows", [100_000, 7])
+def test_overlapping_reupload_adds_only_new_rows(memory_db, monkeypatch, chunk_rows):
+    monkeypatch.setattr(store, "_CHUNK_ROWS", chunk_rows)  # 7: hashing and inserting in many chunks
+    full = messages_frame(conversation_rows(150))  # 15 conversations of 10 messages, no message ids
+    first = store.save_messages(memory_db, full.iloc[:100], dataset_name="weekly", file_name="week1.csv")
+    assert (first.new_rows, first.duplicate_rows, first.version) == (100, 0, 1)
+    # the second export repeats rows 50-99 and numbers its own rows from 1 (row is not part of the key)
+    second_frame = full.iloc[50:150].copy()
+    second_frame["row"] = np.arange(1, 101)
+    second = store.save_messages(memory_db, second_frame, dataset_name="weekly", file_name="week2.csv")
+    assert (second.dataset_id, second.new_rows, second.duplicate_rows, second.version) == (first.dataset_id, 50, 50, 2)
+    listed = store.list_datasets(memory_db)
+    assert listed[["name", "message_count", "conversation_count", "version"]].values.tolist() == [
+        ["weekly", 150, 15, 2]]  # 150 messages / 10 per conversation = 15 conversations
+    loaded = store.load_messages(memory_db, first.dataset_id)
+    assert len(loaded) == 150 and loaded["text"].tolist() == full["text"].tolist()
+    assert loaded["row"].tolist()[:100] == list(range(1, 101))  # first upload kept its own row numbers
+    assert loaded["row"].tolist()[100:] == list(range(51, 101))  # rows 100-149 are rows 51-100 of week2
+    # a third, identical upload adds nothing and does not change the version
+    third = store.save_messages(memory_db, second_frame, dataset_name="weekly", file_name="week2.csv")
+    assert (third.new_rows, third.duplicate_rows, third.version) == (0, 100, 2)
+    loads = memory_db.execute("SELECT file, new_rows, duplicate_rows FROM loads ORDER BY id").fetchall()
+    assert loads == [("week1.csv", 100, 0), ("week2.csv", 50, 50), ("week2.csv", 0, 100)]
+    assert store.get_dataset(memory_db, first.dataset_id).files == ("week1.csv", "week2.csv")
+
+
+def test_a_key_repeated_within_one_upload_counts_once(memory_db):
+    rows = conversation_rows(3)
+    frame = messages_frame(rows + [rows[1]])  # the second message twice (different row number)
+    saved = store.save_messages(memory_db, frame, dataset_name="dups")
+    assert (saved.new_rows, saved.duplicate_rows) == (3, 1)
+    assert store.get_dataset(memory_db, saved.dataset_id).message_count == 3
+    # a message id repeated in another conversation: the first occurrence wins, so the second
+    # conversation has no stored message and is not counted (1 conversation, not 2)
+    ids = messages_frame([{"conversation_id": "c1", "speaker": "user", "text": "a", "message_id": "m1"},
+                          {"conversation_id": "c9", "speaker": "user", "text": "b", "message_id": "m1"}])
+    saved = store.save_messages(memory_db, ids, dataset_name="ids")
+    info = store.get_dataset(memory_db, saved.dataset_id)
+    assert (saved.new_rows, saved.duplicate_rows, info.message_count, info.conversation_count) == (1, 1, 1, 1)
+    assert store.load_messages(memory_db, saved.dataset_id)["text"].tolist() == ["a"]
+
+
+@pytest.mark.parametrize("chunk_rows", [100_000, 1])
+def test_keys_use_message_id_when_present_and_the_content_hash_otherwise(memory_db, monkeypatch, chunk_rows):
+    monkeypatch.setattr(store, "_CHUNK_ROWS", chunk_rows)
+    frame = messages_frame([
+        {"conversation_id": "c1", "timestamp": "1970-01-01T00:00:01Z", "speaker": "user", "text": "hi",
+         "message_id": "m-1"},
+        {"conversation_id": "c1", "timestamp": "1970-01-01T00:00:02.5Z", "speaker": "bot", "text": "hello",
+         "message_id": None},
+        {"conversation_id": "c2", "timestamp": None, "speaker": "user", "text": None, "message_id": None},
+    ])
+    keys = store.message_keys(frame)
+    # hand-built: conversation_id, UTC epoch ns, speaker, text joined by U+001F; missing -> ""
+    assert keys.tolist() == [
+        "m-1",
+        hashlib.sha1("c1\x1f2500000000\x1fbot\x1fhello".encode()).hexdigest(),
+        hashlib.sha1("c2\x1f\x1fuser\x1f".encode()).hexdigest(),
+    ]
+    first = store.save_messages(memory_db, frame, dataset_name="k")
+    assert first.new_rows == 3
+    edited = frame.copy()
+    edited.loc[0, "text"] = "hi (edited)"  # same message id: a duplicate, the stored text is kept
+    edited.loc[1, "text"] = "hello!"  # no message id: different content, a new message
+    edited.loc[2, "row"] = 99  # no message id, same content, other row: a duplicate
+    second = store.save_messages(memory_db, edited, dataset_name="k")
+    assert (second.new_rows, second.duplicate_rows) == (1, 2)
+    texts = store.load_messages(memory_db, first.dataset_id)["text"].tolist()
+    assert sorted(t for t in texts if isinstance(t, str)) == ["hello", "hello!", "hi"]
+    # another timestamp makes another message
+    moved = frame.iloc[[1]].copy()
+    moved["timestamp"] = moved["timestamp"] + pd.Timedelta(nanoseconds=1)
+    assert store.save_messages(memory_db, moved, dataset_name="k").new_rows == 1
+
+
+def test_datasets_are_separate(memory_db):
+    frame = messages_frame(conversation_rows(20))
+    a = store.save_messages(memory_db, frame, dataset_name="a")
+    b = store.save_messages(memory_db, frame, dataset_name="b")
+    assert a.dataset_id != b.dataset_id and b.new_rows == 20  # the same messages in another dataset are new
+
+
+def test_optional_columns_are_those_holding_data(memory_db):
+    base = conversation_rows(4)
+    frame = messages_frame([dict(r, intent=None) for r in base])  # an all-NA column is not returned
+    saved = store.save_messages(memory_db, frame, dataset_name="cols")
+    assert "intent" not in store.load_messages(memory_db, saved.dataset_id).columns
+    # the same messages again, now with intents: all duplicates, so still no stored intent
+    store.save_messages(memory_db, messages_frame([dict(r, intent="x") for r in base]), dataset_name="cols")
+    assert "intent" not in store.load_messages(memory_db, saved.dataset_id).columns
+    more = messages_frame([dict(r, text=r["text"] + "!", intent="y") for r in base[:1]])
+    store.save_messages(memory_db, more, dataset_name="cols")
+    loaded = store.load_messages(memory_db, saved.dataset_id)
+    assert loaded["intent"].notna().sum() == 1 and str(loaded["intent"].dtype) == "str"
+    assert store.get_dataset(memory_db, saved.dataset_id).columns == ("intent",)
+
+
+def test_save_rejects_frames_not_in_the_validated_format(memory_db):
+    frame = messages_frame(conversation_rows(2))
+    with pytest.raises(StoreError, match="sentiment"):
+        store.save_messages(memory_db, frame.assign(sentiment=0.5), dataset_name="x")
+    with pytest.raises(StoreError, match="row"):
+        store.save_messages(memory_db, frame.drop(columns="row"), dataset_name="x")
+    with pytest.raises(ConfigError, match="'  '"):
+        store.save_messages(memory_db, frame, dataset_name="  ")
+    with pytest.raises(ConfigError, match="-1"):
+        store.save_messages(memory_db, frame, dataset_name="x", skipped_rows=-1)
+    assert len(store.list_datasets(memory_db)) == 0
+
+
+def test_real_twcs_exports_overlapping_by_a_thousand_tweets(memory_db):
+    from metrics.loaders import load_bytes
+
+    raw_csv = pd.read_csv(shared_path("twcs_sample", "twcs.csv"), dtype=str, keep_default_na=False)
+    raw_csv = raw_csv.rename(columns={"Unnamed: 0": ""})
+
+    def export(part: pd.DataFrame, name: str) -> pd.DataFrame:
+        return load_bytes(part.to_csv(index=False).encode(), name, on_error="skip").frame
+
+    week1, week2 = export(raw_csv.iloc[:3000], "week1.csv"), export(raw_csv.iloc[2000:], "week2.csv")
+    first = store.save_messages(memory_db, week1, dataset_name="twcs", source_format="twcs")
+    second = store.save_messages(memory_db, week2, dataset_name="twcs", source_format="twcs")
+    # keyed on the tweet id: new = tweets of week 2 not in week 1 (threads are rebuilt per file, ids are not)
+    new = week2[~week2["message_id"].isin(set(week1["message_id"]))]
+    assert (first.new_rows, second.new_rows, second.duplicate_rows) == (len(week1), len(new), len(week2) - len(new))
+    assert 900 < second.duplicate_rows <= 1000
+    info = store.get_dataset(memory_db, first.dataset_id)
+    assert info.message_count == len(set(week1["message_id"]) | set(week2["message_id"]))
+    assert info.conversation_count == pd.concat([week1["conversation_id"], new["conversation_id"]]).nunique()
+
+
+def test_the_generated_sample_round_trips(memory_db):
+    from metrics.loaders import load_bytes
+
+    path = ROOT / "data" / "sample_transcripts.csv.gz"
+    if not path.exists():
+        pytest.skip(f"{path} is absent (generate it with data/generate.py)")
+    frame = load_bytes(path.read_bytes(), path.name).frame
+    saved = store.save_messages(memory_db, frame, dataset_name="sample")
+    expected = frame[[c for c in frame.columns
+                      if c in ("conversation_id", "timestamp", "speaker", "text", "row") or frame[c].notna().any()]]
+    pd.testing.assert_frame_equal(store.load_messages(memory_db, saved.dataset_id), expected)
+    info = store.get_dataset(memory_db, saved.dataset_id)
+    assert (info.message_count, info.conversation_count) == (len(frame), frame["conversation_id"].nunique())
+
+
+# --------------------------------------------------------------------------- atomic saves
+
+def test_a_failure_mid_save_leaves_nothing(memory_db):
+    frame = messages_frame(conversation_rows(100))
+    memory_db.conn.execute("CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.row = 60 "
+                           "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    with pytest.raises(StoreError, match="injected failure"):
+        store.save_messages(memory_db, frame, dataset_name="half")
+    for table in ("datasets", "messages", "loads"):
+        assert memory_db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+    memory_db.conn.execute("DROP TRIGGER boom")
+    saved = store.save_messages(memory_db, frame.iloc[:50], dataset_name="half")
+    assert saved.new_rows == 50
+
+
+def test_a_failed_reupload_leaves_the_dataset_as_it_was(memory_db, monkeypatch):
+    frame = messages_frame(conversation_rows(100))
+    saved = store.save_messages(memory_db, frame.iloc[:40], dataset_name="keep")
+    before = store.get_dataset(memory_db, saved.dataset_id)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("injected after the inserts")
+
+    monkeypatch.setattr(store, "_columns_with_data", fail)
+    with pytest.raises(RuntimeError, match="injected"):
+        store.save_messages(memory_db, frame.assign(intent="x"), dataset_name="keep")
+    assert store.get_dataset(memory_db, saved.dataset_id) == before
+    assert memory_db.execute("SELECT count(*) FROM messages").fetchone()[0] == 40
+    assert memory_db.execute("SELECT count(*) FROM loads").fetchone()[0] == 1
+    assert not memory_db.conn.in_transaction
+
+
+# --------------------------------------------------------------------------- datasets
+
+def test_list_rename_get_and_version(memory_db):
+    empty = store.list_datasets(memory_db)
+    assert list(empty.columns) == ["id", "name", "message_count", "conversation_count", "created_at",
+                                   "updated_at", "version", "source_format"] and len(empty) == 0
+    saved = store.save_messages(memory_db, messages_frame(conversation_rows(5)), dataset_name="old",
+                                source_format="jsonl")
+    listed = store.list_datasets(memory_db)
+    assert listed.loc[0, "source_format"] == "jsonl" and str(listed["created_at"].dtype) == "datetime64[ns, UTC]"
+    assert store.dataset_version(memory_db, saved.dataset_id) == 1
+    assert store.rename_dataset(memory_db, saved.dataset_id, " new ") == 2
+    info = store.get_dataset(memory_db, saved.dataset_id)
+    assert (info.name, info.version, info.message_count, info.conversation_count) == ("new", 2, 5, 1)
+    other = store.save_messages(memory_db, messages_frame(conversation_rows(1)), dataset_name="other")
+    with pytest.raises(ConfigError, match="'new'"):
+        store.rename_dataset(memory_db, other.dataset_id, "new")
+    with pytest.raises(StoreError, match="12345"):
+        store.dataset_version(memory_db, 12345)
+    with pytest.raises(StoreError, match="12345"):
+        store.load_messages(memory_db, 12345)
+    with pytest.raises(ConfigError, match="'1'"):
+        store.get_dataset(memory_db, "1")
+
+
+# --------------------------------------------------------------------------- delete
+
+def test_delete_removes_everything_of_the_dataset_from_the_file(db_path):
+    db = store.connect(db_path)
+    marker_a, marker_b = "zebra-ALPHA-secret-4711", "yak-BRAVO-kept-0815"
+    a = store.save_messages(db, messages_frame([dict(r, text=f"{marker_a} {i}", intent="x")
+                                                for i, r in enumerate(conversation_rows(300))]), dataset_name="A")
+    b = store.save_messages(db, messages_frame([dict(r, text=f"{marker_b} {i}")
+                                                for i, r in enumerate(conversation_rows(30))]), dataset_name="B")
+    # tables other features add: a derived cache, audit links into messages, a link under another column name
+    db["sentiment_cache"].create({"dataset_id": int, "version": int, "payload": str}, pk=("dataset_id", "version"))
+    db.conn.execute("CREATE TABLE review_links (msg_dataset INTEGER NOT NULL, msg_key TEXT NOT NULL, reviewer TEXT, "
+                    "FOREIGN KEY (msg_dataset, msg_key) REFERENCES messages(dataset_id, msg_key))")
+    db.conn.execute("CREATE TABLE topic_labels (ds INTEGER REFERENCES datasets(id), label TEXT)")
+    db["settings"].insert({"key": "theme", "value": "dark"})
+    for d in (a, b):
+        db["sentiment_cache"].insert({"dataset_id": d.dataset_id, "version": 1, "payload": f"cache {d.dataset_id}"})
+        key = db.execute("SELECT msg_key FROM messages WHERE dataset_id = ? LIMIT 1", (d.dataset_id,)).fetchone()[0]
+        db.conn.execute("INSERT INTO review_links VALUES (?, ?, 'ann')", (d.dataset_id, key))
+        db.conn.execute("INSERT INTO topic_labels VALUES (?, 'billing')", (d.dataset_id,))
+    # review_links sorts after messages and has no cascade: the delete must defer the foreign-key check
+    removed = store.delete_dataset(db, a.dataset_id)
+    assert removed == {"loads": 1, "messages": 300, "review_links": 1, "sentiment_cache": 1, "topic_labels": 1,
+                       "datasets": 1}
+    assert store.delete_dataset(db, a.dataset_id) == {}  # already gone: nothing to do
+    # inspect the files while the app's connection is still open (closing it would checkpoint the WAL anyway)
+    files = [p for p in db_path.parent.iterdir() if p.name.startswith(db_path.name)]
+    blob = b"".join(p.read_bytes() for p in files)
+    assert marker_a.encode() not in blob  # overwritten (secure_delete), not left in free pages or the WAL
+    assert marker_b.encode() in blob
+    db.close()
+
+    check = raw(db_path)
+    try:
+        assert check.execute("SELECT id, name FROM datasets").fetchall() == [(b.dataset_id, "B")]
+        for table, column in [("messages", "dataset_id"), ("loads", "dataset_id"), ("sentiment_cache", "dataset_id"),
+                              ("review_links", "msg_dataset"), ("topic_labels", "ds")]:
+            counts = dict(check.execute(f"SELECT {column}, count(*) FROM {table} GROUP BY {column}").fetchall())
+            assert a.dataset_id not in counts and counts.get(b.dataset_id, 0) >= 1, (table, counts)
+        assert check.execute("SELECT count(*) FROM settings").fetchone()[0] == 1
+        assert check.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        check.close()
+    blob = db_path.read_bytes()  # all connections closed: the WAL is folded into the file
+    assert marker_a.encode() not in blob and marker_b.encode() in blob
+    db = store.connect(db_path)
+    again = store.save_messages(db, messages_frame(conversation_rows(1)), dataset_name="A")
+    assert again.dataset_id > b.dataset_id  # ids of deleted datasets are never reused (caches key on them)
+    db.close()
+
+
+def test_a_delete_that_would_leave_a_dangling_reference_deletes_nothing(memory_db):
+    saved = store.save_messages(memory_db, messages_frame(conversation_rows(10)), dataset_name="x")
+    # a reference into loads.id is not a dataset id, so delete_dataset cannot clean it
+    memory_db.conn.execute("CREATE TABLE load_notes (load_ref INTEGER REFERENCES loads(id), note TEXT)")
+    memory_db.conn.execute("INSERT INTO load_notes VALUES (?, 'n')", (saved.load_id,))
+    with pytest.raises(StoreError, match="Nothing was deleted"):
+        store.delete_dataset(memory_db, saved.dataset_id)
+    assert store.get_dataset(memory_db, saved.dataset_id).message_count == 10
+    assert memory_db.execute("SELECT count(*) FROM messages").fetchone()[0] == 10
+    assert not memory_db.conn.in_transaction
+
+
+# --------------------------------------------------------------------------- migrations
+
+def test_a_new_store_is_at_the_current_version(memory_db):
+    assert store.schema_version(memory_db) == store.SCHEMA_VERSION == len(store.MIGRATIONS)
+    applied = memory_db.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    assert [v for (v,) in applied] == [v for v, _, _ in store.MIGRATIONS]
+
+
+def test_migrations_are_idempotent(db_path):
+    db = store.connect(db_path)
+    schema = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+    assert store.migrate(db) == store.SCHEMA_VERSION
+    assert store.migrate(db) == store.SCHEMA_VERSION
+    db.close()
+    db = store.connect(db_path)
+    assert db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall() == schema
+    assert db.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == store.SCHEMA_VERSION
+    db.close()
+
+
+def test_a_version_1_store_migrates_to_the_current_version(db_path):
+    old = sqlite_utils.Database(sqlite3.connect(str(db_path), isolation_level=None))
+    assert store.migrate(old, target=1) == 1
+    assert "columns" not in {c.name for c in old["datasets"].columns}
+    # data written the way version 1 wrote it
+    old.conn.execute("INSERT INTO datasets (name, created_at, updated_at, message_count, conversation_count) "
+                     "VALUES ('legacy', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z', 2, 1)")
+    old.conn.executemany(
+        "INSERT INTO messages (dataset_id, msg_key, conversation_id, timestamp, speaker, text, intent, row) "
+        "VALUES (1, ?, 'c1', ?, ?, ?, ?, ?)",
+        [("k1", 1_704_067_200_000_000_000, "user", "hi", "greet", 1), ("k2", None, "bot", "hello", None, 2)])
+    old.close()
+    db = store.connect(db_path)
+    try:
+        assert store.schema_version(db) == store.SCHEMA_VERSION
+        assert store.get_dataset(db, 1).columns == ("intent",)  # backfilled by migration 2
+        loaded = store.load_messages(db, 1)
+        expected = messages_frame([
+            {"conversation_id": "c1", "timestamp": "2024-01-01T00:00:00Z", "speaker": "user", "text": "hi",
+             "intent": "greet"},
+            {"conversation_id": "c1", "timestamp": None, "speaker": "bot", "text": "hello", "intent": None}])
+        pd.testing.assert_frame_equal(loaded, expected)
+    finally:
+        db.close()
+
+
+def test_a_store_from_a_newer_chatlens_is_refused(db_path):
+    store.connect(db_path).close()
+    check = raw(db_path)
+    check.execute("INSERT INTO schema_migrations VALUES (99, 'from the future', '2030-01-01T00:00:00Z')")
+    check.commit()
+    check.close()
+    with pytest.raises(StoreError, match="99"):
+        store.connect(db_path)
+    with pytest.raises(ConfigError, match="7"):
+        store.migrate(store.connect(":memory:"), target=7)
+
+
+def test_every_schema_column_has_a_messages_column(memory_db):
+    stored = {c.name for c in memory_db["messages"].columns}
+    assert {c.name for c in COLUMNS} | {"row", "dataset_id", "msg_key", "load_id"} == stored
