@@ -116,101 +116,123 @@ def conversation_rollup(messages: pd.DataFrame, *, business_hours: BusinessHours
     if len(messages) == 0:
         return _empty_rollup(messages)
 
-    ts = messages["timestamp"] if "timestamp" in messages.columns else pd.Series(
-        pd.NaT, index=messages.index, dtype="datetime64[ns, UTC]")
-    speaker = messages["speaker"].astype("str")
-    is_user = (speaker == "user").to_numpy()
-    is_bot = (speaker == "bot").to_numpy()
-    is_agent = (speaker == "agent").to_numpy()
-    if "event" in messages.columns:
-        is_handoff = messages["event"].astype("str").str.lower().eq("handoff").fillna(False).to_numpy(bool)
+    n = len(messages)
+    codes, uniques = pd.factorize(messages["conversation_id"].astype("str").to_numpy(), sort=True)
+    if "timestamp" in messages.columns:
+        stamps = messages["timestamp"]
+        if stamps.dt.tz is None:
+            stamps = stamps.dt.tz_localize("UTC")
+        ts = np.asarray(stamps.dt.as_unit("ns").array.asi8, dtype="int64")
     else:
-        is_handoff = np.zeros(len(messages), dtype=bool)
+        ts = np.full(n, _NAT, dtype="int64")
+    rows = messages["row"].to_numpy() if "row" in messages.columns else np.arange(n)
+    # Time order within each conversation, then source row: shuffle-proof. Validated frames are
+    # already in this order, so the lexsort is skipped when it would change nothing.
+    order = np.lexsort((rows, ts, codes))
+    if np.array_equal(order, np.arange(n)):
+        order = None
 
-    # Order within each conversation by time, then source row (stable and shuffle-proof).
-    order_cols = {"cid": messages["conversation_id"].astype("str").to_numpy(),
-                  "ts": ts.array, "row": messages["row"].to_numpy() if "row" in messages.columns
-                  else np.arange(len(messages))}
-    work = pd.DataFrame(order_cols)
-    work["user"] = is_user
-    work["bot"] = is_bot
-    work["agent"] = is_agent
-    work["handoff"] = is_handoff
-    work["reply"] = is_bot | is_agent
-    work = work.sort_values(["cid", "ts", "row"], kind="stable", na_position="last")
+    def arr(values):
+        values = np.asarray(values)
+        return values if order is None else values[order]
 
-    g = work.groupby("cid", sort=True)
+    codes_s, ts_s = arr(codes), arr(ts)
+    speaker = arr(messages["speaker"].astype("str").to_numpy(dtype=object))
+    is_user, is_bot, is_agent = speaker == "user", speaker == "bot", speaker == "agent"
+    if "event" in messages.columns:
+        ev = messages["event"].astype("str").str.lower().eq("handoff").fillna(False).to_numpy(dtype=bool)
+        is_handoff = arr(ev)
+    else:
+        is_handoff = np.zeros(n, dtype=bool)
+
+    starts = np.flatnonzero(np.r_[True, codes_s[1:] != codes_s[:-1]])
+    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
+    pos = np.arange(n) - starts[group]
+    has_ts = ts_s != _NAT
+    ts_min = np.where(has_ts, ts_s, _BIG)
+    ts_max = np.where(has_ts, ts_s, _NAT)
+
+    def first_pos(mask):
+        """Position (within the conversation) of the first row where mask holds, or _BIG."""
+        return np.minimum.reduceat(np.where(mask, pos, _BIG), starts)
+
+    started = np.minimum.reduceat(ts_min, starts)
+    ended = np.maximum.reduceat(ts_max, starts)
+    first_user = first_pos(is_user)
+    after_first_user = pos > first_user[group]
+    reply_ts = np.minimum.reduceat(np.where((is_bot | is_agent) & after_first_user & has_ts, ts_s, _BIG), starts)
+    first_user_ts = np.minimum.reduceat(np.where(is_user & has_ts, ts_s, _BIG), starts)
+    user_cum = np.cumsum(is_user)
+    user_before_group = np.r_[0, user_cum][starts]
+    esc = first_pos(is_agent | is_handoff)
+    esc_row = np.where(esc < _BIG, starts + np.minimum(esc, n), 0)
+    esc_turn = np.where(esc < _BIG, user_cum[esc_row] - user_before_group, np.nan)
+
     out = pd.DataFrame({
-        "started_at": g["ts"].min(),
-        "ended_at": g["ts"].max(),
-        "message_count": g.size(),
-        "user_turns": g["user"].sum(),
-        "bot_turns": g["bot"].sum(),
-        "agent_turns": g["agent"].sum(),
-        "has_agent": g["agent"].any(),
-        "handoff_event": g["handoff"].any(),
+        "conversation_id": pd.array(np.asarray(uniques)[codes_s[starts]], dtype="str"),
+        "started_at": _to_time(started, _BIG),
+        "ended_at": _to_time(ended, _NAT),
+        "message_count": np.diff(np.r_[starts, n]).astype("int64"),
+        "user_turns": np.add.reduceat(is_user.astype("int64"), starts),
+        "bot_turns": np.add.reduceat(is_bot.astype("int64"), starts),
+        "agent_turns": np.add.reduceat(is_agent.astype("int64"), starts),
     })
-    out.index.name = "conversation_id"
     out["duration_seconds"] = (out["ended_at"] - out["started_at"]).dt.total_seconds()
-
-    # first response: first reply strictly after the first user message (by order within conversation)
-    work["pos"] = g.cumcount()
-    first_user_pos = work[work["user"]].groupby("cid")["pos"].min()
-    work["first_user_pos"] = work["cid"].map(first_user_pos)
-    first_user_ts = work[work["user"]].groupby("cid")["ts"].min()
-    replies = work[work["reply"] & (work["pos"] > work["first_user_pos"])]
-    first_reply_ts = replies.groupby("cid")["ts"].min()
-    out["first_response_seconds"] = (first_reply_ts.reindex(out.index)
-                                     - first_user_ts.reindex(out.index)).dt.total_seconds()
-
-    # turn of first escalation: user turns before the first agent message / handoff event
-    work["user_cum"] = work.groupby("cid")["user"].cumsum()
-    esc = work[work["agent"] | work["handoff"]]
-    first_esc_pos = esc.groupby("cid")["pos"].min()
-    esc_rows = work[work["pos"].eq(work["cid"].map(first_esc_pos))]
-    out["first_handoff_turn"] = esc_rows.set_index("cid")["user_cum"].astype("float64").reindex(out.index)
-
+    ok = (reply_ts < _BIG) & (first_user_ts < _BIG)
+    out["first_response_seconds"] = np.where(ok, (reply_ts - first_user_ts) / 1e9, np.nan)
     out["business_hours"] = hours.contains(out["started_at"]).to_numpy()
+    out["has_agent"] = np.logical_or.reduceat(is_agent, starts)
+    out["handoff_event"] = np.logical_or.reduceat(is_handoff, starts)
+    out["first_handoff_turn"] = esc_turn.astype("float64")
+
+    def first_value(col):
+        values = messages[col]
+        present = arr(values.notna().to_numpy(dtype=bool))
+        at = first_pos(present)
+        idx = np.where(at < _BIG, starts + np.minimum(at, n), -1)
+        source = values.reset_index(drop=True)
+        taken = source.take(np.where(idx >= 0, idx if order is None else order[np.maximum(idx, 0)], 0))
+        taken = taken.reset_index(drop=True)
+        return taken.where(pd.Series(idx >= 0), None if values.dtype != "float64" else np.nan).astype(values.dtype)
 
     for col in ("channel", "user_id"):
         if col in messages.columns:
-            out[col] = _first_value(messages, col).reindex(out.index)
+            out[col] = first_value(col).astype("str")
         else:
             out[col] = pd.Series(pd.NA, index=out.index, dtype="str")
-
-    out = out.reset_index()
     out["repeat_user"] = _repeat_user(out)
     for col in CONVERSATION_FIELDS:
         if col in messages.columns:
-            out[col] = _first_value(messages, col).reindex(out["conversation_id"]).to_numpy()
-            out[col] = out[col].astype(messages[col].dtype)
-    int_cols = ["message_count", "user_turns", "bot_turns", "agent_turns"]
-    out[int_cols] = out[int_cols].astype("int64")
+            out[col] = first_value(col)
     for col in ("has_agent", "handoff_event", "business_hours", "repeat_user"):
         out[col] = out[col].astype(bool)
-    out["conversation_id"] = out["conversation_id"].astype("str")
     extra = [c for c in out.columns if c not in ROLLUP_COLUMNS]
     return out[list(ROLLUP_COLUMNS) + extra]
 
 
-def _first_value(messages: pd.DataFrame, col: str) -> pd.Series:
-    """First non-missing value of ``col`` per conversation, in time/row order."""
-    sub = messages[["conversation_id", col]].copy()
-    sub["_ts"] = messages["timestamp"] if "timestamp" in messages.columns else pd.NaT
-    sub["_row"] = messages["row"] if "row" in messages.columns else np.arange(len(messages))
-    sub = sub[sub[col].notna()].sort_values(["conversation_id", "_ts", "_row"], kind="stable")
-    return sub.groupby("conversation_id", sort=True)[col].first()
+_NAT = np.iinfo("int64").min
+_BIG = np.iinfo("int64").max
+
+
+def _to_time(values: np.ndarray, missing: int) -> pd.Series:
+    out = pd.Series(pd.to_datetime(np.where(values == missing, _NAT, values), unit="ns", utc=True))
+    return out.astype("datetime64[ns, UTC]")
 
 
 def _repeat_user(rollup: pd.DataFrame) -> np.ndarray:
-    """True where the user id appeared in an earlier conversation."""
-    if rollup["user_id"].isna().all():
+    """True where the user id appeared in an earlier conversation (by start time, then conversation id)."""
+    users = rollup["user_id"]
+    if users.isna().all():
         return np.zeros(len(rollup), dtype=bool)
-    order = rollup[["conversation_id", "user_id", "started_at"]].sort_values(
-        ["started_at", "conversation_id"], kind="stable", na_position="last")
-    seen_before = order.groupby("user_id", dropna=True).cumcount() > 0
-    seen_before = seen_before.reindex(order.index).fillna(False)
-    return seen_before.reindex(rollup.index).fillna(False).to_numpy(bool)
+    codes, _ = pd.factorize(users)
+    started = np.asarray(rollup["started_at"].array.asi8)
+    started = np.where(started == _NAT, _BIG, started)
+    order = np.lexsort((np.arange(len(rollup)), started, codes))
+    sorted_codes = codes[order]
+    first = np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]
+    repeat = np.empty(len(rollup), dtype=bool)
+    repeat[order] = ~first & (sorted_codes >= 0)
+    return repeat
 
 
 def _empty_rollup(messages: pd.DataFrame) -> pd.DataFrame:
