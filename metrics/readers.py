@@ -37,6 +37,7 @@ _CONTAINER_KEYS = ("conversations", "messages", "data", "items", "records", "dia
 #: Keys under which a conversation object holds its messages.
 _NESTED_KEYS = ("messages", "dialog", "dialogue", "turns", "utterances", "conversation_parts", "events",
                 "transcript", "thread")
+_NON_SPACE = re.compile(rb"\S")
 _SKIP_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 
 
@@ -81,7 +82,7 @@ def read_table(data: bytes, file_name: str, *, max_expanded_bytes: int = DEFAULT
         return table
     if lower.endswith(".zip") or data[:4] == b"PK\x03\x04":
         return _read_zip(data, name, max_expanded_bytes)
-    if not data.strip():
+    if _NON_SPACE.search(data) is None:
         raise _fail(name, "the file is empty", "export the transcripts again; the file has no content")
     text_kind = _sniff_kind(data, lower)
     if text_kind in ("json", "jsonl"):
@@ -209,6 +210,22 @@ def _read_zip(data: bytes, name: str, limit: int) -> RawTable:
 # --------------------------------------------------------------------------- delimited text
 
 def _read_delimited(data: bytes, name: str, *, tsv: bool) -> RawTable:
+    if not data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) and b"\x00" not in data[:4096]:
+        # Fast path: pyarrow validates UTF-8 itself, so the whole file need not be decoded here.
+        head = data[:65536]
+        newline = head.find(b"\n")
+        first = (head if newline < 0 else head[:newline]).decode("utf-8", errors="replace").rstrip("\r")
+        sep = "\t" if tsv or first.count("\t") > max(first.count(","), first.count(";")) else (
+            ";" if first.count(";") > first.count(",") else ",")
+        if data.count(b'"') % 2 == 0:
+            fast = _read_fast(data, sep)
+            if fast is not None:
+                if len(fast) == 0:
+                    raise _fail(name, "the file has a header but no rows",
+                                "export a period that contains conversations")
+                header = next(csv.reader([first], delimiter=sep))
+                return RawTable(fast, name, "tsv" if sep == "\t" else "csv", [], [],
+                                pd.Series(range(1, len(fast) + 1), dtype="int64"), header)
     text, encoding = decode_bytes(data, name)
     notices = []
     if encoding == "cp1252":
@@ -227,12 +244,6 @@ def _read_delimited(data: bytes, name: str, *, tsv: bool) -> RawTable:
         header = next(csv.reader([first_line.rstrip("\r")], delimiter=sep))
     except csv.Error:
         header = first_line.split(sep)
-    if encoding in ("utf-8", "utf-8-sig") and data.count(b'"') % 2 == 0:
-        fast = _read_fast(data[3:] if encoding == "utf-8-sig" else data, sep)
-        if fast is not None:
-            if len(fast) == 0:
-                raise _fail(name, "the file has a header but no rows", "export a period that contains conversations")
-            return RawTable(fast, name, fmt, notices, [], pd.Series(range(1, len(fast) + 1), dtype="int64"), header)
     source = io.BytesIO(data) if encoding == "utf-8" else io.StringIO(text)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

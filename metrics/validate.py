@@ -262,7 +262,9 @@ def normalize(raw: pd.DataFrame, *, file: str, mapping: dict[str, str], rows: pd
         values = col(name).reset_index(drop=True)
         source = mapping[name]
         if column.kind in ("id", "str"):
-            cleaned = values.astype("str").str.strip()
+            cleaned = values.astype("str")
+            if column.kind == "id" or len(values) < 50_000:
+                cleaned = cleaned.str.strip()
             out[name] = cleaned.where(cleaned != "", None).astype("str")
         elif column.kind == "float" and name == "confidence":
             out[name] = _confidence(values, source, issues, notices)
@@ -277,14 +279,15 @@ def normalize(raw: pd.DataFrame, *, file: str, mapping: dict[str, str], rows: pd
                 nums = nums.where(~out_of)
             out[name] = nums.astype("float64")
         elif column.kind == "bool":
-            low = values.astype("str").str.strip().str.lower()
-            is_t, is_f = low.isin(list(_TRUE)), low.isin(list(_FALSE))
-            bad = values.notna().to_numpy() & ~(is_t | is_f).to_numpy()
+            # map each distinct value once (these columns have a handful of distinct values)
+            lookup = {}
+            for v in values.dropna().unique():
+                low = str(v).strip().lower()
+                lookup[v] = True if low in _TRUE else False if low in _FALSE else None
+            mapped = values.map(lookup)
+            bad = values.notna().to_numpy() & mapped.isna().to_numpy()
             issues.add(bad, source, values, f"{name} is not true/false", "use true/false, yes/no or 1/0")
-            result = pd.Series(pd.NA, index=out.index, dtype="boolean")
-            result[is_t.to_numpy()] = True
-            result[is_f.to_numpy()] = False
-            out[name] = result
+            out[name] = mapped.astype("boolean")
         if name == "thumbs":
             low = out[name].str.lower()
             mapped = low.map(_THUMBS)
@@ -428,7 +431,11 @@ def _check_conversation_constants(frame: pd.DataFrame, notices: list[str]) -> No
     present = [c for c in CONVERSATION_FIELDS if c in frame.columns]
     if not present or frame["conversation_id"].isna().all():
         return
-    counts = frame.groupby("conversation_id", sort=False)[present].nunique(dropna=True)
+    distinct = frame[["conversation_id"] + present].drop_duplicates()
+    suspects = distinct["conversation_id"].duplicated(keep=False)
+    if not suspects.any():
+        return
+    counts = distinct[suspects].groupby("conversation_id", sort=False)[present].nunique(dropna=True)
     for c in present:
         varying = int((counts[c] > 1).sum())
         if varying:
