@@ -21,6 +21,7 @@ __all__ = ["dataset_section", "build_summary", "SECTION_PROVIDERS", "jsonable"]
 
 #: Family sections, in report order. Each entry is "module:function".
 SECTION_PROVIDERS: list[str] = [
+    "metrics.cli_outcomes:summary_section",
     "metrics.cli_intents:section_provider",
     "metrics.cli_funnel:section_provider",
 ]

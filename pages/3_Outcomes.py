@@ -1,0 +1,315 @@
+"""Outcomes & escalations: outcome mix over time, five definitions side by side, escalation reasons and
+turns, hand-off wait and success, the last bot message before abandonment, resolution by topic/intent.
+
+Definitions live in metrics/outcomes.py, metrics/escalation.py and metrics/abandonment.py; this page
+reads widgets, calls the metrics and renders. Clicking a bar or cell lists the conversations behind it.
+"""
+
+import pandas as pd
+import streamlit as st
+
+from metrics import abandonment, escalation, outcomes, volume
+from metrics import outcome_charts as charts
+from metrics.engagement_charts import rows_matching, selection_points
+from metrics.errors import ChatlensError
+from metrics.schema import has_timestamps
+from ui import shell
+
+ctx = shell.setup_page("Outcomes & escalations")
+st.title("Outcomes & escalations")
+st.caption("Did conversations end resolved, escalated to a human, abandoned or unresolved? Every rule is "
+           "written down; change the options to see how much the numbers depend on them.")
+
+messages, rollup = ctx.messages, ctx.rollup
+if ctx.dataset_id is None or len(rollup) == 0:
+    st.info("No conversations to analyse. Load a dataset on the **Data** page (or widen the filters).")
+    st.stop()
+timed = has_timestamps(messages)
+
+# ------------------------------------------------------------------------------------------------ options
+with st.container(border=True):
+    c1, c2, c3 = st.columns([1, 2, 1])
+    timeout = c1.number_input("Inactivity time-out (min)", min_value=1, max_value=24 * 60, value=30, step=5,
+                              key="outcomes_timeout",
+                              help="A conversation quiet for less than this at the export's end is in progress; "
+                                   "silence after a bot question longer than this is abandonment.")
+    mode = c2.radio("Abandoned means", outcomes.ABANDONMENT_MODES, horizontal=True, key="outcomes_mode",
+                    format_func={"silence_after_bot_question": "silent after a bot question",
+                                 "no_goal": "ended without goal, escalation or survey answer"}.get)
+    period = c3.radio("Group by", ["week", "month", "day"], horizontal=True, key="outcomes_period")
+    with st.expander("Vendor-style options"):
+        v1, v2, v3 = st.columns(3)
+        fin_hours = v1.number_input("Intercom Fin: no further request within (h)", min_value=1, max_value=168,
+                                    value=24, key="outcomes_fin_hours")
+        rasa_minutes = v2.number_input("Rasa: session expiry (min)", min_value=1, max_value=24 * 60, value=60,
+                                       key="outcomes_rasa_minutes")
+        zendesk_hours = v3.number_input("Zendesk: messaging session end (h)", min_value=1, max_value=168, value=2,
+                                        key="outcomes_zendesk_hours")
+
+all_stamps = ctx.all_messages["timestamp"] if has_timestamps(ctx.all_messages) else None
+export_end = all_stamps.max() if all_stamps is not None else None
+try:
+    rules = outcomes.OutcomeRules(timeout_minutes=float(timeout), abandonment_mode=mode, export_end=export_end)
+except ChatlensError as exc:
+    shell.show_error(exc)
+    st.stop()
+if export_end is not None:
+    st.caption(f"Export end (for in-progress and time-outs): {export_end:%Y-%m-%d %H:%M} UTC, the dataset's "
+               "latest message, whatever the filters.")
+
+
+
+@st.cache_data(show_spinner="Classifying outcomes…", max_entries=8)
+def compute(fingerprint: str, timeout_minutes: float, mode: str, end: str | None, fin: float, rasa: float,
+            zendesk: float, period: str, *, _messages: pd.DataFrame, _rollup: pd.DataFrame) -> dict:
+    """Every number of the page for one data slice and one set of options (cached: clicks only re-render)."""
+    m, r = _messages, _rollup
+    rules = outcomes.OutcomeRules(timeout_minutes=timeout_minutes, abandonment_mode=mode, export_end=end)
+    vendor_opts = dict(rules=rules, fin_window_hours=fin, rasa_session_minutes=rasa, zendesk_session_hours=zendesk)
+    timed = has_timestamps(m)
+    out = {
+        "table": outcomes.outcome_table(m, r, rules=rules),
+        "rates": outcomes.outcome_rates(m, r, rules=rules),
+        "vendor": outcomes.vendor_definitions(m, r, **vendor_opts),
+        "vtable": outcomes.vendor_outcome_table(m, r, **vendor_opts),
+        "esc": escalation.escalation_summary(m, r),
+        "timing": escalation.escalation_timing(m, r),
+        "etable": escalation.escalation_table(m, r),
+        "reasons": escalation.escalation_reasons(m, r),
+        "turns": escalation.escalation_turns(m, r),
+        "success": escalation.handoff_success(m, r),
+        "atable": abandonment.abandonment_table(m, r, rules=rules),
+        "last": abandonment.last_bot_messages(m, r, rules=rules),
+        "aturns": abandonment.abandonment_turns(m, r, rules=rules),
+        "primary_intent": outcomes.primary_intent(m),
+    }
+    if timed:
+        out["mix"] = outcomes.outcome_mix(m, r, rules=rules, period=period)
+        out["periods"] = volume.conversation_periods(r)
+        out["wait_times"] = escalation.handoff_wait_times(m, r)
+        out["wait"] = escalation.handoff_wait(m, r)
+    return out
+
+
+fingerprint = (f"{ctx.dataset_id}:{ctx.version}:{len(messages)}:"
+               f"{int(pd.util.hash_pandas_object(rollup[['conversation_id', 'ended_at', 'message_count']]).sum())}")
+try:
+    results = compute(fingerprint, float(timeout), mode, None if export_end is None else export_end.isoformat(),
+                      float(fin_hours), float(rasa_minutes), float(zendesk_hours), period,
+                      _messages=messages, _rollup=rollup)
+except ChatlensError as exc:
+    shell.show_error(exc)
+    st.stop()
+table = results["table"]
+DRILL = ["conversation_id", "started_at", "channel", "user_turns", "topic"]
+
+
+def _pct(value) -> str:
+    return "—" if value is None or pd.isna(value) else f"{value:.1%}"
+
+
+def drill(frame: pd.DataFrame, *, title: str, key: str) -> None:
+    """List the conversations of ``frame`` with their outcome and rollup columns."""
+    ids = frame[["conversation_id"]].drop_duplicates()
+    shown = ids.merge(rollup[[c for c in DRILL if c in rollup.columns]], on="conversation_id", how="left")
+    shown = shown.merge(table[["conversation_id", "outcome", "rule"]], on="conversation_id", how="left")
+    st.markdown(f"**{title}: {len(shown):,} conversation(s)**")
+    shell.conversation_list(shown, key=key)
+
+
+def chart_with_drill(chart, *, key: str, param: str, rows: pd.DataFrame, title: str) -> list:
+    event = st.altair_chart(chart, on_select="rerun", key=key, width="stretch")
+    points = selection_points(event, param)
+    if points:
+        label = ", ".join(f"{k} {v}" for p in points for k, v in p.items() if not k.startswith("vl"))
+        drill(rows_matching(rows, points), title=f"{title} ({label})", key=f"{key}_list")
+    return points
+
+
+# ------------------------------------------------------------------------------------------------ headline
+rates = results["rates"]
+cols = st.columns(5)
+cols[0].metric("Resolution rate", _pct(rates.resolution_rate), help=f"{rates.resolved_count:,} resolved")
+cols[1].metric("Escalation rate", _pct(rates.escalation_rate), help=f"{rates.escalated_count:,} escalated")
+cols[2].metric("Abandonment rate", _pct(rates.abandonment_rate), help=f"{rates.abandoned_count:,} abandoned")
+cols[3].metric("Containment rate", _pct(rates.containment_rate),
+               help=f"{rates.contained_count:,} conversations without any human (agent or hand-off)")
+cols[4].metric("In progress", f"{rates.in_progress_count:,}", help="Left out of every rate: no outcome yet.")
+st.caption(f"Rates over {rates.decided_count:,} decided conversations ({rates.unresolved_count:,} unresolved). "
+           "Precedence: explicit outcome, goal / survey 'yes', agent or hand-off, survey 'no', in progress, "
+           "abandonment, else unresolved (metrics/outcomes.py: classify_outcomes).")
+
+# ------------------------------------------------------------------------------------------------ mix
+st.subheader("Outcome mix over time")
+if timed:
+    try:
+        mix = results["mix"]
+        periods = results["periods"].rename(columns={period: "period"})
+        chart_with_drill(charts.outcome_mix_chart(mix), key="outcomes_mix", param=charts.PARAMS["mix"][0],
+                         rows=periods.merge(table[["conversation_id", "outcome"]], on="conversation_id"),
+                         title="Conversations")
+        st.caption(f"Share of each outcome per {period}: watch the green (resolved) band shrink or the red "
+                   "(abandoned) band grow. Click a segment for its conversations.")
+        shell.download_csv(mix, label="Download outcome mix (CSV)", file_name=f"outcome_mix_{period}.csv",
+                           key="outcomes_mix_csv")
+    except ChatlensError as exc:
+        shell.show_error(exc)
+else:
+    st.info("The outcome mix over time needs timestamps.")
+
+# ------------------------------------------------------------------------------------------------ vendors
+st.subheader("Same data, five definitions")
+vendor, vtable = results["vendor"], results["vtable"]
+event = st.altair_chart(charts.vendor_chart(vendor), on_select="rerun", key="outcomes_vendor", width="stretch")
+st.caption("Why two dashboards disagree: the same conversations scored the way each tool defines its rates "
+           "(hover a cell for the definition; click it for the conversations counted).")
+st.dataframe(vendor.drop(columns=["style_id", "definition"]), width="stretch", hide_index=True,
+             key="outcomes_vendor_table",
+             column_config={c: st.column_config.NumberColumn(c, format="percent")
+                            for c in ("resolution_rate", "escalation_rate", "abandonment_rate", "containment_rate")})
+for _, row in vendor.iterrows():
+    with st.expander(f"How {row['style']} counts"):
+        st.markdown(str(row["definition"]).replace("_", "\\_"))
+shell.download_csv(vendor, label="Download the five definitions (CSV)", file_name="outcome_definitions.csv",
+                   key="outcomes_vendor_csv")
+points = selection_points(event, charts.PARAMS["vendor"][0])
+if points:
+    flags = {"resolution": "resolved", "escalation": "escalated", "abandonment": "abandoned",
+             "containment": "contained"}
+    p = points[0]
+    flag = flags.get(str(p.get("metric")), "counted")
+    chosen = vtable[(vtable["style"] == str(p.get("style"))) & vtable[flag]]
+    drill(chosen, title=f"{p.get('style')}: {flag}", key="outcomes_vendor_list")
+
+# ------------------------------------------------------------------------------------------------ escalation
+st.subheader("Escalations")
+esc, timing, etable = results["esc"], results["timing"], results["etable"]
+cols = st.columns(3)
+cols[0].metric("Escalated conversations", f"{esc.escalated_count:,}", help="Agent message or hand-off event, "
+               "including hand-offs that were resolved afterwards.")
+cols[1].metric("Escalation rate (all hand-offs)", _pct(esc.escalation_rate))
+cols[2].metric("Within the first 3 user turns", _pct(timing.early_escalation_rate))
+if timing.warning:
+    st.warning(timing.warning, icon=":material/warning:")
+st.caption("High escalation is not always bad - it protects users when the bot is not ready. Don't optimise "
+           "it down at the expense of satisfaction.")
+
+left, right = st.columns(2)
+with left:
+    reasons = results["reasons"]
+    if len(reasons):
+        chart_with_drill(charts.reasons_chart(reasons), key="outcomes_reasons", param=charts.PARAMS["reasons"][0],
+                         rows=etable, title="Escalations")
+        st.caption("Why conversations reach a human: the `escalation_reason` field, or a derived rule (asked for "
+                   "an agent > sensitive topic > negative sentiment > low confidence). The top bar is the first fix.")
+        shell.download_csv(reasons, label="Download reasons (CSV)", file_name="escalation_reasons.csv",
+                           key="outcomes_reasons_csv")
+    else:
+        st.info("No escalations in this selection.")
+with right:
+    turns = results["turns"]
+    if len(turns):
+        chart_with_drill(charts.escalation_turns_chart(turns), key="outcomes_turns", param=charts.PARAMS["turns"][0],
+                         rows=etable, title="Escalations at that turn")
+        st.caption("User turns before the hand-off: red bars (first 3 turns) mean the bot gave up early - "
+                   "40% or more there signals missing training or capabilities.")
+        shell.download_csv(turns, label="Download escalation turns (CSV)", file_name="escalation_turns.csv",
+                           key="outcomes_turns_csv")
+    else:
+        st.info("No escalation with a known turn.")
+
+groups = [g for g in escalation.ESCALATION_GROUPS if timed or g not in ("hour", "weekday")]
+by = st.radio("Escalation rate by", groups, horizontal=True, key="outcomes_esc_by")
+try:
+    by_frame = escalation.escalation_by(messages, rollup, by=by)
+    group_col = "weekday_name" if by == "weekday" else by
+    chart_with_drill(charts.escalation_by_chart(by_frame, by=by), key="outcomes_esc_by_chart",
+                     param=charts.PARAMS["by"][0], rows=etable.assign(group=etable[group_col].fillna("(none)")),
+                     title="Escalations in that group")
+    st.caption(f"Escalation rate per {by}: a bar far above the rest is a time or topic the bot can't cover. "
+               "Click it for the escalated conversations.")
+    shell.download_csv(by_frame, label=f"Download escalation by {by} (CSV)", file_name=f"escalation_by_{by}.csv",
+                       key="outcomes_esc_by_csv")
+except ChatlensError as exc:
+    shell.show_error(exc)
+
+# ------------------------------------------------------------------------------------------------ hand-offs
+st.subheader("Hand-off wait and success")
+left, right = st.columns(2)
+with left:
+    if timed:
+        times, wait = results["wait_times"], results["wait"]
+        if len(times):
+            buckets = charts.wait_buckets(times)
+            chart_with_drill(charts.wait_chart(buckets), key="outcomes_wait", param=charts.PARAMS["wait"][0],
+                             rows=buckets, title="Hand-offs")
+            st.caption(f"Median wait {wait.median_wait_seconds / 60:.1f} min over {wait.answered_count:,} answered "
+                       f"of {wait.handoff_count:,} hand-offs: long queues mean the bot needs better coverage."
+                       if wait.answered_count else "No agent answered a hand-off in this selection.")
+            shell.download_csv(times, label="Download wait times (CSV)", file_name="handoff_wait.csv",
+                               key="outcomes_wait_csv")
+        else:
+            st.info("No `handoff` event in this selection: the wait from hand-off to agent cannot be measured.")
+    else:
+        st.info("The hand-off wait needs timestamps.")
+with right:
+    success = results["success"]
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Resolved after hand-off", _pct(success.resolved_after_handoff_rate),
+              help=f"{success.resolved_after_handoff_count:,} of {success.escalated_count:,} escalated conversations "
+                   "ended resolved (outcome, goal or survey 'yes').")
+    c2.metric("Rating after hand-off", "—" if pd.isna(success.rating_after_handoff_mean)
+              else f"{success.rating_after_handoff_mean:.2f}", help=f"{success.rating_after_handoff_count:,} ratings")
+    c3.metric("Rating, bot only", "—" if pd.isna(success.rating_bot_only_mean)
+              else f"{success.rating_bot_only_mean:.2f}", help=f"{success.rating_bot_only_count:,} ratings")
+    st.caption("Did the hand-off help? Compare the rating after a hand-off with bot-only conversations.")
+    success_frame = pd.DataFrame([success.__dict__])
+    shell.download_csv(success_frame, label="Download hand-off success (CSV)", file_name="handoff_success.csv",
+                       key="outcomes_success_csv")
+
+# ------------------------------------------------------------------------------------------------ abandonment
+st.subheader("Where users drop off")
+atable = results["atable"]
+left, right = st.columns([3, 2])
+with left:
+    last = results["last"]
+    if len(last):
+        chart_with_drill(charts.last_bot_chart(last), key="outcomes_lastbot", param=charts.PARAMS["lastbot"][0],
+                         rows=atable.rename(columns={"last_bot_text": "text"}), title="Abandoned after")
+        st.caption("The last bot message users read before leaving (top 10): rewrite the top ones first. "
+                   "abandonment_rate = how often that message, when it was the bot's last, lost the user.")
+        shell.download_csv(last, label="Download last bot messages (CSV)", file_name="last_bot_messages.csv",
+                           key="outcomes_lastbot_csv")
+    else:
+        st.info("No abandoned conversation with a bot message in this selection.")
+with right:
+    aturns = results["aturns"]
+    if len(aturns):
+        chart_with_drill(charts.abandonment_turns_chart(aturns), key="outcomes_abandon_turns",
+                         param=charts.PARAMS["abandon_turns"][0], rows=atable, title="Abandoned at that turn")
+        st.caption("User turns before leaving: a peak at 0-1 means the opening fails, later peaks a step of the flow.")
+        shell.download_csv(aturns, label="Download abandonment turns (CSV)", file_name="abandonment_turns.csv",
+                           key="outcomes_abandon_turns_csv")
+
+# ------------------------------------------------------------------------------------------------ by tag
+st.subheader("Resolution by topic and intent")
+tag_options = [t for t in ("topic", "intent") if t in (rollup.columns if t == "topic" else messages.columns)]
+if tag_options:
+    tag_by = st.radio("Tag", tag_options, horizontal=True, key="outcomes_tag_by")
+    tags = outcomes.resolution_by_tag(messages, rollup, by=tag_by, rules=rules)
+    if tag_by == "topic":
+        tag_of = rollup[["conversation_id", "topic"]].rename(columns={"topic": "tag"})
+    else:
+        tag_of = results["primary_intent"].rename("tag").reset_index()
+    tag_rows = table[["conversation_id"]].merge(tag_of, on="conversation_id", how="left")
+    tag_rows["tag"] = tag_rows["tag"].astype("str").fillna(outcomes.NO_TAG)
+    chart_with_drill(charts.resolution_tag_chart(tags, by=tag_by), key="outcomes_tag", param=charts.PARAMS["tag"][0],
+                     rows=tag_rows, title="Conversations tagged")
+    small = int(tags["small_group"].sum())
+    st.caption(f"Resolution rate per {tag_by} with its 95% Wilson interval: compare intervals, not dots. "
+               f"Hollow points are small groups (< 30 conversations, {small} here): read them with care.")
+    shell.download_csv(tags, label=f"Download resolution by {tag_by} (CSV)", file_name=f"resolution_by_{tag_by}.csv",
+                       key="outcomes_tag_csv")
+else:
+    st.info("Tag conversations with a `topic` (inquiry / complaint / request) or predicted intents to compare "
+            "which categories succeed.")
