@@ -80,7 +80,7 @@ if labelled < intents.MIN_LABELLED_MESSAGES:
         "is unreliable. Don't assume high accuracy without human review: reviewers can label more messages "
         "on the **Audit** page.", icon=":material/warning:")
     if (shell.ROOT / "pages" / "8_Audit.py").exists():
-        st.page_link("pages/8_Audit.py", label="Label messages on the Audit page", icon=":material/rate_review:")
+        shell.page_link("pages/8_Audit.py", label="Label messages on the Audit page", icon=":material/rate_review:")
 
 
 def _pct(value: float) -> str:

@@ -11,7 +11,7 @@ from ui import shell
 def render(ctx: shell.PageContext) -> None:
     if ctx.dataset_id is None:
         st.info("No dataset is loaded yet. Upload an export on the **Data** page.")
-        st.page_link("pages/1_Data.py", label="Go to Data", icon=":material/upload_file:")
+        shell.page_link("pages/1_Data.py", label="Go to Data", icon=":material/upload_file:")
         return
     summary = dataset_overview(ctx.messages, ctx.rollup)
     st.caption(f"Dataset: {ctx.dataset_name}")

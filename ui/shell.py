@@ -104,18 +104,25 @@ def _init_state() -> None:
     st.session_state.setdefault("browse_conversation", None)
 
 
+def page_link(path: str, *, label: str, icon: str | None = None) -> None:
+    """``st.page_link`` that also works when a page file is itself the entrypoint.
+
+    Under ``streamlit run app.py`` every path resolves; only when a page runs on its own (for
+    example ``AppTest.from_file("pages/4_Intents.py")``) does Streamlit not know the other pages,
+    and a plain link to the page's URL is drawn instead.
+    """
+    try:
+        st.page_link(path, label=label, icon=icon)
+    except StreamlitPageNotFoundError:
+        st.markdown(f"[{label}](/{_url_path(path)})")
+
+
 def draw_nav() -> None:
     with st.sidebar:
         st.markdown("### Chatlens")
         for path, label, icon in PAGES:
-            if not (ROOT / path).exists():
-                continue
-            try:
-                st.page_link(path, label=label, icon=icon)
-            except StreamlitPageNotFoundError:
-                # Only when a page file is itself the entrypoint (e.g. AppTest.from_file on a page);
-                # under `streamlit run app.py` every path resolves.
-                st.markdown(f"[{label}](/{_url_path(path)})")
+            if (ROOT / path).exists():
+                page_link(path, label=label, icon=icon)
         st.divider()
 
 
