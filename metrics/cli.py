@@ -12,7 +12,7 @@ import importlib
 import json
 import sys
 
-from metrics.errors import ChatlensError, ValidationError
+from metrics.errors import ChatlensError, ConfigError, ValidationError
 from metrics.loaders import load_path, parse_map_args
 
 __all__ = ["main", "SUBCOMMANDS", "add_load_options", "load_from_args"]
@@ -32,6 +32,24 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-users", default="", help="comma-separated glob patterns of test user ids")
     parser.add_argument("--conversations", default=None, help="a conversations file joined on conversation_id")
     parser.add_argument("--format", choices=("json", "text"), default="text")
+    parser.add_argument("--platform", default="auto",
+                        help="native export: auto (detect), generic, or rasa, copilot_studio, dialogflow_cx, "
+                             "intercom, langfuse, twcs, convai")
+    parser.add_argument("--platform-option", action="append", default=[], metavar="KEY=JSON",
+                        help="adapter option, e.g. 'participant_roles={\"participant1\": \"user\"}'")
+
+
+def _platform_options(items) -> dict:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--platform-option expects key=value, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def load_from_args(args):
@@ -39,7 +57,8 @@ def load_from_args(args):
     return load_path(args.path, mapping=parse_map_args(args.map), timezone=args.timezone,
                      on_error="skip" if args.skip_bad_rows else "refuse",
                      test_users=[p for p in args.test_users.split(",") if p.strip()],
-                     conversations_path=args.conversations)
+                     conversations_path=args.conversations, platform=getattr(args, "platform", "auto"),
+                     platform_options=_platform_options(getattr(args, "platform_option", [])))
 
 
 def _summary(args) -> int:

@@ -173,14 +173,8 @@ def _read_with_platform(data, file_name, *, platform, max_expanded_bytes, platfo
     """
     if platform in (None, "generic"):
         return read_table(data, file_name, max_expanded_bytes=max_expanded_bytes), None
-    try:
-        from metrics import adapters
-    except ImportError:  # adapters not installed in this build
-        adapters = None
-    if adapters is None:
-        if platform != "auto":
-            raise ConfigError(f"unknown platform {platform!r}: no adapters are available")
-        return read_table(data, file_name, max_expanded_bytes=max_expanded_bytes), None
+    from metrics import adapters
+
     return adapters.read(data, file_name, platform=platform, max_expanded_bytes=max_expanded_bytes,
                          options=platform_options)
 

@@ -401,7 +401,9 @@ def _nested_key(payload: list[dict]) -> str | None:
 def _flat(record: dict, prefix: str = "", depth: int = 0) -> dict:
     out = {}
     for key, value in record.items():
-        name = f"{prefix}{key}"
+        name = _clean_text(f"{prefix}{key}")
+        if isinstance(value, str):
+            value = _clean_text(value)
         if isinstance(value, dict) and depth < 3:
             out.update(_flat(value, f"{name}.", depth + 1))
         elif isinstance(value, (dict, list)):
@@ -409,6 +411,15 @@ def _flat(record: dict, prefix: str = "", depth: int = 0) -> dict:
         else:
             out[name] = value
     return out
+
+
+def _clean_text(text: str) -> str:
+    """Replace lone surrogates (from JSON escapes such as \\ud800) that UTF-8 cannot hold."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _to_str(series: pd.Series) -> pd.Series:
@@ -419,6 +430,6 @@ def _to_str(series: pd.Series) -> pd.Series:
             return "true" if v else "false"
         if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
             return str(int(v))
-        return str(v)
+        return _clean_text(str(v))
 
     return pd.Series([conv(v) for v in series.tolist()], index=series.index, dtype="str")

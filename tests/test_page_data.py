@@ -87,3 +87,18 @@ def test_deep_link_to_the_data_page_works_without_the_home_page(db_path):
     assert at.title[0].value == "Data"
     assert at.sidebar.selectbox[0].value is not None
     assert at.selectbox(key="data_browse_select").value == "conv-00001"
+
+
+def test_upload_names_the_detected_platform_and_allows_override(db_path):
+    from conftest import shared_path
+
+    path = shared_path("rasa_tracker_customer_support", "events_table.csv")
+    at = app("pages/1_Data.py")
+    at.file_uploader(key="data_upload").set_value(("events_table.csv", path.read_bytes(), "text/csv")).run()
+    assert not at.exception
+    report = " ".join(m.value for m in at.markdown)
+    assert "read as: **Rasa" in report
+    at.selectbox(key="data_platform").set_value("generic").run()
+    assert not at.exception
+    # read as a generic table the Rasa events table has no text column: a clear error, not a traceback
+    assert "no message text column" in at.error[0].value

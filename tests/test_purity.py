@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = sorted(p for p in (ROOT / "metrics").glob("*.py"))
+MODULES = sorted((ROOT / "metrics").rglob("*.py"))
 
 
 def test_no_metrics_source_mentions_a_streamlit_import():
@@ -28,7 +28,8 @@ def test_no_metrics_source_mentions_a_streamlit_import():
 
 
 def test_importing_every_metrics_module_does_not_load_streamlit():
-    names = [f"metrics.{p.stem}" for p in MODULES if p.stem not in ("__main__",)]
+    names = [".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+             for p in MODULES if p.stem != "__main__"]
     code = ("import importlib, sys\n"
             f"for n in {names!r}: importlib.import_module(n)\n"
             "print('streamlit' in sys.modules)")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from metrics import store
+from metrics import adapters, store
 from metrics.errors import ChatlensError
 from metrics.loaders import LoadResult, load_bytes
 from metrics.schema import COLUMNS
@@ -19,10 +19,18 @@ NONE = "(none)"
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def cached_load(data: bytes, name: str, mapping: tuple, timezone: str, on_error: str, test_users: tuple,
-                conv: tuple | None) -> LoadResult:
+                conv: tuple | None, platform: str = "auto") -> LoadResult:
     """Parse and validate uploaded bytes (cached on the bytes themselves, never on an UploadedFile)."""
     return load_bytes(data, name, mapping=dict(mapping) or None, timezone=timezone, on_error=on_error,
-                      test_users=test_users, conversations=conv)
+                      test_users=test_users, conversations=conv, platform=platform)
+
+
+def platform_label(name: str) -> str:
+    if name == "auto":
+        return "Detect automatically"
+    if name == "generic":
+        return "Generic table (CSV/JSON columns)"
+    return adapters.ADAPTERS[name].label
 
 
 def render_upload(ctx: shell.PageContext) -> None:
@@ -37,6 +45,10 @@ def render_upload(ctx: shell.PageContext) -> None:
                         format_func=lambda v: {"refuse": "Refuse the file", "skip": "Skip bad rows"}[v])
     tests = c3.text_input("Test user ids (glob patterns, comma-separated)", value="test*,qa-*",
                           key="data_test_users")
+    platform = st.selectbox("Platform export", ["auto", "generic", *adapters.list_platforms()],
+                            format_func=platform_label, key="data_platform",
+                            help="Chatlens recognises native exports (Rasa, Copilot Studio, Dialogflow CX, Intercom, "
+                                 "Langfuse, threaded social CSV, ConvAI); override the detection here.")
     if upload is None:
         st.caption("Nothing uploaded: the pages show the active dataset from the store.")
         return
@@ -47,7 +59,7 @@ def render_upload(ctx: shell.PageContext) -> None:
     progress = st.progress(0.0, text=f"Reading {upload.name} ({len(data) / 1e6:.1f} MB)…")
     try:
         result = cached_load(data, upload.name, tuple(sorted(overrides.items())), timezone, on_error, test_users,
-                             conv)
+                             conv, platform)
     except ChatlensError as exc:
         progress.empty()
         shell.show_error(exc)
@@ -65,7 +77,9 @@ def render_upload(ctx: shell.PageContext) -> None:
 
 
 def _report(result: LoadResult) -> None:
-    st.markdown(f"**Validation report** · format `{result.format}` · {len(result.frame):,} messages in "
+    detected = adapters.ADAPTERS[result.format].label if result.format in adapters.ADAPTERS else \
+        f"generic {result.format.upper()}"
+    st.markdown(f"**Validation report** · read as: **{detected}** · {len(result.frame):,} messages in "
                 f"{result.conversations:,} conversations")
     cols = st.columns(3)
     cols[0].metric("Rows read", f"{result.source_rows:,}")
