@@ -32,6 +32,8 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-users", default="", help="comma-separated glob patterns of test user ids")
     parser.add_argument("--conversations", default=None, help="a conversations file joined on conversation_id")
     parser.add_argument("--format", choices=("json", "text"), default="text")
+    parser.add_argument("--keep-pii", action="store_true",
+                        help="do not mask e-mails, phones, card numbers and IBANs in message text")
     parser.add_argument("--platform", default="auto",
                         help="native export: auto (detect), generic, or rasa, copilot_studio, dialogflow_cx, "
                              "intercom, langfuse, twcs, convai")
@@ -58,7 +60,8 @@ def load_from_args(args):
                      on_error="skip" if args.skip_bad_rows else "refuse",
                      test_users=[p for p in args.test_users.split(",") if p.strip()],
                      conversations_path=args.conversations, platform=getattr(args, "platform", "auto"),
-                     platform_options=_platform_options(getattr(args, "platform_option", [])))
+                     platform_options=_platform_options(getattr(args, "platform_option", [])),
+                     redact_pii=not getattr(args, "keep_pii", False))
 
 
 def _summary(args) -> int:

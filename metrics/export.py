@@ -41,4 +41,5 @@ def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     """UTF-8 CSV (no index) with formula cells escaped."""
-    return escape_formulas(frame).to_csv(index=False).encode("utf-8")
+    # CRLF rows make pandas quote any cell holding a bare CR, so a spreadsheet cannot split it into a new row
+    return escape_formulas(frame).to_csv(index=False, lineterminator="\r\n").encode("utf-8")

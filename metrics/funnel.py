@@ -104,6 +104,7 @@ __all__ = [
     "dropoff_conversations",
     "last_bot_message_before_dropoff",
     "funnel_by_segment",
+    "segment_columns",
     "conversion_by_stage",
     "conversion_summary",
     "lead_quality",
@@ -208,7 +209,11 @@ def _make_rule(text: str, kind: str, name: str = "", pattern: str = "", value: s
     return Rule(kind, name=name, pattern=pattern, value=value)
 
 
-_PATTERN_LABELS = {EMAIL_PATTERN: "<e-mail address>", PHONE_PATTERN: "<phone number>"}
+#: Contact stages match the raw value *or* the placeholder left by PII redaction at upload (metrics.pii).
+EMAIL_STAGE_PATTERN = r"<EMAIL>|" + EMAIL_PATTERN
+PHONE_STAGE_PATTERN = r"<PHONE>|" + PHONE_PATTERN
+_PATTERN_LABELS = {EMAIL_PATTERN: "<e-mail address>", PHONE_PATTERN: "<phone number>",
+                   EMAIL_STAGE_PATTERN: "<e-mail address>", PHONE_STAGE_PATTERN: "<phone number>"}
 
 
 def rule_label(rule: Rule) -> str:
@@ -400,8 +405,8 @@ def stages_to_dicts(stages: Sequence[Stage]) -> list[dict]:
 DEFAULT_LEAD_FUNNEL: tuple[Stage, ...] = (
     Stage("inquiry", Rule("event", name="inquiry")),
     Stage("qualification question answered", Rule("event", name="qualification")),
-    Stage("email provided", Rule("user", pattern=EMAIL_PATTERN)),
-    Stage("phone provided", Rule("user", pattern=PHONE_PATTERN)),
+    Stage("email provided", Rule("user", pattern=EMAIL_STAGE_PATTERN)),
+    Stage("phone provided", Rule("user", pattern=PHONE_STAGE_PATTERN)),
 )
 
 
@@ -969,6 +974,27 @@ def funnel_by_segment(messages: pd.DataFrame, stages, *, by: str = "channel",
     out = pd.concat(frames, ignore_index=True)
     out["segment"] = out["segment"].astype("str")
     return out
+
+
+def segment_columns(messages: pd.DataFrame) -> list[str]:
+    """The :data:`SEGMENT_COLUMNS` this data can be compared by with :func:`funnel_by_segment`.
+
+    A column counts when the messages have it with at least one non-missing value; ``week``
+    counts when the messages have timestamps (:func:`metrics.schema.has_timestamps`). In the
+    order of :data:`SEGMENT_COLUMNS`. Empty input: ``[]``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> m = pd.DataFrame({"conversation_id": ["a"], "speaker": ["user"], "text": ["hi"], "row": [1],
+    ...                   "timestamp": pd.Series([pd.NaT], dtype="datetime64[ns, UTC]"),
+    ...                   "channel": ["web"], "segment": [None]})
+    >>> segment_columns(m)
+    ['channel']
+    """
+    return [c for c in SEGMENT_COLUMNS
+            if (c == "week" and has_timestamps(messages))
+            or (c in messages.columns and messages[c].notna().any())]
 
 
 # --------------------------------------------------------------------------- conversion

@@ -91,7 +91,8 @@ def load_path(path, **options) -> LoadResult:
 def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = None, timezone: str = "UTC",
                on_error: str = "refuse", test_users=(), conversations: tuple[bytes, str] | None = None,
                max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES, now: pd.Timestamp | None = None,
-               platform: str | None = "auto", platform_options: dict | None = None) -> LoadResult:
+               platform: str | None = "auto", platform_options: dict | None = None,
+               redact_pii: bool = True) -> LoadResult:
     """Parse, map, validate and clean one export.
 
     Parameters
@@ -105,6 +106,8 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
     platform : "auto" detects a native platform export (see :mod:`metrics.adapters`), None or "generic"
         reads the file as a generic table, or an adapter name forces that adapter.
     platform_options : options passed to the adapter (e.g. ``handoff_names``).
+    redact_pii : mask e-mail addresses, phone numbers, Luhn-valid card numbers and IBANs in the text
+        (``<EMAIL>``, ``<PHONE>``, ``<CARD>``, ``<IBAN>``) before anything is stored. On by default.
 
     Examples
     --------
@@ -157,6 +160,13 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
         raise ValidationError([Problem(table.file, None, None, None, "no messages to load",
                                        "export a period that contains conversations")])
     frame = _keep_sorted(frame, keep)
+    if redact_pii and len(frame):
+        from metrics.pii import redact_series
+
+        text, redaction = redact_series(frame["text"])
+        frame = frame.assign(text=text)
+        if redaction.total_count:
+            notices.append(redaction.summary())
     if len(norm.ignored_columns):
         shown = ", ".join(norm.ignored_columns[:15]) + (" ..." if len(norm.ignored_columns) > 15 else "")
         notices.append(f"Ignored {len(norm.ignored_columns)} column(s) not in the Chatlens format: {shown}")

@@ -145,14 +145,19 @@ def _sniff_kind(data: bytes, lower: str) -> str:
 
 def _gunzip(data: bytes, name: str, limit: int) -> bytes:
     try:
-        d = zlib.decompressobj(wbits=31)
-        out = d.decompress(data, limit + 1)
-        if len(out) > limit or d.unconsumed_tail:
-            raise _fail(name, f"the gzip file expands to more than {limit:,} bytes",
-                        "split the export into smaller files, or raise the expanded-size limit")
-        if not d.eof:
-            raise _fail(name, "the gzip file is truncated", "download or compress the export again")
-        return out
+        out = b""
+        rest = data
+        while True:  # a gzip file may hold several members (cat a.gz b.gz): read them all
+            d = zlib.decompressobj(wbits=31)
+            out += d.decompress(rest, limit + 1 - len(out))
+            if len(out) > limit or d.unconsumed_tail:
+                raise _fail(name, f"the gzip file expands to more than {limit:,} bytes",
+                            "split the export into smaller files, or raise the expanded-size limit")
+            if not d.eof:
+                raise _fail(name, "the gzip file is truncated", "download or compress the export again")
+            rest = d.unused_data.lstrip(b"\x00")
+            if not rest:
+                return out
     except zlib.error as exc:
         raise _fail(name, f"the file is not valid gzip ({exc})",
                     "upload the uncompressed file, or compress it again with gzip") from None
@@ -176,8 +181,13 @@ def _read_zip(data: bytes, name: str, limit: int) -> RawTable:
     parts, notices, problems = [], [], []
     budget = limit
     for member in tables:
-        with archive.open(member) as fh:
-            content = fh.read(budget + 1)
+        try:
+            with archive.open(member) as fh:
+                content = fh.read(budget + 1)
+        except (zipfile.BadZipFile, zlib.error, RuntimeError, ValueError, OSError, EOFError,
+                NotImplementedError) as exc:
+            raise _fail(name, f"the archive member {member.filename!r} cannot be read ({exc})",
+                        "zip the export again, without a password") from None
         if len(content) > budget:
             raise _fail(name, f"the zip expands to more than {limit:,} bytes",
                         "split the export into smaller files, or raise the expanded-size limit")
@@ -187,6 +197,11 @@ def _read_zip(data: bytes, name: str, limit: int) -> RawTable:
         parts.append(part)
         notices.extend(part.notices)
         problems.extend(part.problems)
+    columns = [sorted(c for c in p.frame.columns if c != "__source_file") for p in parts]
+    if any(c != columns[0] for c in columns[1:]):
+        which = "; ".join(f"{m.filename}: {', '.join(c[:8])}" for m, c in zip(tables, columns))
+        raise _fail(name, f"the archive's files have different columns ({which})",
+                    "put one export per archive, or files with the same columns")
     if len(parts) > 1:
         notices.append(f"{name}: combined {len(parts)} files from the archive: "
                        + ", ".join(m.filename for m in tables))
@@ -213,8 +228,7 @@ def _read_delimited(data: bytes, name: str, *, tsv: bool) -> RawTable:
     if not data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) and b"\x00" not in data[:4096]:
         # Fast path: pyarrow validates UTF-8 itself, so the whole file need not be decoded here.
         head = data[:65536]
-        newline = head.find(b"\n")
-        first = (head if newline < 0 else head[:newline]).decode("utf-8", errors="replace").rstrip("\r")
+        first = re.split(r"\r\n|\r|\n", head.decode("utf-8", errors="replace"), maxsplit=1)[0]
         sep = "\t" if tsv or first.count("\t") > max(first.count(","), first.count(";")) else (
             ";" if first.count(";") > first.count(",") else ",")
         if data.count(b'"') % 2 == 0:
@@ -232,8 +246,7 @@ def _read_delimited(data: bytes, name: str, *, tsv: bool) -> RawTable:
         notices.append(f"{name}: not valid UTF-8; read as Windows-1252 (cp1252). Check accented characters.")
     elif encoding.startswith("utf-16"):
         notices.append(f"{name}: read as {encoding.upper()}.")
-    newline = text.find("\n")
-    first_line = text if newline < 0 else text[:newline]
+    first_line = re.split(r"\r\n|\r|\n", text[:65536], maxsplit=1)[0]
     if tsv or first_line.count("\t") > max(first_line.count(","), first_line.count(";")):
         sep, fmt = "\t", "tsv"
     elif first_line.count(";") > first_line.count(","):
@@ -322,6 +335,9 @@ def _read_json(text: str, name: str, kind: str) -> RawTable:
             except RecursionError:
                 raise _fail(name, f"line {lineno} is nested too deeply to read", "flatten the export",
                             row=lineno) from None
+            except ValueError as exc:  # e.g. an integer with more than 4,300 digits
+                raise _fail(name, f"line {lineno} cannot be read as JSON ({exc})", "export the file again",
+                            row=lineno) from None
         payload = records
     else:
         try:
@@ -334,6 +350,8 @@ def _read_json(text: str, name: str, kind: str) -> RawTable:
         except RecursionError:
             raise _fail(name, "the JSON is nested too deeply to read",
                         "export flat messages (one object per message)") from None
+        except ValueError as exc:  # e.g. an integer with more than 4,300 digits
+            raise _fail(name, f"the JSON cannot be read ({exc})", "export the file again") from None
     try:
         frame, notices = _flatten_records(payload, name)
     except RecursionError:

@@ -326,6 +326,13 @@ def _to_ns(parsed: pd.Series) -> pd.Series:
     return parsed.where(in_range).astype("datetime64[ns, UTC]")
 
 
+def _naive_ns(parsed: pd.Series) -> pd.Series:
+    """Cast naive datetimes to datetime64[ns]; values outside the nanosecond range become NaT."""
+    lo, hi = _NS_MIN.tz_localize(None), _NS_MAX.tz_localize(None)
+    in_range = parsed.isna() | ((parsed >= lo) & (parsed <= hi))
+    return parsed.where(in_range).astype("datetime64[ns]")
+
+
 def _parse_timestamps(values: pd.Series, timezone: str) -> tuple[pd.Series, np.ndarray]:
     """Parse ISO 8601 (offset or naive), epoch seconds/ms and common text formats to UTC."""
     n = len(values)
@@ -352,7 +359,7 @@ def _parse_timestamps(values: pd.Series, timezone: str) -> tuple[pd.Series, np.n
         return result, ambiguous
     text = stripped[rest]
     if timezone == "UTC":
-        parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+        parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce").pipe(_to_ns)
         retry = parsed.isna()
         if retry.any():
             late = pd.to_numeric(text[retry], errors="coerce")
@@ -368,14 +375,14 @@ def _parse_timestamps(values: pd.Series, timezone: str) -> tuple[pd.Series, np.n
     aware = text.str.contains(_AWARE, na=False)
     if aware.any():
         sub = text[aware]
-        parsed = pd.to_datetime(sub, format="ISO8601", utc=True, errors="coerce")
+        parsed = pd.to_datetime(sub, format="ISO8601", utc=True, errors="coerce").pipe(_to_ns)
         retry = parsed.isna()
         if retry.any():
             parsed[retry] = _parse_mixed(sub[retry], utc=True)
         result[sub.index] = _to_ns(parsed)
     naive = text[~aware]
     if len(naive):
-        local = pd.to_datetime(naive, format="ISO8601", errors="coerce")
+        local = pd.to_datetime(naive, format="ISO8601", errors="coerce").pipe(_naive_ns)
         retry = local.isna()
         if retry.any():
             local[retry] = _parse_mixed(naive[retry], utc=False)

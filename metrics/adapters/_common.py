@@ -106,18 +106,22 @@ def _table_members(archive: zipfile.ZipFile):
 
 
 def _gunzip(data: bytes, name: str, label: str, limit: int) -> bytes:
-    try:
-        d = zlib.decompressobj(wbits=31)
-        out = d.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise fail(label, name, f"the file is not valid gzip ({exc})",
-                   "upload the uncompressed file, or compress it again with gzip") from None
-    if len(out) > limit or d.unconsumed_tail:
-        raise fail(label, name, f"the gzip file expands to more than {limit:,} bytes",
-                   "split the export into smaller files, or raise the expanded-size limit")
-    if not d.eof:
-        raise fail(label, name, "the gzip file is truncated", "download or compress the export again")
-    return out
+    out, rest = b"", data
+    while True:  # every gzip member (cat a.gz b.gz), not only the first
+        try:
+            d = zlib.decompressobj(wbits=31)
+            out += d.decompress(rest, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise fail(label, name, f"the file is not valid gzip ({exc})",
+                       "upload the uncompressed file, or compress it again with gzip") from None
+        if len(out) > limit or d.unconsumed_tail:
+            raise fail(label, name, f"the gzip file expands to more than {limit:,} bytes",
+                       "split the export into smaller files, or raise the expanded-size limit")
+        if not d.eof:
+            raise fail(label, name, "the gzip file is truncated", "download or compress the export again")
+        rest = d.unused_data.lstrip(b"\x00")
+        if not rest:
+            return out
 
 
 def _unzip(data: bytes, name: str, label: str, limit: int) -> list[tuple[str, bytes]]:

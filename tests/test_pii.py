@@ -1,0 +1,250 @@
+"""PII redaction (metrics.pii): labelled precision/recall, real twcs text, properties, funnel placeholders."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+import hypothesis.strategies as st
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+
+from conftest import FIXTURES, messages_frame, shared_path
+from metrics import funnel, pii
+
+LABELLED = [json.loads(line) for line in (FIXTURES / "pii_labelled.jsonl").read_text("utf-8").splitlines() if line]
+KINDS = ("email", "phone", "card", "iban")
+
+
+def _scores(rows):
+    """Entity-level counts per kind: a prediction is right when its kind and exact text match a label."""
+    tp, fp, fn = Counter(), Counter(), Counter()
+    for r in rows:
+        expected = Counter((p["kind"], p["value"]) for p in r["pii"])
+        found = Counter((s.kind, r["text"][s.start:s.end]) for s in pii.find_pii(r["text"]))
+        hit = expected & found
+        for (kind, _), n in hit.items():
+            tp[kind] += n
+        for (kind, _), n in (found - hit).items():
+            fp[kind] += n
+        for (kind, _), n in (expected - hit).items():
+            fn[kind] += n
+    return tp, fp, fn
+
+
+# --------------------------------------------------------------------------- the labelled fixture
+
+def test_fixture_is_large_and_consistent():
+    assert len(LABELLED) >= 100
+    kinds = Counter(p["kind"] for r in LABELLED for p in r["pii"])
+    assert all(kinds[k] >= 8 for k in KINDS), kinds  # every kind is well represented
+    negatives = [r for r in LABELLED if not r["pii"]]
+    assert len(negatives) >= 40  # hard negatives: order numbers, handles, dates, Luhn-invalid cards ...
+    for r in LABELLED:
+        # the label is self-consistent: replacing each labelled value by its placeholder gives `expected`
+        text = r["text"]
+        for p in r["pii"]:
+            text = text.replace(p["value"], pii.PLACEHOLDERS[p["kind"]], 1)
+        assert text == r["expected"], r["id"]
+
+
+def test_precision_and_recall_on_the_labelled_fixture():
+    tp, fp, fn = _scores(LABELLED)
+    lines = []
+    for kind in KINDS + ("all",):
+        t = sum(tp.values()) if kind == "all" else tp[kind]
+        f_p = sum(fp.values()) if kind == "all" else fp[kind]
+        f_n = sum(fn.values()) if kind == "all" else fn[kind]
+        precision = t / (t + f_p) if t + f_p else float("nan")
+        recall = t / (t + f_n) if t + f_n else float("nan")
+        lines.append(f"{kind:>5}: precision {precision:.3f} recall {recall:.3f} (tp {t}, fp {f_p}, fn {f_n})")
+        if kind == "all":
+            overall = (precision, recall)
+    print("\nPII redaction on tests/fixtures/pii_labelled.jsonl (%d messages):\n  " % len(LABELLED)
+          + "\n  ".join(lines))
+    assert overall[0] >= 0.95 and overall[1] >= 0.95, lines
+    for kind in KINDS:
+        assert tp[kind] / (tp[kind] + fp[kind] + fn[kind]) >= 0.9, lines  # no kind is carried by the others
+
+
+def test_exact_redacted_text_for_nearly_every_labelled_message():
+    wrong = [(r["id"], r["text"], pii.redact_text(r["text"]), r["expected"])
+             for r in LABELLED if pii.redact_text(r["text"]) != r["expected"]]
+    print(f"\nexact redacted text: {len(LABELLED) - len(wrong)}/{len(LABELLED)}")
+    assert len(wrong) <= len(LABELLED) * 0.05, wrong
+
+
+def test_series_matches_text_and_counts_every_kind():
+    series = pd.Series([r["text"] for r in LABELLED] + [None], index=range(10, 10 + len(LABELLED) + 1), dtype="str")
+    before = series.copy()
+    out, counts = pii.redact_series(series)
+    pd.testing.assert_series_equal(series, before)  # input untouched
+    assert out.index.equals(series.index) and str(out.dtype) == "str"
+    assert out.iloc[:-1].tolist() == [pii.redact_text(r["text"]) for r in LABELLED]
+    assert pd.isna(out.iloc[-1])
+    found = Counter(s.kind for r in LABELLED for s in pii.find_pii(r["text"]))
+    assert counts.as_dict() == {"email_count": found["email"], "phone_count": found["phone"],
+                                "card_count": found["card"], "iban_count": found["iban"],
+                                "message_count": sum(1 for r in LABELLED if pii.find_pii(r["text"]))}
+    assert counts.total_count == sum(found.values())
+
+
+def test_empty_series_and_wrong_input():
+    out, counts = pii.redact_series(pd.Series([], dtype="str"))
+    assert len(out) == 0 and counts == pii.RedactionCounts() and counts.total_count == 0
+    with pytest.raises(TypeError, match="list"):
+        pii.redact_series(["a@b.com"])
+    assert pii.redact_text(None) is None
+    assert pii.redact_text("") == ""
+
+
+# --------------------------------------------------------------------------- checks, golden values
+
+@pytest.mark.parametrize("number,valid", [
+    ("4111111111111111", True), ("4111111111111112", False),   # the classic Visa test number, last digit off by one
+    ("378282246310005", True), ("79927398713", True),          # Amex test number; the Luhn article's example
+    ("79927398710", False), ("0", False), ("", False),
+])
+def test_luhn(number, valid):
+    assert pii.luhn_valid(number) is valid
+
+
+@pytest.mark.parametrize("iban,valid", [
+    ("DE89 3704 0044 0532 0130 00", True),   # ISO 13616 example: mod 97 of 370400440532013000131489 is 1
+    ("DE89 3704 0044 0532 0130 01", False),  # one digit changed
+    ("GB29NWBK60161331926819", True), ("gb29 nwbk 6016 1331 9268 19", True),
+    ("DE89 3704 0044 0532 0130", False),     # Germany needs 22 characters, this has 20
+    ("XX00 1234", False),
+])
+def test_iban(iban, valid):
+    assert pii.iban_valid(iban) is valid
+
+
+def test_an_iban_followed_by_a_capitalised_word_keeps_the_word():
+    assert pii.redact_text("to GB82 WEST 1234 5698 7654 32 THEN close") == "to <IBAN> THEN close"
+
+
+# --------------------------------------------------------------------------- properties
+
+_fragment = st.one_of(
+    st.sampled_from(["hello", "order", "#", "call", "ref", " ", "\n", ", ", "(", ")", "@sprintcare", "@115712",
+                     "jane.doe@example.com", "+44 20 7946 0958", "555-123-4567", "4111 1111 1111 1111",
+                     "DE89 3704 0044 0532 0130 00", "111-5014070-4118645", "2024-01-15", "<EMAIL>", "<PHONE>"]),
+    st.text(alphabet="0123456789 .-()+@abcXYZ<>", max_size=20),
+)
+_texts = st.lists(_fragment, max_size=12).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_texts)
+def test_redaction_is_idempotent_and_leaves_no_funnel_visible_address(text):
+    once = pii.redact_text(text)
+    assert pii.redact_text(once) == once
+    # every address the funnel's own pattern would find is gone
+    assert re.search(funnel.EMAIL_PATTERN, once) is None
+
+
+_unicode = st.characters(exclude_categories=("Cs",))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(exclude_categories=("Cs", "Nd"), exclude_characters="@"),
+                        max_size=30), max_size=20))
+def test_rows_without_at_sign_or_digits_are_never_changed(texts):
+    series = pd.Series(texts, dtype="str")
+    out, counts = pii.redact_series(series)
+    assert out.tolist() == texts and counts.total_count == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_texts, st.text(alphabet=_unicode, max_size=40)), max_size=20))
+def test_the_vectorised_prefilter_never_skips_a_row_redact_text_would_change(texts):
+    out, _ = pii.redact_series(pd.Series(texts, dtype="str"))
+    assert out.tolist() == [pii.redact_text(t) for t in texts]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.from_regex(r"[a-z][a-z0-9._+\-]{0,10}@[a-z][a-z0-9\-]{0,8}(\.[a-z]{2,6}){1,2}", fullmatch=True),
+       st.sampled_from(["", "x ", "mail: ", "(", "<"]), st.sampled_from(["", " y", ".", ")", ">", "!"]))
+def test_every_address_the_funnel_sees_is_masked(address, before, after):
+    text = before + address + after
+    assert re.search(funnel.EMAIL_PATTERN, text)
+    assert pii.redact_text(text) == before + "<EMAIL>" + after
+
+
+# --------------------------------------------------------------------------- funnel rules and placeholders
+
+def _lead_messages(text: str) -> pd.DataFrame:
+    return messages_frame([
+        {"conversation_id": "c1", "speaker": "bot", "text": "Hi! What are you looking for?", "event": "inquiry",
+         "timestamp": "2024-01-01T10:00:00Z"},
+        {"conversation_id": "c1", "speaker": "user", "text": "A demo for 20 seats", "event": "qualification",
+         "timestamp": "2024-01-01T10:00:10Z"},
+        {"conversation_id": "c1", "speaker": "user", "text": text, "timestamp": "2024-01-01T10:00:20Z"},
+    ])
+
+
+def test_funnel_rules_can_match_the_placeholders():
+    raw = _lead_messages("sure, it's jane.doe@example.com or +44 20 7946 0958")
+    redacted = raw.assign(text=pii.redact_series(raw["text"])[0])
+    assert redacted["text"].iloc[2] == "sure, it's <EMAIL> or <PHONE>"
+    by_placeholder = [funnel.Stage("inquiry", "event:inquiry"), funnel.Stage("email provided", "user~<EMAIL>"),
+                      funnel.Stage("phone provided", "user~<PHONE>")]
+    assert funnel.reached_stage(redacted, by_placeholder)["highest_stage"].tolist() == [2]
+    both = [funnel.Stage("inquiry", "event:inquiry"),
+            funnel.Stage("email provided", funnel.Rule("user", pattern=pii.EMAIL_RULE_PATTERN)),
+            funnel.Stage("phone provided", funnel.Rule("user", pattern=pii.PHONE_RULE_PATTERN))]
+    assert funnel.reached_stage(redacted, both)["highest_stage"].tolist() == [2]  # redacted text
+    assert funnel.reached_stage(raw, both)["highest_stage"].tolist() == [2]       # and raw text
+
+
+@pytest.mark.xfail(strict=True, reason="metrics/funnel.py DEFAULT_LEAD_FUNNEL matches raw addresses only "
+                   "(EMAIL_PATTERN / PHONE_PATTERN); with redaction on by default its contact stages never match. "
+                   "Fix: use pii.EMAIL_RULE_PATTERN / pii.PHONE_RULE_PATTERN there.")
+def test_default_lead_funnel_reaches_the_contact_stages_on_redacted_text():
+    raw = _lead_messages("sure, it's jane.doe@example.com or +44 20 7946 0958")
+    redacted = raw.assign(text=pii.redact_series(raw["text"])[0])
+    assert funnel.reached_stage(redacted, funnel.DEFAULT_LEAD_FUNNEL)["highest_stage"].tolist() == [3]
+
+
+# --------------------------------------------------------------------------- real text (twcs sample)
+
+#: Identifiers in the twcs sample that must survive (order, reference, case and tracking numbers, zip codes).
+TWCS_KEEP = ["Order 111-5014070-4118645", "Order# 3632693-6196346", "Reference number is 16934380",
+             "case number 494610", "PP-006-234-348-863", "TBA566517950000", "CAS-19708536-CB92N2 CRM:0326600",
+             "Zip:30093", "Here its 615787351"]
+#: Phone numbers written in the twcs sample (found by reading every message with a 7+ digit run).
+TWCS_PHONES = ["800-222-2377", "0344 556 5650", "850.266.3576", "08070635658", "1.877.350.0038", "800-325-8224",
+               "7703743799", "9958520468", "0344 493 0787", "00447900248601", "888-780-3962", "8106028994",
+               "1-800-869-3557", "1-800-956-4442", "1-866-216-1072", "800-892-4357", "+380671277946",
+               "09020564975", "+1(818)930-5703", "(706)614-7640", "+91-90002-89198", "+49 1708733216"]
+
+
+@pytest.fixture(scope="module")
+def twcs_text() -> pd.Series:
+    frame = pd.read_csv(shared_path("twcs_sample", "twcs.csv"), dtype="str", keep_default_na=False)
+    return frame["text"].astype("str")
+
+
+def test_real_twcs_text_keeps_handles_and_order_numbers(twcs_text):
+    out, counts = pii.redact_series(twcs_text)
+    handles = re.compile(r"@\w+")
+    # every Twitter handle (7,000+ of them, most numeric like @115712) survives, in place
+    assert Counter(h for t in twcs_text for h in handles.findall(t)) == Counter(
+        h for t in out for h in handles.findall(t))
+    assert sum(len(handles.findall(t)) for t in twcs_text) > 5000
+    joined_in, joined_out = "\n".join(twcs_text), "\n".join(out)
+    for keep in TWCS_KEEP:
+        assert keep in joined_in, keep  # the sample really holds it
+        assert keep in joined_out, keep
+    for phone in TWCS_PHONES:
+        assert phone in joined_in, phone
+        assert phone not in joined_out, phone
+    # nothing but the phones changed: no e-mail address, card or IBAN in this sample
+    assert counts.email_count == counts.card_count == counts.iban_count == 0
+    assert len(TWCS_PHONES) <= counts.phone_count <= len(TWCS_PHONES) + 4
+    changed = [(a, b) for a, b in zip(twcs_text, out) if a != b]
+    assert len(changed) == counts.message_count
+    assert all(re.sub(r"<PHONE>", "", b) != b for _, b in changed)
