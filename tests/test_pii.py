@@ -200,9 +200,6 @@ def test_funnel_rules_can_match_the_placeholders():
     assert funnel.reached_stage(raw, both)["highest_stage"].tolist() == [2]       # and raw text
 
 
-@pytest.mark.xfail(strict=True, reason="metrics/funnel.py DEFAULT_LEAD_FUNNEL matches raw addresses only "
-                   "(EMAIL_PATTERN / PHONE_PATTERN); with redaction on by default its contact stages never match. "
-                   "Fix: use pii.EMAIL_RULE_PATTERN / pii.PHONE_RULE_PATTERN there.")
 def test_default_lead_funnel_reaches_the_contact_stages_on_redacted_text():
     raw = _lead_messages("sure, it's jane.doe@example.com or +44 20 7946 0958")
     redacted = raw.assign(text=pii.redact_series(raw["text"])[0])
