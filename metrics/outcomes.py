@@ -57,6 +57,7 @@ __all__ = [
     "vendor_outcome_table",
     "vendor_definitions",
     "resolution_by_tag",
+    "conversation_tags",
 ]
 
 OUTCOMES = ("resolved", "escalated", "abandoned", "unresolved", "in_progress")
@@ -840,3 +841,43 @@ def resolution_by_tag(messages: pd.DataFrame, rollup: pd.DataFrame, *, by: str =
     out = out.sort_values(["conversation_count", by], ascending=[False, True], kind="stable")
     return out[cols].reset_index(drop=True).astype({"resolution_rate": "float64", "ci_low": "float64",
                                                      "ci_high": "float64"})
+
+
+def conversation_tags(messages: pd.DataFrame, rollup: pd.DataFrame, *, by: str = "topic") -> pd.DataFrame:
+    """Each conversation's tag, as :func:`resolution_by_tag` groups it (the rows behind one of its points).
+
+    The tag is the conversation's ``topic`` field (``by='topic'``) or :func:`primary_intent`
+    (``by='intent'``); a missing tag is :data:`NO_TAG`. Columns ``conversation_id`` and ``tag``
+    (both ``str``), one row per conversation of ``rollup``, in rollup order; in-progress
+    conversations are included (they have a tag even though the rate leaves them out).
+
+    Empty rollup: empty frame with those columns. ``by`` not in ``('topic', 'intent')`` raises
+    ConfigError; a ``topic`` (rollup) or ``intent`` (messages) column that the data lacks raises
+    InsufficientDataError.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from metrics.rollup import conversation_rollup
+    >>> m = pd.DataFrame({"conversation_id": ["a", "a", "b"], "speaker": "user", "row": [1, 2, 3],
+    ...     "text": ["hi", "refund please", "where is it?"], "intent": ["greet", "refund", None],
+    ...     "timestamp": pd.Timestamp("2026-08-03", tz="UTC")})
+    >>> conversation_tags(m, conversation_rollup(m), by="intent").values.tolist()  # "hi" is small talk
+    [['a', 'refund'], ['b', '(none)']]
+    """
+    from metrics.errors import InsufficientDataError
+
+    if by not in TAGS:
+        raise ConfigError(f"conversation_tags 'by' must be one of {TAGS}, got {by!r}")
+    source = rollup if by == "topic" else messages
+    if by not in source.columns:
+        raise InsufficientDataError(f"tagging by {by} needs a '{by}' column, and this dataset has none")
+    ids = pd.DataFrame({"conversation_id": rollup["conversation_id"].astype("str")})
+    if by == "topic":
+        tag_of = pd.DataFrame({"conversation_id": ids["conversation_id"], "tag": rollup["topic"].to_numpy()})
+    else:
+        tag_of = primary_intent(messages).rename("tag").reset_index()
+        tag_of["conversation_id"] = tag_of["conversation_id"].astype("str")
+    out = ids.merge(tag_of, on="conversation_id", how="left")
+    out["tag"] = out["tag"].astype("str").fillna(NO_TAG)
+    return out.reset_index(drop=True)

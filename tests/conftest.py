@@ -79,12 +79,61 @@ def db_path(tmp_path, monkeypatch):
     return path
 
 
+# --------------------------------------------------------------------------- pages under AppTest
+def apptest_rerun(at):
+    """Run ``at`` (an AppTest) again and assert the page raised no exception; returns ``at``."""
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def apptest_page(path: str, *, timeout: float = 120):
+    """The page ``path`` (e.g. ``"pages/2_Engagement.py"``) under AppTest as in a real session: start from
+    app.py and switch, so the shell's sidebar page links resolve. Asserts the page raised no exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    at.run()
+    at.switch_page(path)
+    return apptest_rerun(at)
+
+
+def apptest_metric(at, label: str):
+    """The page's ``st.metric`` labelled ``label`` (asserts it is there, listing the labels otherwise)."""
+    found = [m for m in at.metric if m.label == label]
+    assert found, f"no metric {label!r}: {[m.label for m in at.metric]}"
+    return found[0]
+
+
 # --------------------------------------------------------------------------- Hypothesis profiles
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+# --------------------------------------------------------------------------- fuzzing readers
+#: Examples per fuzz test (env ``CHATLENS_FUZZ_EXAMPLES``; raise it for a long run).
+FUZZ_EXAMPLES = int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100))
+
+
+def fuzz_json(scalars, keys):
+    """JSON-like values for fuzzing a reader: ``scalars`` nested in lists and in dicts keyed by ``keys``."""
+    from hypothesis import strategies as st
+
+    return st.recursive(scalars, lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(keys, c, max_size=6)),
+                        max_leaves=30)
+
+
+def only_chatlens_errors(call) -> None:
+    """Run ``call()``: a typed Chatlens error is fine (bad input), any other exception fails the test."""
+    from metrics.errors import ChatlensError
+
+    try:
+        call()
+    except ChatlensError:
+        pass
 
 
 # --------------------------------------------------------------------------- end-to-end (streamlit run + chromium)

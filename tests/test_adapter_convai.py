@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -14,10 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, shared_path
-from metrics.adapters import read
-from metrics.adapters.convai import detect
-from metrics.errors import ChatlensError, ConfigError, ValidationError
+from conftest import FUZZ_EXAMPLES, ROOT, fuzz_json, only_chatlens_errors, shared_path
+from metrics.errors import ConfigError, ValidationError
 from metrics.loaders import load_bytes, load_path
 
 LABEL = "ConvAI dialogs (JSON)"
@@ -145,29 +142,14 @@ _KEYS = st.one_of(st.sampled_from(["dialog", "sender", "sender_class", "text", "
                                    "end_time", "participant1_id", "participant2_id", "class", "user_id",
                                    "dialog_id"]),
                   st.text(max_size=4))
-_JSON = st.recursive(_SCALARS, lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(_KEYS, c, max_size=6)),
-                     max_leaves=30)
+_JSON = fuzz_json(_SCALARS, _KEYS)
 
 
-def _only_chatlens_errors(call):
-    try:
-        call()
-    except ChatlensError:
-        pass
-
-
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
-@given(st.binary(max_size=600), st.sampled_from(["d.json", "d.jsonl", "d.csv", "d.json.gz", "d.zip", "d"]))
-def test_fuzz_arbitrary_bytes_raise_only_chatlens_errors(data, name):
-    assert detect(data, name) in (True, False)
-    _only_chatlens_errors(lambda: read(data, name, platform="convai"))
-
-
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
+@settings(max_examples=FUZZ_EXAMPLES)
 @given(_JSON, st.lists(_JSON, max_size=3), st.booleans())
 def test_fuzz_arbitrary_json_raises_only_chatlens_errors(payload, messages, with_roles):
     records = [payload, {"dialog": messages, "eval_score": payload}]
     raw = json.dumps(records).encode("utf-8", "surrogatepass")
     options = ROLES if with_roles else {}
-    _only_chatlens_errors(lambda: load_bytes(raw, "d.json", platform="convai", on_error="skip",
-                                             platform_options=options))
+    only_chatlens_errors(lambda: load_bytes(raw, "d.json", platform="convai", on_error="skip",
+                                            platform_options=options))

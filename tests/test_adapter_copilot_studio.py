@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 
@@ -13,9 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, shared_path
+from conftest import FUZZ_EXAMPLES, ROOT, fuzz_json, only_chatlens_errors, shared_path
 from metrics.adapters import read
-from metrics.adapters.copilot_studio import detect
 from metrics.errors import ChatlensError, ValidationError
 from metrics.loaders import load_bytes, load_path
 
@@ -216,36 +214,21 @@ _KEYS = st.one_of(st.sampled_from(["activities", "type", "valueType", "from", "r
                                    "value", "name", "actions", "topicId", "actionType", "outcome", "content",
                                    "conversationtranscriptid", "metadata", "attachments", "isDesignMode"]),
                   st.text(max_size=4))
-_JSON = st.recursive(_SCALARS, lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(_KEYS, c, max_size=6)),
-                     max_leaves=30)
+_JSON = fuzz_json(_SCALARS, _KEYS)
 
 
-def _only_chatlens_errors(call):
-    try:
-        call()
-    except ChatlensError:
-        pass
-
-
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
-@given(st.binary(max_size=600), st.sampled_from(["t.json", "t.jsonl", "t.csv", "t.json.gz", "t.zip", "t"]))
-def test_fuzz_arbitrary_bytes_raise_only_chatlens_errors(data, name):
-    assert detect(data, name) in (True, False)
-    _only_chatlens_errors(lambda: read(data, name, platform="copilot_studio"))
-
-
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
+@settings(max_examples=FUZZ_EXAMPLES)
 @given(_JSON, st.booleans())
 def test_fuzz_arbitrary_json_raises_only_chatlens_errors(payload, as_content_string):
     records = [{"conversationtranscriptid": "t", "content": json.dumps(payload) if as_content_string else payload},
                payload]
     raw = json.dumps(records).encode("utf-8", "surrogatepass")
-    _only_chatlens_errors(lambda: load_bytes(raw, "t.json", platform="copilot_studio", on_error="skip"))
+    only_chatlens_errors(lambda: load_bytes(raw, "t.json", platform="copilot_studio", on_error="skip"))
     bare = json.dumps({"activities": payload} if isinstance(payload, list) else payload)
-    _only_chatlens_errors(lambda: read(bare.encode("utf-8", "surrogatepass"), "c.json", platform="copilot_studio"))
+    only_chatlens_errors(lambda: read(bare.encode("utf-8", "surrogatepass"), "c.json", platform="copilot_studio"))
 
 
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
+@settings(max_examples=FUZZ_EXAMPLES)
 @given(st.lists(st.tuples(st.text(max_size=6), _JSON), max_size=5))
 def test_fuzz_csv_table_raises_only_chatlens_errors(rows):
     frame = pd.DataFrame([{"conversationtranscriptid": tid, "content": json.dumps(content)} for tid, content in rows],
@@ -253,4 +236,4 @@ def test_fuzz_csv_table_raises_only_chatlens_errors(rows):
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)
     raw = buffer.getvalue().encode("utf-8", "surrogatepass")
-    _only_chatlens_errors(lambda: load_bytes(raw, "t.csv", platform="copilot_studio", on_error="skip"))
+    only_chatlens_errors(lambda: load_bytes(raw, "t.csv", platform="copilot_studio", on_error="skip"))

@@ -12,7 +12,6 @@ no-match turn with thumbs down, then an abandonment event) and s-1003 (two answe
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,10 +21,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, FUZZ_EXAMPLES, ROOT, fuzz_json, only_chatlens_errors
 from metrics.adapters import read
-from metrics.adapters.dialogflow_cx import detect
-from metrics.errors import ChatlensError, ValidationError
+from metrics.errors import ValidationError
 from metrics.loaders import load_bytes, load_path
 
 LABEL = "Dialogflow CX interaction logs (BigQuery)"
@@ -141,31 +139,16 @@ _KEYS = st.one_of(st.sampled_from(["conversation_name", "turn_position", "reques
                                    "conversation_signals", "turnSignals", "userEscalated", "noMatch",
                                    "bot_answer_feedback", "rating", "liveAgentHandoff"]),
                   st.text(max_size=4))
-_JSON = st.recursive(_SCALARS, lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(_KEYS, c, max_size=6)),
-                     max_leaves=30)
+_JSON = fuzz_json(_SCALARS, _KEYS)
 
 
-def _only_chatlens_errors(call):
-    try:
-        call()
-    except ChatlensError:
-        pass
-
-
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
-@given(st.binary(max_size=600), st.sampled_from(["t.json", "t.jsonl", "t.csv", "t.json.gz", "t.zip", "t"]))
-def test_fuzz_arbitrary_bytes_raise_only_chatlens_errors(data, name):
-    assert detect(data, name) in (True, False)
-    _only_chatlens_errors(lambda: read(data, name, platform="dialogflow_cx"))
-
-
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
+@settings(max_examples=FUZZ_EXAMPLES)
 @given(st.lists(_JSON, max_size=4), st.lists(st.tuples(st.sampled_from(list(_turns()[0])), _JSON), max_size=4))
 def test_fuzz_arbitrary_json_raises_only_chatlens_errors(payloads, replacements):
     turns = _turns()
     for i, (key, value) in enumerate(replacements):
         turns[i % len(turns)][key] = value
     raw = "\n".join(json.dumps(t) for t in turns + payloads).encode("utf-8", "surrogatepass")
-    _only_chatlens_errors(lambda: load_bytes(raw, "t.jsonl", platform="dialogflow_cx", on_error="skip"))
+    only_chatlens_errors(lambda: load_bytes(raw, "t.jsonl", platform="dialogflow_cx", on_error="skip"))
     raw = json.dumps(payloads).encode("utf-8", "surrogatepass")
-    _only_chatlens_errors(lambda: read(raw, "t.json", platform="dialogflow_cx"))
+    only_chatlens_errors(lambda: read(raw, "t.json", platform="dialogflow_cx"))

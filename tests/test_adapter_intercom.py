@@ -13,7 +13,6 @@ an admin with from_ai_agent (abandoned).
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,10 +21,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, FUZZ_EXAMPLES, ROOT, fuzz_json, only_chatlens_errors
 from metrics.adapters import read
-from metrics.adapters.intercom import detect, html_to_text
-from metrics.errors import ChatlensError, ValidationError
+from metrics.adapters.intercom import html_to_text
+from metrics.errors import ValidationError
 from metrics.loaders import load_bytes, load_path
 
 LABEL = "Intercom conversations (API JSON)"
@@ -109,7 +108,7 @@ def _html(draw, depth=0):
     return "".join(parts)
 
 
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
+@settings(max_examples=FUZZ_EXAMPLES)
 @given(_html())
 def test_property_no_markup_survives(html):
     text = html_to_text(html)
@@ -175,25 +174,10 @@ _KEYS = st.one_of(st.sampled_from(["id", "type", "source", "body", "author", "fr
                                    "part_type", "created_at", "assigned_to", "conversation_rating", "rating",
                                    "remark", "ai_agent", "resolution_state", "state", "topics"]),
                   st.text(max_size=4))
-_JSON = st.recursive(_SCALARS, lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(_KEYS, c, max_size=6)),
-                     max_leaves=30)
+_JSON = fuzz_json(_SCALARS, _KEYS)
 
 
-def _only_chatlens_errors(call):
-    try:
-        call()
-    except ChatlensError:
-        pass
-
-
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
-@given(st.binary(max_size=600), st.sampled_from(["c.json", "c.jsonl", "c.csv", "c.json.gz", "c.zip", "c"]))
-def test_fuzz_arbitrary_bytes_raise_only_chatlens_errors(data, name):
-    assert detect(data, name) in (True, False)
-    _only_chatlens_errors(lambda: read(data, name, platform="intercom"))
-
-
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
+@settings(max_examples=FUZZ_EXAMPLES)
 @given(_JSON, st.lists(st.tuples(st.sampled_from(["source", "conversation_parts", "conversation_rating",
                                                   "ai_agent", "created_at", "state", "topics", "id"]), _JSON),
                        max_size=3))
@@ -202,6 +186,6 @@ def test_fuzz_arbitrary_json_raises_only_chatlens_errors(payload, replacements):
     for i, (key, value) in enumerate(replacements):
         convs[i % len(convs)][key] = value
     raw = json.dumps(convs + [payload]).encode("utf-8", "surrogatepass")
-    _only_chatlens_errors(lambda: load_bytes(raw, "c.json", platform="intercom", on_error="skip"))
-    _only_chatlens_errors(lambda: read(json.dumps(payload).encode("utf-8", "surrogatepass"), "c.json",
-                                       platform="intercom"))
+    only_chatlens_errors(lambda: load_bytes(raw, "c.json", platform="intercom", on_error="skip"))
+    only_chatlens_errors(lambda: read(json.dumps(payload).encode("utf-8", "surrogatepass"), "c.json",
+                                      platform="intercom"))

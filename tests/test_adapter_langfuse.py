@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -28,10 +27,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, FUZZ_EXAMPLES, ROOT, fuzz_json, only_chatlens_errors
 from metrics.adapters import read
-from metrics.adapters.langfuse import detect, message_text
-from metrics.errors import ChatlensError, ValidationError
+from metrics.adapters.langfuse import message_text
+from metrics.errors import ValidationError
 from metrics.loaders import load_bytes, load_path
 
 LABEL = "Langfuse traces/scores export"
@@ -192,25 +191,10 @@ _KEYS = st.one_of(st.sampled_from(["id", "timestamp", "input", "output", "sessio
                                    "stringValue", "messages", "role", "content", "choices", "traces",
                                    "observations", "scores", "startTime", "type", "parentObservationId"]),
                   st.text(max_size=4))
-_JSON = st.recursive(_SCALARS, lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(_KEYS, c, max_size=6)),
-                     max_leaves=30)
+_JSON = fuzz_json(_SCALARS, _KEYS)
 
 
-def _only_chatlens_errors(call):
-    try:
-        call()
-    except ChatlensError:
-        pass
-
-
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
-@given(st.binary(max_size=600), st.sampled_from(["t.json", "t.jsonl", "t.csv", "t.json.gz", "t.zip", "t"]))
-def test_fuzz_arbitrary_bytes_raise_only_chatlens_errors(data, name):
-    assert detect(data, name) in (True, False)
-    _only_chatlens_errors(lambda: read(data, name, platform="langfuse"))
-
-
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
+@settings(max_examples=FUZZ_EXAMPLES)
 @given(_JSON, st.lists(st.tuples(st.sampled_from(["input", "output", "sessionId", "timestamp", "latency", "id",
                                                   "traceId", "value", "name", "dataType"]), _JSON), max_size=4))
 def test_fuzz_arbitrary_json_raises_only_chatlens_errors(payload, replacements):
@@ -218,7 +202,7 @@ def test_fuzz_arbitrary_json_raises_only_chatlens_errors(payload, replacements):
     for i, (key, value) in enumerate(replacements):
         records[(i * 3) % len(records)][key] = value
     raw = json.dumps(records + [payload]).encode("utf-8", "surrogatepass")
-    _only_chatlens_errors(lambda: load_bytes(raw, "t.json", platform="langfuse", on_error="skip"))
-    _only_chatlens_errors(lambda: message_text(payload, "user"))
-    _only_chatlens_errors(lambda: read(json.dumps(payload).encode("utf-8", "surrogatepass"), "t.json",
-                                       platform="langfuse"))
+    only_chatlens_errors(lambda: load_bytes(raw, "t.json", platform="langfuse", on_error="skip"))
+    only_chatlens_errors(lambda: message_text(payload, "user"))
+    only_chatlens_errors(lambda: read(json.dumps(payload).encode("utf-8", "surrogatepass"), "t.json",
+                                      platform="langfuse"))

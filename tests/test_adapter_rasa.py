@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import subprocess
 import sys
 import zipfile
@@ -15,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, shared_path
+from conftest import FUZZ_EXAMPLES, ROOT, fuzz_json, only_chatlens_errors, shared_path
 from metrics.adapters import read
-from metrics.adapters.rasa import DEFAULT_HANDOFF_NAMES, detect
-from metrics.errors import ChatlensError, ValidationError
+from metrics.adapters.rasa import DEFAULT_HANDOFF_NAMES
+from metrics.errors import ValidationError
 from metrics.loaders import load_bytes, load_path
 
 LABEL = "Rasa tracker store"
@@ -243,25 +242,10 @@ _SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.te
 _KEYS = st.one_of(st.sampled_from(["sender_id", "events", "event", "text", "parse_data", "intent", "name",
                                    "confidence", "timestamp", "metadata", "intent_ranking", "data", "model_id"]),
                   st.text(max_size=4))
-_JSON = st.recursive(_SCALARS, lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(_KEYS, c, max_size=6)),
-                     max_leaves=30)
+_JSON = fuzz_json(_SCALARS, _KEYS)
 
 
-def _only_chatlens_errors(call):
-    try:
-        call()
-    except ChatlensError:
-        pass
-
-
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
-@given(st.binary(max_size=600), st.sampled_from(["t.jsonl", "t.json", "events.csv", "t.json.gz", "t.zip", "t"]))
-def test_fuzz_arbitrary_bytes_raise_only_chatlens_errors(data, name):
-    assert detect(data, name) in (True, False)
-    _only_chatlens_errors(lambda: read(data, name, platform="rasa"))
-
-
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
+@settings(max_examples=FUZZ_EXAMPLES)
 @given(_JSON, st.booleans())
 def test_fuzz_arbitrary_json_raises_only_chatlens_errors(payload, as_lines):
     if as_lines and isinstance(payload, list):
@@ -269,11 +253,11 @@ def test_fuzz_arbitrary_json_raises_only_chatlens_errors(payload, as_lines):
     else:
         data = json.dumps({"sender_id": "s", "events": payload} if isinstance(payload, list) else payload)
     raw = data.encode("utf-8", "surrogatepass")
-    _only_chatlens_errors(lambda: read(raw, "t.jsonl" if as_lines else "t.json", platform="rasa"))
-    _only_chatlens_errors(lambda: load_bytes(raw, "t.json", platform="rasa", on_error="skip"))
+    only_chatlens_errors(lambda: read(raw, "t.jsonl" if as_lines else "t.json", platform="rasa"))
+    only_chatlens_errors(lambda: load_bytes(raw, "t.json", platform="rasa", on_error="skip"))
 
 
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
+@settings(max_examples=FUZZ_EXAMPLES)
 @given(st.lists(st.tuples(st.sampled_from(["s1", "s2", ""]), st.sampled_from(["user", "bot", "action", "slot",
                                                                                "session_started", ""]),
                           _JSON), max_size=8))
@@ -283,4 +267,4 @@ def test_fuzz_events_table_rows_raise_only_chatlens_errors(rows):
         cell = json.dumps(json.dumps(payload))  # a CSV-quoted JSON cell
         lines.append(f"{i},{sender},{kind},{i},,,{cell}")
     raw = "\n".join(lines).encode("utf-8", "surrogatepass")
-    _only_chatlens_errors(lambda: load_bytes(raw, "events.csv", platform="rasa", on_error="skip"))
+    only_chatlens_errors(lambda: load_bytes(raw, "events.csv", platform="rasa", on_error="skip"))

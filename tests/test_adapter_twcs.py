@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 
@@ -14,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, shared_path
+from conftest import FUZZ_EXAMPLES, ROOT, only_chatlens_errors, shared_path
 from metrics.adapters import read
-from metrics.adapters.twcs import TWITTER_TIME_FORMAT, detect
-from metrics.errors import ChatlensError, ValidationError
+from metrics.adapters.twcs import TWITTER_TIME_FORMAT
+from metrics.errors import ValidationError
 from metrics.loaders import load_bytes, load_path
 
 LABEL = "Customer support on Twitter (twcs CSV)"
@@ -157,22 +156,7 @@ _CELLS = st.one_of(st.text(max_size=12), st.sampled_from(["True", "False", "", "
                                                            "Tue Oct 31 22:10:47 +0000 2017", "a\nb", "\r\r"]))
 
 
-def _only_chatlens_errors(call):
-    try:
-        call()
-    except ChatlensError:
-        pass
-
-
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
-@given(st.binary(max_size=600), st.sampled_from(["t.csv", "t.json", "t.csv.gz", "t.zip", "t"]))
-def test_fuzz_arbitrary_bytes_raise_only_chatlens_errors(data, name):
-    assert detect(data, name) in (True, False)
-    _only_chatlens_errors(lambda: read(data, name, platform="twcs"))
-    _only_chatlens_errors(lambda: read(HEADER.encode() + data, name.replace(".gz", ""), platform="twcs"))
-
-
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
+@settings(max_examples=FUZZ_EXAMPLES)
 @given(st.lists(st.lists(_CELLS, max_size=10), max_size=8), st.booleans())
 def test_fuzz_arbitrary_rows_raise_only_chatlens_errors(rows, quoted):
     buffer = io.StringIO()
@@ -183,13 +167,13 @@ def test_fuzz_arbitrary_rows_raise_only_chatlens_errors(rows, quoted):
         except csv.Error:
             continue
     raw = (HEADER + buffer.getvalue()).encode("utf-8", "surrogatepass")
-    _only_chatlens_errors(lambda: load_bytes(raw, "t.csv", platform="twcs", on_error="skip"))
+    only_chatlens_errors(lambda: load_bytes(raw, "t.csv", platform="twcs", on_error="skip"))
 
 
-@settings(max_examples=int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", 100)))
+@settings(max_examples=FUZZ_EXAMPLES)
 @given(st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8)),
                     lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(st.text(max_size=6), c, max_size=4)),
                     max_leaves=20))
 def test_fuzz_arbitrary_json_raises_only_chatlens_errors(payload):
     raw = json.dumps(payload).encode("utf-8", "surrogatepass")
-    _only_chatlens_errors(lambda: read(raw, "t.json", platform="twcs"))
+    only_chatlens_errors(lambda: read(raw, "t.json", platform="twcs"))

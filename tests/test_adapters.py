@@ -1,6 +1,7 @@
 """The platform-adapter registry (metrics.adapters): registration, detection, override, options.
 
-Per-platform mappings are tested in tests/test_adapter_<name>.py.
+Per-platform mappings are tested in tests/test_adapter_<name>.py; the arbitrary-bytes fuzz that
+every adapter must survive is here, once, over the registry.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from conftest import FIXTURES, ROOT, SHARED_DATA, shared_path
+from conftest import FIXTURES, FUZZ_EXAMPLES, ROOT, SHARED_DATA, only_chatlens_errors, shared_path
 from metrics import adapters
 from metrics.adapters import ADAPTERS, Adapter, detect_platform, get_adapter, list_platforms, read
 from metrics.adapters._common import FALLBACK_INTENT
@@ -238,3 +241,34 @@ def test_the_package_docstring_examples_hold():
 
     failures, _ = doctest.testmod(adapters)
     assert failures == 0
+
+
+# --------------------------------------------------------------------------- fuzz (every adapter)
+
+#: platform -> (file names the fuzz gives the bytes, a header that makes them look like the export or None)
+FUZZ_FILES = {
+    "rasa": (["t.jsonl", "t.json", "events.csv", "t.json.gz", "t.zip", "t"], None),
+    "copilot_studio": (["t.json", "t.jsonl", "t.csv", "t.json.gz", "t.zip", "t"], None),
+    "dialogflow_cx": (["t.json", "t.jsonl", "t.csv", "t.json.gz", "t.zip", "t"], None),
+    "intercom": (["c.json", "c.jsonl", "c.csv", "c.json.gz", "c.zip", "c"], None),
+    "langfuse": (["t.json", "t.jsonl", "t.csv", "t.json.gz", "t.zip", "t"], None),
+    "twcs": (["t.csv", "t.json", "t.csv.gz", "t.zip", "t"],
+             b"tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"),
+    "convai": (["d.json", "d.jsonl", "d.csv", "d.json.gz", "d.zip", "d"], None),
+}
+
+
+def test_every_registered_adapter_is_fuzzed():
+    assert list(FUZZ_FILES) == list_platforms()
+
+
+@pytest.mark.parametrize("platform", list(FUZZ_FILES))
+@settings(max_examples=FUZZ_EXAMPLES)
+@given(data=st.binary(max_size=600), draw=st.data())
+def test_fuzz_arbitrary_bytes_raise_only_chatlens_errors(platform, data, draw):
+    names, header = FUZZ_FILES[platform]
+    name = draw.draw(st.sampled_from(names), label="file name")
+    assert ADAPTERS[platform].detect(data, name) in (True, False)  # detect never raises
+    only_chatlens_errors(lambda: read(data, name, platform=platform))
+    if header is not None:  # past a valid header the bytes reach the record parser
+        only_chatlens_errors(lambda: read(header + data, name.replace(".gz", ""), platform=platform))

@@ -19,7 +19,8 @@ from metrics.funnel import (DEFAULT_LEAD_FUNNEL, EMAIL_PATTERN, PHONE_PATTERN, R
                             contact_stage_warning, conversion_by_stage, conversion_summary,
                             dropoff_conversations, funnel_by_segment, funnel_table,
                             last_bot_message_before_dropoff, lead_quality, mask_contact_details,
-                            mask_messages, parse_rule, parse_stage, reached_stage, validate_funnel)
+                            mask_messages, parse_rule, parse_stage, reached_stage, segment_columns,
+                            validate_funnel)
 from metrics.schema import empty_frame
 
 STAGES = [
@@ -316,6 +317,23 @@ def test_missing_segment_value_is_labelled():
     assert t["segment"].tolist() == ["(none)", "google"]
 
 
+def test_segment_columns_are_those_with_a_value(golden):
+    before = golden.copy()
+    # the golden funnel has channel and segment on every row and timestamps: week too; no UTM columns
+    assert segment_columns(golden) == ["channel", "segment", "week"]
+    pd.testing.assert_frame_equal(golden, before)
+    # a column that is there but empty does not count; without timestamps there is no week
+    no_ts = golden.assign(timestamp=pd.Series(pd.NaT, index=golden.index, dtype="datetime64[ns, UTC]"),
+                          utm_source=pd.Series(pd.NA, index=golden.index, dtype="str"),
+                          utm_campaign="spring")
+    assert segment_columns(no_ts) == ["channel", "segment", "utm_campaign"]
+    # each column it names can be compared by
+    for by in segment_columns(no_ts):
+        assert len(funnel_by_segment(no_ts, STAGES, by=by))
+    assert segment_columns(empty_frame()) == []
+    assert segment_columns(golden.sample(frac=1, random_state=1)) == segment_columns(golden)
+
+
 # --------------------------------------------------------------------------- conversion
 def test_conversion_by_stage_and_summary(golden):
     converted = {"c1": (True, 500.0), "c2": (True, 100.0), "c3": (False, None), "c4": (None, None),
@@ -461,7 +479,8 @@ def test_contact_stage_warning():
 def test_masking_real_tweets_removes_every_match():
     from metrics.loaders import load_path
 
-    frame = load_path(shared_path("twcs_sample", "twcs.csv"), on_error="skip").frame
+    # redact_pii=False: the raw text, to test the funnel's own masking (redaction at upload is on by default)
+    frame = load_path(shared_path("twcs_sample", "twcs.csv"), on_error="skip", redact_pii=False).frame
     masked = mask_messages(frame)["text"].dropna()
     # the sample holds real support phone numbers (e.g. "800-222-2377"); none survive masking
     assert (frame["text"].str.contains("800-222-2377", regex=False)).any()
@@ -584,7 +603,8 @@ def test_cli_json_golden(tmp_path, funnel_cli):
 
     path = tmp_path / "f.csv"
     path.write_text(_CSV)
-    code, out, err = funnel_cli("funnel", str(path), "--stage", "in=event:inquiry",
+    # --keep-pii: the rule matches raw addresses (with redaction on it would target <EMAIL>)
+    code, out, err = funnel_cli("funnel", str(path), "--stage", "in=event:inquiry", "--keep-pii",
                                 "--stage", f"mail=user~{EMAIL_PATTERN}", "--format", "json")
     assert code == 0, err
     report = json.loads(out)
@@ -594,7 +614,7 @@ def test_cli_json_golden(tmp_path, funnel_cli):
         {"name": "mail", "conversations": 1, "rate_of_entry": 0.5, "step_rate": 0.5, "dropped": 0}]
     # converted among the 2 entrants: a only (c converted but never entered); value 100
     assert report["converted"] == 1 and report["conversion_value"] == 100.0
-    code, out, _ = funnel_cli("funnel", str(path), "--stage", "in=event:inquiry",
+    code, out, _ = funnel_cli("funnel", str(path), "--stage", "in=event:inquiry", "--keep-pii",
                               "--stage", f"mail=user~{EMAIL_PATTERN}", "--no-strict", "--format", "json")
     assert json.loads(out)["stages"][1]["conversations"] == 2  # any order: b counts
 

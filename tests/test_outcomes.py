@@ -14,9 +14,9 @@ import pytest
 from conftest import messages_frame
 
 from metrics.errors import ConfigError, InsufficientDataError
-from metrics.outcomes import (OutcomeRules, canonical_outcome, classify_outcomes, is_small_talk, outcome_mix,
-                              outcome_rates, outcome_table, primary_intent, resolution_by_tag,
-                              vendor_definitions, vendor_outcome_table)
+from metrics.outcomes import (NO_TAG, OutcomeRules, canonical_outcome, classify_outcomes, conversation_tags,
+                              is_small_talk, outcome_mix, outcome_rates, outcome_table, primary_intent,
+                              resolution_by_tag, vendor_definitions, vendor_outcome_table)
 from metrics.rollup import conversation_rollup
 from metrics.stats import wilson_interval
 
@@ -359,6 +359,46 @@ def test_resolution_by_tag_errors(ten):
         resolution_by_tag(m, r, min_group=0)
     with pytest.raises(InsufficientDataError, match="topic"):
         resolution_by_tag(m.drop(columns="topic"), conversation_rollup(m.drop(columns="topic")))
+
+
+def test_conversation_tags_golden(ten):
+    m, r = ten
+    before_m, before_r = m.copy(), r.copy()
+    topics = conversation_tags(m, r, by="topic")
+    # the topic of each conversation of the fixture; c06 has none. Rollup order, all ten (c10 in progress too).
+    assert topics.values.tolist() == [
+        ["c01", "inquiry"], ["c02", "request"], ["c03", "complaint"], ["c04", "complaint"], ["c05", "inquiry"],
+        ["c06", NO_TAG], ["c07", "request"], ["c08", "complaint"], ["c09", "request"], ["c10", "request"]]
+    intents = conversation_tags(m, r, by="intent").set_index("conversation_id")["tag"]
+    # c06 only small talk -> its first intent; c07 misunderstood first; c02 the demo (see primary_intent)
+    assert (intents["c06"], intents["c07"], intents["c02"]) == ("greet", "nlu_fallback", "book_demo")
+    assert intents.index.tolist() == r["conversation_id"].tolist()
+    pd.testing.assert_frame_equal(m, before_m)
+    pd.testing.assert_frame_equal(r, before_r)
+
+
+def test_conversation_tags_group_like_resolution_by_tag(ten):
+    # the tags are the groups of resolution_by_tag: the decided count per tag is the same
+    m, r = ten
+    for by in ("topic", "intent"):
+        tags = conversation_tags(m, r, by=by).merge(outcome_table(m, r, rules=RULES), on="conversation_id")
+        decided = tags[tags["outcome"] != "in_progress"].groupby("tag")["conversation_id"].count().to_dict()
+        expected = resolution_by_tag(m, r, by=by, rules=RULES).set_index(by)["conversation_count"]
+        assert decided == {k: v for k, v in expected.to_dict().items() if v}
+
+
+def test_conversation_tags_empty_and_errors(ten):
+    m, r = ten
+    empty = conversation_tags(m.iloc[:0], r.iloc[:0], by="intent")
+    assert list(empty.columns) == ["conversation_id", "tag"] and len(empty) == 0
+    shuffled = r.sample(frac=1, random_state=3)
+    assert conversation_tags(m, shuffled)["conversation_id"].tolist() == shuffled["conversation_id"].tolist()
+    with pytest.raises(ConfigError, match="'colour'"):
+        conversation_tags(m, r, by="colour")
+    with pytest.raises(InsufficientDataError, match="topic"):
+        conversation_tags(m.drop(columns="topic"), conversation_rollup(m.drop(columns="topic")))
+    with pytest.raises(InsufficientDataError, match="intent"):
+        conversation_tags(m.drop(columns="intent"), r, by="intent")
 
 
 # ----------------------------------------------------------------------------- CLI section

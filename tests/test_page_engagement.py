@@ -8,32 +8,12 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, messages_frame
+from conftest import ROOT, apptest_metric, apptest_page, apptest_rerun, messages_frame
 from metrics import engagement, volume
 from metrics.rollup import conversation_rollup
 
 PAGE = "pages/2_Engagement.py"
 SAMPLE = ROOT / "data" / "sample_transcripts.csv.gz"
-
-
-def _app() -> AppTest:
-    # Start from the entrypoint and switch, so the shell's sidebar page links resolve (as in a real session).
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page(PAGE)
-    return _rerun(at)
-
-
-def _rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _metric(at: AppTest, label: str):
-    found = [m for m in at.metric if m.label == label]
-    assert found, f"no metric {label!r}: {[m.label for m in at.metric]}"
-    return found[0]
 
 
 def _listed(at: AppTest, title_start: str) -> int:
@@ -67,16 +47,16 @@ def _seed(db_path, frame, name="engagement test"):
 
 def test_default_sample_renders_every_view(db_path, sample):
     _, rollup = sample
-    at = _app()
+    at = apptest_page(PAGE)
     heads = [s.value for s in at.subheader]
     for section in ("Volume trend", "Spikes", "Peak hours", "Engagement depth", "Business vs after hours",
                     "Repeat users", "Channels"):
         assert section in heads
     s = engagement.engagement_summary(rollup)
-    assert _metric(at, "Conversations").value == f"{s.conversation_count:,}"
-    assert _metric(at, "Mean user turns").value == f"{s.mean_user_turns:.1f}"
-    assert _metric(at, "Repeat-user share").value == f"{s.repeat_user_rate:.1%}"
-    assert _metric(at, "After hours").value == f"{s.after_hours_rate:.1%}"
+    assert apptest_metric(at, "Conversations").value == f"{s.conversation_count:,}"
+    assert apptest_metric(at, "Mean user turns").value == f"{s.mean_user_turns:.1f}"
+    assert apptest_metric(at, "Repeat-user share").value == f"{s.repeat_user_rate:.1%}"
+    assert apptest_metric(at, "After hours").value == f"{s.after_hours_rate:.1%}"
     # the sample's week-9 spike is flagged, with the warning that a spike may be a bug
     days = volume.spike_days(rollup)
     assert days, "the sample has a volume spike"
@@ -88,20 +68,20 @@ def test_default_sample_renders_every_view(db_path, sample):
 
 def test_volume_bar_drill_down_lists_the_week(db_path, sample):
     _, rollup = sample
-    at = _app()
+    at = apptest_page(PAGE)
     weeks = volume.conversations_per_period(rollup, period="week").set_index("period")["conversation_count"]
     spike_week = volume.period_labels(volume.spike_days(rollup), period="week")[0]
     at.session_state["engagement_volume"] = {"selection": {"volume_pick": [{"period": spike_week}]}}
-    _rerun(at)
+    apptest_rerun(at)
     assert _listed(at, "Conversations started") == weeks[spike_week]
     assert _table_with_ids(at, int(weeks[spike_week]))
 
 
 def test_month_toggle_and_heatmap_cell(db_path, sample):
     _, rollup = sample
-    at = _app()
+    at = apptest_page(PAGE)
     at.radio(key="engagement_period").set_value("month")
-    _rerun(at)
+    apptest_rerun(at)
     assert any("per month" in c.value for c in at.caption)
     months = volume.conversations_per_period(rollup, period="month")
     first = months.iloc[0]
@@ -110,26 +90,26 @@ def test_month_toggle_and_heatmap_cell(db_path, sample):
     peak = heat.loc[heat["conversation_count"].idxmax()]
     at.session_state["engagement_heatmap"] = {"selection": {"heatmap_pick": [
         {"weekday_name": peak["weekday_name"], "hour": int(peak["hour"])}]}}
-    _rerun(at)
+    apptest_rerun(at)
     assert _listed(at, "Conversations started") == first["conversation_count"]
     assert _listed(at, "Conversations started in that hour") == peak["conversation_count"]
 
 
 def test_turns_and_repeat_drill_down(db_path, sample):
     _, rollup = sample
-    at = _app()
+    at = apptest_page(PAGE)
     at.session_state["engagement_turns"] = {"selection": {"turns_pick": [{"user_turns": 2}]}}
     at.session_state["engagement_repeat"] = {"selection": {"repeat_pick": [{"segment": "repeat user"}]}}
-    _rerun(at)
+    apptest_rerun(at)
     assert _listed(at, "Conversations with that many user turns") == int((rollup["user_turns"] == 2).sum())
     assert _listed(at, "Conversations of that segment") == engagement.repeat_users(rollup).repeat_conversation_count
 
 
 def test_spike_threshold_widget(db_path, sample):
     _, rollup = sample
-    at = _app()
+    at = apptest_page(PAGE)
     at.number_input(key="engagement_spike_k").set_value(10.0)
-    _rerun(at)
+    apptest_rerun(at)
     expected = volume.spike_days(rollup, k=10.0)
     warnings = " ".join(w.value for w in at.warning)
     assert ("may mean a bug" in warnings) == bool(expected)
@@ -142,8 +122,8 @@ def test_without_timestamps_the_time_views_say_so(db_path):
         {"conversation_id": "b", "speaker": "user", "text": "price", "user_id": "u1"},
     ])
     _seed(db_path, frame)
-    at = _app()
+    at = apptest_page(PAGE)
     assert any("no timestamps" in i.value for i in at.info)
     heads = [s.value for s in at.subheader]
     assert "Volume trend" not in heads and "Engagement depth" in heads
-    assert _metric(at, "Mean user turns").value == "1.0"
+    assert apptest_metric(at, "Mean user turns").value == "1.0"

@@ -10,32 +10,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_outcomes import ten_conversations
 
-from conftest import ROOT, messages_frame
+from conftest import ROOT, apptest_metric, apptest_page, apptest_rerun, messages_frame
 from metrics import abandonment, escalation, outcomes
 from metrics.rollup import conversation_rollup
 
 PAGE = "pages/3_Outcomes.py"
 SAMPLE = ROOT / "data" / "sample_transcripts.csv.gz"
-
-
-def _app() -> AppTest:
-    # Start from the entrypoint and switch, so the shell's sidebar page links resolve (as in a real session).
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page(PAGE)
-    return _rerun(at)
-
-
-def _rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _metric(at: AppTest, label: str):
-    found = [m for m in at.metric if m.label == label]
-    assert found, f"no metric {label!r}: {[m.label for m in at.metric]}"
-    return found[0]
 
 
 def _listed(at: AppTest, title_start: str) -> int:
@@ -76,15 +56,15 @@ def _seed(db_path, frame, name="outcomes test"):
 
 def test_default_sample_renders_every_section(db_path, sample):
     m, r = sample
-    at = _app()
+    at = apptest_page(PAGE)
     heads = [s.value for s in at.subheader]
     for section in ("Outcome mix over time", "Same data, five definitions", "Escalations",
                     "Hand-off wait and success", "Where users drop off", "Resolution by topic and intent"):
         assert section in heads
     rates = outcomes.outcome_rates(m, r, rules=_rules(m))
-    assert _metric(at, "Resolution rate").value == _pct(rates.resolution_rate)
-    assert _metric(at, "Abandonment rate").value == _pct(rates.abandonment_rate)
-    assert _metric(at, "Containment rate").value == _pct(rates.containment_rate)
+    assert apptest_metric(at, "Resolution rate").value == _pct(rates.resolution_rate)
+    assert apptest_metric(at, "Abandonment rate").value == _pct(rates.abandonment_rate)
+    assert apptest_metric(at, "Containment rate").value == _pct(rates.containment_rate)
     # the five-definition table, each definition in an expander
     tables = [d.value for d in at.dataframe if "style" in d.value.columns]
     assert tables and tables[0]["style"].tolist() == list(outcomes.VENDOR_STYLES)
@@ -98,13 +78,13 @@ def test_default_sample_renders_every_section(db_path, sample):
 
 def test_reason_and_vendor_drill_downs(db_path, sample):
     m, r = sample
-    at = _app()
+    at = apptest_page(PAGE)
     reasons = escalation.escalation_reasons(m, r).set_index("reason")["conversation_count"]
     top = reasons.index[0]
     at.session_state["outcomes_reasons"] = {"selection": {"reason_pick": [{"reason": top}]}}
     at.session_state["outcomes_vendor"] = {"selection": {"vendor_pick": [{"style": "Rasa style",
                                                                            "metric": "abandonment"}]}}
-    _rerun(at)
+    apptest_rerun(at)
     assert _listed(at, "Escalations (reason") == reasons[top]
     assert _table_with_ids(at, int(reasons[top]))
     vendor = outcomes.vendor_definitions(m, r, rules=_rules(m)).set_index("style")
@@ -113,26 +93,26 @@ def test_reason_and_vendor_drill_downs(db_path, sample):
 
 def test_abandonment_and_turn_drill_downs(db_path, sample):
     m, r = sample
-    at = _app()
+    at = apptest_page(PAGE)
     last = abandonment.last_bot_messages(m, r, rules=_rules(m))
     text, count = last.iloc[0]["text"], int(last.iloc[0]["abandoned_count"])
     turns = escalation.escalation_turns(m, r).set_index("turn")["conversation_count"]
     at.session_state["outcomes_lastbot"] = {"selection": {"lastbot_pick": [{"text": text}]}}
     at.session_state["outcomes_turns"] = {"selection": {"turn_pick": [{"turn": 2}]}}
-    _rerun(at)
+    apptest_rerun(at)
     assert _listed(at, "Abandoned after") == count
     assert _listed(at, "Escalations at that turn") == turns[2]
 
 
 def test_outcome_rule_widgets(db_path, sample):
     m, r = sample
-    at = _app()
+    at = apptest_page(PAGE)
     at.radio(key="outcomes_mode").set_value("no_goal")
     at.number_input(key="outcomes_timeout").set_value(120)
-    _rerun(at)
+    apptest_rerun(at)
     rates = outcomes.outcome_rates(m, r, rules=_rules(m, abandonment_mode="no_goal", timeout_minutes=120))
-    assert _metric(at, "Abandonment rate").value == _pct(rates.abandonment_rate)
-    assert _metric(at, "In progress").value == f"{rates.in_progress_count:,}"
+    assert apptest_metric(at, "Abandonment rate").value == _pct(rates.abandonment_rate)
+    assert apptest_metric(at, "In progress").value == f"{rates.in_progress_count:,}"
     # the Chatlens row of the definitions table follows the widgets too
     table = [d.value for d in at.dataframe if "style" in d.value.columns][0].set_index("style")
     assert table.loc["Chatlens default", "abandonment_rate"] == pytest.approx(rates.abandonment_rate)
@@ -141,15 +121,15 @@ def test_outcome_rule_widgets(db_path, sample):
 def test_ten_conversation_fixture(db_path):
     m = ten_conversations()
     _seed(db_path, m)
-    at = _app()
+    at = apptest_page(PAGE)
     # export end = c10's last message, so c10 is in progress: 4 resolved of 9 decided (see test_outcomes)
-    assert _metric(at, "Resolution rate").value == "44.4%"
-    assert _metric(at, "In progress").value == "1"
-    assert _metric(at, "Escalated conversations").value == "2"
+    assert apptest_metric(at, "Resolution rate").value == "44.4%"
+    assert apptest_metric(at, "In progress").value == "1"
+    assert apptest_metric(at, "Escalated conversations").value == "2"
     # c03 waited 120 s for Sam
     assert any("Median wait 2.0 min" in c.value for c in at.caption)
     at.session_state["outcomes_tag"] = {"selection": {"tag_pick": [{"tag": "complaint"}]}}
-    _rerun(at)
+    apptest_rerun(at)
     assert _listed(at, "Conversations tagged") == 3  # c03 c04 c08
 
 
@@ -161,11 +141,11 @@ def test_without_timestamps(db_path):
         {"conversation_id": "b", "speaker": "agent", "text": "Hi", "topic": "request"},
     ])
     _seed(db_path, frame)
-    at = _app()
+    at = apptest_page(PAGE)
     infos = " ".join(i.value for i in at.info)
     assert "needs timestamps" in infos
-    assert _metric(at, "Abandonment rate").value == "50.0%"   # a: unanswered bot question
-    assert _metric(at, "Escalation rate").value == "50.0%"    # b: agent
+    assert apptest_metric(at, "Abandonment rate").value == "50.0%"   # a: unanswered bot question
+    assert apptest_metric(at, "Escalation rate").value == "50.0%"    # b: agent
     assert [r.options for r in at.radio if r.key == "outcomes_esc_by"][0] == ["topic", "intent", "channel"]
 
 

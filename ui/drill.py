@@ -1,0 +1,47 @@
+"""Drill-downs: a chart the user can click, and the list of conversations behind what was clicked.
+
+``picked(event, param)`` reads a chart's selection (the dict ``st.altair_chart(..., on_select="rerun")``
+returns, or what AppTest puts in session state). ``chart_with_drill`` draws a selectable chart and,
+when something is picked, lists the conversations of the matching rows with
+:func:`ui.shell.conversation_list` (whose button opens one in the Data page's browser).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from metrics.engagement_charts import rows_matching, selection_points
+from ui import shell
+
+__all__ = ["picked", "listing", "conversations", "chart_with_drill"]
+
+
+def picked(event, param: str) -> list[dict]:
+    """The points picked under the chart selection ``param`` (``[]`` when nothing is selected)."""
+    return selection_points(event, param)
+
+
+def listing(frame: pd.DataFrame, *, heading: str, key: str) -> None:
+    """A bold heading, then the conversations of ``frame`` (needs ``conversation_id``)."""
+    st.markdown(f"**{heading}**")
+    shell.conversation_list(frame, key=key)
+
+
+def conversations(frame: pd.DataFrame, *, details: pd.DataFrame, title: str, key: str) -> None:
+    """List the distinct conversations of ``frame`` with their ``details`` columns (joined on conversation_id)."""
+    ids = frame[["conversation_id"]].drop_duplicates()
+    shown = ids.merge(details, on="conversation_id", how="left")
+    listing(shown, heading=f"{title}: {len(shown):,} conversation(s)", key=key)
+
+
+def chart_with_drill(chart, *, key: str, param: str, rows: pd.DataFrame, title: str,
+                     details: pd.DataFrame) -> list[dict]:
+    """Render a selectable altair chart; when points are picked, list the conversations of the ``rows``
+    matching them (under ``f"{title} (field value, ...)"``, widget key ``f"{key}_list"``). Returns the points."""
+    event = st.altair_chart(chart, on_select="rerun", key=key, width="stretch")
+    points = picked(event, param)
+    if points:
+        label = ", ".join(f"{k} {v}" for p in points for k, v in p.items() if not k.startswith("vl"))
+        conversations(rows_matching(rows, points), details=details, title=f"{title} ({label})", key=f"{key}_list")
+    return points
