@@ -25,6 +25,7 @@ SECTION_PROVIDERS: list[str] = [
     "metrics.cli_intents:section_provider",
     "metrics.cli_funnel:section_provider",
     "metrics.cli_sentiment:summary_section",
+    "metrics.cli_alerts:section_provider",
 ]
 
 

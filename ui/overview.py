@@ -1,26 +1,567 @@
-"""Rendering of the Overview (home) page. Later issues add goals, KPI tiles and the weekly review here."""
+"""The Overview (home) page: the executive dashboard and the operational view.
+
+Executive view: goal-first KPI tiles (value, RAG colour, WoW/MoM deltas marked significant or
+not, sparkline), the business-impact strip from the ROI model, and the goals editor.
+Operational view: what needs improvement (worst intents, escalation reasons, the funnel's
+biggest drop, negative bot messages, low audit topics, the backlog's top items), each linking
+to the page that shows it, and the alert-rules editor. Both views show the breached alerts
+and the weekly review (Markdown and CSV downloads).
+
+Definitions live in metrics/kpis.py, goals.py, alerts.py, backlog.py and review.py; this
+module reads widgets, calls them and renders. Widget keys start with ``overview_``.
+"""
 
 from __future__ import annotations
 
-import streamlit as st
+import math
 
+import pandas as pd
+import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
+
+from metrics import alerts as alerts_mod
+from metrics import goals as goals_mod
+from metrics import goals_store, kpis, store
+from metrics.backlog import SOURCE_LABELS, improvement_candidates, rank_backlog
+from metrics.errors import ChatlensError
+from metrics.export import to_csv_bytes
 from metrics.overview import dataset_overview
+from metrics.review import md_escape, recent_window, review_frame, review_markdown, weekly_review
 from ui import shell
 
+VIEWS = ("Executive", "Operational")
+MAX_TILES = 8  # the guide: "stick to 7-10 key metrics on your main dashboard"
+EXTRA_TILES = ("escalation_rate", "containment_rate", "csat", "negative_sentiment_rate", "abandonment_rate",
+               "total_conversations")
+BADGES = {"green": ("On track", "green"), "amber": ("Watch", "orange"), "red": ("Off track", "red"),
+          "none": ("No goal", "gray")}
+OPS_WINDOWS = {"Latest complete week": 1, "Last 4 weeks": 4, "All selected data": None}
+DEFAULT_ROI = "Guide's example costs"
+GOALS_DRAFT = "overview_goals_draft"
+FLASH = "overview_flash"
+
+
+# --------------------------------------------------------------------------- cached computations
+
+def _key(ctx) -> tuple:
+    return (str(store.default_db_path()), ctx.dataset_id, ctx.version, repr(sorted(ctx.filters.items())),
+            len(ctx.messages))
+
+
+@st.cache_data(show_spinner="Scoring sentiment…", max_entries=4)
+def _scored(key: tuple, _messages: pd.DataFrame, _db) -> pd.DataFrame:
+    from metrics.sentiment import add_sentiment
+    from metrics.sentiment_cache import StoreCache
+
+    return add_sentiment(_messages, cache=StoreCache(_db))
+
+
+@st.cache_data(show_spinner="Computing KPIs…", max_entries=8)
+def _kpi_table(key: tuple, options_key: str, _messages, _rollup, _options, bands_key: str, _bands) -> pd.DataFrame:
+    return kpis.kpi_table(_messages, _rollup, options=_options, bands=_bands)
+
+
+@st.cache_data(show_spinner="Finding improvement candidates…", max_entries=8)
+def _candidates(key: tuple, audit_key: str, _messages, _rollup, _audit, min_count: int):
+    return improvement_candidates(_messages, _rollup, audit_scores=_audit, min_count=min_count)
+
+
+def scored_messages(ctx) -> tuple[pd.DataFrame, str]:
+    """The filtered messages with VADER scores (cached in the store), or unscored with the reason."""
+    try:
+        return _scored(_key(ctx), ctx.messages, ctx.db), ""
+    except ChatlensError as exc:
+        return ctx.messages, str(exc)
+
+
+def audit_scores(db, dataset_id) -> pd.DataFrame | None:
+    """Every saved review of the dataset's audit rounds (None when there is none or no audit yet)."""
+    try:
+        from metrics import audit_store
+
+        rounds = audit_store.list_rounds(db, dataset_id)
+        frames = [audit_store.load_scores(db, int(rid)) for rid in rounds["id"]]
+    except (ImportError, AttributeError, ChatlensError):
+        return None
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def current_goals(db) -> tuple[list, bool]:
+    """The saved goals, or the guide's suggested starting goals (second value False)."""
+    try:
+        saved = goals_store.list_goals(db)
+    except ChatlensError:
+        saved = []
+    return (saved, True) if saved else (goals_mod.suggested_goals(), False)
+
+
+def current_rules(db) -> tuple[list, bool]:
+    try:
+        frame = goals_store.list_alert_rules(db)
+    except ChatlensError:
+        frame = pd.DataFrame()
+    if len(frame):
+        return [r for r, on in zip(frame["parsed"], frame["enabled"]) if on], True
+    return alerts_mod.default_rules(), False
+
+
+def roi_base(db):
+    """The ROI costs chosen in the sidebar-less selector (saved scenarios), with a label."""
+    from metrics.roi import RoiInputs
+
+    names = [DEFAULT_ROI]
+    try:
+        from metrics import roi_store
+
+        names += roi_store.list_scenarios(db)["name"].astype(str).tolist()
+    except (ImportError, ChatlensError):
+        roi_store = None
+    choice = st.session_state.get("overview_roi_scenario", DEFAULT_ROI)
+    if choice not in names:
+        st.session_state.pop("overview_roi_scenario", None)
+        choice = DEFAULT_ROI
+    if choice != DEFAULT_ROI and choice in names and roi_store is not None:
+        try:
+            return roi_store.load_scenario(db, choice), choice, names
+        except ChatlensError:
+            pass
+    return RoiInputs(), DEFAULT_ROI, names
+
+
+# --------------------------------------------------------------------------- small rendering helpers
+
+def _short(text, limit: int) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def link(page: str, label: str, *, params: dict | None = None, icon: str | None = None,
+         help: str | None = None) -> None:
+    """A page link carrying ``params`` as query parameters (the filter that shows the item)."""
+    try:
+        st.page_link(page, label=label, icon=icon, query_params=params or None,
+                     help=md_escape(help) if help else None)
+    except StreamlitPageNotFoundError:
+        st.markdown(f"{label} ({page})")
+
+
+def _fmt(value, kind) -> str:
+    return kpis.format_value(value, kind)
+
+
+def _evidence(test: str, p, significant: bool, *, short: bool = False) -> str:
+    if test == kpis.NOT_TESTED:
+        return "untested" if short else "not tested"
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "no test"
+    if short:
+        return "sig." if significant else "n.s."
+    return f"{'significant' if significant else 'not significant'} (p = {p:.3g})"
+
+
+def tile_help(row, kpi, goal) -> str:
+    parts = [f"**Definition:** {kpi.definition}."]
+    parts.append(f"**Week-over-week:** {row.period or '—'} vs the week before: "
+                 f"{kpis.format_delta(row.wow_delta, kpi.kind)}, {_evidence(row.wow_test, row.wow_p_value, row.wow_significant)}"
+                 + (f" ({row.wow_test})" if row.wow_test != kpis.NOT_TESTED else "") + ".")
+    parts.append(f"**Month-over-month:** {row.mom_period or '—'} vs the month before: "
+                 f"{kpis.format_delta(row.mom_delta, kpi.kind)}, {_evidence(row.mom_test, row.mom_p_value, row.mom_significant)}.")
+    if goal is not None:
+        word = "or more" if goal.direction == "higher" else "or less"
+        parts.append(f"**Goal** “{goal.name}”: target {_fmt(goal.target, kpi.kind)}; green at {_fmt(goal.green, kpi.kind)} "
+                     f"{word}, red {'below' if goal.direction == 'higher' else 'above'} {_fmt(goal.red, kpi.kind)}.")
+    if kpi.vanity:
+        parts.append("Volume is activity, not quality.")
+    parts.append(f"Units this week: {row.n:,}.")
+    if row.reason:
+        parts.append(row.reason)
+    return "\n\n".join(md_escape(p).replace("\\*\\*", "**") for p in parts)
+
+
+def render_tile(row, goal=None) -> None:
+    kpi = kpis.CATALOGUE[row.name]
+    label = kpi.label + (" · goal" if goal is not None else "")
+    with st.container(border=True):
+        text, color = BADGES[row.status if row.available else "none"]
+        if goal is None and row.status == "none":
+            text = "No goal"
+        st.badge(text if row.available else "Unavailable", color=color if row.available else "gray")
+        if not row.available:
+            st.metric(label, "—", help=md_escape(row.reason))
+            st.caption(md_escape(row.reason))
+            return
+        delta = None if math.isnan(row.wow_delta) else kpis.format_delta(row.wow_delta, kpi.kind)
+        colored = bool(row.wow_significant)
+        delta_color = ("normal" if kpi.direction == "higher" else "inverse") if colored else "off"
+        spark = [v for v in row.sparkline if not (isinstance(v, float) and math.isnan(v))]
+        st.metric(label, _fmt(row.value, kpi.kind), delta=delta,
+                  delta_color=delta_color,
+                  delta_description=f"WoW · {_evidence(row.wow_test, row.wow_p_value, row.wow_significant, short=True)}"
+                  if delta else None,
+                  help=tile_help(row, kpi, goal), chart_data=spark if len(spark) >= 2 else None, chart_type="line")
+        mom = "—" if math.isnan(row.mom_delta) else kpis.format_delta(row.mom_delta, kpi.kind)
+        mom_p = "" if math.isnan(row.mom_p_value) else f" (p = {row.mom_p_value:.2g})"
+        st.caption(f"{row.period} · MoM {mom} · "
+                   f"{_evidence(row.mom_test, row.mom_p_value, row.mom_significant, short=True)}{mom_p}")
+
+
+def tile_metrics(goals, table: pd.DataFrame, *, max_tiles: int = MAX_TILES) -> list[tuple[str, object]]:
+    """(metric, goal or None) for the tiles: goals' primary metrics first, then their other
+    metrics, then available extra KPIs, at most ``max_tiles``."""
+    chosen: list[tuple[str, object]] = []
+    seen = set()
+    for g in goals:
+        if g.metric not in seen:
+            chosen.append((g.metric, g))
+            seen.add(g.metric)
+    for g in goals:
+        for m in g.metrics[1:]:
+            if m not in seen:
+                chosen.append((m, None))
+                seen.add(m)
+    available = dict(zip(table["name"], table["available"])) if len(table) else {}
+    for m in EXTRA_TILES:
+        if len(chosen) >= max_tiles:
+            break
+        if m not in seen and available.get(m, False):
+            chosen.append((m, None))
+            seen.add(m)
+    return chosen[:max_tiles]
+
+
+# --------------------------------------------------------------------------- sections
+
+def render_alerts(results: list, saved: bool, error: str) -> None:
+    if error:
+        st.caption(f"Alerts not evaluated: {error}")
+        return
+    breached = [r for r in results if r.breached]
+    source = "saved rules" if saved else "default rules"
+    if breached:
+        st.error("**Breached alerts** (" + (results[0].week or "") + f", {source}):\n\n"
+                 + "\n".join(f"- {md_escape(r.sentence())}" for r in breached), icon=":material/notifications_active:")
+    else:
+        st.success(f"No alert breached in {results[0].week if results else '—'} ({len(results)} {source} evaluated).",
+                   icon=":material/notifications:")
+
+
+def render_executive(ctx, table: pd.DataFrame, goals, saved_goals: bool, options) -> None:
+    rows = {r.name: r for r in table.itertuples(index=False)}
+    tiles = tile_metrics(goals, table)
+    st.subheader("Key metrics" + ("" if saved_goals else " (suggested goals — not saved yet)"))
+    for start in range(0, len(tiles), 4):
+        cols = st.columns(4)
+        for col, (metric, goal) in zip(cols, tiles[start:start + 4]):
+            with col:
+                render_tile(rows[metric], goal)
+    st.caption("Values are the latest complete ISO week (UTC). Week-over-week deltas are coloured only when "
+               "significant (sig.: two-proportion z-test for rates, p < 0.05; n.s.: not significant); scores, counts "
+               "and money are not tested. Hover the ? for the p-values and the goal band. Sparklines: the last 12 "
+               "complete weeks.")
+    render_business_strip(ctx, options)
+    render_goals_editor(ctx, goals, saved_goals)
+
+
+def render_business_strip(ctx, options) -> None:
+    from metrics.roi import compute_roi, inputs_from_data
+
+    st.subheader("Business impact (per month)")
+    label = st.session_state.get("overview_roi_scenario", DEFAULT_ROI)
+    try:
+        inputs = inputs_from_data(ctx.messages, ctx.rollup, base=options.roi_base)
+        result = compute_roi(inputs)
+    except ChatlensError as exc:
+        st.info(f"The ROI model cannot run on this data: {exc}")
+        return
+    cols = st.columns(4)
+    cols[0].metric("Leads", f"{inputs.leads_monthly:,.0f}", border=True,
+                   help="Conversations with an e-mail event or a known conversion, per month (ROI model).")
+    cols[1].metric("Revenue", kpis.format_value(result.attributed_revenue, "money"), border=True,
+                   help="Attributed revenue: leads x value per lead x lead conversion rate.")
+    cols[2].metric("Cost savings", kpis.format_value(result.automation_savings, "money"), border=True,
+                   help="Contained conversations x human cost per ticket - total monthly cost.")
+    cols[3].metric("Cost per outcome", kpis.format_value(result.cost_per_outcome, "money"), border=True,
+                   help="Total monthly cost / successful outcomes per month.")
+    st.caption(f"From the ROI model on the selected data: volumes and rates from the data, costs from "
+               f"“{md_escape(label)}”.")
+    link("pages/7_ROI.py", "Open the ROI model to change the costs", icon=":material/payments:")
+
+
+def _editor_frame(goals) -> pd.DataFrame:
+    records = goals_mod.goals_to_records(goals)
+    frame = pd.DataFrame(records, columns=list(goals_mod.RECORD_COLUMNS))
+    return frame
+
+
+def render_goals_editor(ctx, goals, saved: bool) -> None:
+    with st.expander("Goals: define 3-5, at least one revenue or cost metric", expanded=not saved):
+        st.caption("The guide's first step: “Document your top 3-5 goals in writing” and “Include at least one metric "
+                   "tied directly to revenue or cost savings.” The band colours the tiles: red beyond the red line, "
+                   "green at the green line or better, amber between.")
+        draft = st.session_state.get(GOALS_DRAFT)
+        base = goals_mod.suggested_goals() if draft == "suggested" else goals
+        names = list(kpis.KPI_NAMES)
+        edited = st.data_editor(
+            _editor_frame(base), key="overview_goals_editor", num_rows="dynamic", hide_index=True, width="stretch",
+            column_config={
+                "name": st.column_config.TextColumn("Goal", required=True, max_chars=goals_mod.MAX_NAME_LENGTH),
+                "bot_type": st.column_config.SelectboxColumn("Bot type", options=list(goals_mod.BOT_TYPES),
+                                                             required=True),
+                "metric": st.column_config.SelectboxColumn("Primary metric", options=names, required=True),
+                "also_track": st.column_config.MultiselectColumn("Also track", options=names),
+                "target": st.column_config.NumberColumn("Target", help="rates as 0-1 (0.75 = 75%)"),
+                "red": st.column_config.NumberColumn("Red line"),
+                "green": st.column_config.NumberColumn("Green line"),
+            })
+        warnings, problem = [], ""
+        try:
+            parsed = goals_mod.goals_from_records(edited.to_dict("records"))
+            check = goals_mod.check_goals(parsed)
+            warnings = list(check.warnings)
+        except ChatlensError as exc:
+            parsed, check, problem = None, None, str(exc)
+        for w in warnings:
+            st.warning(md_escape(w), icon=":material/warning:")
+        c1, c2, _ = st.columns([1, 1, 3])
+        if c1.button("Save goals", key="overview_goals_save", type="primary"):
+            if problem:
+                st.error(md_escape(problem))
+            elif check is not None and not check.ok:
+                for e in check.errors:
+                    st.error(md_escape(e), icon=":material/block:")
+            else:
+                try:
+                    goals_store.save_goals(ctx.db, parsed)
+                except ChatlensError as exc:
+                    shell.show_error(exc)
+                else:
+                    st.session_state.pop(GOALS_DRAFT, None)
+                    st.session_state.pop("overview_goals_editor", None)   # the saved set is the editor's new base
+                    st.session_state[FLASH] = f"Saved {len(parsed)} goals."
+                    st.rerun()
+        if c2.button("Use suggestions", key="overview_goals_reset"):
+            st.session_state[GOALS_DRAFT] = "suggested"
+            st.session_state.pop("overview_goals_editor", None)
+            st.rerun()
+        st.markdown("**Suggested starting bands** (the guide's industry figures):")
+        for s in goals_mod.SUGGESTIONS:
+            st.caption(f"• **{md_escape(s.note)}** — {md_escape(s.source)}")
+        st.caption(f"• **alert when {md_escape(goals_mod.SUGGESTED_ALERT)}** — "
+                   f"{md_escape(goals_mod.SUGGESTED_ALERT_SOURCE)}")
+
+
+def _section(title: str, body) -> None:
+    st.markdown(f"**{title}**")
+    try:
+        body()
+    except ChatlensError as exc:
+        st.caption(f"— {md_escape(exc)}")
+
+
+def render_operational(ctx, scored: pd.DataFrame, sentiment_reason: str, ranked, skipped) -> None:
+    from metrics import escalation, funnel, intents
+    from metrics.audit import group_means
+    from metrics.sentiment_metrics import negative_reactions
+
+    label = st.radio("Period", list(OPS_WINDOWS), index=1, horizontal=True, key="overview_ops_window")
+    weeks = OPS_WINDOWS[label]
+    if weeks is None:
+        m, r, span = scored, ctx.rollup, "the selected data"
+    else:
+        m, r, span = recent_window(scored, ctx.rollup, weeks=weeks)
+    st.caption(f"What needs improvement, over {md_escape(span)} ({len(r):,} conversations). "
+               "Each item opens the page that shows it.")
+    left, right = st.columns(2)
+
+    def worst_intents():
+        table = intents.per_intent_table(m)
+        table = table[table["support"].ge(10).to_numpy(bool)].head(5)
+        if len(table) == 0:
+            st.caption("— no intent with at least 10 labelled messages")
+        for row in table.itertuples(index=False):
+            link("pages/4_Intents.py", f"{md_escape(row.intent)} — F1 {row.f1:.2f}, recall {row.recall:.0%}, "
+                 f"{row.support} labelled", params={"intent": row.intent}, icon=":material/psychology:")
+
+    def reasons():
+        table = escalation.escalation_reasons(m, r).head(5)
+        if len(table) == 0:
+            st.caption("— no escalation")
+        for row in table.itertuples(index=False):
+            link("pages/3_Outcomes.py", f"{md_escape(row.reason)} — {row.conversation_count:,} escalations "
+                 f"({row.share_rate:.0%})", params={"reason": row.reason}, icon=":material/support_agent:")
+
+    def biggest_drop():
+        if "event" not in m.columns:
+            st.caption("— the lead funnel needs an 'event' column")
+            return
+        table = funnel.funnel_table(m, funnel.DEFAULT_LEAD_FUNNEL)
+        body = table.iloc[:-1]
+        if len(body) == 0 or body["dropped"].max() == 0:
+            st.caption("— no drop-off")
+            return
+        row = body.loc[body["dropped"].idxmax()]
+        link("pages/6_Funnel.py", f"{md_escape(row['stage'])} — {int(row['dropped']):,} of "
+             f"{int(row['conversations']):,} stopped here", params={"stage": row["stage"]}, icon=":material/filter_alt:")
+
+    def negative_bot():
+        if "compound" not in m.columns:
+            st.caption(f"— sentiment not available: {md_escape(sentiment_reason or 'messages not scored')}")
+            return
+        table = negative_reactions(m, min_count=5, top=5)
+        if len(table) == 0:
+            st.caption("— no bot message with a negative reply")
+        for row in table.itertuples(index=False):
+            text = _short(row.bot_text, 40)
+            link("pages/5_Sentiment.py", f"“{md_escape(text)}” — {row.negative_count} negative replies "
+                 f"({row.negative_rate:.0%})", params={"bot_text": row.bot_text[:200]}, icon=":material/mood_bad:")
+
+    def audit_topics():
+        scores = audit_scores(ctx.db, ctx.dataset_id)
+        if scores is None:
+            st.caption("— no audit scores yet: score conversations on the Audit page")
+            return
+        if "topic" not in ctx.rollup.columns:
+            st.caption("— audit topics need a 'topic' column")
+            return
+        table = group_means(scores, ctx.rollup[["conversation_id", "topic"]], by="topic").head(5)
+        for row in table.itertuples(index=False):
+            link("pages/8_Audit.py", f"{md_escape(row.topic)} — overall {row.overall:.1f}/5 "
+                 f"({row.conversation_count} audited)", params={"topic": row.topic}, icon=":material/rate_review:")
+
+    with left:
+        _section("Worst-recognised intents", worst_intents)
+        _section("Top escalation reasons", reasons)
+        _section("Funnel stage with the biggest drop", biggest_drop)
+    with right:
+        _section("Bot messages most often answered negatively", negative_bot)
+        _section("Lowest-scoring audit topics", audit_topics)
+        st.markdown("**Improvement backlog (impact ÷ effort)**")
+        if ranked is None or len(ranked) == 0:
+            st.caption("— no candidate with enough conversations")
+        else:
+            for row in ranked.head(3).itertuples(index=False):
+                link("pages/9_Improvement.py", f"{md_escape(_short(row.subject, 40))} — "
+                     f"{row.impact_per_week:.1f}/week", icon=":material/autorenew:",
+                     help=f"{SOURCE_LABELS[row.source]}: {row.problem}")
+    render_rules_editor(ctx)
+
+
+def render_rules_editor(ctx) -> None:
+    rules, saved = current_rules(ctx.db)
+    with st.expander("Alert rules" + ("" if saved else " (defaults — not saved yet)")):
+        st.caption("One rule per row: METRIC OP THRESHOLD (e.g. intent_accuracy < 80%, escalation_rate > 0.30) or "
+                   "volume_spike. Rules are evaluated on the latest complete ISO week.")
+        try:
+            stored = goals_store.list_alert_rules(ctx.db)
+        except ChatlensError:
+            stored = pd.DataFrame()
+        if len(stored):
+            frame = stored[["name", "rule", "min_count", "enabled"]].copy()
+        else:
+            frame = pd.DataFrame({"name": [""] * len(rules), "rule": [r.text for r in rules],
+                                  "min_count": [1] * len(rules), "enabled": [True] * len(rules)})
+        edited = st.data_editor(frame, key="overview_rules_editor", num_rows="dynamic", hide_index=True,
+                                width="stretch", column_config={
+                                    "name": st.column_config.TextColumn("Name"),
+                                    "rule": st.column_config.TextColumn("Rule", required=True),
+                                    "min_count": st.column_config.NumberColumn("Min units", min_value=1, step=1),
+                                    "enabled": st.column_config.CheckboxColumn("On")})
+        if st.button("Save alert rules", key="overview_rules_save"):
+            try:
+                parsed, flags = [], []
+                for i, row in enumerate(edited.to_dict("records"), start=1):
+                    text = row.get("rule")
+                    if text is None or (isinstance(text, float) and math.isnan(text)) or not str(text).strip():
+                        continue
+                    count = row.get("min_count")
+                    count = 1 if count is None or (isinstance(count, float) and math.isnan(count)) else int(count)
+                    name = row.get("name") if isinstance(row.get("name"), str) else ""
+                    try:
+                        parsed.append(alerts_mod.parse_rule(str(text), name=name, min_count=count))
+                    except ChatlensError as exc:
+                        raise type(exc)(f"row {i}: {exc}") from None
+                    flags.append(bool(row.get("enabled", True)) if row.get("enabled") is not None else True)
+                goals_store.save_alert_rules(ctx.db, parsed, enabled=flags)
+            except ChatlensError as exc:
+                st.error(md_escape(exc))
+            else:
+                st.session_state.pop("overview_rules_editor", None)
+                st.session_state[FLASH] = f"Saved {len(parsed)} alert rule(s)."
+                st.rerun()
+
+
+def render_review(ctx, table, ranked, alert_results, goals) -> None:
+    st.subheader("Weekly review")
+    review = weekly_review(table, backlog=ranked, alert_results=alert_results, goals=goals)
+    markdown = review_markdown(review, dataset_name=ctx.dataset_name)
+    with st.container(border=True):
+        st.markdown(review_markdown(review, dataset_name=ctx.dataset_name, level=4))
+    week = review.week or "review"
+    c1, c2, _ = st.columns([1, 1, 3])
+    c1.download_button("Download Markdown", markdown.encode("utf-8"), file_name=f"weekly-review-{week}.md",
+                       mime="text/markdown", key="overview_review_md")
+    c2.download_button("Download CSV", to_csv_bytes(review_frame(review)), file_name=f"weekly-review-{week}.csv",
+                       mime="text/csv", key="overview_review_csv")
+
+
+# --------------------------------------------------------------------------- the page
 
 def render(ctx: shell.PageContext) -> None:
     if ctx.dataset_id is None:
         st.info("No dataset is loaded yet. Upload an export on the **Data** page.")
-        shell.page_link("pages/1_Data.py", label="Go to Data", icon=":material/upload_file:")
+        st.page_link("pages/1_Data.py", label="Go to Data", icon=":material/upload_file:")
         return
+    flash = st.session_state.pop(FLASH, None)
+    if flash:
+        st.success(flash, icon=":material/check_circle:")
     summary = dataset_overview(ctx.messages, ctx.rollup)
-    st.caption(f"Dataset: {ctx.dataset_name}")
-    cols = st.columns(4)
-    cols[0].metric("Conversations", f"{summary.conversation_count:,}")
-    cols[1].metric("Messages", f"{summary.message_count:,}")
-    cols[2].metric("Users", f"{summary.user_count:,}")
-    cols[3].metric("Mean user turns", "—" if summary.mean_user_turns is None else f"{summary.mean_user_turns:.1f}")
-    if summary.first_day is not None:
-        st.caption(f"From {summary.first_day} to {summary.last_day} (UTC).")
+    span = f" · {summary.first_day} to {summary.last_day} (UTC)" if summary.first_day else " · no timestamps"
+    st.caption(f"Dataset: {md_escape(ctx.dataset_name)} · {summary.conversation_count:,} conversations · "
+               f"{summary.message_count:,} messages{span}")
+    if len(ctx.messages) == 0:
+        st.info("No conversation matches the filters. Widen them in the sidebar.")
+        return
+
+    top = st.columns([2, 2, 3])
+    with top[0]:
+        view = st.segmented_control("View", VIEWS, default=VIEWS[0], key="overview_view") or VIEWS[0]
+    base, _, scenario_names = roi_base(ctx.db)
+    with top[1]:
+        st.selectbox("ROI costs from", scenario_names, key="overview_roi_scenario",
+                     help="Saved scenarios of the ROI page; the volumes always come from the data.")
+    with top[2]:
+        st.metric("Conversations", f"{summary.conversation_count:,}",
+                  help="Conversations in the selected data (sidebar filters): the size of what is measured, "
+                       "not a quality measure.")
+
+    goals, saved_goals = current_goals(ctx.db)
+    options = kpis.KpiOptions(roi_base=base)
+    scored, sentiment_reason = scored_messages(ctx)
+    bands = goals_mod.goal_bands(goals)
+    key = _key(ctx)
+    try:
+        table = _kpi_table(key, repr(options), scored, ctx.rollup, options, repr(sorted(bands.items())), bands)
+    except ChatlensError as exc:
+        shell.show_error(exc)
+        return
+    rules, saved_rules = current_rules(ctx.db)
+    try:
+        alert_results, alert_error = alerts_mod.evaluate_rules(scored, ctx.rollup, rules, options=options), ""
+    except ChatlensError as exc:
+        alert_results, alert_error = [], str(exc)
+    audit = audit_scores(ctx.db, ctx.dataset_id)
+    audit_key = "none" if audit is None else f"{len(audit)}:{audit['saved_at'].max() if 'saved_at' in audit else ''}"
+    try:
+        candidates = _candidates(key, audit_key, scored, ctx.rollup, audit, 20)
+        ranked = rank_backlog(candidates.table, goals_store.backlog_state(ctx.db, ctx.dataset_id))
+        skipped = candidates.skipped
+    except ChatlensError as exc:
+        ranked, skipped = None, (("intent", str(exc)),)
+
+    render_alerts(alert_results, saved_rules, alert_error)
+    if view == "Operational":
+        render_operational(ctx, scored, sentiment_reason, ranked, skipped)
     else:
-        st.caption("This dataset has no timestamps: time-based views will say they need them.")
+        render_executive(ctx, table, goals, saved_goals, options)
+    render_review(ctx, table, ranked, alert_results, goals)

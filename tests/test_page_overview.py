@@ -1,0 +1,154 @@
+"""AppTest of the home page: executive and operational views, goals editor, alert rules, weekly review."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT, messages_frame
+from metrics import goals_store, store
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory):
+    """One on-disk store for the module (the sample loads once), set as CHATLENS_DB."""
+    path = tmp_path_factory.mktemp("overview") / "chatlens.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CHATLENS_DB", str(path))
+        yield path
+
+
+def home() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _db(path):
+    return store.connect(str(path))
+
+
+def test_executive_view_tiles_strip_and_review(store_path):
+    at = home()
+    labels = [m.label for m in at.metric]
+    # The dataset's size, then the goals first (the suggested ones: nothing saved yet), then extra KPIs, at most
+    # 8 tiles; then the 4-figure business strip.
+    assert labels[0] == "Conversations" and at.metric[0].value == "2,955"
+    assert labels[1:5] == ["Resolution rate · goal", "Lead conversion · goal", "Intent accuracy · goal",
+                           "Cost per outcome · goal"]
+    assert labels[9:] == ["Leads", "Revenue", "Cost savings", "Cost per outcome"]
+    tiles = {m.label: m for m in at.metric}
+    assert tiles["Resolution rate · goal"].value == "55.1%"
+    assert tiles["Escalation rate"].value == "20.5%" and tiles["Escalation rate"].delta == "-3.4 pp"
+    badges = [m.value for m in at.markdown if "-badge[" in m.value]
+    assert badges[:4] == [":red-badge[Off track]", ":green-badge[On track]", ":orange-badge[Watch]",
+                          ":orange-badge[Watch]"]
+    assert any("suggested goals" in s.value for s in at.subheader)
+    review = [m.value for m in at.markdown if "Weekly review: 2026-W44" in m.value]
+    assert review and "One thing to optimise this week" in review[0] and "\\$14\\.50" in review[0]
+    assert [b.label for b in at.get("download_button")] == ["Download Markdown", "Download CSV"]
+    assert any("No alert breached in 2026-W44" in s.value for s in at.success)
+
+
+def test_goals_editor_refuses_without_a_revenue_or_cost_metric_then_saves(store_path):
+    at = home()
+    # Row 3 (0-based) is the suggested cost goal: turn it into an escalation goal -> no revenue/cost metric left.
+    at.session_state["overview_goals_editor"] = {
+        "edited_rows": {3: {"name": "Fewer hand-offs", "metric": "escalation_rate", "target": 0.2, "red": 0.3,
+                            "green": 0.2}},
+        "added_rows": [], "deleted_rows": []}
+    at.run()
+    at.button(key="overview_goals_save").click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("revenue or cost metric" in e for e in errors), errors
+    assert goals_store.list_goals(_db(store_path)) == []          # nothing saved
+
+    at.session_state["overview_goals_editor"] = {
+        "edited_rows": {3: {"name": "Recorded revenue", "metric": "revenue", "target": 20000.0, "red": 5000.0,
+                            "green": 20000.0}},
+        "added_rows": [], "deleted_rows": []}
+    at.run()
+    at.button(key="overview_goals_save").click().run()
+    assert not at.exception
+    saved = goals_store.list_goals(_db(store_path))
+    assert [g.metric for g in saved] == ["resolution_rate", "lead_conversion_rate", "intent_accuracy", "revenue"]
+    assert any("Saved 4 goals." in s.value for s in at.success)
+    assert [m.label for m in at.metric][4] == "Revenue (recorded) · goal"
+    assert not any("suggested goals" in s.value for s in at.subheader)
+    # "Use suggestions" refills the editor (nothing is saved until "Save goals").
+    at.button(key="overview_goals_reset").click().run()
+    assert not at.exception
+    assert [g.metric for g in goals_store.list_goals(_db(store_path))][-1] == "revenue"
+    at.button(key="overview_goals_save").click().run()
+    assert [g.metric for g in goals_store.list_goals(_db(store_path))][-1] == "cost_per_outcome"
+
+
+def test_vanity_goal_shows_a_warning(store_path):
+    at = home()
+    at.session_state["overview_goals_editor"] = {
+        "edited_rows": {}, "deleted_rows": [],
+        "added_rows": [{"name": "Handle volume", "bot_type": "support", "metric": "total_conversations",
+                        "target": 300, "red": 100, "green": 300}]}
+    at.run()
+    assert any("vanity" in w.value for w in at.warning)
+
+
+def test_operational_view_links_each_item_to_its_page_and_filter(store_path):
+    at = home()
+    at.segmented_control(key="overview_view").set_value("Operational").run()
+    assert not at.exception
+    links = [(p.proto.page, p.proto.query_string, p.proto.label) for p in at.get("page_link")]
+    pages = {page for page, _, _ in links}
+    assert {"Intents", "Outcomes", "Funnel", "Sentiment", "Improvement"} <= pages
+    assert ("Outcomes", "reason=Customer+requested+agent") in {(p, q) for p, q, _ in links}
+    assert any(p == "Funnel" and q.startswith("stage=") for p, q, _ in links)
+    assert any(p == "Intents" and q.startswith("intent=") for p, q, _ in links)
+    texts = " ".join(m.value for m in at.markdown)
+    for heading in ("Worst-recognised intents", "Top escalation reasons", "Funnel stage with the biggest drop",
+                    "Bot messages most often answered negatively", "Lowest-scoring audit topics"):
+        assert heading in texts
+    assert any("no audit scores yet" in c.value for c in at.caption)
+    assert not [m for m in at.metric if m.label.endswith("· goal")]     # the tiles belong to the executive view
+    at.radio(key="overview_ops_window").set_value("Latest complete week").run()
+    assert any("over 2026\\-W44" in c.value for c in at.caption)
+
+
+def test_saved_alert_rule_is_breached_on_the_dashboard(store_path):
+    at = home()
+    at.segmented_control(key="overview_view").set_value("Operational").run()
+    at.session_state["overview_rules_editor"] = {
+        "edited_rows": {0: {"rule": "intent_accuracy < 99%", "name": "NLU floor"}}, "added_rows": [],
+        "deleted_rows": []}
+    at.run()
+    at.button(key="overview_rules_save").click().run()
+    assert not at.exception
+    stored = goals_store.list_alert_rules(_db(store_path))
+    assert stored["rule"].tolist() == ["intent_accuracy < 0.99", "escalation_rate > 0.3", "volume_spike"]
+    breached = [e.value for e in at.error]
+    assert any("Breached alerts" in e and "NLU floor: 94\\.2% in 2026\\-W44" in e for e in breached), breached
+
+    at.session_state["overview_rules_editor"] = {"edited_rows": {1: {"rule": "escalation rate >> 3"}},
+                                                 "added_rows": [], "deleted_rows": []}
+    at.run()
+    at.button(key="overview_rules_save").click().run()
+    shown = [e.value.replace("\\", "") for e in at.error]            # Markdown-escaped on the page
+    assert any("row 2" in e and "escalation rate >> 3" in e for e in shown), shown
+    goals_store.save_alert_rules(_db(store_path), [])                 # back to the default rules for other tests
+
+
+def test_dataset_without_timestamps_degrades_gracefully(tmp_path, monkeypatch):
+    path = tmp_path / "untimed.db"
+    monkeypatch.setenv("CHATLENS_DB", str(path))
+    frame = messages_frame([{"conversation_id": f"c{i}", "speaker": s, "text": "hi"} for i in range(4)
+                            for s in (("user", "agent") if i % 2 else ("user", "bot"))])
+    store.save_messages(store.connect(str(path)), frame, dataset_name="untimed")
+    at = home()
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles["Escalation rate"] == "50.0%"                     # over all the data, no deltas
+    assert any("Alerts not evaluated" in c.value and "timestamps" in c.value for c in at.caption)
+    assert any("Intent accuracy" in m.label for m in at.metric)     # a goal's tile stays, showing "—"
+    assert tiles["Intent accuracy · goal"] == "—"
+    at.segmented_control(key="overview_view").set_value("Operational").run()
+    assert not at.exception
