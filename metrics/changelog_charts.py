@@ -15,7 +15,8 @@ import pandas as pd
 
 from metrics.kpis import CATALOGUE
 
-__all__ = ["ANNOTATION_COLOR", "annotation_layer", "with_annotations", "kpi_trend_chart"]
+__all__ = ["ANNOTATION_COLOR", "annotation_layer",
+    "period_annotation_layer", "with_annotations", "kpi_trend_chart"]
 
 ANNOTATION_COLOR = "#7b3294"
 
@@ -53,6 +54,38 @@ def annotation_layer(frame: pd.DataFrame | None, *, x: str = "date", label: bool
         layers.append(base.mark_text(align="left", dx=4, dy=4, baseline="top", color=ANNOTATION_COLOR,
                                      fontSize=10).encode(x=alt.X(f"{x}:T"), y=alt.value(0), text="title:N"))
     return layers
+
+
+def period_annotation_layer(frame: pd.DataFrame | None, *, period: str, field: str = "period") -> list[alt.Chart]:
+    """Change-log rules for a trend whose x axis is a *period label* ('YYYY-MM-DD', 'YYYY-Www', 'YYYY-MM',
+    as :func:`metrics.volume.conversations_per_period` makes them): each change is drawn on the period
+    holding its date, with the title and detail as tooltip. Empty frame: no layer.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"date": pd.to_datetime(["2026-09-30"], utc=True), "title": ["Fix"], "detail": [""]})
+    >>> period_annotation_layer(f, period="week")[0].data["period"].tolist()
+    ['2026-W40']
+    """
+    from metrics.volume import period_labels
+
+    if frame is None or len(frame) == 0 or not {"date", "title"} <= set(frame.columns):
+        return []
+    dates = pd.to_datetime(frame["date"], utc=True, errors="coerce")
+    keep = dates.notna()
+    if not keep.any():
+        return []
+    notes = pd.DataFrame({
+        field: period_labels(dates[keep].dt.strftime("%Y-%m-%d").tolist(), period=period),
+        "title": frame.loc[keep, "title"].astype("str").to_numpy(),
+        "detail": (frame.loc[keep, "detail"] if "detail" in frame.columns
+                   else pd.Series([""] * int(keep.sum()))).astype("str").to_numpy(),
+    })
+    rule = alt.Chart(notes).mark_rule(color=ANNOTATION_COLOR, strokeDash=[4, 3], strokeWidth=1.5).encode(
+        x=alt.X(f"{field}:O", sort=None),
+        tooltip=[alt.Tooltip(f"{field}:N", title="period"), alt.Tooltip("title:N", title="change"),
+                 alt.Tooltip("detail:N", title="detail")])
+    return [rule]
 
 
 def with_annotations(chart, frame: pd.DataFrame | None, *, x: str = "date"):

@@ -28,7 +28,7 @@ def render(ctx: shell.PageContext) -> None:
     summary = engagement.engagement_summary(rollup)
     _headline(summary, timed)
     if timed:
-        _volume(rollup, details)
+        _volume(rollup, details, ctx)
     _depth(rollup, details, summary, timed)
     _segments(rollup, details, timed)
     _channels(rollup, details)
@@ -54,7 +54,7 @@ def _headline(summary, timed: bool) -> None:
                 "views need timestamps and are skipped.")
 
 
-def _volume(rollup, details) -> None:
+def _volume(rollup, details, ctx: shell.PageContext) -> None:
     st.subheader("Volume trend")
     c1, c2 = st.columns([2, 1])
     period = c1.radio("Group by", ["week", "month", "day"], horizontal=True, key="engagement_period")
@@ -67,7 +67,8 @@ def _volume(rollup, details) -> None:
         spikes = volume.volume_spikes(rollup, k=float(k))
         spike_list = spikes.loc[spikes["is_spike"], "day"].tolist()
         periods = volume.conversation_periods(rollup)
-        _chart(charts.volume_trend_chart(per_period, spike_periods=volume.period_labels(spike_list, period=period)),
+        trend = charts.volume_trend_chart(per_period, spike_periods=volume.period_labels(spike_list, period=period))
+        _chart(shell.annotate_periods(trend, ctx, period=period),
                key="engagement_volume", name="volume", rows=periods.rename(columns={period: "period"}),
                title="Conversations started", details=details)
         st.caption(f"Conversations started per {period}; red bars contain a spike day. Look for steps and "

@@ -67,7 +67,7 @@ def render(ctx: shell.PageContext) -> None:
         st.info("No `true_intent` column: accuracy, the confusion matrix and per-intent quality need human labels. "
                 "The threshold what-if below still shows coverage and escalations.")
     _thresholds(ctx, messages, fallback, threshold)
-    _drift(messages, fallback)
+    _drift(messages, fallback, ctx)
     if has_labels and "model_version" in messages.columns and messages["model_version"].nunique() >= 2:
         _model_ab(messages, fallback)
 
@@ -240,7 +240,7 @@ def _thresholds(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str, t
                        key="intents_thr_csv")
 
 
-def _drift(messages: pd.DataFrame, fallback: str) -> None:
+def _drift(messages: pd.DataFrame, fallback: str, ctx: shell.PageContext) -> None:
     st.subheader("Drift by week")
     try:
         drift = intents.intent_drift(messages, fallback_intent=fallback)
@@ -252,7 +252,8 @@ def _drift(messages: pd.DataFrame, fallback: str) -> None:
     left, right = st.columns(2)
     with left:
         if drift.weekly["accuracy"].notna().any():
-            st.altair_chart(charts.weekly_accuracy_chart(drift), width="stretch")
+            st.altair_chart(shell.annotate_dates(charts.weekly_accuracy_chart(drift), ctx, x="week_start"),
+                            width="stretch")
         else:
             st.info("No labelled messages with timestamps: weekly accuracy needs labels.")
         st.caption("Accuracy per ISO week: a drop after a release or a campaign is a retraining signal.")

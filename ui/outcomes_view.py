@@ -95,7 +95,7 @@ def render(ctx: shell.PageContext) -> None:
     details = rollup[[c for c in DRILL if c in rollup.columns]].merge(
         table[["conversation_id", "outcome", "rule"]], on="conversation_id", how="left")
     _headline(results["rates"])
-    _mix(results, table, details, period, timed)
+    _mix(results, table, details, period, timed, ctx)
     _vendors(results, details)
     _escalations(messages, rollup, results, details, timed)
     _handoffs(results, details, timed)
@@ -143,7 +143,7 @@ def _headline(rates) -> None:
                "abandonment, else unresolved (metrics/outcomes.py: classify_outcomes).")
 
 
-def _mix(results: dict, table, details, period: str, timed: bool) -> None:
+def _mix(results: dict, table, details, period: str, timed: bool, ctx: shell.PageContext) -> None:
     st.subheader("Outcome mix over time")
     if not timed:
         st.info("The outcome mix over time needs timestamps.")
@@ -151,7 +151,8 @@ def _mix(results: dict, table, details, period: str, timed: bool) -> None:
     try:
         mix = results["mix"]
         periods = results["periods"].rename(columns={period: "period"})
-        _chart(charts.outcome_mix_chart(mix), key="outcomes_mix", name="mix",
+        _chart(shell.annotate_periods(charts.outcome_mix_chart(mix), ctx, period=period), key="outcomes_mix",
+               name="mix",
                rows=periods.merge(table[["conversation_id", "outcome"]], on="conversation_id"),
                title="Conversations", details=details)
         st.caption(f"Share of each outcome per {period}: watch the green (resolved) band shrink or the red "

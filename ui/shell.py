@@ -21,6 +21,7 @@ from metrics import store
 from metrics.errors import ChatlensError, ValidationError
 from metrics.export import to_csv_bytes
 from metrics.rollup import conversation_rollup
+from ui import auth
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_PATH = ROOT / "data" / "sample_transcripts.csv.gz"
@@ -124,6 +125,7 @@ def draw_nav() -> None:
             if (ROOT / path).exists():
                 page_link(path, label=label, icon=icon)
         st.divider()
+    auth.sidebar_user()
 
 
 def _url_path(path: str) -> str:
@@ -137,6 +139,7 @@ def _url_path(path: str) -> str:
 def setup_page(title: str, *, filters: bool = True) -> PageContext:
     """Configure the page, draw navigation and return the active data (filtered)."""
     st.set_page_config(page_title=f"{title} · Chatlens", page_icon=":material/insights:", layout="wide")
+    auth.gate()  # optional sign-in (.streamlit/secrets.toml): draws the login and stops when signed out
     _init_state()
     draw_nav()
     db = get_db()
@@ -221,6 +224,36 @@ def apply_filters(messages: pd.DataFrame, rollup: pd.DataFrame, chosen: dict) ->
 
 
 # --------------------------------------------------------------------------- rendering helpers
+
+def change_annotations(ctx: "PageContext") -> pd.DataFrame | None:
+    """The change log of the active dataset as chart annotations (None when there is none or it cannot be read)."""
+    if ctx.dataset_id is None:
+        return None
+    try:
+        from metrics import changelog
+
+        notes = changelog.annotations(ctx.db, ctx.dataset_id)
+    except ChatlensError:
+        return None
+    return notes if len(notes) else None
+
+
+def annotate_periods(chart, ctx: "PageContext", *, period: str):
+    """Layer the change log on a trend whose x axis is a period label ('YYYY-Www', 'YYYY-MM', 'YYYY-MM-DD')."""
+    import altair as alt
+
+    from metrics.changelog_charts import period_annotation_layer
+
+    layers = period_annotation_layer(change_annotations(ctx), period=period)
+    return alt.layer(chart, *layers) if layers else chart
+
+
+def annotate_dates(chart, ctx: "PageContext", *, x: str):
+    """Layer the change log on a trend whose x axis is the time field ``x``."""
+    from metrics.changelog_charts import with_annotations
+
+    return with_annotations(chart, change_annotations(ctx), x=x)
+
 
 def show_error(exc: Exception) -> None:
     """Turn a typed Chatlens error into an on-page message (never a traceback)."""
