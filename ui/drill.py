@@ -14,12 +14,22 @@ import streamlit as st
 from metrics.engagement_charts import rows_matching, selection_points
 from ui import shell
 
-__all__ = ["picked", "listing", "conversations", "chart_with_drill"]
+__all__ = ["picked", "linked", "listing", "conversations", "chart_with_drill"]
 
 
 def picked(event, param: str) -> list[dict]:
     """The points picked under the chart selection ``param`` (``[]`` when nothing is selected)."""
     return selection_points(event, param)
+
+
+def linked(field: str) -> str | None:
+    """The value a link from another page asked for (``?field=value`` in the URL), or None.
+
+    The Overview's operational view links to a page with ``?intent=``, ``?reason=``, ``?stage=``,
+    ``?bot_text=`` or ``?topic=``; a page uses it as the selection when nothing is clicked yet.
+    """
+    value = st.query_params.get(field)
+    return str(value) if value not in (None, "") else None
 
 
 def listing(frame: pd.DataFrame, *, heading: str, key: str) -> None:
@@ -41,6 +51,8 @@ def chart_with_drill(chart, *, key: str, param: str, rows: pd.DataFrame, title: 
     matching them (under ``f"{title} (field value, ...)"``, widget key ``f"{key}_list"``). Returns the points."""
     event = st.altair_chart(chart, on_select="rerun", key=key, width="stretch")
     points = picked(event, param)
+    if not points:  # a link from the Overview (?reason=...) selects the rows whose column has that value
+        points = [{col: value} for col in rows.columns if (value := linked(col)) is not None][:1]
     if points:
         label = ", ".join(f"{k} {v}" for p in points for k, v in p.items() if not k.startswith("vl"))
         conversations(rows_matching(rows, points), details=details, title=f"{title} ({label})", key=f"{key}_list")

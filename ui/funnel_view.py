@@ -14,7 +14,7 @@ from metrics import funnel as F
 from metrics import funnel_charts as charts
 from metrics import funnel_store
 from metrics.errors import ChatlensError
-from ui import shell
+from ui import drill, shell
 from ui.fmt import num, pct, plain
 
 BUILTIN = ""  # selectbox value of the built-in lead funnel
@@ -189,7 +189,7 @@ def _stages(messages, stages, table, strict: bool) -> None:
                "'stopped here' reached the stage but not the next.")
     shell.download_csv(table, label="Download the funnel (CSV)", file_name="funnel.csv", key="funnel_table_csv")
 
-    picked = charts.selected_stage(event)
+    picked = charts.selected_stage(event) or drill.linked("stage")  # a click, or a link from the Overview
     names = [s.name for s in stages]
     if picked in names:
         stopped = F.dropoff_conversations(messages, stages, stage=picked, strict=strict)

@@ -13,7 +13,7 @@ from metrics import intent_charts as charts
 from metrics import intents
 from metrics.errors import ChatlensError, InsufficientDataError
 from ui import drill, shell
-from ui.fmt import num, pct
+from ui.fmt import num, pct, plain
 
 #: Labels tried, in order, for the intents folded out of the matrix (the first no intent uses).
 OTHER_LABELS = ("other", "(other)", "(other intents)", "(rest)")
@@ -170,6 +170,12 @@ def _per_intent(messages: pd.DataFrame, fallback: str, threshold: float) -> None
                "recall = found when true (sklearn classification_report).")
     shell.download_csv(table, label="Download per-intent table (CSV)", file_name="intent_per_intent.csv",
                        key="intents_per_intent_csv")
+    wanted = drill.linked("intent")  # a link from the Overview's "worst intents"
+    if wanted is not None:
+        labelled = intents.labelled_messages(messages, fallback_intent=fallback)
+        misread = labelled[(labelled["true_intent"] == wanted) & (labelled["intent"] != wanted)]
+        st.markdown(f"**Messages labelled {plain(wanted)} that the bot misread: {len(misread):,}**")
+        st.dataframe(misread, width="stretch", hide_index=True, key="intents_linked_table")
 
     tab_fp, tab_fn = st.tabs(["False positives", "False negatives"])
     with tab_fp:

@@ -318,6 +318,8 @@ def _reactions(scored: pd.DataFrame, cutoffs: Cutoffs) -> None:
     shell.download_csv(reactions, label="Download the reactions (CSV)", file_name="sentiment_reactions.csv",
                        key="sentiment_reactions_csv")
     picked = drill.picked(event, charts.REACTION_PARAM)
+    if not picked and drill.linked("bot_text"):  # a link from the Overview's operational view
+        picked = [{"bot_text": drill.linked("bot_text")}]
     if picked:
         text = str(picked[0].get("bot_text", ""))
         found = sm.reaction_conversations(scored, text, cutoffs=cutoffs)
