@@ -71,3 +71,16 @@ def plain(text) -> str:
     'user\\\\~price\\\\|cost'
     """
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
+
+
+def literal(text) -> str:
+    """Escape only what Markdown, Streamlit icons and LaTeX act on, so user text (file and column names,
+    dataset names, bad values) is shown as typed; ordinary punctuation is left readable.
+
+    Examples
+    --------
+    >>> print(literal("**x** :material/home: $1 <b>"))
+    \\*\\*x\\*\\* &#58;material/home&#58; \\$1 \\<b\\>
+    """
+    escaped = re.sub(r"([\\`*_\[\]<>$~|#])", r"\\\1", str(text))
+    return escaped.replace(":", "&#58;")  # an entity, so ':material/x:' is never read as an icon
