@@ -19,7 +19,7 @@ from metrics import audit, audit_store, store
 from metrics.errors import ChatlensError
 from metrics.rollup import conversation_rollup
 from metrics.schema import has_timestamps
-from ui import shell
+from ui import auth, shell
 
 __all__ = ["render"]
 
@@ -137,7 +137,21 @@ def _add_reviewer(db) -> None:
         st.session_state["audit_round_reviewers"] = chosen + [stored]
 
 
+def _signed_in_reviewer(db, user: str | None) -> str | None:
+    """With sign-in on, the reviewer is the signed-in user (added to the reviewers once); no dropdown."""
+    if user is None:
+        return None
+    names = audit_store.list_reviewers(db)
+    stored = next((n for n in names if auth.same_user(n, user)), None) or audit_store.add_reviewer(db, user)
+    st.session_state["audit_reviewer_name"] = stored
+    st.caption(f"Reviewing as **{auth.escape_markdown(stored)}** (from your sign-in). "
+               "You can edit only your own reviews.")
+    return stored
+
+
 def _pick_reviewer(db) -> str | None:
+    if auth.auth_mode() != "none":
+        return _signed_in_reviewer(db, auth.current_user())
     names = audit_store.list_reviewers(db)
     left, right = st.columns([2, 3], vertical_alignment="bottom")
     remembered = st.session_state.get("audit_reviewer_name")
@@ -372,6 +386,9 @@ def _review_form(ctx, reviewer: str, round_info: dict, cid: str) -> None:
 def _save_review(db, round_id: int, cid: str, reviewer: str, spec: dict) -> None:
     """The rubric form's on_click: read the widgets, save atomically, leave a message. Widgets keep their values."""
     state = st.session_state
+    if auth.auth_mode() != "none" and not auth.same_user(reviewer, auth.current_user()):
+        _flash("error", f"Not saved: you are signed in as {auth.current_user()!r} and can edit only your own reviews.")
+        return
     scores = {c: state.get(k) for c, k in spec["scores"].items()}
     missing = [audit.RUBRIC_BY_NAME[c].label for c, v in scores.items() if v is None]
     if missing:

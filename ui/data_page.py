@@ -11,7 +11,8 @@ from metrics import adapters, store
 from metrics.errors import ChatlensError
 from metrics.loaders import LoadResult, load_bytes
 from metrics.schema import COLUMNS
-from ui import shell
+from ui import auth, shell
+from ui.fmt import literal
 
 UPLOAD_TYPES = ["csv", "tsv", "txt", "json", "jsonl", "ndjson", "gz", "zip"]
 NONE = "(none)"
@@ -86,7 +87,7 @@ def _report(result: LoadResult) -> None:
     cols[1].metric("Rows skipped", f"{result.skipped_rows:,}")
     cols[2].metric("Test conversations excluded", f"{result.excluded_conversations:,}")
     for notice in result.notices:
-        st.info(notice)
+        st.info(literal(notice))
     if result.skipped_rows:
         st.warning(f"{result.skipped_rows} row(s) were skipped. Every one is listed here.")
         st.dataframe(result.skipped.head(500), width="stretch", hide_index=True)
@@ -136,7 +137,7 @@ def _save_form(ctx: shell.PageContext, result: LoadResult, file_name: str) -> No
             return
         st.session_state["active_dataset_id"] = saved.dataset_id
         st.session_state["data_last_save"] = (
-            f"Saved to '{name}': {saved.new_rows:,} new message(s), {saved.duplicate_rows:,} already present.")
+            f"Saved to '{literal(name)}': {saved.new_rows:,} new message(s), {saved.duplicate_rows:,} already present.")
         st.rerun()
 
 
@@ -151,10 +152,14 @@ def render_datasets(ctx: shell.PageContext) -> None:
     st.dataframe(datasets, width="stretch", hide_index=True)
     names = dict(zip(datasets["id"].astype(int), datasets["name"]))
     with st.expander("Delete a dataset"):
+        if not auth.require_admin("delete datasets"):
+            return
         victim = st.selectbox("Dataset to delete", list(names), format_func=lambda i: names[i], key="data_delete_id")
         sure = st.checkbox("I understand its messages and everything derived from them are removed",
                            key="data_delete_confirm")
         if st.button("Delete", disabled=not sure, key="data_delete"):
+            if not auth.require_admin("delete datasets"):  # checked again at the click
+                return
             try:
                 store.delete_dataset(ctx.db, int(victim))
             except ChatlensError as exc:
@@ -162,7 +167,7 @@ def render_datasets(ctx: shell.PageContext) -> None:
                 return
             if st.session_state.get("active_dataset_id") == victim:
                 st.session_state["active_dataset_id"] = None
-            st.session_state["data_last_save"] = f"Deleted '{names[victim]}'."
+            st.session_state["data_last_save"] = f"Deleted '{literal(names[victim])}'."
             st.rerun()
 
 

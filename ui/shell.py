@@ -21,6 +21,7 @@ from metrics import store
 from metrics.errors import ChatlensError, ValidationError
 from metrics.export import to_csv_bytes
 from metrics.rollup import conversation_rollup
+from ui.fmt import literal
 from ui import auth
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -258,7 +259,7 @@ def annotate_dates(chart, ctx: "PageContext", *, x: str):
 def show_error(exc: Exception) -> None:
     """Turn a typed Chatlens error into an on-page message (never a traceback)."""
     if isinstance(exc, ValidationError):
-        st.error(f"**The file was not loaded.** {exc.total} problem(s) found. First: {exc.problems[0]}"
+        st.error(f"**The file was not loaded.** {exc.total} problem(s) found. First: {literal(str(exc.problems[0]))}"
                  if exc.problems else str(exc))
         frame = getattr(exc, "frame", None)
         if frame is None:
@@ -268,7 +269,7 @@ def show_error(exc: Exception) -> None:
             st.download_button("Download the problem list (CSV)", to_csv_bytes(frame), file_name="problems.csv",
                                mime="text/csv", key=f"problems_{id(exc)}")
     else:
-        st.error(str(exc))
+        st.error(literal(str(exc)))
 
 
 def download_csv(frame: pd.DataFrame, *, label: str = "Download CSV", file_name: str = "chatlens.csv",
