@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-__all__ = ["TABLE", "ensure_schema", "StoreCache", "prune_versions"]
+__all__ = ["TABLE", "ensure_schema", "StoreCache", "prune_versions", "prune_orphans"]
 
 TABLE = "sentiment_cache"
 
@@ -112,4 +112,25 @@ def prune_versions(db, *, keep: str) -> int:
     ensure_schema(db)
     with store.immediate(db):
         cursor = db.conn.execute(f"DELETE FROM {TABLE} WHERE analyzer_version != ?", [keep])
+    return int(cursor.rowcount)
+
+
+def prune_orphans(db) -> int:
+    """Delete cached scores whose text no stored message has any more; returns the rows deleted.
+
+    Runs after a dataset is deleted (``metrics.store.AFTER_DELETE_HOOKS``), so the hash of a deleted
+    message cannot be confirmed from the file. Texts shared with another dataset keep their score.
+    """
+    from metrics import store
+    from metrics.sentiment import text_hash
+
+    if not db[TABLE].exists() or "text_hash" not in db[TABLE].columns_dict:
+        return 0
+    with store.immediate(db):
+        texts = db.conn.execute("SELECT DISTINCT text FROM messages WHERE text IS NOT NULL").fetchall()
+        db.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _keep_hashes (h TEXT PRIMARY KEY)")
+        db.conn.execute("DELETE FROM _keep_hashes")
+        db.conn.executemany("INSERT OR IGNORE INTO _keep_hashes (h) VALUES (?)", ((text_hash(t),) for (t,) in texts))
+        cursor = db.conn.execute(f"DELETE FROM {TABLE} WHERE text_hash NOT IN (SELECT h FROM _keep_hashes)")
+        db.conn.execute("DELETE FROM _keep_hashes")
     return int(cursor.rowcount)

@@ -69,6 +69,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import importlib
 import json
 import os
 import pathlib
@@ -636,6 +637,11 @@ def _tables_of_datasets(db: sqlite_utils.Database) -> list[tuple[str, str]]:
     return found
 
 
+#: Run after every dataset delete, as ``fn(db) -> rows removed`` (``module:function``): derived data that
+#: is not keyed by dataset_id but must not outlive its messages.
+AFTER_DELETE_HOOKS: list[str] = ["metrics.sentiment_cache:prune_orphans"]
+
+
 def delete_dataset(db: sqlite_utils.Database, dataset_id: int) -> dict[str, int]:
     """Delete a dataset and every row that belongs to it, in one transaction.
 
@@ -668,6 +674,9 @@ def delete_dataset(db: sqlite_utils.Database, dataset_id: int) -> dict[str, int]
             removed["datasets"] = db.conn.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,)).rowcount
     except sqlite3.Error as exc:
         raise StoreError(f"could not delete dataset {dataset_id}: {exc}. Nothing was deleted") from exc
+    for spec in AFTER_DELETE_HOOKS:
+        module, func = spec.split(":")
+        getattr(importlib.import_module(module), func)(db)
     _truncate_wal(db)
     return removed
 

@@ -148,12 +148,6 @@ def test_the_deleted_text_is_not_in_the_database_files(deleted):
     assert deleted["sample"]["conversation_id"].iloc[0].encode() not in raw
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "metrics/sentiment_cache.py keeps sentiment_cache(text_hash, ...) rows forever by design (no dataset link), "
-    "so the SHA-1 of every deleted message stays in the file; a hash of a short or guessable message "
-    "('my card ends 4242') can be confirmed by anyone with the file. Fix: link cache rows to datasets "
-    "(sentiment_cache_links(dataset_id, text_hash), pruned by delete_dataset) or prune hashes no remaining "
-    "message uses after a delete"))
 def test_no_sentiment_hash_of_a_deleted_message_remains(deleted):
     conn = sqlite3.connect(deleted["path"])
     try:

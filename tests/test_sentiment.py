@@ -358,16 +358,22 @@ def test_store_cache_rows_are_hash_version_compound(memory_db):
     assert cache.get_many(list(many) + ["missing"], version="v2") == many
 
 
-def test_dataset_deletion_keeps_cached_scores(memory_db):
+def test_dataset_deletion_prunes_only_scores_no_remaining_message_uses(memory_db):
     from metrics import store
 
-    frame = messages_frame([{"conversation_id": "c1", "speaker": "user", "text": "great, thanks",
-                             "timestamp": "2026-08-03T10:00:00Z"}])
-    saved = store.save_messages(memory_db, frame, dataset_name="d1")
+    shared = {"conversation_id": "c1", "speaker": "user", "text": "great, thanks", "timestamp": "2026-08-03T10:00:00Z"}
+    only_d1 = {"conversation_id": "c1", "speaker": "user", "text": "my card ends 4242", "timestamp": "2026-08-03T10:01:00Z"}
+    d1 = messages_frame([shared, only_d1])
+    d2 = messages_frame([shared])
+    saved = store.save_messages(memory_db, d1, dataset_name="d1")
+    store.save_messages(memory_db, d2, dataset_name="d2")
     cache = sentiment_cache.StoreCache(memory_db)
-    score_messages(frame, cache=cache)
+    score_messages(d1, cache=cache)
+    assert cache.count() == 2
     store.delete_dataset(memory_db, saved.dataset_id)
-    assert cache.count() == 1
+    # the text d2 still holds keeps its score; the hash of the deleted-only text is gone
+    hashes = {r[0] for r in memory_db.conn.execute("SELECT text_hash FROM sentiment_cache")}
+    assert hashes == {text_hash("great, thanks")}
 
 
 # --------------------------------------------------------------------------- process pool
