@@ -17,9 +17,9 @@ Not collected by pytest (the file name does not start with ``test_``). It
 4. stops by itself: no new step starts after ``--seconds``; a step still running then may finish
    within ``--grace`` seconds, after which everything is closed (the hard deadline).
 
-Page-ready time: from the click to the end of the script run it triggers, as the browser sees it
-(``data-test-script-state`` of ``stApp`` going back to ``notRunning``, watched by a
-MutationObserver) with the page's heading shown. Errors: ``[data-testid="stException"]``
+Page-ready time: from the click to the moment the browser receives the end of the script run it
+triggered (Streamlit's ``script_finished`` message on the websocket; a run cut short by a rerun
+does not count), with the page's heading shown for a page visit. Errors: ``[data-testid="stException"]``
 elements, browser console errors, page errors, steps that timed out (``--step-timeout``) and
 saves the page did not confirm. Scores lost: reviews the browser saw confirmed ("Saved ...
 (revision N)") that have no row in ``audit_scores``; a stored row whose score differs from the
@@ -42,7 +42,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
+
 from conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer  # noqa: E402
+
+#: script_finished statuses of a run that completed (a run cut short by a rerun is not one)
+FINISHED = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
 
 #: st.title of each page (the heading that tells the page is shown)
 HEADINGS = {"app.py": "Overview", "pages/1_Data.py": "Data", "pages/2_Engagement.py": "Engagement",
@@ -53,24 +58,6 @@ HEADINGS = {"app.py": "Overview", "pages/1_Data.py": "Data", "pages/2_Engagement
 ROUND = "load test"
 CRITERIA_LABELS = ("Understood intent", "Accurate & helpful", "Tone", "Edge cases", "Overall")
 
-# Counts finished script runs: stApp's data-test-script-state going from "running" to anything else.
-OBSERVER = """
-(() => {
-  window.__chatlensRuns = 0;
-  const ATTR = 'data-test-script-state';
-  // Records keep every intermediate value: the new value of a record is the old value of the next
-  // record of the same element (or the current value), so a run that starts and ends between two
-  // callbacks is still counted.
-  new MutationObserver(records => {
-    const mine = records.filter(r => r.attributeName === ATTR);
-    mine.forEach((r, i) => {
-      const next = mine.slice(i + 1).find(n => n.target === r.target);
-      const now = next ? next.oldValue : r.target.getAttribute(ATTR);
-      if (r.oldValue === 'running' && now !== 'running') window.__chatlensRuns += 1;
-    });
-  }).observe(document, {attributes: true, attributeOldValue: true, subtree: true, attributeFilter: [ATTR]});
-})();
-"""
 
 
 @dataclass
@@ -138,17 +125,20 @@ class Session:
         self.picked = None
         self.page = None
         self.served = 0
+        self.current = None
+        self.finished = 0        # script runs the browser saw finish
+        self.finished_at = 0.0   # perf_counter() when the last one arrived
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
     async def start(self) -> None:
         self.context = await self.browser.new_context(viewport={"width": 1400, "height": 1600})
-        await self.context.add_init_script(OBSERVER)
         await self.context.route(lambda url: not url.startswith(self.url), self._external)
         self.page = await self.context.new_page()
         self.page.set_default_timeout(self.args.step_timeout * 1000)
         self.page.on("console", self._console)
+        self.page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
         self.page.on("pageerror", lambda exc: self.stats.page_errors.append((self.name, str(exc)[:300])))
         self.page.on("requestfailed", lambda req: self._log(f"request failed: {req.url[:150]} {req.failure}"))
 
@@ -156,6 +146,19 @@ class Session:
         if msg.type == "error":
             where = msg.location.get("url", "") if isinstance(msg.location, dict) else ""
             self.stats.console_errors.append((self.name, msg.text[:300], where[:200]))
+
+    def _frame(self, payload) -> None:
+        """Count the script runs the browser saw finish (Streamlit's ``script_finished`` message)."""
+        if not isinstance(payload, (bytes, bytearray)):
+            return
+        msg = ForwardMsg()
+        try:
+            msg.ParseFromString(bytes(payload))
+        except Exception:  # noqa: BLE001 - not a ForwardMsg: ignore
+            return
+        if msg.WhichOneof("type") == "script_finished" and msg.script_finished in FINISHED:
+            self.finished += 1
+            self.finished_at = time.perf_counter()
 
     async def _external(self, route) -> None:
         """A request leaving the machine (the app should make none): recorded, answered locally with
@@ -167,26 +170,27 @@ class Session:
         if self.args.verbose:
             print(f"{time.strftime('%H:%M:%S')} {self.name} {text}", file=sys.stderr, flush=True)
 
-    async def _runs(self) -> int:
-        return await self.page.evaluate("window.__chatlensRuns || 0")
-
-    async def _settled(self, before: int, heading: str | None) -> None:
-        """Wait until a script run finished after ``before`` runs (and ``heading`` is shown)."""
-        check = ("([n, h]) => (window.__chatlensRuns || 0) > n && "
-                 "document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') "
-                 "=== 'notRunning' && (!h || [...document.querySelectorAll('h1')].some("
-                 "e => e.textContent.trim().startsWith(h)))")
-        await self.page.wait_for_function(check, arg=[before, heading], polling=25,
-                                          timeout=self.args.step_timeout * 1000)
+    async def _settled(self, before: int, heading: str | None) -> float:
+        """Wait until a script run that finished after ``before`` runs reached the browser (its
+        ``script_finished`` message) and ``heading`` is shown; return the perf_counter of that message."""
+        deadline = time.monotonic() + self.args.step_timeout
+        while self.finished <= before:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no script run finished within {self.args.step_timeout:g} s")
+            await asyncio.sleep(0.02)
+        done_at = self.finished_at
+        if heading:
+            await self.page.get_by_role("heading", name=heading).first.wait_for(
+                timeout=max(deadline - time.monotonic(), 1) * 1000)
+        return done_at
 
     async def _step(self, kind: str, action, heading: str | None) -> bool:
         """Run ``action`` (a click ...), time it until the page is ready; record errors."""
-        before = await self._runs()
-        t0 = time.perf_counter()
+        before, t0 = self.finished, time.perf_counter()
         self._log(f"{kind} {heading or ''} ...")
         try:
             await action()
-            await self._settled(before, heading)
+            seconds = await self._settled(before, heading) - t0
         except Exception as exc:  # noqa: BLE001 - a timeout or a vanished element is a failed step
             self.stats.timeouts.append((self.name, kind, type(exc).__name__, str(exc).splitlines()[0][:200]))
             self._log(f"{kind} FAILED {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
@@ -197,17 +201,24 @@ class Session:
                 except Exception:  # noqa: BLE001 - a screenshot is only a diagnosis aid
                     pass
             return False
-        self.stats.add(kind, time.perf_counter() - t0)
-        self._log(f"{kind} {heading or ''} ready in {time.perf_counter() - t0:.2f} s")
+        self.stats.add(kind, seconds)
+        self._log(f"{kind} {heading or ''} ready in {seconds:.2f} s")
         found = self.page.locator('[data-testid="stException"]')
         if await found.count():
             self.stats.exceptions.append((self.name, kind, (await found.first.inner_text())[:300]))
         return True
 
     async def open_first(self) -> None:
-        async def go():
+        """The first visit (a new document: the page clock and counters start at zero)."""
+        t0 = time.perf_counter()
+        try:
             await self.page.goto(self.url)
-        await self._step("first load (new session)", go, "Overview")
+            done_at = await self._settled(0, "Overview")
+        except Exception as exc:  # noqa: BLE001
+            self.stats.timeouts.append((self.name, "first load", type(exc).__name__, str(exc).splitlines()[0][:200]))
+            return
+        self.stats.add("first load (new session)", done_at - t0)
+        self.current = "app.py"
 
     async def visit(self, path: str) -> bool:
         heading = HEADINGS[path]
@@ -232,12 +243,17 @@ class Session:
             if self.filtered:  # remove the channel picked on the previous lap
                 await box.get_by_role("button", name=f"Remove {self.filtered}", exact=True).click()
             else:
-                combo = expander.get_by_role("combobox", name="Channel")
-                await combo.click()
+                opener = box.get_by_role("button", name="Open", exact=True)  # the combobox's chevron
                 options = self.page.get_by_role("option").filter(has_not_text="Select all")
-                if not await options.first.is_visible():
-                    await combo.press("ArrowDown")  # the react-aria combobox opens its list on ArrowDown
-                await options.first.wait_for(state="visible", timeout=10000)
+                for attempt in range(3):  # a click during the expander's animation can be lost
+                    if await options.first.is_visible():
+                        break
+                    await opener.click()
+                    try:
+                        await options.first.wait_for(state="visible", timeout=3000)
+                    except Exception:  # noqa: BLE001 - retried; the last failure is raised below
+                        if attempt == 2:
+                            raise
                 name = (await options.nth(self.index % max(await options.count(), 1)).inner_text()).strip()
                 await self.page.get_by_role("option", name=name, exact=True).click()
                 self.picked = name
@@ -283,6 +299,10 @@ class Session:
             if not await self._step("audit: save review", save, None):
                 return
             ok = page.get_by_test_id("stAlertContentSuccess").filter(has_text="(revision ")
+            try:  # the run has reached the browser; give it a moment to draw the message
+                await ok.or_(page.get_by_test_id("stAlertContentError")).first.wait_for(timeout=5000)
+            except Exception:  # noqa: BLE001 - reported below as not confirmed
+                pass
             if await ok.count():
                 text = await ok.first.inner_text()
                 cid = text.split("Saved ", 1)[1].split(" (revision", 1)[0] if "Saved " in text else current
@@ -308,8 +328,11 @@ class Session:
             for path in order:
                 if self.remaining() <= 0:
                     break
+                if path == self.current:  # already shown: a link to it would not run anything
+                    continue
                 if not await self.visit(path):
                     continue
+                self.current = path
                 self.served += 1
                 if self.remaining() <= 0:
                     break

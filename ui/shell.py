@@ -139,7 +139,7 @@ def _url_path(path: str) -> str:
 
 def setup_page(title: str, *, filters: bool = True) -> PageContext:
     """Configure the page, draw navigation and return the active data (filtered)."""
-    st.set_page_config(page_title=f"{title} · Chatlens", page_icon=":material/insights:", layout="wide")
+    st.set_page_config(page_title=f"{title} · Chatlens", page_icon="🔎", layout="wide")
     auth.gate()  # optional sign-in (.streamlit/secrets.toml): draws the login and stops when signed out
     _init_state()
     draw_nav()
