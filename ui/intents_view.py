@@ -34,6 +34,18 @@ def render(ctx: shell.PageContext) -> None:
         messages = intents.apply_labels(messages, reviewer_labels, keys=message_keys(messages))
         st.caption(f"{len(reviewer_labels):,} reviewer label(s) from the Audit page are applied "
                    "(they replace the export's label of the same message).")
+    with st.expander("Add labels from a file (message_id, true_intent)"):
+        upload = st.file_uploader("Labels file (CSV, JSON, ...)", key="intents_labels_upload")
+        if upload is not None:
+            from metrics.labels import apply_label_file, read_labels
+
+            try:
+                labels = read_labels(upload.getvalue(), upload.name)
+            except ChatlensError as exc:
+                shell.show_error(exc)
+            else:
+                messages, matched = apply_label_file(messages, labels)
+                st.caption(f"{len(labels):,} label(s) read, {matched:,} matched a message id of this dataset.")
     if ctx.dataset_id is None or len(messages) == 0:
         st.info("No messages to analyse. Load a dataset on the **Data** page (or widen the filters).")
         return
