@@ -289,3 +289,27 @@ def test_prioritised_round_offers_queued_conversations_first_and_takes_them_off_
     assert queue["conversation_id"].iloc[1] == "c0" and queue["reason"].iloc[2] == "random share"
     assert audit_queue.queued_conversations(db, ds).empty
     db.close()
+
+
+def test_a_topic_link_from_the_overview_lists_that_topics_audited_conversations(db_path):
+    ds = _seed(db_path)
+    db = store.connect(str(db_path))
+    ids = [f"c{i}" for i in range(6)]
+    rid = audit_store.create_round(db, name="linked", dataset_id=ds, strategy="random", seed=1,
+                                   sample=pd.DataFrame({"position": range(1, 7), "conversation_id": ids}),
+                                   assignments=assign_reviewers(ids, ["ann"], overlap_rate=0.0))
+    for cid in ids:
+        audit_store.save_score(db, round_id=rid, conversation_id=cid, reviewer="ann",
+                               scores={c: 3 for c in CRITERIA}, flags=[])
+    topics = store.load_messages(db, ds).groupby("conversation_id")["topic"].first() if "topic" in \
+        store.load_messages(db, ds).columns else None
+    db.close()
+    if topics is None:
+        pytest.skip("the seeded dataset has no topic column")
+    topic = topics.dropna().iloc[0]
+    expected = int((topics == topic).sum())
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["audit_reviewer_name"] = "ann"
+    at.query_params["topic"] = topic
+    _run(at)
+    assert any(f"Audited conversations about {topic}: {expected}" in m.value for m in at.markdown)

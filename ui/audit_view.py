@@ -19,7 +19,8 @@ from metrics import audit, audit_store, store
 from metrics.errors import ChatlensError
 from metrics.rollup import conversation_rollup
 from metrics.schema import has_timestamps
-from ui import auth, shell
+from ui import drill, auth, shell
+from ui.fmt import literal
 
 __all__ = ["render"]
 
@@ -441,6 +442,13 @@ def _results(ctx, round_info: dict) -> None:
     rollup = conversation_rollup(messages)
     compound = _compound(db, messages) if len(messages) else None
     attrs = audit.audit_candidates(messages, rollup, compound=compound)
+
+    wanted = drill.linked("topic")  # a link from the Overview's "lowest audit topics"
+    if wanted is not None and "topic" in attrs.columns:
+        ids = set(attrs.loc[attrs["topic"] == wanted, "conversation_id"])
+        linked_scores = scores[scores["conversation_id"].isin(ids)]
+        st.markdown(f"**Audited conversations about {literal(wanted)}: {linked_scores['conversation_id'].nunique():,}**")
+        st.dataframe(linked_scores, hide_index=True, width="stretch", key="audit_linked_topic")
 
     st.subheader("Mean scores")
     means = audit.criterion_means(scores)

@@ -278,7 +278,8 @@ def _drift(messages: pd.DataFrame, fallback: str, ctx: shell.PageContext) -> Non
         shell.download_csv(drift.weekly, label="Download weekly accuracy (CSV)", file_name="intent_weekly.csv",
                            key="intents_weekly_csv")
     with right:
-        st.altair_chart(charts.intent_mix_chart(drift), width="stretch")
+        st.altair_chart(shell.annotate_periods(charts.intent_mix_chart(drift), ctx, period="week", field="week"),
+                    width="stretch")
         st.caption("Share of predicted intents per week: a growing band is a new need, or a new confusion.")
         shell.download_csv(drift.mix, label="Download intent mix (CSV)", file_name="intent_mix.csv",
                            key="intents_mix_csv")

@@ -239,13 +239,13 @@ def change_annotations(ctx: "PageContext") -> pd.DataFrame | None:
     return notes if len(notes) else None
 
 
-def annotate_periods(chart, ctx: "PageContext", *, period: str):
+def annotate_periods(chart, ctx: "PageContext", *, period: str, field: str = "period"):
     """Layer the change log on a trend whose x axis is a period label ('YYYY-Www', 'YYYY-MM', 'YYYY-MM-DD')."""
     import altair as alt
 
     from metrics.changelog_charts import period_annotation_layer
 
-    layers = period_annotation_layer(change_annotations(ctx), period=period)
+    layers = period_annotation_layer(change_annotations(ctx), period=period, field=field)
     return alt.layer(chart, *layers) if layers else chart
 
 
