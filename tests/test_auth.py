@@ -293,3 +293,26 @@ def test_a_save_for_another_reviewer_is_refused(db_path):
     alice = audit_store.get_score(db, rid, convs[0], "alice@example.com")
     db.close()
     assert alice["revision"] == 1 and alice["note"] == "alice's"
+
+
+def test_a_non_admin_cannot_save_goals(db_path):
+    """Password mode, signed in as a non-admin: saving goals is refused and nothing is stored."""
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+    from metrics import goals_store, store
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.secrets["chatlens"] = {"password": "pw", "admins": ["alice"]}
+    at.run()
+    at.text_input[0].set_value("bob")
+    at.text_input[1].set_value("pw")
+    at.button[0].click().run()
+    assert not at.exception
+    at.button(key="overview_goals_save").click().run()
+    assert not at.exception
+    assert any("Only admins can edit goals" in w.value for w in at.warning)
+    db = store.connect(str(db_path))
+    goals_store.ensure_schema(db)
+    assert goals_store.list_goals(db) == []
+    db.close()

@@ -27,7 +27,7 @@ from metrics.errors import ChatlensError
 from metrics.export import to_csv_bytes
 from metrics.overview import dataset_overview
 from metrics.review import md_escape, recent_window, review_frame, review_markdown, weekly_review
-from ui import shell
+from ui import auth, shell
 
 VIEWS = ("Executive", "Operational")
 MAX_TILES = 8  # the guide: "stick to 7-10 key metrics on your main dashboard"
@@ -324,7 +324,8 @@ def render_goals_editor(ctx, goals, saved: bool) -> None:
         for w in warnings:
             st.warning(md_escape(w), icon=":material/warning:")
         c1, c2, _ = st.columns([1, 1, 3])
-        if c1.button("Save goals", key="overview_goals_save", type="primary"):
+        if c1.button("Save goals", key="overview_goals_save", type="primary") and \
+                auth.require_admin("edit goals"):
             if problem:
                 st.error(md_escape(problem))
             elif check is not None and not check.ok:
@@ -467,7 +468,7 @@ def render_rules_editor(ctx) -> None:
                                     "rule": st.column_config.TextColumn("Rule", required=True),
                                     "min_count": st.column_config.NumberColumn("Min units", min_value=1, step=1),
                                     "enabled": st.column_config.CheckboxColumn("On")})
-        if st.button("Save alert rules", key="overview_rules_save"):
+        if st.button("Save alert rules", key="overview_rules_save") and auth.require_admin("edit alert rules"):
             try:
                 parsed, flags = [], []
                 for i, row in enumerate(edited.to_dict("records"), start=1):
