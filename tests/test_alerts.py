@@ -16,9 +16,8 @@ from metrics.errors import ConfigError, InsufficientDataError
 from metrics.rollup import conversation_rollup
 
 SAMPLE = ROOT / "data" / "sample_transcripts.csv.gz"
-# Registers the subcommand the way the lead will (metrics.cli.SUBCOMMANDS), then runs the real entry point.
-RUN_CLI = ("import sys, metrics.cli as c; c.SUBCOMMANDS.append('metrics.cli_alerts') "
-           "if 'metrics.cli_alerts' not in c.SUBCOMMANDS else None; sys.exit(c.main(sys.argv[1:]))")
+# The real entry point (`python -m metrics alerts ...`), with the subcommand registered in metrics.cli.SUBCOMMANDS.
+RUN_CLI = "import sys, metrics.cli as c; sys.exit(c.main(sys.argv[1:]))"
 
 
 # --------------------------------------------------------------------------- syntax
@@ -207,7 +206,7 @@ def test_cli_default_rules_on_the_sample_exit_zero():
 
 
 def test_cli_in_process_and_text_format(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "SUBCOMMANDS", [*cli.SUBCOMMANDS, "metrics.cli_alerts"])
+    assert "metrics.cli_alerts" in cli.SUBCOMMANDS  # registered in metrics/cli.py
     assert cli.main(["alerts", _csv(tmp_path, agents=5), "--format", "text"]) == 1
     out = capsys.readouterr().out
     assert "BREACHED  Escalation rate: 50.0% in 2026-W33 (> 30.0%, breached)" in out
