@@ -228,3 +228,10 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def drill_count(at, title_start: str) -> int:
+    """The number in a drill-down heading '**<title> ...: N conversation(s)**' (asserts it is there)."""
+    heads = [m.value for m in at.markdown if m.value.startswith(f"**{title_start}")]
+    assert heads, f"no drill-down list {title_start!r}: {[m.value for m in at.markdown]}"
+    return int(heads[0].rsplit(": ", 1)[1].split(" ")[0].replace(",", ""))

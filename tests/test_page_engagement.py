@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, apptest_metric, apptest_page, apptest_rerun, messages_frame
+from conftest import drill_count, ROOT, apptest_metric, apptest_page, apptest_rerun, messages_frame
 from metrics import engagement, volume
 from metrics.rollup import conversation_rollup
 
@@ -16,11 +16,7 @@ PAGE = "pages/2_Engagement.py"
 SAMPLE = ROOT / "data" / "sample_transcripts.csv.gz"
 
 
-def _listed(at: AppTest, title_start: str) -> int:
-    """The number in the drill-down heading '**<title> ...: N conversation(s)**' (asserts it is there)."""
-    heads = [m.value for m in at.markdown if m.value.startswith(f"**{title_start}")]
-    assert heads, f"no drill-down list {title_start!r}: {[m.value for m in at.markdown]}"
-    return int(heads[0].rsplit(": ", 1)[1].split(" ")[0].replace(",", ""))
+_listed = drill_count
 
 
 def _table_with_ids(at: AppTest, n: int) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_outcomes import ten_conversations
 
-from conftest import ROOT, apptest_metric, apptest_page, apptest_rerun, messages_frame
+from conftest import drill_count, ROOT, apptest_metric, apptest_page, apptest_rerun, messages_frame
 from metrics import abandonment, escalation, outcomes
 from metrics.rollup import conversation_rollup
 
@@ -18,10 +18,7 @@ PAGE = "pages/3_Outcomes.py"
 SAMPLE = ROOT / "data" / "sample_transcripts.csv.gz"
 
 
-def _listed(at: AppTest, title_start: str) -> int:
-    heads = [m.value for m in at.markdown if m.value.startswith(f"**{title_start}")]
-    assert heads, f"no drill-down list {title_start!r}: {[m.value for m in at.markdown]}"
-    return int(heads[0].rsplit(": ", 1)[1].split(" ")[0].replace(",", ""))
+_listed = drill_count
 
 
 def _table_with_ids(at: AppTest, n: int) -> bool:
