@@ -436,15 +436,83 @@ def _check_stages(stages) -> list[Stage]:
 
 
 # --------------------------------------------------------------------------- matching
+# Speed (1M messages): the frame is never copied or re-sorted when it is already in
+# (conversation, timestamp, row) order, as validated frames are; columns are read in input
+# order and only small per-message arrays are permuted. Text columns are factorised so that
+# normalising and regex matching run once per distinct value, not once per message.
 @dataclass
 class _Prepared:
-    """Messages sorted by (conversation, timestamp, row) plus per-message helpers."""
+    """The messages in (conversation, timestamp, row) order - the *position* order - plus
+    per-message helpers. Only read, never copied: ``order`` maps a position to the input's
+    row number (None when the input is already in position order)."""
 
-    frame: pd.DataFrame          # sorted copy (only read)
-    codes: np.ndarray            # conversation code per message
+    messages: pd.DataFrame       # the input, untouched
+    order: np.ndarray | None     # position -> input row number; None = identity
+    codes: np.ndarray            # conversation code per position (non-decreasing)
     conversation_ids: np.ndarray  # code -> id (sorted ids)
     start_pos: np.ndarray        # code -> first position
-    timestamps: pd.Series        # sorted timestamps, datetime64[ns, UTC] (all NaT without)
+    timestamps: pd.Series        # timestamps by position, datetime64[ns, UTC] (all NaT without)
+    _factorized: dict = field(default_factory=dict)  # column -> (codes by position, uniques)
+
+    def column(self, name: str) -> pd.Series:
+        """Column ``name`` by position (RangeIndex)."""
+        col = self.messages[name]
+        if self.order is not None:
+            col = col.take(self.order)
+        return col.reset_index(drop=True)
+
+    def by_position(self, values: np.ndarray) -> np.ndarray:
+        """A per-input-row array reordered by position."""
+        return values if self.order is None else values[self.order]
+
+    def input_rows(self, positions: np.ndarray) -> np.ndarray:
+        """Input row numbers of these positions."""
+        return positions if self.order is None else self.order[positions]
+
+    def factorized(self, name: str) -> tuple[np.ndarray, pd.Index]:
+        """``pd.factorize`` of a column (codes by position, -1 = missing), computed once per
+        call of a public function (this object lives for one call)."""
+        if name not in self._factorized:
+            codes, uniques = pd.factorize(self.messages[name])
+            self._factorized[name] = (self.by_position(np.asarray(codes, dtype=np.int64)),
+                                      pd.Index(uniques))
+        return self._factorized[name]
+
+    def equals_normalised(self, name: str, value: str) -> np.ndarray:
+        """Per position: the column, stripped and case-folded, equals ``value`` (same)."""
+        codes, uniques = self.factorized(name)
+        return _lookup(_norm(pd.Series(uniques, dtype=object)).eq(value.strip().casefold())
+                       .fillna(False).to_numpy(dtype=bool), codes)
+
+
+def _lookup(per_unique: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Map a per-unique boolean back to messages through factorize codes (-1 -> False)."""
+    return np.append(per_unique.astype(bool), False)[codes]
+
+
+def _conversation_codes(cid: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per input row: conversation code in sorted-id order, and code -> id.
+
+    Validated frames are grouped by ascending id, which two vectorised comparisons of
+    neighbours confirm far faster than hashing a million strings; otherwise factorise."""
+    if len(cid) > 1:
+        a = cid.iloc[:-1].reset_index(drop=True)
+        b = cid.iloc[1:].reset_index(drop=True)
+        if bool((a <= b).all()):
+            new = np.r_[True, (a != b).to_numpy(dtype=bool)]
+            ids = cid.iloc[np.flatnonzero(new)].to_numpy(dtype=object)
+            return np.cumsum(new, dtype=np.int64) - 1, ids
+    codes, ids = pd.factorize(cid, sort=True)
+    return np.asarray(codes, dtype=np.int64), np.asarray(ids, dtype=object)
+
+
+def _sort_key(values: pd.Series) -> np.ndarray:
+    """An int64 key ordering like ``values`` with missing values last."""
+    if pd.api.types.is_integer_dtype(values.dtype) and not values.hasnans:
+        return values.to_numpy(dtype=np.int64)
+    codes, uniques = pd.factorize(values, sort=True)
+    codes = np.asarray(codes, dtype=np.int64)
+    return np.where(codes < 0, len(uniques), codes)
 
 
 def _prepare(messages: pd.DataFrame) -> _Prepared:
@@ -452,32 +520,46 @@ def _prepare(messages: pd.DataFrame) -> _Prepared:
         if col not in messages.columns:
             raise InsufficientDataError(f"the messages have no {col!r} column; load them with "
                                         "metrics.loaders so they follow the Chatlens format")
-    work = pd.DataFrame({
-        "_cid": messages["conversation_id"].astype("str").to_numpy(dtype=object),
-        "_ts": (messages["timestamp"] if "timestamp" in messages.columns
-                else pd.Series(pd.NaT, index=messages.index, dtype="datetime64[ns, UTC]")),
-        "_row": (messages["row"].to_numpy() if "row" in messages.columns
-                 else np.arange(len(messages))),
-        "_orig": np.arange(len(messages)),
-    }, index=messages.index)
-    work = work.sort_values(["_cid", "_ts", "_row", "_orig"], kind="stable", na_position="last")
-    frame = messages.iloc[work["_orig"].to_numpy()].reset_index(drop=True)
-    ids, codes = np.unique(work["_cid"].to_numpy(dtype=object).astype(str), return_inverse=True) \
-        if len(work) else (np.array([], dtype=object), np.array([], dtype=np.int64))
-    start = np.full(len(ids), -1, dtype=np.int64)
-    if len(codes):
-        pos = np.arange(len(codes))
-        first = np.r_[True, codes[1:] != codes[:-1]]
-        start[codes[first]] = pos[first]
-    if "timestamp" in frame.columns:
-        ts = pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ns, UTC]")
+    n = len(messages)
+    codes, ids = _conversation_codes(messages["conversation_id"].astype("str").fillna("nan"))
+    if "timestamp" in messages.columns:
+        ts = pd.to_datetime(messages["timestamp"], utc=True).astype("datetime64[ns, UTC]")
     else:
-        ts = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
-    return _Prepared(frame, codes.astype(np.int64), ids.astype(object), start, ts.reset_index(drop=True))
+        ts = pd.Series(pd.NaT, index=messages.index, dtype="datetime64[ns, UTC]")
+    ts_int = np.asarray(ts.array.asi8, dtype=np.int64)
+    nat = ts.isna().to_numpy(dtype=bool)
+    row = _sort_key(messages["row"]) if "row" in messages.columns else np.arange(n, dtype=np.int64)
+    # position order = (conversation id, timestamp with NaT last, row, input order)
+    keys = (codes, nat, ts_int, row)
+    order = None
+    if n > 1 and not _is_sorted(keys):
+        order = np.lexsort(keys[::-1])  # stable: ties keep the input order
+        codes, ts = codes[order], ts.take(order)
+    start = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if n else np.array([], dtype=np.int64)
+    return _Prepared(messages, order, codes, ids, start.astype(np.int64),
+                     pd.Series(ts.array, dtype="datetime64[ns, UTC]"))
+
+
+def _is_sorted(keys: tuple[np.ndarray, ...]) -> bool:
+    """Whether the rows are in lexicographic order of these key arrays."""
+    ok_so_far = np.zeros(len(keys[0]) - 1, dtype=bool)   # strictly less on an earlier key
+    tied = np.ones(len(keys[0]) - 1, dtype=bool)         # equal on every earlier key
+    for key in keys:
+        a, b = key[:-1], key[1:]
+        if (tied & (a > b)).any():
+            return False
+        ok_so_far |= tied & (a < b)
+        tied &= a == b
+    return True
 
 
 def _norm(series: pd.Series) -> pd.Series:
     return series.astype("str").str.strip().str.casefold()
+
+
+def _norm_values(series: pd.Series) -> set:
+    """The distinct normalised (stripped, case-folded) non-missing values of a column."""
+    return set(_norm(pd.Series(pd.unique(series), dtype=object)).dropna())
 
 
 def _column_equals(series: pd.Series, value: str) -> np.ndarray:
@@ -495,34 +577,43 @@ def _column_equals(series: pd.Series, value: str) -> np.ndarray:
             return np.zeros(len(series), dtype=bool)
         arr = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         return np.isclose(arr, num, rtol=1e-9, atol=1e-12) & ~np.isnan(arr)
-    return _norm(series).eq(v.casefold()).fillna(False).to_numpy(dtype=bool)
+    codes, uniques = pd.factorize(series)   # text: normalise each distinct value once
+    hit = _norm(pd.Series(uniques, dtype=object)).eq(v.casefold()).fillna(False).to_numpy(dtype=bool)
+    return _lookup(hit, np.asarray(codes, dtype=np.int64))
 
 
-def _message_match(prep: _Prepared, rule: Rule) -> np.ndarray:
-    """Boolean per sorted message: the message matches ``rule`` (field rules: per message too)."""
-    frame = prep.frame
+def _message_match(prep: _Prepared, rule: Rule, candidates: np.ndarray) -> np.ndarray:
+    """Boolean per position: the message is a candidate and matches ``rule`` (field rules:
+    per message too). Non-candidates are never tested, so expensive regexes only see the
+    messages that can still move a conversation along the funnel."""
+    frame = prep.messages
     n = len(frame)
     if rule.kind == "event":
         if "event" not in frame.columns:
             return np.zeros(n, dtype=bool)
-        return _norm(frame["event"]).eq(rule.name.strip().casefold()).fillna(False).to_numpy(dtype=bool)
+        return candidates & prep.equals_normalised("event", rule.name)
     if rule.kind == "intent":
         hit = np.zeros(n, dtype=bool)
         for col in ("intent", "true_intent"):
             if col in frame.columns:
-                hit |= _norm(frame[col]).eq(rule.name.strip().casefold()).fillna(False).to_numpy(dtype=bool)
-        return hit
+                hit |= prep.equals_normalised(col, rule.name)
+        return candidates & hit
     if rule.kind in ("user", "bot"):
-        rx = re.compile(rule.pattern, re.IGNORECASE)
-        speaker = frame["speaker"].astype("str").fillna("").to_numpy(dtype=object)
-        text = frame["text"].to_numpy(dtype=object)
-        return np.fromiter(
-            (sp == rule.kind and isinstance(t, str) and rx.search(t) is not None
-             for sp, t in zip(speaker, text)), dtype=bool, count=n)
+        speaker = frame["speaker"].astype("str").eq(rule.kind).fillna(False).to_numpy(dtype=bool)
+        pos = np.flatnonzero(candidates & prep.by_position(speaker))
+        hit = np.zeros(n, dtype=bool)
+        if len(pos):
+            # one regex search per distinct text among the candidates
+            text_codes, texts = pd.factorize(frame["text"].take(prep.input_rows(pos)))
+            rx = re.compile(rule.pattern, re.IGNORECASE)
+            per_text = np.fromiter((isinstance(t, str) and rx.search(t) is not None
+                                    for t in texts.to_numpy(dtype=object)), dtype=bool, count=len(texts))
+            hit[pos] = _lookup(per_text, np.asarray(text_codes, dtype=np.int64))
+        return hit
     # field
     if rule.name not in frame.columns:
         return np.zeros(n, dtype=bool)
-    return _column_equals(frame[rule.name], rule.value)
+    return candidates & prep.by_position(_column_equals(frame[rule.name], rule.value))
 
 
 @dataclass
@@ -531,6 +622,7 @@ class _Reach:
     stages: list[Stage]
     reached: np.ndarray   # (n_conversations, n_stages) bool
     at_pos: np.ndarray    # (n_conversations, n_stages) int, -1 = no own time (not reached / field)
+    _gaps: dict = field(default_factory=dict)   # stage -> seconds from previous (per call)
 
     def times(self, k: int) -> pd.Series:
         """Reach time of stage ``k`` per conversation code (NaT when none)."""
@@ -540,9 +632,29 @@ class _Reach:
         values = ts.array.take(np.where(ok, pos, -1), allow_fill=True) if len(pos) else ts.array[:0]
         return pd.Series(values, index=range(len(pos)), dtype="datetime64[ns, UTC]")
 
+    def gap_seconds(self, k: int) -> np.ndarray:
+        """Per conversation code: reach time of stage k minus that of stage k-1, seconds."""
+        if k not in self._gaps:
+            self._gaps[k] = (self.times(k) - self.times(k - 1)).dt.total_seconds().to_numpy()
+        return self._gaps[k]
+
     @property
     def highest(self) -> np.ndarray:
         return self.reached.sum(axis=1).astype(np.int64) - 1
+
+
+def _first_position(codes: np.ndarray, hit: np.ndarray, n_conv: int) -> np.ndarray:
+    """Per conversation code: the first position where ``hit`` is true, -1 when none.
+
+    Positions are grouped by code in increasing order, so the first hit of a code is the
+    hit whose code differs from the previous hit's code."""
+    first = np.full(n_conv, -1, dtype=np.int64)
+    pos = np.flatnonzero(hit)
+    if len(pos):
+        c = codes[pos]
+        lead = np.r_[True, c[1:] != c[:-1]]
+        first[c[lead]] = pos[lead]
+    return first
 
 
 def _reach(messages: pd.DataFrame, stages, *, strict: bool) -> _Reach:
@@ -555,25 +667,23 @@ def _reach(messages: pd.DataFrame, stages, *, strict: bool) -> _Reach:
     at_pos = np.full((n_conv, n_st), -1, dtype=np.int64)
     codes = prep.codes
     positions = np.arange(len(codes), dtype=np.int64)
-    big = np.iinfo(np.int64).max
     prev_reached = np.ones(n_conv, dtype=bool)
     chain_pos = prep.start_pos.copy()     # strict: position the next stage must not precede
     for k, stage in enumerate(stages):
-        match = _message_match(prep, stage.rule)
+        # only messages of conversations that reached stage k-1 (strict: at/after its
+        # position) can count for stage k
+        candidates = prev_reached[codes]
+        if strict and stage.rule.kind != "field":
+            candidates &= positions >= chain_pos[codes]
+        match = _message_match(prep, stage.rule, candidates)
         if stage.rule.kind == "field":
             conv_match = np.zeros(n_conv, dtype=bool)
-            if match.any():
-                conv_match[np.unique(codes[match])] = True
+            conv_match[codes[match]] = True
             now = prev_reached & conv_match
             # no own time; strict chain continues from the previous stage's position
         else:
-            cand = match & prev_reached[codes] if len(codes) else match
-            if strict and len(codes):
-                cand &= positions >= chain_pos[codes]
-            first = np.full(n_conv, big, dtype=np.int64)
-            if cand.any():
-                np.minimum.at(first, codes[cand], positions[cand])
-            now = prev_reached & (first != big)
+            first = _first_position(codes, match, n_conv)
+            now = prev_reached & (first >= 0)
             at_pos[now, k] = first[now]
             chain_pos = np.where(now, first, chain_pos)
         reached[:, k] = now
@@ -635,7 +745,7 @@ def validate_funnel(stages, messages: pd.DataFrame) -> list[str]:
             if "event" not in cols:
                 warnings.append(f"{label}: the data has no 'event' column, so {r} matches nothing; "
                                 "map your event column with --map event=SOURCE or pick another rule")
-            elif r.name.strip().casefold() not in set(_norm(messages["event"]).dropna()):
+            elif r.name.strip().casefold() not in _norm_values(messages["event"]):
                 ks = known("event")
                 warnings.append(f"{label}: event {r.name!r} never occurs in the data; known events: "
                                 + (", ".join(ks) if ks else "none"))
@@ -647,7 +757,7 @@ def validate_funnel(stages, messages: pd.DataFrame) -> list[str]:
             else:
                 seen = set()
                 for c in present:
-                    seen |= set(_norm(messages[c]).dropna())
+                    seen |= _norm_values(messages[c])
                 if r.name.strip().casefold() not in seen:
                     ks = sorted({v for c in present for v in known(c)})[:10]
                     warnings.append(f"{label}: intent {r.name!r} never occurs in the data; known "
@@ -769,7 +879,7 @@ def _median_gap(reach: _Reach, k: int, rows: np.ndarray | None) -> float:
         sel &= rows
     if not sel.any():
         return math.nan
-    gaps = (reach.times(k) - reach.times(k - 1)).dt.total_seconds().to_numpy()[sel]
+    gaps = reach.gap_seconds(k)[sel]
     gaps = gaps[~np.isnan(gaps)]
     return float(np.median(gaps)) if len(gaps) else math.nan
 
@@ -838,14 +948,21 @@ def _last_bot(prep: _Prepared) -> pd.DataFrame:
     text = np.full(n, None, dtype=object)
     at_pos = np.full(n, -1, dtype=np.int64)
     if n:
-        is_bot = (prep.frame["speaker"].astype("str") == "bot").fillna(False).to_numpy(dtype=bool)
+        is_bot = prep.by_position(prep.messages["speaker"].astype("str").eq("bot").fillna(False)
+                                  .to_numpy(dtype=bool))
         pos = np.flatnonzero(is_bot)
         if len(pos):
-            # positions are sorted, so the maximum bot position per code is its last bot message
-            np.maximum.at(at_pos, prep.codes[pos], pos)
+            # positions are grouped by code in order, so a code's last bot message is the bot
+            # message whose code differs from the next bot message's code
+            c = prep.codes[pos]
+            last = np.r_[c[1:] != c[:-1], True]
+            at_pos[c[last]] = pos[last]
             has = at_pos >= 0
-            raw = prep.frame["text"].to_numpy(dtype=object)[at_pos[has]]
-            text[has] = [mask_contact_details(t) if isinstance(t, str) else None for t in raw]
+            # mask each distinct text once (bots repeat a few templates)
+            codes, uniques = pd.factorize(prep.messages["text"].take(prep.input_rows(at_pos[has])))
+            masked = np.array([mask_contact_details(t) if isinstance(t, str) else None
+                               for t in uniques.to_numpy(dtype=object)] + [None], dtype=object)
+            text[has] = masked[np.asarray(codes, dtype=np.int64)]
     at = pd.Series(prep.timestamps.array.take(at_pos, allow_fill=True) if n else prep.timestamps.array[:0],
                    dtype="datetime64[ns, UTC]")
     return pd.DataFrame({"text": text, "at": at})
@@ -911,31 +1028,34 @@ def _conversation_attribute(prep: _Prepared, by: str) -> np.ndarray:
     n = len(prep.conversation_ids)
     if by not in SEGMENT_COLUMNS:
         raise ConfigError(f"by={by!r}: compare by one of {', '.join(SEGMENT_COLUMNS)}")
-    frame = prep.frame
+    frame = prep.messages
     labels = np.full(n, _MISSING_SEGMENT, dtype=object)
     if by == "week":
         if not has_timestamps(frame):
             raise InsufficientDataError("comparing by week needs timestamps; the data has none")
-        ts = frame["timestamp"]
-        ok = ts.notna().to_numpy()
-        if ok.any():
-            iso = ts[ok].dt.isocalendar()
+        timed = np.flatnonzero(prep.by_position(frame["timestamp"].notna().to_numpy(dtype=bool)))
+        if len(timed):
+            codes = prep.codes[timed]
+            first = np.r_[True, codes[1:] != codes[:-1]]  # earliest timed message per code
+            # ISO week of those first messages only (one per conversation, not per message)
+            iso = frame["timestamp"].take(prep.input_rows(timed[first])).dt.isocalendar()
             week = (iso["year"].astype(int).astype(str) + "-W"
                     + iso["week"].astype(int).astype(str).str.zfill(2)).to_numpy(dtype=object)
-            codes = prep.codes[ok]
-            first = np.r_[True, codes[1:] != codes[:-1]]  # earliest timed message per code
-            labels[codes[first]] = week[first]
+            labels[codes[first]] = week
         return labels
     if by not in frame.columns:
         raise InsufficientDataError(f"the data has no {by!r} column to compare by; map one with "
                                     f"--map {by}=SOURCE or choose another of {', '.join(SEGMENT_COLUMNS)}")
-    vals = frame[by].astype("str")
-    ok = vals.notna().to_numpy() & (vals.fillna("").str.strip() != "").to_numpy()
+    # judge each distinct value once, then map back to messages through the factorize codes
+    value_codes, values = pd.factorize(frame[by].astype("str"))
+    values = pd.Series(values, dtype=object).astype("str")
+    usable = (values.notna() & (values.fillna("").str.strip() != "")).to_numpy(dtype=bool)
+    value_codes = prep.by_position(np.asarray(value_codes, dtype=np.int64))
+    ok = _lookup(usable, value_codes)
     if ok.any():
         codes = prep.codes[ok]
-        v = vals.to_numpy(dtype=object)[ok]
         first = np.r_[True, codes[1:] != codes[:-1]]
-        labels[codes[first]] = v[first]
+        labels[codes[first]] = values.to_numpy(dtype=object)[value_codes[ok][first]]
     return labels
 
 
@@ -1000,19 +1120,20 @@ def segment_columns(messages: pd.DataFrame) -> list[str]:
 # --------------------------------------------------------------------------- conversion
 def _conversion_arrays(prep: _Prepared) -> tuple[np.ndarray, np.ndarray | None]:
     """Per conversation code: converted (bool, NA -> False) and value (float, NaN) or None."""
-    frame = prep.frame
+    frame = prep.messages
     if "converted" not in frame.columns:
         raise InsufficientDataError("downstream conversion needs a 'converted' column (true/false per "
                                     "conversation); map one with --map converted=SOURCE")
     n = len(prep.conversation_ids)
     conv = np.zeros(n, dtype=bool)
-    hit = frame["converted"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    hit = prep.by_position(frame["converted"].astype("boolean").fillna(False).to_numpy(dtype=bool))
     if hit.any():
         conv[np.unique(prep.codes[hit])] = True
     value = None
     if "conversion_value" in frame.columns:
         value = np.full(n, np.nan)
-        v = pd.to_numeric(frame["conversion_value"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        v = prep.by_position(pd.to_numeric(frame["conversion_value"], errors="coerce")
+                             .to_numpy(dtype=float, na_value=np.nan))
         ok = ~np.isnan(v)
         codes = prep.codes[ok]
         first = np.r_[True, codes[1:] != codes[:-1]] if len(codes) else np.array([], dtype=bool)

@@ -574,6 +574,127 @@ def test_properties_shuffle_mutation_monotone_oracle(rows, seed, strict):
         == counts.tolist()
 
 
+# --------------------------------------------------------------------------- reach vs. reference
+def _reference_reach(messages, stages, strict):
+    """The module docstring's definition as a plain per-conversation loop over Python rows.
+
+    Returns ``{conversation_id: {"times": [reach time per reached stage (NaT for field stages)],
+    "last_bot": masked last bot text or None, "segment": first usable segment or "(none)"}}``.
+    Position order: (conversation id, timestamp with NaT last, row, input order)."""
+    recs = messages.to_dict("records")
+    for i, r in enumerate(recs):
+        r["_i"] = i
+    recs.sort(key=lambda r: (r["conversation_id"], pd.isna(r["timestamp"]),
+                             0 if pd.isna(r["timestamp"]) else r["timestamp"].value, r["row"], r["_i"]))
+
+    def text_eq(value, name):
+        return isinstance(value, str) and value.strip().casefold() == name.strip().casefold()
+
+    def hit(msg, rule):
+        if rule.kind == "event":
+            return text_eq(msg.get("event"), rule.name)
+        if rule.kind == "intent":
+            return text_eq(msg.get("intent"), rule.name) or text_eq(msg.get("true_intent"), rule.name)
+        if rule.kind == "field":
+            value = msg.get(rule.name)
+            if rule.name == "converted":  # boolean column: true/yes/1 ... vs false/no/0
+                return value is not pd.NA and value is not None and bool(value) == (
+                    rule.value.strip().casefold() in {"true", "t", "yes", "y", "1"})
+            return text_eq(value, rule.value)
+        return (msg["speaker"] == rule.kind and isinstance(msg["text"], str)
+                and re.search(rule.pattern, msg["text"], re.IGNORECASE) is not None)
+
+    out = {}
+    for cid in sorted({r["conversation_id"] for r in recs}):
+        msgs = [r for r in recs if r["conversation_id"] == cid]
+        start, times = 0, []
+        for stage in stages:
+            if stage.rule.kind == "field":
+                if not any(hit(m, stage.rule) for m in msgs):
+                    break
+                times.append(pd.NaT)  # no own time; the chain keeps the previous position
+                continue
+            hits = [i for i, m in enumerate(msgs) if hit(m, stage.rule) and (i >= start or not strict)]
+            if not hits:
+                break
+            start = hits[0]
+            times.append(msgs[start]["timestamp"])
+        bots = [m["text"] for m in msgs if m["speaker"] == "bot"]
+        segs = [m["segment"] for m in msgs if isinstance(m["segment"], str) and m["segment"].strip()]
+        out[cid] = {"times": times, "last_bot": mask_contact_details(bots[-1]) if bots else None,
+                    "segment": segs[0] if segs else F._MISSING_SEGMENT}
+    return out
+
+
+_RULE_POOL = ["event:inquiry", "event:qualification", "intent:buy", f"user~{EMAIL_PATTERN}", r"user~\d{3}",
+              "bot~e-?mail", "field:segment=SMB", "field:converted=yes", "user~^$", "bot~.", "user~<EMAIL>"]
+_reach_rows = st.lists(st.fixed_dictionaries({
+    "conversation_id": st.sampled_from(["a", "B", "10", "9", "\u00e9"]),
+    "speaker": st.sampled_from(["user", "bot", "agent"]),
+    "text": st.sampled_from(["hi", "a@b.io", "<EMAIL>", "call 555 123", "your email?", "", None,
+                             "x@y.org +1 555 0100 1234"]),
+    "event": st.sampled_from([None, "inquiry", " Qualification", "INQUIRY "]),
+    "intent": st.sampled_from([None, "buy", "greet"]),
+    "true_intent": st.sampled_from([None, "Buy"]),
+    "segment": st.sampled_from([None, "smb", " ", "ent"]),
+    "converted": st.sampled_from([None, True, False]),
+    "second": st.one_of(st.none(), st.integers(0, 3)),   # None -> no timestamp (NaT)
+    "row": st.integers(1, 4),                            # duplicates: ties go to input order
+}), min_size=6, max_size=30)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=_reach_rows, rules=st.lists(st.sampled_from(_RULE_POOL), min_size=1, max_size=4),
+       strict=st.booleans(), perm_seed=st.one_of(st.none(), st.integers(0, 10_000)))
+def test_vectorised_reach_matches_per_conversation_reference(rows, rules, strict, perm_seed):
+    # the vectorised reach (factorised texts, first hit per conversation by position, sortedness
+    # shortcut) against the definition written as a loop; perm_seed None keeps the frame in
+    # position order (the validated fast path), otherwise the rows are shuffled
+    stages = [Stage(f"s{i}", rule) for i, rule in enumerate(rules)]
+    if rows:
+        m = messages_frame([{**{k: v for k, v in r.items() if k not in ("second", "row")},
+                             "timestamp": None if r["second"] is None else f"2024-01-01T10:00:0{r['second']}Z"}
+                            for r in rows])
+        m["row"] = [r["row"] for r in rows]   # messages_frame numbers rows itself; use ours
+    else:
+        m = empty_frame().assign(**{c: pd.Series([], dtype="str") for c in
+                                    ("event", "intent", "true_intent", "segment")},
+                                 converted=pd.Series([], dtype="boolean"))
+    key = m.assign(_nat=m["timestamp"].isna())
+    m = m.iloc[np.lexsort((key["row"], key["timestamp"].fillna(pd.Timestamp(0, tz="UTC")), key["_nat"],
+                           key["conversation_id"]))].reset_index(drop=True) if len(m) else m
+    if perm_seed is not None:
+        m = m.sample(frac=1, random_state=np.random.default_rng(perm_seed)).reset_index(drop=True)
+    expected = _reference_reach(m, stages, strict)
+
+    r = reached_stage(m, stages, strict=strict)
+    assert r["conversation_id"].tolist() == sorted(expected)  # code point order, like sorted()
+    for cid, row in zip(r["conversation_id"], r.itertuples(index=False)):
+        times = expected[cid]["times"]
+        assert row.highest_stage == len(times) - 1, cid
+        for k in range(len(stages)):
+            got = getattr(row, f"reached_at_{k}")
+            want = times[k] if k < len(times) else pd.NaT
+            assert (pd.isna(got) and pd.isna(want)) or got == want, (cid, k, got, want)
+
+    # the last bot message (masked) of conversations that stopped at stage 0
+    if len(stages) > 1:
+        d = dropoff_conversations(m, stages, stage=0, strict=strict)
+        stopped = {c for c, e in expected.items() if len(e["times"]) == 1}
+        assert set(d["conversation_id"]) == stopped
+        for cid, text in zip(d["conversation_id"], d["last_bot_message"]):
+            want = expected[cid]["last_bot"]   # None / NaN: no bot message, or one without text
+            assert (pd.isna(text) and not isinstance(want, str)) or text == want, (cid, text, want)
+
+    # entrants per segment label (first non-blank segment of the conversation)
+    by = funnel_by_segment(m, stages, by="segment", strict=strict)
+    got = dict(zip(by.loc[by["stage_index"] == 0, "segment"], by.loc[by["stage_index"] == 0, "conversations"]))
+    want = {}
+    for e in expected.values():
+        want[e["segment"]] = want.get(e["segment"], 0) + (len(e["times"]) > 0)
+    assert got == want
+
+
 # --------------------------------------------------------------------------- CLI
 _CSV = ("conversation_id,timestamp,speaker,text,event,converted,conversion_value\n"
         "a,2024-01-01T10:00:00Z,user,quote,inquiry,true,100\n"

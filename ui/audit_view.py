@@ -10,6 +10,7 @@ widgets' keys before each widget is drawn (widget state is dropped when the page
 from __future__ import annotations
 
 import secrets
+from functools import partial
 from datetime import date
 
 import pandas as pd
@@ -203,7 +204,7 @@ def _new_round(ctx, reviewer: str, rounds: pd.DataFrame) -> None:
                    "first by the prioritised strategy.")
     reviewers = audit_store.list_reviewers(ctx.db)
     st.session_state.setdefault("audit_default_seed", secrets.randbelow(1_000_000))
-    available = [c for c in audit.STRATIFY_COLUMNS if c in ctx.messages.columns and ctx.messages[c].notna().any()]
+    available = shell.cached(ctx, _stratify_columns, ctx.messages)
     starts = ctx.rollup["started_at"].dropna() if "started_at" in ctx.rollup.columns else pd.Series([], dtype=object)
     with st.form("audit_round_form"):
         name = st.text_input("Round name", value=f"Round {len(rounds) + 1} · {date.today().isoformat()}",
@@ -248,6 +249,11 @@ def _new_round(ctx, reviewer: str, rounds: pd.DataFrame) -> None:
     st.session_state["audit_round_id"] = rid
     st.session_state[FLASH] = ("round", f"Round {name.strip()!r} created. Open the **Review** tab to start.")
     st.rerun()
+
+
+def _stratify_columns(messages: pd.DataFrame) -> list[str]:
+    """The stratification columns this data has values in."""
+    return [c for c in audit.STRATIFY_COLUMNS if c in messages.columns and messages[c].notna().any()]
 
 
 def _create_round(ctx, *, name, n, strategy, seed, stratify_by, random_share, low_confidence, start, end,
@@ -509,7 +515,7 @@ def _results(ctx, round_info: dict) -> None:
             shell.download_csv(examples, label="Download examples (CSV)", file_name="audit_training_examples.csv",
                                key="audit_examples_csv")
         b.download_button("Download examples with transcripts (JSONL)",
-                          audit.training_examples_jsonl(examples, messages),
+                          partial(audit.training_examples_jsonl, examples, messages),
                           file_name="audit_training_examples.jsonl", mime="application/jsonl",
                           key="audit_examples_jsonl")
 

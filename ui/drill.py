@@ -40,20 +40,27 @@ def listing(frame: pd.DataFrame, *, heading: str, key: str) -> None:
 
 def conversations(frame: pd.DataFrame, *, details: pd.DataFrame, title: str, key: str) -> None:
     """List the distinct conversations of ``frame`` with their ``details`` columns (joined on conversation_id)."""
+    details = details() if callable(details) else details
     ids = frame[["conversation_id"]].drop_duplicates()
     shown = ids.merge(details, on="conversation_id", how="left")
     listing(shown, heading=f"{title}: {len(shown):,} conversation(s)", key=key)
 
 
-def chart_with_drill(chart, *, key: str, param: str, rows: pd.DataFrame, title: str,
-                     details: pd.DataFrame) -> list[dict]:
+def chart_with_drill(chart, *, key: str, param: str, rows, title: str, details) -> list[dict]:
     """Render a selectable altair chart; when points are picked, list the conversations of the ``rows``
-    matching them (under ``f"{title} (field value, ...)"``, widget key ``f"{key}_list"``). Returns the points."""
+    matching them (under ``f"{title} (field value, ...)"``, widget key ``f"{key}_list"``). Returns the points.
+
+    ``rows`` and ``details`` may be frames or zero-argument callables returning them: a callable is only
+    called when something is picked (or linked), so a rerun without a selection builds no drill-down frame.
+    """
     event = st.altair_chart(chart, on_select="rerun", key=key, width="stretch")
     points = picked(event, param)
-    if not points:  # a link from the Overview (?reason=...) selects the rows whose column has that value
+    if not points and len(st.query_params):  # a link from the Overview (?reason=...) selects matching rows
+        rows = rows() if callable(rows) else rows
         points = [{col: value} for col in rows.columns if (value := linked(col)) is not None][:1]
     if points:
+        rows = rows() if callable(rows) else rows
+        details = details() if callable(details) else details
         label = ", ".join(f"{k} {v}" for p in points for k, v in p.items() if not k.startswith("vl"))
         conversations(rows_matching(rows, points), details=details, title=f"{title} ({label})", key=f"{key}_list")
     return points

@@ -24,14 +24,14 @@ def render(ctx: shell.PageContext) -> None:
         st.info("No conversations to analyse. Load a dataset on the **Data** page (or widen the filters).")
         return
     timed = has_timestamps(ctx.messages)
-    details = rollup[[c for c in DRILL_COLUMNS if c in rollup.columns]]
-    summary = engagement.engagement_summary(rollup)
+    details = lambda: rollup[[c for c in DRILL_COLUMNS if c in rollup.columns]]  # noqa: E731 (built on a click)
+    summary = shell.cached(ctx, engagement.engagement_summary, rollup)
     _headline(summary, timed)
     if timed:
         _volume(rollup, details, ctx)
-    _depth(rollup, details, summary, timed)
-    _segments(rollup, details, timed)
-    _channels(rollup, details)
+    _depth(ctx, details, summary, timed)
+    _segments(ctx, details, timed)
+    _channels(ctx, details)
 
 
 def _chart(chart, *, key: str, name: str, rows, title: str, details) -> None:
@@ -63,13 +63,13 @@ def _volume(rollup, details, ctx: shell.PageContext) -> None:
                         help="A day spikes when it is more than k robust standard deviations (1.4826 x MAD) "
                              "above the median of the 28 days before it.")
     try:
-        per_period = volume.conversations_per_period(rollup, period=period)
-        spikes = volume.volume_spikes(rollup, k=float(k))
+        per_period = shell.cached(ctx, volume.conversations_per_period, rollup, period=period)
+        spikes = shell.cached(ctx, volume.volume_spikes, rollup, k=float(k))
         spike_list = spikes.loc[spikes["is_spike"], "day"].tolist()
-        periods = volume.conversation_periods(rollup)
+        periods = lambda: shell.derive(ctx, "periods", volume.conversation_periods, rollup)  # noqa: E731
         trend = charts.volume_trend_chart(per_period, spike_periods=volume.period_labels(spike_list, period=period))
         _chart(shell.annotate_periods(trend, ctx, period=period),
-               key="engagement_volume", name="volume", rows=periods.rename(columns={period: "period"}),
+               key="engagement_volume", name="volume", rows=lambda: periods().rename(columns={period: "period"}),
                title="Conversations started", details=details)
         st.caption(f"Conversations started per {period}; red bars contain a spike day. Look for steps and "
                    "spikes, then click a bar to read its conversations.")
@@ -90,7 +90,7 @@ def _volume(rollup, details, ctx: shell.PageContext) -> None:
                            key="engagement_spikes_csv")
 
         st.subheader("Peak hours")
-        heat = volume.hour_weekday_heatmap(rollup)
+        heat = shell.cached(ctx, volume.hour_weekday_heatmap, rollup)
         _chart(charts.heatmap_chart(heat), key="engagement_heatmap", name="heatmap", rows=periods,
                title="Conversations started in that hour", details=details)
         st.caption("Conversations by weekday and hour (UTC): the darkest cells are your peak; staff agents and "
@@ -101,11 +101,12 @@ def _volume(rollup, details, ctx: shell.PageContext) -> None:
         shell.show_error(exc)
 
 
-def _depth(rollup, details, summary, timed: bool) -> None:
+def _depth(ctx, details, summary, timed: bool) -> None:
+    rollup = ctx.rollup
     st.subheader("Engagement depth")
     tab_turns, tab_messages, tab_duration = st.tabs(["User turns", "Messages", "Duration"])
     with tab_turns:
-        turns = engagement.user_turns_distribution(rollup)
+        turns = shell.cached(ctx, engagement.user_turns_distribution, rollup)
         _chart(charts.count_bar_chart(turns, x="user_turns", chart="turns", x_title="User turns"),
                key="engagement_turns", name="turns", rows=rollup, title="Conversations with that many user turns",
                details=details)
@@ -115,7 +116,7 @@ def _depth(rollup, details, summary, timed: bool) -> None:
         shell.download_csv(turns, label="Download turns distribution (CSV)", file_name="user_turns.csv",
                            key="engagement_turns_csv")
     with tab_messages:
-        msgs = engagement.message_count_distribution(rollup)
+        msgs = shell.cached(ctx, engagement.message_count_distribution, rollup)
         _chart(charts.count_bar_chart(msgs, x="message_count", chart="messages", x_title="Messages"),
                key="engagement_messages", name="messages", rows=rollup, title="Conversations with that many messages",
                details=details)
@@ -124,10 +125,11 @@ def _depth(rollup, details, summary, timed: bool) -> None:
                            key="engagement_messages_csv")
     with tab_duration:
         if timed:
-            dur = engagement.duration_distribution(rollup)
+            dur = shell.cached(ctx, engagement.duration_distribution, rollup)
             _chart(charts.count_bar_chart(dur, x="bucket", chart="duration", x_title="Duration",
                                           sort=[b[0] for b in engagement.DURATION_BUCKETS]),
-                   key="engagement_duration", name="duration", rows=engagement.duration_buckets(rollup),
+                   key="engagement_duration", name="duration",
+                   rows=lambda: shell.derive(ctx, "duration_buckets", engagement.duration_buckets, rollup),
                    title="Conversations of that duration", details=details)
             st.caption("First to last message: very short conversations are often drop-offs, very long ones "
                        "loops or hand-offs.")
@@ -142,14 +144,16 @@ def _segment_table(frame, *, key: str) -> None:
                  column_config={"share_rate": st.column_config.NumberColumn("share", format="percent")})
 
 
-def _segments(rollup, details, timed: bool) -> None:
+def _segments(ctx, details, timed: bool) -> None:
+    rollup = ctx.rollup
     left, right = st.columns(2)
     with left:
         st.subheader("Business vs after hours")
         if timed:
-            hours = engagement.engagement_by_segment(rollup, by="business_hours")
+            hours = shell.cached(ctx, engagement.engagement_by_segment, rollup, by="business_hours")
             _chart(charts.segment_chart(hours, value="conversation_count", chart="hours", title="Conversations"),
-                   key="engagement_hours", name="hours", rows=engagement.segment_labels(rollup, by="business_hours"),
+                   key="engagement_hours", name="hours",
+                   rows=lambda: engagement.segment_labels(rollup, by="business_hours"),
                    title="Conversations in that segment", details=details)
             st.caption("Conversations started inside vs outside business hours (Mon-Fri 09-17 UTC); compare their "
                        "mean turns in the table: after-hours users cannot be handed to a human.")
@@ -160,10 +164,11 @@ def _segments(rollup, details, timed: bool) -> None:
             st.info("The business-hours split needs timestamps.")
     with right:
         st.subheader("Repeat users")
-        repeat = engagement.engagement_by_segment(rollup, by="repeat_user")
-        ru = engagement.repeat_users(rollup)
+        repeat = shell.cached(ctx, engagement.engagement_by_segment, rollup, by="repeat_user")
+        ru = shell.cached(ctx, engagement.repeat_users, rollup)
         _chart(charts.segment_chart(repeat, value="conversation_count", chart="repeat", title="Conversations"),
-               key="engagement_repeat", name="repeat", rows=engagement.segment_labels(rollup, by="repeat_user"),
+               key="engagement_repeat", name="repeat",
+               rows=lambda: engagement.segment_labels(rollup, by="repeat_user"),
                title="Conversations of that segment", details=details)
         st.caption(f"Repeat users come back ({pct(ru.returning_user_rate)} of {ru.user_count:,} users had more than "
                    "one conversation): they signal trust, so track them as their own segment.")
@@ -172,12 +177,13 @@ def _segments(rollup, details, timed: bool) -> None:
                            key="engagement_repeat_csv")
 
 
-def _channels(rollup, details) -> None:
+def _channels(ctx, details) -> None:
+    rollup = ctx.rollup
     st.subheader("Channels")
-    channels = volume.conversations_by_channel(rollup)
+    channels = shell.cached(ctx, volume.conversations_by_channel, rollup)
     _chart(charts.count_bar_chart(channels, x="channel", chart="channel", x_title="Channel", sort="-y"),
            key="engagement_channel", name="channel",
-           rows=rollup.assign(channel=rollup["channel"].astype("str").fillna(volume.NO_CHANNEL)),
+           rows=lambda: rollup.assign(channel=rollup["channel"].astype("str").fillna(volume.NO_CHANNEL)),
            title="Conversations on that channel", details=details)
     st.caption("Conversations per channel: a channel growing faster than the others deserves its own review.")
     shell.download_csv(channels, label="Download channels (CSV)", file_name="channels.csv",

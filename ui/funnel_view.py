@@ -49,17 +49,17 @@ def render(ctx: shell.PageContext) -> None:
     strict = st.toggle("Strict order", value=True, key="funnel_strict",
                        help="On: a stage counts only at or after the message that reached the previous stage. "
                             "Off: the stages may happen in any order.")
-    for warning in F.validate_funnel(stages, messages):
+    for warning in shell.cached(ctx, F.validate_funnel, stages, messages):
         st.warning(plain(warning), icon=":material/warning:")
     try:
-        table = F.funnel_table(messages, stages, strict=strict)
+        table = shell.cached(ctx, F.funnel_table, messages, stages, strict=strict)
     except ChatlensError as exc:
         shell.show_error(exc)
         return
-    _stages(messages, stages, table, strict)
-    available = F.segment_columns(messages)
-    _segments(messages, stages, strict, available)
-    _conversion(messages, stages, strict, available)
+    _stages(ctx, stages, table, strict)
+    available = shell.cached(ctx, F.segment_columns, messages)
+    _segments(ctx, stages, strict, available)
+    _conversion(ctx, stages, strict, available)
 
 
 # ----------------------------------------------------------------------------------------- funnel choice
@@ -165,12 +165,13 @@ def _form(ctx: shell.PageContext, pick: str, saved: list[str]) -> None:
 
 
 # ----------------------------------------------------------------------------------------- stages
-def _stages(messages, stages, table, strict: bool) -> None:
+def _stages(ctx: shell.PageContext, stages, table, strict: bool) -> None:
+    messages = ctx.messages
     entered = int(table["conversations"].iloc[0])
     finished = int(table["conversations"].iloc[-1])
     m = st.columns(3)
     m[0].metric("Entered the funnel", f"{entered:,}",
-                help=f"Conversations reaching '{stages[0].name}', of {messages['conversation_id'].nunique():,}.")
+                help=f"Conversations reaching '{stages[0].name}', of {len(ctx.rollup):,}.")
     m[1].metric("Finished", f"{finished:,}", help=f"Conversations reaching '{stages[-1].name}'.")
     m[2].metric("Entry to finish", "—" if entered == 0 else f"{finished / entered:.1%}")
 
@@ -192,7 +193,7 @@ def _stages(messages, stages, table, strict: bool) -> None:
     picked = charts.selected_stage(event) or drill.linked("stage")  # a click, or a link from the Overview
     names = [s.name for s in stages]
     if picked in names:
-        stopped = F.dropoff_conversations(messages, stages, stage=picked, strict=strict)
+        stopped = shell.cached(ctx, F.dropoff_conversations, messages, stages, stage=picked, strict=strict)
         if picked == names[-1]:
             st.markdown(f"**'{picked}' is the last stage: conversations there finished the funnel.**")
         else:
@@ -205,7 +206,7 @@ def _stages(messages, stages, table, strict: bool) -> None:
         st.caption("No stage selected.")
 
     with st.expander("The bot's last message before drop-off, per stage"):
-        last = F.last_bot_message_before_dropoff(messages, stages, strict=strict, top=5)
+        last = shell.cached(ctx, F.last_bot_message_before_dropoff, messages, stages, strict=strict, top=5)
         st.dataframe(last, width="stretch", hide_index=True, key="funnel_last_bot",
                      column_config={"dropoff_rate": st.column_config.NumberColumn("share of the stage's drop-offs",
                                                                                   format="percent")})
@@ -215,7 +216,8 @@ def _stages(messages, stages, table, strict: bool) -> None:
 
 
 # ----------------------------------------------------------------------------------------- segments
-def _segments(messages, stages, strict: bool, available: list[str]) -> None:
+def _segments(ctx: shell.PageContext, stages, strict: bool, available: list[str]) -> None:
+    messages = ctx.messages
     st.subheader("Segments side by side")
     if not available:
         st.info("No channel, segment, UTM or timestamp column to compare by.")
@@ -226,7 +228,7 @@ def _segments(messages, stages, strict: bool, available: list[str]) -> None:
     value = c2.radio("Show", ["rate_of_entry", "step_rate", "conversations"], horizontal=True,
                      key="funnel_by_value", format_func=lambda v: VALUE_LABELS[v])
     try:
-        seg = F.funnel_by_segment(messages, stages, by=by, strict=strict)
+        seg = shell.cached(ctx, F.funnel_by_segment, messages, stages, by=by, strict=strict)
         st.altair_chart(charts.segment_comparison_chart(seg, value=value), width="stretch")
         st.caption(f"Each stage's bars compare the values of {by}; look for a segment that drops earlier.")
         wide = seg.pivot(index=["stage_index", "stage"], columns="segment", values=value).reset_index()
@@ -241,7 +243,8 @@ def _segments(messages, stages, strict: bool, available: list[str]) -> None:
 
 
 # ----------------------------------------------------------------------------------------- conversion
-def _conversion(messages, stages, strict: bool, available: list[str]) -> None:
+def _conversion(ctx: shell.PageContext, stages, strict: bool, available: list[str]) -> None:
+    messages = ctx.messages
     st.subheader("Downstream conversion and value")
     if "converted" not in messages.columns:
         st.info("This dataset has no `converted` column. Map one (and `conversion_value`) on the **Data** page, "
@@ -254,7 +257,7 @@ def _conversion(messages, stages, strict: bool, available: list[str]) -> None:
                               index=contact[0] if contact else 0,
                               help="By default the first stage that captures contact details.")
     try:
-        summary = F.conversion_summary(messages, stages, lead_stage=lead_stage, strict=strict)
+        summary = shell.cached(ctx, F.conversion_summary, messages, stages, lead_stage=lead_stage, strict=strict)
         k = st.columns(5)
         k[0].metric("Leads", f"{summary.lead_count:,}")
         k[1].metric("Converted", f"{summary.converted_count:,}")
@@ -263,7 +266,7 @@ def _conversion(messages, stages, strict: bool, available: list[str]) -> None:
         k[4].metric("Revenue per lead", num(summary.revenue_per_lead, "{:,.2f}"))
         st.caption("Value sums `conversion_value` over converted leads; a missing value counts as 0.")
 
-        by_stage = F.conversion_by_stage(messages, stages, strict=strict)
+        by_stage = shell.cached(ctx, F.conversion_by_stage, messages, stages, strict=strict)
         st.altair_chart(charts.conversion_by_stage_chart(by_stage), width="stretch")
         st.caption("Conversion rate by the furthest stage reached: does getting further mean converting more?")
         shell.download_csv(by_stage, label="Download conversion by stage (CSV)",
@@ -272,7 +275,7 @@ def _conversion(messages, stages, strict: bool, available: list[str]) -> None:
         quality_by = [c for c in ("segment", "utm_source", "utm_campaign", "channel", "week") if c in available]
         if quality_by:
             qb = c2.selectbox("Lead quality by", quality_by, key="funnel_quality_by")
-            quality = F.lead_quality(messages, stages, by=qb, lead_stage=lead_stage, strict=strict)
+            quality = shell.cached(ctx, F.lead_quality, messages, stages, by=qb, lead_stage=lead_stage, strict=strict)
             st.markdown("**Lead quality vs volume**")
             st.altair_chart(charts.lead_quality_chart(quality), width="stretch")
             st.caption("Right = more leads, up = more of them convert: 500 leads with 10 sales is worse "

@@ -29,9 +29,7 @@ def render(ctx: shell.PageContext) -> None:
     messages = ctx.messages
     reviewer_labels = _reviewer_labels(ctx)
     if reviewer_labels is not None and len(messages):
-        from metrics.store import message_keys
-
-        messages = intents.apply_labels(messages, reviewer_labels, keys=message_keys(messages))
+        messages = shell.derive(ctx, "intents_reviewer_labels", _with_reviewer_labels, messages, reviewer_labels)
         st.caption(f"{len(reviewer_labels):,} reviewer label(s) from the Audit page are applied "
                    "(they replace the export's label of the same message).")
     with st.expander("Add labels from a file (message_id, true_intent)"):
@@ -44,7 +42,7 @@ def render(ctx: shell.PageContext) -> None:
             except ChatlensError as exc:
                 shell.show_error(exc)
             else:
-                messages, matched = apply_label_file(messages, labels)
+                messages, matched = shell.derive(ctx, "intents_label_file", apply_label_file, messages, labels)
                 st.caption(f"{len(labels):,} label(s) read, {matched:,} matched a message id of this dataset.")
     if ctx.dataset_id is None or len(messages) == 0:
         st.info("No messages to analyse. Load a dataset on the **Data** page (or widen the filters).")
@@ -53,13 +51,13 @@ def render(ctx: shell.PageContext) -> None:
         st.info("This dataset has no predicted intents. Map the column holding the bot's predicted intent to "
                 "`intent` (and its score to `confidence`) on the **Data** page.")
         return
-    settings = _settings(messages)
+    settings = _settings(ctx, messages)
     if settings is None:
         return
     fallback, threshold, top_n = settings
 
-    has_labels = intents.has_intent_labels(messages)
-    report = intents.intent_report(messages, fallback_intent=fallback) if has_labels else None
+    has_labels = shell.cached(ctx, intents.has_intent_labels, messages)
+    report = shell.cached(ctx, intents.intent_report, messages, fallback_intent=fallback) if has_labels else None
     labelled = report.labelled_count if report else 0
     if labelled < intents.MIN_LABELLED_MESSAGES:
         st.warning(
@@ -72,16 +70,30 @@ def render(ctx: shell.PageContext) -> None:
 
     if report is not None and labelled > 0:
         _headline(report, labelled)
-        _confusion(messages, fallback, top_n)
-        _per_intent(messages, fallback, threshold)
-        _confidence(messages, fallback)
+        _confusion(ctx, messages, fallback, top_n)
+        _per_intent(ctx, messages, fallback, threshold)
+        _confidence(ctx, messages, fallback)
     elif not has_labels:
         st.info("No `true_intent` column: accuracy, the confusion matrix and per-intent quality need human labels. "
                 "The threshold what-if below still shows coverage and escalations.")
     _thresholds(ctx, messages, fallback, threshold)
     _drift(messages, fallback, ctx)
-    if has_labels and "model_version" in messages.columns and messages["model_version"].nunique() >= 2:
-        _model_ab(messages, fallback)
+    if has_labels and "model_version" in messages.columns and shell.cached(ctx, _model_count, messages) >= 2:
+        _model_ab(ctx, messages, fallback)
+
+
+def _with_reviewer_labels(messages: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    from metrics.store import message_keys
+
+    return intents.apply_labels(messages, labels, keys=message_keys(messages))
+
+
+def _model_count(messages: pd.DataFrame) -> int:
+    return int(messages["model_version"].nunique())
+
+
+def _known_labels(messages: pd.DataFrame) -> frozenset:
+    return frozenset(messages["intent"].dropna()) | frozenset(messages["true_intent"].dropna())
 
 
 def _reviewer_labels(ctx: shell.PageContext):
@@ -101,12 +113,12 @@ def _reviewer_labels(ctx: shell.PageContext):
     return labels if labels is not None and len(labels) else None
 
 
-def _settings(messages: pd.DataFrame) -> tuple[str, float, int] | None:
+def _settings(ctx: shell.PageContext, messages: pd.DataFrame) -> tuple[str, float, int] | None:
     """The fallback intent, the confidence threshold and the matrix size (None when no fallback is typed)."""
     with st.container(border=True):
         c1, c2, c3 = st.columns([2, 3, 1])
         fallback = c1.text_input(
-            "Fallback / out-of-scope intent", value=intents.suggest_fallback_intent(messages),
+            "Fallback / out-of-scope intent", value=shell.cached(ctx, intents.suggest_fallback_intent, messages),
             key="intents_fallback",
             help="The intent that means 'not understood', e.g. nlu_fallback, NO_NODES_DETECTED or oos.").strip()
         threshold = c2.slider(
@@ -134,13 +146,14 @@ def _headline(report, labelled: int) -> None:
                f"({report.correct_count:,} of {labelled:,} correct, predictions as recorded, no threshold).")
 
 
-def _confusion(messages: pd.DataFrame, fallback: str, top_n) -> None:
+def _confusion(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str, top_n) -> None:
     st.subheader("Confusion matrix")
     value = st.radio("Colour by", ["count", "row_rate"], horizontal=True, key="intents_confusion_value",
                      format_func=lambda v: "Message count" if v == "count" else "Share of the true intent")
-    known = set(messages["intent"].dropna()) | set(messages["true_intent"].dropna())
+    known = shell.cached(ctx, _known_labels, messages)
     other_label = next(o for o in OTHER_LABELS if o not in known)
-    conf = intents.confusion(messages, fallback_intent=fallback, top_n=int(top_n), other_label=other_label)
+    conf = shell.cached(ctx, intents.confusion, messages, fallback_intent=fallback, top_n=int(top_n),
+                        other_label=other_label)
     event = st.altair_chart(charts.confusion_heatmap(conf, value=value), on_select="rerun",
                             key="intents_confusion", width="stretch")
     st.caption("Rows are the true intent, columns the prediction: look for dark cells off the diagonal. "
@@ -152,8 +165,8 @@ def _confusion(messages: pd.DataFrame, fallback: str, top_n) -> None:
     if selected:
         cell = selected[0]
         true_i, pred_i = str(cell.get("true_intent", "")), str(cell.get("intent", ""))
-        pair = intents.pair_messages(messages, true_intent=true_i, intent=pred_i, fallback_intent=fallback,
-                                     folded=conf.folded, other_label=conf.other_label)
+        pair = shell.cached(ctx, intents.pair_messages, messages, true_intent=true_i, intent=pred_i,
+                            fallback_intent=fallback, folded=conf.folded, other_label=conf.other_label)
         st.markdown(f"**Messages labelled `{true_i}` and predicted `{pred_i}`: {len(pair):,}**")
         st.dataframe(pair, width="stretch", hide_index=True, key="intents_drill_table")
         shell.download_csv(pair, label="Download these messages (CSV)", file_name="intent_cell_messages.csv",
@@ -163,7 +176,7 @@ def _confusion(messages: pd.DataFrame, fallback: str, top_n) -> None:
     else:
         st.caption("No cell selected.")
 
-    pairs = intents.top_confused_pairs(messages, fallback_intent=fallback)
+    pairs = shell.cached(ctx, intents.top_confused_pairs, messages, fallback_intent=fallback)
     st.markdown("**Most confused pairs**")
     st.dataframe(pairs, width="stretch", hide_index=True,
                  column_config={"share_of_true": st.column_config.NumberColumn("share of true", format="percent")})
@@ -172,9 +185,9 @@ def _confusion(messages: pd.DataFrame, fallback: str, top_n) -> None:
                        key="intents_pairs_csv")
 
 
-def _per_intent(messages: pd.DataFrame, fallback: str, threshold: float) -> None:
+def _per_intent(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str, threshold: float) -> None:
     st.subheader("Per-intent quality (worst first)")
-    table = intents.per_intent_table(messages, fallback_intent=fallback)
+    table = shell.cached(ctx, intents.per_intent_table, messages, fallback_intent=fallback)
     st.dataframe(table, width="stretch", hide_index=True, key="intents_per_intent",
                  column_config={c: st.column_config.NumberColumn(c, format="%.3f")
                                 for c in ("precision", "recall", "f1")})
@@ -184,38 +197,38 @@ def _per_intent(messages: pd.DataFrame, fallback: str, threshold: float) -> None
                        key="intents_per_intent_csv")
     wanted = drill.linked("intent")  # a link from the Overview's "worst intents"
     if wanted is not None:
-        labelled = intents.labelled_messages(messages, fallback_intent=fallback)
+        labelled = shell.cached(ctx, intents.labelled_messages, messages, fallback_intent=fallback)
         misread = labelled[(labelled["true_intent"] == wanted) & (labelled["intent"] != wanted)]
         st.markdown(f"**Messages labelled {plain(wanted)} that the bot misread: {len(misread):,}**")
         st.dataframe(misread, width="stretch", hide_index=True, key="intents_linked_table")
 
     tab_fp, tab_fn = st.tabs(["False positives", "False negatives"])
     with tab_fp:
-        fp = intents.false_positives(messages, threshold=threshold, fallback_intent=fallback)
+        fp = shell.cached(ctx, intents.false_positives, messages, threshold=threshold, fallback_intent=fallback)
         st.caption(f"{len(fp):,} confident (≥ {threshold:.2f}) but wrong answers: the bot thought it understood.")
         st.dataframe(fp, width="stretch", hide_index=True)
         shell.download_csv(fp, label="Download false positives (CSV)", file_name="intent_false_positives.csv",
                            key="intents_fp_csv")
     with tab_fn:
-        fn = intents.false_negatives(messages, threshold=threshold, fallback_intent=fallback)
+        fn = shell.cached(ctx, intents.false_negatives, messages, threshold=threshold, fallback_intent=fallback)
         st.caption(f"{len(fn):,} in-scope messages the bot fell back on or scored below {threshold:.2f}.")
         st.dataframe(fn, width="stretch", hide_index=True)
         shell.download_csv(fn, label="Download false negatives (CSV)", file_name="intent_false_negatives.csv",
                            key="intents_fn_csv")
 
 
-def _confidence(messages: pd.DataFrame, fallback: str) -> None:
+def _confidence(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str) -> None:
     st.subheader("Confidence")
     left, right = st.columns(2)
     with left:
-        hist = intents.confidence_histogram(messages, fallback_intent=fallback)
+        hist = shell.cached(ctx, intents.confidence_histogram, messages, fallback_intent=fallback)
         st.altair_chart(charts.confidence_histogram_chart(hist), width="stretch")
         st.caption("Red bars at high confidence are confident mistakes; blue bars at low confidence are "
                    "right answers a threshold would throw away.")
         shell.download_csv(hist, label="Download histogram (CSV)", file_name="intent_confidence_histogram.csv",
                            key="intents_hist_csv")
     with right:
-        rel = intents.reliability_curve(messages, fallback_intent=fallback)
+        rel = shell.cached(ctx, intents.reliability_curve, messages, fallback_intent=fallback)
         st.altair_chart(charts.reliability_chart(rel), width="stretch")
         st.caption(f"Points below the dashed diagonal are over-confident. Expected calibration error: "
                    f"{_score(rel.expected_calibration_error)}.")
@@ -227,7 +240,7 @@ def _thresholds(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str, t
     st.subheader("Threshold what-if")
     try:
         grid = sorted(set(intents.DEFAULT_THRESHOLDS) | {round(float(threshold), 10)})
-        thr = intents.threshold_table(messages, thresholds=grid, fallback_intent=fallback)
+        thr = shell.cached(ctx, intents.threshold_table, messages, thresholds=grid, fallback_intent=fallback)
     except ChatlensError as exc:
         shell.show_error(exc)
         return
@@ -261,7 +274,7 @@ def _thresholds(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str, t
 def _drift(messages: pd.DataFrame, fallback: str, ctx: shell.PageContext) -> None:
     st.subheader("Drift by week")
     try:
-        drift = intents.intent_drift(messages, fallback_intent=fallback)
+        drift = shell.cached(ctx, intents.intent_drift, messages, fallback_intent=fallback)
     except InsufficientDataError as exc:
         st.info(f"Drift needs timestamps: {exc}")
         return
@@ -291,12 +304,13 @@ def _drift(messages: pd.DataFrame, fallback: str, ctx: shell.PageContext) -> Non
                        key="intents_movers_csv")
 
 
-def _model_ab(messages: pd.DataFrame, fallback: str) -> None:
+def _model_ab(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str) -> None:
     st.subheader("Model A/B")
     min_support = st.number_input("Minimum labelled messages per side to judge", min_value=1, value=30, step=1,
                                   key="intents_min_support")
     try:
-        ab = intents.model_comparison(messages, fallback_intent=fallback, min_support=int(min_support))
+        ab = shell.cached(ctx, intents.model_comparison, messages, fallback_intent=fallback,
+                          min_support=int(min_support))
     except ChatlensError as exc:
         shell.show_error(exc)
         return

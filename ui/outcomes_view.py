@@ -23,11 +23,10 @@ VENDOR_FLAGS = {"resolution": "resolved", "escalation": "escalated", "abandonmen
                 "containment": "contained"}
 
 
-@st.cache_data(show_spinner="Classifying outcomes…", max_entries=8)
-def compute(fingerprint: str, timeout_minutes: float, mode: str, end: str | None, fin: float, rasa: float,
-            zendesk: float, period: str, *, _messages: pd.DataFrame, _rollup: pd.DataFrame) -> dict:
-    """Every number of the page for one data slice and one set of options (cached: clicks only re-render)."""
-    m, r = _messages, _rollup
+def compute(m: pd.DataFrame, r: pd.DataFrame, *, timeout_minutes: float, mode: str, end: str | None, fin: float,
+            rasa: float, zendesk: float, period: str) -> dict:
+    """Every number of the page for one data slice and one set of options (the page calls it through
+    :func:`ui.shell.derive`: computed once per slice and options, so clicks only re-render)."""
     rules = outcomes.OutcomeRules(timeout_minutes=timeout_minutes, abandonment_mode=mode, export_end=end)
     vendor_opts = dict(rules=rules, fin_window_hours=fin, rasa_session_minutes=rasa, zendesk_session_hours=zendesk)
     timed = has_timestamps(m)
@@ -80,27 +79,28 @@ def render(ctx: shell.PageContext) -> None:
     if export_end is not None:
         st.caption(f"Export end (for in-progress and time-outs): {export_end:%Y-%m-%d %H:%M} UTC, the dataset's "
                    "latest message, whatever the filters.")
-    fingerprint = (f"{ctx.dataset_id}:{ctx.version}:{len(messages)}:"
-                   f"{int(pd.util.hash_pandas_object(rollup[['conversation_id', 'ended_at', 'message_count']]).sum())}")
     period = options["period"]
     try:
-        results = compute(fingerprint, float(options["timeout"]), options["mode"],
-                          None if export_end is None else export_end.isoformat(), float(options["fin_hours"]),
-                          float(options["rasa_minutes"]), float(options["zendesk_hours"]), period,
-                          _messages=messages, _rollup=rollup)
+        results = shell.derive(ctx, "outcomes", compute, messages, rollup, timeout_minutes=float(options["timeout"]),
+                               mode=options["mode"], end=None if export_end is None else export_end.isoformat(),
+                               fin=float(options["fin_hours"]), rasa=float(options["rasa_minutes"]),
+                               zendesk=float(options["zendesk_hours"]), period=period)
     except ChatlensError as exc:
         shell.show_error(exc)
         return
     table = results["table"]
-    details = rollup[[c for c in DRILL if c in rollup.columns]].merge(
-        table[["conversation_id", "outcome", "rule"]], on="conversation_id", how="left")
+
+    def details() -> pd.DataFrame:  # built only when a chart is clicked
+        return rollup[[c for c in DRILL if c in rollup.columns]].merge(
+            table[["conversation_id", "outcome", "rule"]], on="conversation_id", how="left")
+
     _headline(results["rates"])
     _mix(results, table, details, period, timed, ctx)
     _vendors(results, details)
-    _escalations(messages, rollup, results, details, timed)
+    _escalations(ctx, results, details, timed)
     _handoffs(results, details, timed)
     _abandonment(results, details)
-    _by_tag(messages, rollup, results, details, rules)
+    _by_tag(ctx, results, details, rules)
 
 
 def _options() -> dict:
@@ -150,10 +150,12 @@ def _mix(results: dict, table, details, period: str, timed: bool, ctx: shell.Pag
         return
     try:
         mix = results["mix"]
-        periods = results["periods"].rename(columns={period: "period"})
+        def rows() -> pd.DataFrame:  # built only when a segment is clicked
+            periods = results["periods"].rename(columns={period: "period"})
+            return periods.merge(table[["conversation_id", "outcome"]], on="conversation_id")
+
         _chart(shell.annotate_periods(charts.outcome_mix_chart(mix), ctx, period=period), key="outcomes_mix",
-               name="mix",
-               rows=periods.merge(table[["conversation_id", "outcome"]], on="conversation_id"),
+               name="mix", rows=rows,
                title="Conversations", details=details)
         st.caption(f"Share of each outcome per {period}: watch the green (resolved) band shrink or the red "
                    "(abandoned) band grow. Click a segment for its conversations.")
@@ -187,7 +189,8 @@ def _vendors(results: dict, details) -> None:
         drill.conversations(chosen, details=details, title=f"{p.get('style')}: {flag}", key="outcomes_vendor_list")
 
 
-def _escalations(messages, rollup, results: dict, details, timed: bool) -> None:
+def _escalations(ctx: shell.PageContext, results: dict, details, timed: bool) -> None:
+    messages, rollup = ctx.messages, ctx.rollup
     st.subheader("Escalations")
     esc, timing, etable = results["esc"], results["timing"], results["etable"]
     cols = st.columns(3)
@@ -228,10 +231,10 @@ def _escalations(messages, rollup, results: dict, details, timed: bool) -> None:
     groups = [g for g in escalation.ESCALATION_GROUPS if timed or g not in ("hour", "weekday")]
     by = st.radio("Escalation rate by", groups, horizontal=True, key="outcomes_esc_by")
     try:
-        by_frame = escalation.escalation_by(messages, rollup, by=by)
+        by_frame = shell.cached(ctx, escalation.escalation_by, messages, rollup, by=by)
         group_col = "weekday_name" if by == "weekday" else by
         _chart(charts.escalation_by_chart(by_frame, by=by), key="outcomes_esc_by_chart", name="by",
-               rows=etable.assign(group=etable[group_col].fillna("(none)")), title="Escalations in that group",
+               rows=lambda: etable.assign(group=etable[group_col].fillna("(none)")), title="Escalations in that group",
                details=details)
         st.caption(f"Escalation rate per {by}: a bar far above the rest is a time or topic the bot can't cover. "
                    "Click it for the escalated conversations.")
@@ -284,7 +287,8 @@ def _abandonment(results: dict, details) -> None:
         last = results["last"]
         if len(last):
             _chart(charts.last_bot_chart(last), key="outcomes_lastbot", name="lastbot",
-                   rows=atable.rename(columns={"last_bot_text": "text"}), title="Abandoned after", details=details)
+                   rows=lambda: atable.rename(columns={"last_bot_text": "text"}), title="Abandoned after",
+                   details=details)
             st.caption("The last bot message users read before leaving (top 10): rewrite the top ones first. "
                        "abandonment_rate = how often that message, when it was the bot's last, lost the user.")
             shell.download_csv(last, label="Download last bot messages (CSV)", file_name="last_bot_messages.csv",
@@ -302,7 +306,8 @@ def _abandonment(results: dict, details) -> None:
                                key="outcomes_abandon_turns_csv")
 
 
-def _by_tag(messages, rollup, results: dict, details, rules) -> None:
+def _by_tag(ctx: shell.PageContext, results: dict, details, rules) -> None:
+    messages, rollup = ctx.messages, ctx.rollup
     st.subheader("Resolution by topic and intent")
     tag_options = _tag_options(messages, rollup)
     if not tag_options:
@@ -310,7 +315,7 @@ def _by_tag(messages, rollup, results: dict, details, rules) -> None:
                 "which categories succeed.")
         return
     tag_by = st.radio("Tag", tag_options, horizontal=True, key="outcomes_tag_by")
-    tags = outcomes.resolution_by_tag(messages, rollup, by=tag_by, rules=rules)
+    tags = shell.cached(ctx, outcomes.resolution_by_tag, messages, rollup, by=tag_by, rules=rules)
     _chart(charts.resolution_tag_chart(tags, by=tag_by), key="outcomes_tag", name="tag",
            rows=results["tags"][tag_by], title="Conversations tagged", details=details)
     small = int(tags["small_group"].sum())

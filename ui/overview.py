@@ -14,6 +14,7 @@ module reads widgets, calls them and renders. Widget keys start with ``overview_
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -43,33 +44,10 @@ FLASH = "overview_flash"
 
 # --------------------------------------------------------------------------- cached computations
 
-def _key(ctx) -> tuple:
-    return (str(store.default_db_path()), ctx.dataset_id, ctx.version, repr(sorted(ctx.filters.items())),
-            len(ctx.messages))
-
-
-@st.cache_data(show_spinner="Scoring sentiment…", max_entries=4)
-def _scored(key: tuple, _messages: pd.DataFrame, _db) -> pd.DataFrame:
-    from metrics.sentiment import add_sentiment
-    from metrics.sentiment_cache import StoreCache
-
-    return add_sentiment(_messages, cache=StoreCache(_db))
-
-
-@st.cache_data(show_spinner="Computing KPIs…", max_entries=8)
-def _kpi_table(key: tuple, options_key: str, _messages, _rollup, _options, bands_key: str, _bands) -> pd.DataFrame:
-    return kpis.kpi_table(_messages, _rollup, options=_options, bands=_bands)
-
-
-@st.cache_data(show_spinner="Finding improvement candidates…", max_entries=8)
-def _candidates(key: tuple, audit_key: str, _messages, _rollup, _audit, min_count: int):
-    return improvement_candidates(_messages, _rollup, audit_scores=_audit, min_count=min_count)
-
-
 def scored_messages(ctx) -> tuple[pd.DataFrame, str]:
     """The filtered messages with VADER scores (cached in the store), or unscored with the reason."""
     try:
-        return _scored(_key(ctx), ctx.messages, ctx.db), ""
+        return shell.scored(ctx), ""
     except ChatlensError as exc:
         return ctx.messages, str(exc)
 
@@ -269,7 +247,7 @@ def render_business_strip(ctx, options) -> None:
     st.subheader("Business impact (per month)")
     label = st.session_state.get("overview_roi_scenario", DEFAULT_ROI)
     try:
-        inputs = inputs_from_data(ctx.messages, ctx.rollup, base=options.roi_base)
+        inputs = shell.cached(ctx, inputs_from_data, ctx.messages, ctx.rollup, base=options.roi_base)
         result = compute_roi(inputs)
     except ChatlensError as exc:
         st.info(f"The ROI model cannot run on this data: {exc}")
@@ -370,13 +348,13 @@ def render_operational(ctx, scored: pd.DataFrame, sentiment_reason: str, ranked,
     if weeks is None:
         m, r, span = scored, ctx.rollup, "the selected data"
     else:
-        m, r, span = recent_window(scored, ctx.rollup, weeks=weeks)
+        m, r, span = shell.derive(ctx, "overview_window", recent_window, scored, ctx.rollup, weeks=weeks)
     st.caption(f"What needs improvement, over {md_escape(span)} ({len(r):,} conversations). "
                "Each item opens the page that shows it.")
     left, right = st.columns(2)
 
     def worst_intents():
-        table = intents.per_intent_table(m)
+        table = shell.cached(ctx, intents.per_intent_table, m)
         table = table[table["support"].ge(10).to_numpy(bool)].head(5)
         if len(table) == 0:
             st.caption("— no intent with at least 10 labelled messages")
@@ -385,7 +363,7 @@ def render_operational(ctx, scored: pd.DataFrame, sentiment_reason: str, ranked,
                  f"{row.support} labelled", params={"intent": row.intent}, icon=":material/psychology:")
 
     def reasons():
-        table = escalation.escalation_reasons(m, r).head(5)
+        table = shell.cached(ctx, escalation.escalation_reasons, m, r).head(5)
         if len(table) == 0:
             st.caption("— no escalation")
         for row in table.itertuples(index=False):
@@ -396,7 +374,7 @@ def render_operational(ctx, scored: pd.DataFrame, sentiment_reason: str, ranked,
         if "event" not in m.columns:
             st.caption("— the lead funnel needs an 'event' column")
             return
-        table = funnel.funnel_table(m, funnel.DEFAULT_LEAD_FUNNEL)
+        table = shell.cached(ctx, funnel.funnel_table, m, funnel.DEFAULT_LEAD_FUNNEL)
         body = table.iloc[:-1]
         if len(body) == 0 or body["dropped"].max() == 0:
             st.caption("— no drop-off")
@@ -409,7 +387,7 @@ def render_operational(ctx, scored: pd.DataFrame, sentiment_reason: str, ranked,
         if "compound" not in m.columns:
             st.caption(f"— sentiment not available: {md_escape(sentiment_reason or 'messages not scored')}")
             return
-        table = negative_reactions(m, min_count=5, top=5)
+        table = shell.cached(ctx, negative_reactions, m, min_count=5, top=5)
         if len(table) == 0:
             st.caption("— no bot message with a negative reply")
         for row in table.itertuples(index=False):
@@ -500,9 +478,9 @@ def render_review(ctx, table, ranked, alert_results, goals) -> None:
         st.markdown(review_markdown(review, dataset_name=ctx.dataset_name, level=4))
     week = review.week or "review"
     c1, c2, _ = st.columns([1, 1, 3])
-    c1.download_button("Download Markdown", markdown.encode("utf-8"), file_name=f"weekly-review-{week}.md",
+    c1.download_button("Download Markdown", partial(str.encode, markdown, "utf-8"), file_name=f"weekly-review-{week}.md",
                        mime="text/markdown", key="overview_review_md")
-    c2.download_button("Download CSV", to_csv_bytes(review_frame(review)), file_name=f"weekly-review-{week}.csv",
+    c2.download_button("Download CSV", partial(to_csv_bytes, review_frame(review)), file_name=f"weekly-review-{week}.csv",
                        mime="text/csv", key="overview_review_csv")
 
 
@@ -516,7 +494,7 @@ def render(ctx: shell.PageContext) -> None:
     flash = st.session_state.pop(FLASH, None)
     if flash:
         st.success(flash, icon=":material/check_circle:")
-    summary = dataset_overview(ctx.messages, ctx.rollup)
+    summary = shell.cached(ctx, dataset_overview, ctx.messages, ctx.rollup)
     span = f" · {summary.first_day} to {summary.last_day} (UTC)" if summary.first_day else " · no timestamps"
     st.caption(f"Dataset: {md_escape(ctx.dataset_name)} · {summary.conversation_count:,} conversations · "
                f"{summary.message_count:,} messages{span}")
@@ -540,21 +518,20 @@ def render(ctx: shell.PageContext) -> None:
     options = kpis.KpiOptions(roi_base=base)
     scored, sentiment_reason = scored_messages(ctx)
     bands = goals_mod.goal_bands(goals)
-    key = _key(ctx)
     try:
-        table = _kpi_table(key, repr(options), scored, ctx.rollup, options, repr(sorted(bands.items())), bands)
+        table = shell.cached(ctx, kpis.kpi_table, scored, ctx.rollup, options=options, bands=bands)
     except ChatlensError as exc:
         shell.show_error(exc)
         return
     rules, saved_rules = current_rules(ctx.db)
     try:
-        alert_results, alert_error = alerts_mod.evaluate_rules(scored, ctx.rollup, rules, options=options), ""
+        alert_results = shell.cached(ctx, alerts_mod.evaluate_rules, scored, ctx.rollup, rules, options=options)
+        alert_error = ""
     except ChatlensError as exc:
         alert_results, alert_error = [], str(exc)
     audit = audit_scores(ctx.db, ctx.dataset_id)
-    audit_key = "none" if audit is None else f"{len(audit)}:{audit['saved_at'].max() if 'saved_at' in audit else ''}"
     try:
-        candidates = _candidates(key, audit_key, scored, ctx.rollup, audit, 20)
+        candidates = shell.cached(ctx, improvement_candidates, scored, ctx.rollup, audit_scores=audit, min_count=20)
         ranked = rank_backlog(candidates.table, goals_store.backlog_state(ctx.db, ctx.dataset_id))
         skipped = candidates.skipped
     except ChatlensError as exc:

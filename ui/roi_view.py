@@ -74,8 +74,9 @@ def _seed_inputs(ctx: shell.PageContext) -> roi.RoiInputs:
     data_key = (ctx.dataset_id, ctx.version, repr(sorted(ctx.filters.items())))
     if _state.get("roi_basis_key") != data_key:
         try:
-            basis = roi.data_basis(ctx.messages, ctx.rollup) if not ctx.empty else None
-            data_defaults = roi.inputs_from_data(ctx.messages, ctx.rollup) if not ctx.empty else roi.RoiInputs()
+            basis = shell.cached(ctx, roi.data_basis, ctx.messages, ctx.rollup) if not ctx.empty else None
+            data_defaults = (shell.cached(ctx, roi.inputs_from_data, ctx.messages, ctx.rollup) if not ctx.empty
+                             else roi.RoiInputs())
         except ChatlensError as exc:
             shell.show_error(exc)
             basis, data_defaults = None, roi.RoiInputs()

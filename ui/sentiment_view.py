@@ -3,8 +3,9 @@ ratings say, and how far VADER agrees with people.
 
 Definitions live in metrics/sentiment.py (scoring), metrics/sentiment_metrics.py (metrics) and
 metrics/sentiment_charts.py (charts); scores are cached in the store (metrics/sentiment_cache.py)
-and "send to audit" writes metrics/audit_queue.py. Results are remembered for the session while the
-data stays the same (:func:`_memo`), so clicking a chart does not recompute every metric.
+and "send to audit" writes metrics/audit_queue.py. Each metric is computed once per data slice and options
+(:func:`ui.shell.cached`, shared by every session), so clicking a chart does not recompute it; the session
+remembers its own scoring run (:func:`_memo`) for the progress bar and the cache statistics.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from metrics import sentiment_charts as charts
 from metrics import sentiment_metrics as sm
 from metrics.errors import ChatlensError, InsufficientDataError
 from metrics.schema import has_timestamps
-from metrics.sentiment import ANALYZER_VERSION, Cutoffs, SentimentScorer, add_sentiment, score_messages
+from metrics.sentiment import ANALYZER_VERSION, Cutoffs, SentimentScorer, score_messages
 from metrics.sentiment_cache import StoreCache
 from ui import drill, shell
 from ui.fmt import num, pct
@@ -57,16 +58,16 @@ def render(ctx: shell.PageContext) -> None:
     _reset_memo(ctx)
 
     compound, stats = _scores(ctx)
-    scored = add_sentiment(messages, compound, cutoffs=cutoffs)
-    dist = _memo("distribution", lambda: sm.sentiment_distribution(scored, cutoffs=cutoffs), cutoffs)
-    shift = _memo("shift", lambda: sm.sentiment_shift(scored, min_drop=min_drop), min_drop)
-    ratings = _memo("ratings", lambda: sm.rating_summary(ctx.rollup))
+    scored = shell.scored(ctx, cutoffs=cutoffs, compound=compound)
+    dist = shell.cached(ctx, sm.sentiment_distribution, scored, cutoffs=cutoffs)
+    shift = shell.cached(ctx, sm.sentiment_shift, scored, min_drop=min_drop)
+    ratings = shell.cached(ctx, sm.rating_summary, ctx.rollup)
     _headline(dist, ratings, stats, cutoffs, bands)
     _trend(ctx, scored, cutoffs)
-    _distribution(scored, dist, cutoffs, bands)
-    _breakdowns(scored, cutoffs)
+    _distribution(ctx, scored, dist, cutoffs, bands)
+    _breakdowns(ctx, scored, cutoffs)
     _shift(shift)
-    _reactions(scored, cutoffs)
+    _reactions(ctx, scored, cutoffs)
     _ratings(ctx, scored, ratings, bands)
     _calibration(ctx, scored, ratings, cutoffs)
     _send_to_audit(ctx, scored, cutoffs)
@@ -117,6 +118,12 @@ def _memo(name: str, fn, *args):
             values.clear()
         values[key] = fn()
     return values[key]
+
+
+def _bot_tone(scored: pd.DataFrame, *, cutoffs: Cutoffs) -> pd.DataFrame:
+    """The ten lowest-scoring bot texts (mean compound per distinct bot message)."""
+    return sm.sentiment_breakdown(scored.assign(bot_text=scored["text"]), by="bot_text", speaker="bot",
+                                  cutoffs=cutoffs).head(10)
 
 
 def _scores(ctx: shell.PageContext):
@@ -201,8 +208,7 @@ def _trend(ctx: shell.PageContext, scored: pd.DataFrame, cutoffs: Cutoffs) -> No
     freq = t1.radio("Period", ["day", "week"], index=1, horizontal=True, key="sentiment_freq")
     window = t2.number_input("Rolling mean over (periods)", min_value=1, max_value=60,
                              value=7 if freq == "day" else 4, step=1, key=f"sentiment_window_{freq}")
-    trend = _memo("trend", lambda: sm.sentiment_trend(scored, freq=freq, window=int(window), cutoffs=cutoffs),
-                  freq, int(window), cutoffs)
+    trend = shell.cached(ctx, sm.sentiment_trend, scored, freq=freq, window=int(window), cutoffs=cutoffs)
     changes = change_log_annotations(ctx.db, ctx.dataset_id)
     event = st.altair_chart(charts.trend_chart(trend, changes=changes), on_select="rerun", key="sentiment_trend",
                             width="stretch")
@@ -217,12 +223,13 @@ def _trend(ctx: shell.PageContext, scored: pd.DataFrame, cutoffs: Cutoffs) -> No
         label_value = str(picked[0].get("label", ""))
         match = trend[trend["label"] == label_value]
         if len(match):
-            found = sm.conversations_matching(scored, period=match["period"].iloc[0], freq=freq, cutoffs=cutoffs)
+            found = shell.cached(ctx, sm.conversations_matching, scored, period=match["period"].iloc[0], freq=freq,
+                                 cutoffs=cutoffs)
             drill.listing(found, heading=f"Conversations of {label_value}, most negative first: {len(found):,}",
                           key="sentiment_trend_convs")
 
 
-def _distribution(scored: pd.DataFrame, dist, cutoffs: Cutoffs, bands: sm.QualityBands) -> None:
+def _distribution(ctx: shell.PageContext, scored: pd.DataFrame, dist, cutoffs: Cutoffs, bands: sm.QualityBands) -> None:
     st.subheader("Distribution")
     left, right = st.columns(2)
     with left:
@@ -234,14 +241,13 @@ def _distribution(scored: pd.DataFrame, dist, cutoffs: Cutoffs, bands: sm.Qualit
         shell.download_csv(frame, label="Download the distribution (CSV)", file_name="sentiment_distribution.csv",
                            key="sentiment_distribution_csv")
     with right:
-        bot = sm.sentiment_distribution(scored, speaker="bot", cutoffs=cutoffs)
+        bot = shell.cached(ctx, sm.sentiment_distribution, scored, speaker="bot", cutoffs=cutoffs)
         st.markdown("**The bot's tone**")
         b1, b2, b3 = st.columns(3)
         b1.metric("Bot messages", f"{bot.message_count:,}")
         b2.metric("Bot mean compound", _compound(bot.mean_compound))
         b3.metric("Bot negative", pct(bot.negative_rate))
-        tone = _memo("tone", lambda: sm.sentiment_breakdown(scored.assign(bot_text=scored["text"]), by="bot_text",
-                                                            speaker="bot", cutoffs=cutoffs).head(10), cutoffs)
+        tone = shell.cached(ctx, _bot_tone, scored, cutoffs=cutoffs)
         st.dataframe(tone[["mean_compound", "message_count", "bot_text"]], width="stretch", hide_index=True,
                      key="sentiment_bot_tone")
         st.caption("Bot messages scored separately: the ten lowest-scoring texts. An apology scores negative; "
@@ -252,12 +258,12 @@ def _distribution(scored: pd.DataFrame, dist, cutoffs: Cutoffs, bands: sm.Qualit
     if picked:
         label_value = str(picked[0].get("sentiment", ""))
         if label_value in ("negative", "neutral", "positive"):
-            found = sm.conversations_matching(scored, sentiment=label_value, cutoffs=cutoffs)
+            found = shell.cached(ctx, sm.conversations_matching, scored, sentiment=label_value, cutoffs=cutoffs)
             drill.listing(found, heading=f"Conversations with {label_value} user messages, most negative first: "
                                          f"{len(found):,}", key="sentiment_distribution_convs")
 
 
-def _breakdowns(scored: pd.DataFrame, cutoffs: Cutoffs) -> None:
+def _breakdowns(ctx: shell.PageContext, scored: pd.DataFrame, cutoffs: Cutoffs) -> None:
     st.subheader("Breakdowns")
     options = [c for c in ("intent", "topic", "channel", "segment")
                if c in scored.columns and scored[c].notna().any()]
@@ -265,7 +271,7 @@ def _breakdowns(scored: pd.DataFrame, cutoffs: Cutoffs) -> None:
         st.info("No intent, topic, channel or segment column to break sentiment down by.")
         return
     by = st.radio("Break down by", options, horizontal=True, key="sentiment_by")
-    breakdown = _memo("breakdown", lambda: sm.sentiment_breakdown(scored, by=by, cutoffs=cutoffs), by, cutoffs)
+    breakdown = shell.cached(ctx, sm.sentiment_breakdown, scored, by=by, cutoffs=cutoffs)
     event = st.altair_chart(charts.breakdown_chart(breakdown, by=by), on_select="rerun", key="sentiment_breakdown",
                             width="stretch")
     st.caption(f"Mean compound of user messages per {by}, worst first: the problem areas. Click a bar to list "
@@ -275,7 +281,7 @@ def _breakdowns(scored: pd.DataFrame, cutoffs: Cutoffs) -> None:
     picked = drill.picked(event, charts.GROUP_PARAM)
     if picked and by in picked[0]:
         value = picked[0][by]
-        found = sm.conversations_matching(scored, by=by, value=value, cutoffs=cutoffs)
+        found = shell.cached(ctx, sm.conversations_matching, scored, by=by, value=value, cutoffs=cutoffs)
         drill.listing(found, heading=f"Conversations with {by} = {value}, most negative first: {len(found):,}",
                       key="sentiment_breakdown_convs")
 
@@ -301,12 +307,11 @@ def _shift(shift) -> None:
                       key="sentiment_shift_convs")
 
 
-def _reactions(scored: pd.DataFrame, cutoffs: Cutoffs) -> None:
+def _reactions(ctx: shell.PageContext, scored: pd.DataFrame, cutoffs: Cutoffs) -> None:
     st.subheader("Bot messages followed by a negative reaction")
     min_count = st.number_input("Only bot messages answered at least this often", min_value=1, value=5, step=1,
                                 key="sentiment_reaction_min")
-    reactions = _memo("reactions", lambda: sm.negative_reactions(scored, cutoffs=cutoffs, min_count=int(min_count),
-                                                                  top=15), int(min_count), cutoffs)
+    reactions = shell.cached(ctx, sm.negative_reactions, scored, cutoffs=cutoffs, min_count=int(min_count), top=15)
     if not len(reactions):
         st.info("No bot message was followed by a negative user reply often enough.")
         return
@@ -322,7 +327,7 @@ def _reactions(scored: pd.DataFrame, cutoffs: Cutoffs) -> None:
         picked = [{"bot_text": drill.linked("bot_text")}]
     if picked:
         text = str(picked[0].get("bot_text", ""))
-        found = sm.reaction_conversations(scored, text, cutoffs=cutoffs)
+        found = shell.cached(ctx, sm.reaction_conversations, scored, text, cutoffs=cutoffs)
         drill.listing(found, heading=f"Negative replies to “{text}”: {len(found):,} conversations",
                       key="sentiment_reactions_convs")
 
@@ -349,7 +354,7 @@ def _ratings(ctx: shell.PageContext, scored: pd.DataFrame, ratings, bands: sm.Qu
                            file_name="rating_distribution.csv", key="sentiment_ratings_csv")
     with right:
         try:
-            rtrend = _memo("rating_trend", lambda: sm.rating_trend(ctx.rollup, freq="week"))
+            rtrend = shell.cached(ctx, sm.rating_trend, ctx.rollup, freq="week")
             st.altair_chart(charts.rating_trend_chart(rtrend, bands=bands,
                                                       changes=change_log_annotations(ctx.db, ctx.dataset_id)),
                             width="stretch")
@@ -363,7 +368,7 @@ def _ratings(ctx: shell.PageContext, scored: pd.DataFrame, ratings, bands: sm.Qu
     if picked:
         stars = int(picked[0].get("stars", 0))
         if 1 <= stars <= 5:
-            found = sm.conversations_with_rating(ctx.rollup, stars)
+            found = shell.cached(ctx, sm.conversations_with_rating, ctx.rollup, stars)
             drill.listing(found, heading=f"Conversations rated {stars} ★: {len(found):,}",
                           key="sentiment_ratings_convs")
 
@@ -371,8 +376,7 @@ def _ratings(ctx: shell.PageContext, scored: pd.DataFrame, ratings, bands: sm.Qu
     with g1:
         st.markdown("**Satisfaction by intent**")
         try:
-            by_intent = _memo("by_intent", lambda: sm.rating_by_group(ctx.messages, ctx.rollup, by="intent",
-                                                                      min_count=5))
+            by_intent = shell.cached(ctx, sm.rating_by_group, ctx.messages, ctx.rollup, by="intent", min_count=5)
             st.dataframe(by_intent, width="stretch", hide_index=True, key="sentiment_rating_intent")
             st.caption("Primary intent of rated conversations (≥ 5 ratings), highest mean first: the bottom rows "
                        "are the intents to fix.")
@@ -382,9 +386,9 @@ def _ratings(ctx: shell.PageContext, scored: pd.DataFrame, ratings, bands: sm.Qu
             st.info(str(exc))
     with g2:
         st.markdown("**Ratings vs escalation and sentiment**")
-        by_esc = _memo("by_escalated", lambda: sm.rating_by_group(ctx.messages, ctx.rollup, by="escalated"))
+        by_esc = shell.cached(ctx, sm.rating_by_group, ctx.messages, ctx.rollup, by="escalated")
         st.dataframe(by_esc, width="stretch", hide_index=True, key="sentiment_rating_escalated")
-        corr = _memo("correlations", lambda: sm.rating_correlations(scored, ctx.rollup))
+        corr = shell.cached(ctx, sm.rating_correlations, scored, ctx.rollup)
         st.dataframe(corr, width="stretch", hide_index=True, key="sentiment_rating_corr",
                      column_config={"spearman_rho": st.column_config.NumberColumn(format="%.3f"),
                                     "p_value": st.column_config.NumberColumn(format="%.2g")})
@@ -406,8 +410,7 @@ def _calibration(ctx: shell.PageContext, scored: pd.DataFrame, ratings, cutoffs:
     source = st.radio("Human judgement", sources, horizontal=True, key="sentiment_calibration_source")
     try:
         if source == "ratings":
-            calib = _memo("calibration", lambda: sm.sentiment_calibration(scored, ctx.rollup, cutoffs=cutoffs),
-                          cutoffs)
+            calib = shell.cached(ctx, sm.sentiment_calibration, scored, ctx.rollup, cutoffs=cutoffs)
         else:
             calib = sm.sentiment_calibration(scored, tone_scores, score_column="tone", cutoffs=cutoffs)
     except ChatlensError as exc:
@@ -447,8 +450,7 @@ def _send_to_audit(ctx: shell.PageContext, scored: pd.DataFrame, cutoffs: Cutoff
     a1, a2 = st.columns([1, 2])
     limit = a1.number_input("How many of the most negative conversations", min_value=1, max_value=500, value=20,
                             step=5, key="sentiment_audit_n")
-    worst = _memo("worst", lambda: sm.most_negative_conversations(scored, limit=int(limit), cutoffs=cutoffs),
-                  int(limit), cutoffs)
+    worst = shell.cached(ctx, sm.most_negative_conversations, scored, limit=int(limit), cutoffs=cutoffs)
     a2.caption("The guide: “Human review takes time — prioritize conversations with negative sentiment.” "
                "Queued conversations come first in the Audit page's prioritised rounds.")
     if a2.button(f"Send the {len(worst):,} most negative conversations to audit", key="sentiment_send_audit",

@@ -11,6 +11,7 @@ any page works on a freshly started server.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -53,10 +54,25 @@ class PageContext:
     rollup: pd.DataFrame
     filters: dict = field(default_factory=dict)
     version: int = 0
+    #: Frames derived once per data slice (``scored`` …), reachable by name from :func:`cached`.
+    derived: dict = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
         return len(self.messages) == 0
+
+    @property
+    def key(self) -> tuple:
+        """What identifies this data slice: store file, dataset, its version and the shared filters."""
+        return (str(store.default_db_path()), self.dataset_id, self.version, repr(sorted(self.filters.items())))
+
+    def frame_token(self, frame) -> str | None:
+        """The name of ``frame`` when it is one of this slice's frames (the frames are never mutated)."""
+        for name, known in (("messages", self.messages), ("rollup", self.rollup),
+                            ("all_messages", self.all_messages), *self.derived.items()):
+            if frame is known:
+                return name
+        return None
 
 
 # --------------------------------------------------------------------------- resources
@@ -71,7 +87,11 @@ def get_db():
     return _session_db(str(store.default_db_path()))
 
 
-@st.cache_data(show_spinner="Loading dataset…", max_entries=8)
+# The dataset frames are shared by every session without copying (``cache_resource``): the metric
+# functions never mutate their input (each metric's tests check it), and the version in the
+# key changes whenever the dataset does. A 1M-message frame is ~300 MB, so only a few are kept.
+
+@st.cache_resource(show_spinner="Loading dataset…", max_entries=3)
 def _cached_messages(path: str, dataset_id: int, version: int) -> pd.DataFrame:
     db = store.connect(path)
     try:
@@ -80,9 +100,104 @@ def _cached_messages(path: str, dataset_id: int, version: int) -> pd.DataFrame:
         db.close()
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=3)
 def _cached_rollup(path: str, dataset_id: int, version: int) -> pd.DataFrame:
     return conversation_rollup(_cached_messages(path, dataset_id, version))
+
+
+@st.cache_resource(show_spinner="Filtering…", max_entries=6)
+def _cached_slice(path: str, dataset_id: int, version: int, filters_key: str, _chosen: dict):
+    return apply_filters(_cached_messages(path, dataset_id, version), _cached_rollup(path, dataset_id, version),
+                         _chosen)
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _memo(slice_key: tuple, name: str, params: str, *, _fn, _args: tuple, _kwargs: dict):
+    return _fn(*_args, **_kwargs)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _derived(slice_key: tuple, name: str, params: str, *, _fn, _args: tuple, _kwargs: dict):
+    return _fn(*_args, **_kwargs)
+
+
+def derive(ctx: "PageContext", name: str, fn, *args, **kwargs):
+    """A frame (or a tuple holding frames) made from the slice's frames, computed once per slice and shared
+    read-only; each frame is registered in ``ctx.derived`` (``name``, or ``name[i]`` inside a tuple) so that
+    :func:`cached` recognises it."""
+    if ctx.dataset_id is None:
+        value = fn(*args, **kwargs)
+    else:
+        params = _param_key(ctx, list(args)) + _param_key(ctx, kwargs)
+        value = _derived(ctx.key, f"{name} {fn.__module__}.{fn.__qualname__}", params, _fn=fn, _args=args,
+                         _kwargs=kwargs)
+    parts = value if isinstance(value, tuple) else (value,)
+    for i, part in enumerate(parts):
+        if isinstance(part, (pd.DataFrame, pd.Series)):
+            ctx.derived[name if part is value else f"{name}[{i}]"] = part
+    return value
+
+
+def _param_key(ctx: "PageContext", value) -> str:
+    """A stable text standing for one argument of :func:`cached`."""
+    if isinstance(value, (pd.DataFrame, pd.Series)):
+        token = ctx.frame_token(value)
+        if token is not None:
+            return f"<{token}>"
+        digest = pd.util.hash_pandas_object(value, index=True).sum() if len(value) else 0
+        columns = list(value.columns) if isinstance(value, pd.DataFrame) else [value.name]
+        return f"<frame {len(value)} {columns} {digest}>"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_param_key(ctx, v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_param_key(ctx, v)}" for k, v in sorted(value.items(), key=repr)) + "}"
+    return repr(value)
+
+
+def cached(ctx: "PageContext", fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, computed once per data slice (dataset version + filters) and options.
+
+    Page reruns (every click) then only render: the result comes from Streamlit's data cache, shared by
+    every session, so ten people opening the same page compute it once. Frames are recognised by identity
+    (``ctx.messages``, ``ctx.rollup``, ``ctx.all_messages``, ``ctx.derived[...]``); other arguments by
+    their ``repr`` (options are frozen dataclasses or plain values).
+    """
+    if getattr(fn, "__name__", "<lambda>") == "<lambda>":  # every lambda has the same name: no stable key
+        raise TypeError("cached() needs a named function, not a lambda")
+    if ctx.dataset_id is None:
+        return fn(*args, **kwargs)
+    name = f"{fn.__module__}.{fn.__qualname__}"
+    params = _param_key(ctx, list(args)) + _param_key(ctx, kwargs)
+    return _memo(ctx.key, name, params, _fn=fn, _args=args, _kwargs=kwargs)
+
+
+@st.cache_resource(show_spinner="Scoring sentiment…", max_entries=4)
+def _scored_frame(slice_key: tuple, cutoffs_key: str, _messages: pd.DataFrame, _db, _cutoffs, _compound):
+    from metrics.sentiment import add_sentiment
+    from metrics.sentiment_cache import StoreCache
+
+    if _compound is None:
+        try:
+            cache = StoreCache(_db)
+        except ChatlensError:
+            cache = None
+        return add_sentiment(_messages, cache=cache, cutoffs=_cutoffs)
+    return add_sentiment(_messages, _compound, cutoffs=_cutoffs)
+
+
+def scored(ctx: "PageContext", *, cutoffs=None, compound: pd.Series | None = None) -> pd.DataFrame:
+    """``ctx.messages`` with VADER ``compound`` and ``sentiment`` columns, computed once per data slice and
+    cut-offs and shared by every page and session (scores come from the store's score cache when known).
+
+    Registered as ``ctx.derived["scored"]`` so :func:`cached` recognises it. ``compound`` (the scores of
+    ``ctx.messages``, when the page has just computed them) saves scoring again.
+    """
+    from metrics.sentiment import ANALYZER_VERSION, Cutoffs
+
+    cutoffs = cutoffs if cutoffs is not None else Cutoffs()
+    frame = _scored_frame(ctx.key, f"{cutoffs!r} {ANALYZER_VERSION}", ctx.messages, ctx.db, cutoffs, compound)
+    ctx.derived["scored" if cutoffs == Cutoffs() else f"scored {cutoffs!r}"] = frame
+    return frame
 
 
 def ensure_sample(db) -> None:
@@ -171,7 +286,8 @@ def setup_page(title: str, *, filters: bool = True) -> PageContext:
     messages = _cached_messages(path, choice, version)
     rollup = _cached_rollup(path, choice, version)
     chosen = _draw_filters(rollup, title) if filters else {}
-    f_messages, f_rollup = apply_filters(messages, rollup, chosen)
+    f_messages, f_rollup = (_cached_slice(path, choice, version, repr(sorted(chosen.items())), chosen)
+                            if chosen else (messages, rollup))
     return PageContext(db, choice, names[choice], messages, f_messages, f_rollup, chosen, version)
 
 
@@ -266,7 +382,7 @@ def show_error(exc: Exception) -> None:
             frame = exc.to_frame()
         with st.expander(f"All {exc.total} problem(s)", expanded=exc.total <= 5):
             st.dataframe(frame.head(500), width="stretch", hide_index=True)
-            st.download_button("Download the problem list (CSV)", to_csv_bytes(frame), file_name="problems.csv",
+            st.download_button("Download the problem list (CSV)", partial(to_csv_bytes, frame), file_name="problems.csv",
                                mime="text/csv", key=f"problems_{id(exc)}")
     else:
         st.error(literal(str(exc)))
@@ -274,8 +390,12 @@ def show_error(exc: Exception) -> None:
 
 def download_csv(frame: pd.DataFrame, *, label: str = "Download CSV", file_name: str = "chatlens.csv",
                  key: str) -> None:
-    """A download button for the numbers behind a view; formula cells are escaped."""
-    st.download_button(label, to_csv_bytes(frame), file_name=file_name, mime="text/csv", key=key)
+    """A download button for the numbers behind a view; formula cells are escaped.
+
+    The CSV is written only when the button is clicked (deferred data): a rerun does not serialise every
+    table of the page, and no media file of an earlier run is left for the browser to miss.
+    """
+    st.download_button(label, partial(to_csv_bytes, frame), file_name=file_name, mime="text/csv", key=key)
 
 
 def open_conversation(conversation_id: str) -> None:
