@@ -47,13 +47,14 @@ def conversations(frame: pd.DataFrame, *, details: pd.DataFrame, title: str, key
 
 
 def chart_with_drill(chart, *, key: str, param: str, rows, title: str, details) -> list[dict]:
-    """Render a selectable altair chart; when points are picked, list the conversations of the ``rows``
-    matching them (under ``f"{title} (field value, ...)"``, widget key ``f"{key}_list"``). Returns the points.
+    """Render a selectable chart (an altair chart, or what :func:`ui.shell.chart` returns); when points are
+    picked, list the conversations of the ``rows`` matching them (under ``f"{title} (field value, ...)"``,
+    widget key ``f"{key}_list"``). Returns the points.
 
     ``rows`` and ``details`` may be frames or zero-argument callables returning them: a callable is only
     called when something is picked (or linked), so a rerun without a selection builds no drill-down frame.
     """
-    event = st.altair_chart(chart, on_select="rerun", key=key, width="stretch")
+    event = shell.render_chart(chart, key=key, on_select="rerun")
     points = picked(event, param)
     if not points and len(st.query_params):  # a link from the Overview (?reason=...) selects matching rows
         rows = rows() if callable(rows) else rows

@@ -67,8 +67,10 @@ def _volume(rollup, details, ctx: shell.PageContext) -> None:
         spikes = shell.cached(ctx, volume.volume_spikes, rollup, k=float(k))
         spike_list = spikes.loc[spikes["is_spike"], "day"].tolist()
         periods = lambda: shell.derive(ctx, "periods", volume.conversation_periods, rollup)  # noqa: E731
-        trend = charts.volume_trend_chart(per_period, spike_periods=volume.period_labels(spike_list, period=period))
-        _chart(shell.annotate_periods(trend, ctx, period=period),
+        trend = shell.chart(ctx, charts.volume_trend_chart, per_period,
+                            spike_periods=volume.period_labels(spike_list, period=period),
+                            annotate=("period", period, "period"))
+        _chart(trend,
                key="engagement_volume", name="volume", rows=lambda: periods().rename(columns={period: "period"}),
                title="Conversations started", details=details)
         st.caption(f"Conversations started per {period}; red bars contain a spike day. Look for steps and "
@@ -82,7 +84,7 @@ def _volume(rollup, details, ctx: shell.PageContext) -> None:
                        icon=":material/warning:")
         else:
             st.caption(f"No day is more than k = {k:g} robust standard deviations above its 28-day baseline.")
-        _chart(charts.daily_spike_chart(spikes), key="engagement_spikes", name="spikes", rows=periods,
+        _chart(shell.chart(ctx, charts.daily_spike_chart, spikes), key="engagement_spikes", name="spikes", rows=periods,
                title="Conversations that day", details=details)
         st.caption("Daily conversations (line), the spike threshold (dashed) and spike days (red points): click a "
                    "point to check whether a spike is real demand or a bug opening conversations.")
@@ -91,7 +93,7 @@ def _volume(rollup, details, ctx: shell.PageContext) -> None:
 
         st.subheader("Peak hours")
         heat = shell.cached(ctx, volume.hour_weekday_heatmap, rollup)
-        _chart(charts.heatmap_chart(heat), key="engagement_heatmap", name="heatmap", rows=periods,
+        _chart(shell.chart(ctx, charts.heatmap_chart, heat), key="engagement_heatmap", name="heatmap", rows=periods,
                title="Conversations started in that hour", details=details)
         st.caption("Conversations by weekday and hour (UTC): the darkest cells are your peak; staff agents and "
                    "schedule changes around them. Click a cell for its conversations.")
@@ -107,7 +109,7 @@ def _depth(ctx, details, summary, timed: bool) -> None:
     tab_turns, tab_messages, tab_duration = st.tabs(["User turns", "Messages", "Duration"])
     with tab_turns:
         turns = shell.cached(ctx, engagement.user_turns_distribution, rollup)
-        _chart(charts.count_bar_chart(turns, x="user_turns", chart="turns", x_title="User turns"),
+        _chart(shell.chart(ctx, charts.count_bar_chart, turns, x="user_turns", chart="turns", x_title="User turns"),
                key="engagement_turns", name="turns", rows=rollup, title="Conversations with that many user turns",
                details=details)
         st.caption(f"User messages per conversation (mean {num(summary.mean_user_turns)}, median "
@@ -117,7 +119,7 @@ def _depth(ctx, details, summary, timed: bool) -> None:
                            key="engagement_turns_csv")
     with tab_messages:
         msgs = shell.cached(ctx, engagement.message_count_distribution, rollup)
-        _chart(charts.count_bar_chart(msgs, x="message_count", chart="messages", x_title="Messages"),
+        _chart(shell.chart(ctx, charts.count_bar_chart, msgs, x="message_count", chart="messages", x_title="Messages"),
                key="engagement_messages", name="messages", rows=rollup, title="Conversations with that many messages",
                details=details)
         st.caption("All messages (user, bot, agent, system) per conversation: long tails are worth reading.")
@@ -126,7 +128,7 @@ def _depth(ctx, details, summary, timed: bool) -> None:
     with tab_duration:
         if timed:
             dur = shell.cached(ctx, engagement.duration_distribution, rollup)
-            _chart(charts.count_bar_chart(dur, x="bucket", chart="duration", x_title="Duration",
+            _chart(shell.chart(ctx, charts.count_bar_chart, dur, x="bucket", chart="duration", x_title="Duration",
                                           sort=[b[0] for b in engagement.DURATION_BUCKETS]),
                    key="engagement_duration", name="duration",
                    rows=lambda: shell.derive(ctx, "duration_buckets", engagement.duration_buckets, rollup),
@@ -151,7 +153,8 @@ def _segments(ctx, details, timed: bool) -> None:
         st.subheader("Business vs after hours")
         if timed:
             hours = shell.cached(ctx, engagement.engagement_by_segment, rollup, by="business_hours")
-            _chart(charts.segment_chart(hours, value="conversation_count", chart="hours", title="Conversations"),
+            _chart(shell.chart(ctx, charts.segment_chart, hours, value="conversation_count", chart="hours",
+                               title="Conversations"),
                    key="engagement_hours", name="hours",
                    rows=lambda: engagement.segment_labels(rollup, by="business_hours"),
                    title="Conversations in that segment", details=details)
@@ -166,7 +169,8 @@ def _segments(ctx, details, timed: bool) -> None:
         st.subheader("Repeat users")
         repeat = shell.cached(ctx, engagement.engagement_by_segment, rollup, by="repeat_user")
         ru = shell.cached(ctx, engagement.repeat_users, rollup)
-        _chart(charts.segment_chart(repeat, value="conversation_count", chart="repeat", title="Conversations"),
+        _chart(shell.chart(ctx, charts.segment_chart, repeat, value="conversation_count", chart="repeat",
+                           title="Conversations"),
                key="engagement_repeat", name="repeat",
                rows=lambda: engagement.segment_labels(rollup, by="repeat_user"),
                title="Conversations of that segment", details=details)
@@ -181,7 +185,8 @@ def _channels(ctx, details) -> None:
     rollup = ctx.rollup
     st.subheader("Channels")
     channels = shell.cached(ctx, volume.conversations_by_channel, rollup)
-    _chart(charts.count_bar_chart(channels, x="channel", chart="channel", x_title="Channel", sort="-y"),
+    _chart(shell.chart(ctx, charts.count_bar_chart, channels, x="channel", chart="channel", x_title="Channel",
+                       sort="-y"),
            key="engagement_channel", name="channel",
            rows=lambda: rollup.assign(channel=rollup["channel"].astype("str").fillna(volume.NO_CHANNEL)),
            title="Conversations on that channel", details=details)

@@ -176,7 +176,8 @@ def _stages(ctx: shell.PageContext, stages, table, strict: bool) -> None:
     m[2].metric("Entry to finish", "—" if entered == 0 else f"{finished / entered:.1%}")
 
     st.subheader("Stages")
-    event = st.altair_chart(charts.funnel_chart(table), on_select="rerun", key="funnel_chart", width="stretch")
+    event = shell.render_chart(shell.chart(ctx, charts.funnel_chart, table), on_select="rerun", key="funnel_chart",
+                               width="stretch")
     st.caption("Bars: conversations reaching each stage, with the share of entry and how many stopped there. "
                "Click a bar to list the conversations that stopped at that stage.")
     st.dataframe(table.drop(columns=["stage_index", "rule"]), width="stretch", hide_index=True, key="funnel_table",
@@ -229,7 +230,7 @@ def _segments(ctx: shell.PageContext, stages, strict: bool, available: list[str]
                      key="funnel_by_value", format_func=lambda v: VALUE_LABELS[v])
     try:
         seg = shell.cached(ctx, F.funnel_by_segment, messages, stages, by=by, strict=strict)
-        st.altair_chart(charts.segment_comparison_chart(seg, value=value), width="stretch")
+        shell.render_chart(shell.chart(ctx, charts.segment_comparison_chart, seg, value=value), width="stretch")
         st.caption(f"Each stage's bars compare the values of {by}; look for a segment that drops earlier.")
         wide = seg.pivot(index=["stage_index", "stage"], columns="segment", values=value).reset_index()
         fmt = "%d" if value == "conversations" else "percent"
@@ -267,7 +268,7 @@ def _conversion(ctx: shell.PageContext, stages, strict: bool, available: list[st
         st.caption("Value sums `conversion_value` over converted leads; a missing value counts as 0.")
 
         by_stage = shell.cached(ctx, F.conversion_by_stage, messages, stages, strict=strict)
-        st.altair_chart(charts.conversion_by_stage_chart(by_stage), width="stretch")
+        shell.render_chart(shell.chart(ctx, charts.conversion_by_stage_chart, by_stage), width="stretch")
         st.caption("Conversion rate by the furthest stage reached: does getting further mean converting more?")
         shell.download_csv(by_stage, label="Download conversion by stage (CSV)",
                            file_name="funnel_conversion_by_stage.csv", key="funnel_conv_csv")
@@ -277,7 +278,7 @@ def _conversion(ctx: shell.PageContext, stages, strict: bool, available: list[st
             qb = c2.selectbox("Lead quality by", quality_by, key="funnel_quality_by")
             quality = shell.cached(ctx, F.lead_quality, messages, stages, by=qb, lead_stage=lead_stage, strict=strict)
             st.markdown("**Lead quality vs volume**")
-            st.altair_chart(charts.lead_quality_chart(quality), width="stretch")
+            shell.render_chart(shell.chart(ctx, charts.lead_quality_chart, quality), width="stretch")
             st.caption("Right = more leads, up = more of them convert: 500 leads with 10 sales is worse "
                        "than 50 leads with 15.")
             st.dataframe(quality, width="stretch", hide_index=True, key="funnel_quality_table",

@@ -60,7 +60,8 @@ def _change_log(ctx: shell.PageContext, entries: list) -> None:
                               placeholder="e.g. Added 40 billing training phrases")
         why = st.text_area("Why", key="improve_why", height=68, placeholder="e.g. billing was confused with refund")
         detail = st.text_input("Detail (optional)", key="improve_detail")
-        only_here = st.checkbox("Only this dataset (otherwise the change applies to every dataset)", key="improve_scope")
+        only_here = st.checkbox("Only this dataset (otherwise the change applies to every dataset)",
+                                key="improve_scope")
         if st.form_submit_button("Add to the change log", type="primary"):
             try:
                 entry = changelog.ChangeEntry(date, title, kind, metric, why=why, detail=detail,
@@ -98,7 +99,8 @@ def _change_log(ctx: shell.PageContext, entries: list) -> None:
                 new_title = st.text_input("Change (short title)", value=chosen.title, max_chars=200,
                                           key=f"improve_edit_title_{chosen.id}")
                 new_why = st.text_area("Why", value=chosen.why, height=68, key=f"improve_edit_why_{chosen.id}")
-                new_detail = st.text_input("Detail (optional)", value=chosen.detail, key=f"improve_edit_detail_{chosen.id}")
+                new_detail = st.text_input("Detail (optional)", value=chosen.detail,
+                                           key=f"improve_edit_detail_{chosen.id}")
                 if st.form_submit_button("Save changes"):
                     try:
                         goals_store.update_change(ctx.db, chosen.id, changelog.ChangeEntry(
@@ -126,7 +128,8 @@ def _before_after(ctx: shell.PageContext, entries: list) -> pd.DataFrame:
         for c in ("before", "after", "difference", "ci_low", "ci_high"):
             if c in shown.columns:
                 shown[c] = [kpis.format_value(v, kpis.CATALOGUE[m].kind) if c in ("before", "after")
-                            else kpis.format_delta(v, kpis.CATALOGUE[m].kind) for v, m in zip(shown[c], shown["metric"])]
+                            else kpis.format_delta(v, kpis.CATALOGUE[m].kind) for v, m in zip(shown[c],
+                                                                                              shown["metric"])]
         cols = [c for c in ("date", "title", "metric", "before", "after", "difference", "ci_low", "ci_high", "p_value",
                             "attributable", "verdict") if c in shown.columns]
         st.dataframe(shown[cols], hide_index=True, width="stretch",
@@ -164,7 +167,8 @@ def _backlog(ctx: shell.PageContext) -> None:
     st.caption("Candidates from the data, ranked by impact (affected conversations per week) ÷ effort (your estimate, any "
                "unit). “Don't make changes based on single user complaints - look for patterns across many "
                "conversations”: a candidate needs a minimum number of affected conversations.")
-    min_count = st.number_input("Minimum affected conversations", min_value=1, max_value=10_000, value=DEFAULT_MIN_COUNT,
+    min_count = st.number_input("Minimum affected conversations", min_value=1, max_value=10_000,
+                                value=DEFAULT_MIN_COUNT,
                                 step=1, key="improve_min_count")
     scored, sentiment_reason = scored_messages(ctx)
     try:

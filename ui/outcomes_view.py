@@ -96,10 +96,10 @@ def render(ctx: shell.PageContext) -> None:
 
     _headline(results["rates"])
     _mix(results, table, details, period, timed, ctx)
-    _vendors(results, details)
+    _vendors(ctx, results, details)
     _escalations(ctx, results, details, timed)
-    _handoffs(results, details, timed)
-    _abandonment(results, details)
+    _handoffs(ctx, results, details, timed)
+    _abandonment(ctx, results, details)
     _by_tag(ctx, results, details, rules)
 
 
@@ -154,7 +154,8 @@ def _mix(results: dict, table, details, period: str, timed: bool, ctx: shell.Pag
             periods = results["periods"].rename(columns={period: "period"})
             return periods.merge(table[["conversation_id", "outcome"]], on="conversation_id")
 
-        _chart(shell.annotate_periods(charts.outcome_mix_chart(mix), ctx, period=period), key="outcomes_mix",
+        _chart(shell.chart(ctx, charts.outcome_mix_chart, mix, annotate=("period", period, "period")),
+               key="outcomes_mix",
                name="mix", rows=rows,
                title="Conversations", details=details)
         st.caption(f"Share of each outcome per {period}: watch the green (resolved) band shrink or the red "
@@ -165,10 +166,11 @@ def _mix(results: dict, table, details, period: str, timed: bool, ctx: shell.Pag
         shell.show_error(exc)
 
 
-def _vendors(results: dict, details) -> None:
+def _vendors(ctx: shell.PageContext, results: dict, details) -> None:
     st.subheader("Same data, five definitions")
     vendor, vtable = results["vendor"], results["vtable"]
-    event = st.altair_chart(charts.vendor_chart(vendor), on_select="rerun", key="outcomes_vendor", width="stretch")
+    event = shell.render_chart(shell.chart(ctx, charts.vendor_chart, vendor), on_select="rerun", key="outcomes_vendor",
+                               width="stretch")
     st.caption("Why two dashboards disagree: the same conversations scored the way each tool defines its rates "
                "(hover a cell for the definition; click it for the conversations counted).")
     st.dataframe(vendor.drop(columns=["style_id", "definition"]), width="stretch", hide_index=True,
@@ -207,7 +209,7 @@ def _escalations(ctx: shell.PageContext, results: dict, details, timed: bool) ->
     with left:
         reasons = results["reasons"]
         if len(reasons):
-            _chart(charts.reasons_chart(reasons), key="outcomes_reasons", name="reasons", rows=etable,
+            _chart(shell.chart(ctx, charts.reasons_chart, reasons), key="outcomes_reasons", name="reasons", rows=etable,
                    title="Escalations", details=details)
             st.caption("Why conversations reach a human: the `escalation_reason` field, or a derived rule (asked for "
                        "an agent > sensitive topic > negative sentiment > low confidence). The top bar is the first "
@@ -219,7 +221,8 @@ def _escalations(ctx: shell.PageContext, results: dict, details, timed: bool) ->
     with right:
         turns = results["turns"]
         if len(turns):
-            _chart(charts.escalation_turns_chart(turns), key="outcomes_turns", name="turns", rows=etable,
+            _chart(shell.chart(ctx, charts.escalation_turns_chart, turns), key="outcomes_turns", name="turns",
+                   rows=etable,
                    title="Escalations at that turn", details=details)
             st.caption("User turns before the hand-off: red bars (first 3 turns) mean the bot gave up early - "
                        "40% or more there signals missing training or capabilities.")
@@ -233,7 +236,7 @@ def _escalations(ctx: shell.PageContext, results: dict, details, timed: bool) ->
     try:
         by_frame = shell.cached(ctx, escalation.escalation_by, messages, rollup, by=by)
         group_col = "weekday_name" if by == "weekday" else by
-        _chart(charts.escalation_by_chart(by_frame, by=by), key="outcomes_esc_by_chart", name="by",
+        _chart(shell.chart(ctx, charts.escalation_by_chart, by_frame, by=by), key="outcomes_esc_by_chart", name="by",
                rows=lambda: etable.assign(group=etable[group_col].fillna("(none)")), title="Escalations in that group",
                details=details)
         st.caption(f"Escalation rate per {by}: a bar far above the rest is a time or topic the bot can't cover. "
@@ -244,7 +247,7 @@ def _escalations(ctx: shell.PageContext, results: dict, details, timed: bool) ->
         shell.show_error(exc)
 
 
-def _handoffs(results: dict, details, timed: bool) -> None:
+def _handoffs(ctx: shell.PageContext, results: dict, details, timed: bool) -> None:
     st.subheader("Hand-off wait and success")
     left, right = st.columns(2)
     with left:
@@ -252,7 +255,8 @@ def _handoffs(results: dict, details, timed: bool) -> None:
             times, wait = results["wait_times"], results["wait"]
             if len(times):
                 buckets = charts.wait_buckets(times)
-                _chart(charts.wait_chart(buckets), key="outcomes_wait", name="wait", rows=buckets, title="Hand-offs",
+                _chart(shell.chart(ctx, charts.wait_chart, buckets), key="outcomes_wait", name="wait", rows=buckets,
+                       title="Hand-offs",
                        details=details)
                 st.caption(f"Median wait {wait.median_wait_seconds / 60:.1f} min over {wait.answered_count:,} "
                            f"answered of {wait.handoff_count:,} hand-offs: long queues mean the bot needs better "
@@ -279,14 +283,14 @@ def _handoffs(results: dict, details, timed: bool) -> None:
                            key="outcomes_success_csv")
 
 
-def _abandonment(results: dict, details) -> None:
+def _abandonment(ctx: shell.PageContext, results: dict, details) -> None:
     st.subheader("Where users drop off")
     atable = results["atable"]
     left, right = st.columns([3, 2])
     with left:
         last = results["last"]
         if len(last):
-            _chart(charts.last_bot_chart(last), key="outcomes_lastbot", name="lastbot",
+            _chart(shell.chart(ctx, charts.last_bot_chart, last), key="outcomes_lastbot", name="lastbot",
                    rows=lambda: atable.rename(columns={"last_bot_text": "text"}), title="Abandoned after",
                    details=details)
             st.caption("The last bot message users read before leaving (top 10): rewrite the top ones first. "
@@ -298,7 +302,8 @@ def _abandonment(results: dict, details) -> None:
     with right:
         aturns = results["aturns"]
         if len(aturns):
-            _chart(charts.abandonment_turns_chart(aturns), key="outcomes_abandon_turns", name="abandon_turns",
+            _chart(shell.chart(ctx, charts.abandonment_turns_chart, aturns), key="outcomes_abandon_turns",
+                   name="abandon_turns",
                    rows=atable, title="Abandoned at that turn", details=details)
             st.caption("User turns before leaving: a peak at 0-1 means the opening fails, later peaks a step of the "
                        "flow.")
@@ -316,7 +321,7 @@ def _by_tag(ctx: shell.PageContext, results: dict, details, rules) -> None:
         return
     tag_by = st.radio("Tag", tag_options, horizontal=True, key="outcomes_tag_by")
     tags = shell.cached(ctx, outcomes.resolution_by_tag, messages, rollup, by=tag_by, rules=rules)
-    _chart(charts.resolution_tag_chart(tags, by=tag_by), key="outcomes_tag", name="tag",
+    _chart(shell.chart(ctx, charts.resolution_tag_chart, tags, by=tag_by), key="outcomes_tag", name="tag",
            rows=results["tags"][tag_by], title="Conversations tagged", details=details)
     small = int(tags["small_group"].sum())
     st.caption(f"Resolution rate per {tag_by} with its 95% Wilson interval: compare intervals, not dots. "

@@ -10,10 +10,12 @@ any page works on a freshly started server.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
@@ -144,9 +146,19 @@ def _param_key(ctx: "PageContext", value) -> str:
         token = ctx.frame_token(value)
         if token is not None:
             return f"<{token}>"
-        digest = pd.util.hash_pandas_object(value, index=True).sum() if len(value) else 0
+        try:
+            digest = int(pd.util.hash_pandas_object(value, index=True).sum()) if len(value) else 0
+        except TypeError:  # unhashable cells (lists, dicts): their text
+            digest = repr(value.to_dict("list") if isinstance(value, pd.DataFrame) else value.tolist())
         columns = list(value.columns) if isinstance(value, pd.DataFrame) else [value.name]
         return f"<frame {len(value)} {columns} {digest}>"
+    if isinstance(value, np.ndarray) and value.ndim <= 2:
+        return "<array " + _param_key(ctx, pd.DataFrame(value.reshape(len(value), -1) if value.ndim else [value])) + ">"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # results holding frames: by content
+        parts = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return f"<{type(value).__qualname__} {_param_key(ctx, parts)}>"
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"<{value.__module__}.{value.__qualname__}>"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_param_key(ctx, v) for v in value) + "]"
     if isinstance(value, dict):
@@ -370,6 +382,48 @@ def annotate_dates(chart, ctx: "PageContext", *, x: str):
     from metrics.changelog_charts import with_annotations
 
     return with_annotations(chart, change_annotations(ctx), x=x)
+
+
+def _build_chart(builder, args: tuple, kwargs: dict, notes, annotate: tuple | None):
+    """``builder(*args, **kwargs)`` with the change log layered on, as a validated Vega-Lite spec (the chart
+    itself when its data is too large for an inline spec)."""
+    import altair as alt
+
+    from metrics.changelog_charts import period_annotation_layer, with_annotations
+
+    chart = builder(*args, **kwargs)
+    if annotate and annotate[0] == "period":
+        layers = period_annotation_layer(notes, period=annotate[1], field=annotate[2])
+        chart = alt.layer(chart, *layers) if layers else chart
+    elif annotate and annotate[0] == "dates":
+        chart = with_annotations(chart, notes, x=annotate[1])
+    try:
+        return chart.to_dict()
+    except alt.MaxRowsError:
+        return chart
+
+
+def chart(ctx: "PageContext", builder, *args, annotate: tuple | None = None, **kwargs):
+    """The chart ``builder(*args, **kwargs)`` (a function of a ``metrics/*_charts.py`` module), built once per
+    data slice and arguments (:func:`cached`): a rerun reuses its Vega-Lite spec instead of building and
+    validating the altair chart again. ``annotate`` layers the change log: ``("period", period, field)`` for a
+    period-label axis, ``("dates", x)`` for a time axis. Render it with :func:`show_chart` or
+    :func:`ui.drill.chart_with_drill`."""
+    notes = change_annotations(ctx) if annotate else None
+    return cached(ctx, _build_chart, builder, args, kwargs, notes, annotate)
+
+
+def render_chart(spec_or_chart, *, key: str | None = None, on_select="ignore", width="stretch"):
+    """Draw what :func:`chart` returned (a spec, or an altair chart); returns the selection event."""
+    if isinstance(spec_or_chart, dict):
+        return st.vega_lite_chart(spec_or_chart, on_select=on_select, key=key, width=width)
+    return st.altair_chart(spec_or_chart, on_select=on_select, key=key, width=width)
+
+
+def show_chart(ctx: "PageContext", builder, *args, key: str | None = None, on_select="ignore",
+               annotate: tuple | None = None, **kwargs):
+    """:func:`chart` drawn full width; returns the selection event (``on_select="rerun"`` to use it)."""
+    return render_chart(chart(ctx, builder, *args, annotate=annotate, **kwargs), key=key, on_select=on_select)
 
 
 def show_error(exc: Exception) -> None:
