@@ -43,7 +43,8 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from metrics.errors import ChatlensError, ConfigError, InsufficientDataError
-from metrics.kpis import CATALOGUE, KPI_NAMES, KpiOptions, format_value, kpi_series, latest_complete_period
+from metrics.kpis import CATALOGUE, KPI_NAMES, KpiOptions, format_value, latest_complete_period
+from metrics.kpis import _Data, _options, _series  # one shared _Data: family results computed once per call
 
 __all__ = [
     "OPERATORS",
@@ -310,10 +311,6 @@ class AlertResult:
         return f"{head}: {shown} in {self.week} ({self.op} {limit}{', breached' if self.breached else ''})"
 
 
-def _weeks(messages, rollup, options) -> pd.DataFrame:
-    return kpi_series(messages, rollup, metric="total_conversations", freq="W", options=options)
-
-
 def evaluate_rules(messages: pd.DataFrame, rollup: pd.DataFrame, rules: Iterable[AlertRule], *,
                    options: KpiOptions | None = None, spike_k: float = 3.5) -> list[AlertResult]:
     """Evaluate each rule on the latest complete ISO week (module docstring), in rule order.
@@ -336,7 +333,9 @@ def evaluate_rules(messages: pd.DataFrame, rollup: pd.DataFrame, rules: Iterable
         raise ConfigError("evaluate_rules takes AlertRule objects (see parse_rule)")
     if len(rollup) == 0 or not rollup["started_at"].notna().any():
         raise InsufficientDataError("alerts are evaluated per week and need timestamps; this data has none")
-    weeks = _weeks(messages, rollup, options)
+    # every rule reads the same _Data, so the outcome table, funnel reach, ... are computed once per call
+    data = _Data(messages, rollup, _options(options))
+    weeks = _series(data, "total_conversations", "W")
     i = latest_complete_period(weeks)
     if i is None:
         raise InsufficientDataError("the data does not cover a complete ISO week (Monday to Sunday) yet")
@@ -350,7 +349,8 @@ def evaluate_rules(messages: pd.DataFrame, rollup: pd.DataFrame, rules: Iterable
             continue
         if rule.metric not in cache:
             try:
-                cache[rule.metric] = kpi_series(messages, rollup, metric=rule.metric, freq="W", options=options)
+                # wanted: an ROI metric runs the ROI model for the evaluated week only
+                cache[rule.metric] = _series(data, rule.metric, "W", {week_start})
             except ChatlensError as exc:
                 cache[rule.metric] = exc
         series = cache[rule.metric]

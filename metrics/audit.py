@@ -247,50 +247,58 @@ def audit_candidates(messages: pd.DataFrame, rollup: pd.DataFrame, *, compound: 
     if isinstance(negative_cutoff, bool) or not isinstance(negative_cutoff, (int, float)) \
             or not -1.0 <= float(negative_cutoff) <= 1.0:
         raise ConfigError(f"negative_cutoff must be a number between -1 and 1, got {negative_cutoff!r}")
-    ids = rollup["conversation_id"].astype("str")
-    out = pd.DataFrame({"conversation_id": ids.to_numpy()})
-    if "started_at" in rollup.columns:
-        out["started_at"] = pd.to_datetime(rollup["started_at"], utc=True).to_numpy()
-        out["started_at"] = out["started_at"].astype("datetime64[ns, UTC]")
+    ids = rollup["conversation_id"].astype("str").reset_index(drop=True)
+    out = pd.DataFrame({"conversation_id": ids})
+    if "started_at" in rollup.columns:  # assigned as a Series: to_numpy of tz-aware times would box every value
+        out["started_at"] = pd.to_datetime(rollup["started_at"], utc=True).reset_index(drop=True) \
+            .astype("datetime64[ns, UTC]")
     else:
         out["started_at"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
     for column in ("channel", "topic"):
-        out[column] = _str_col(rollup, column).to_numpy()
-        out[column] = out[column].astype("str")
+        out[column] = _str_col(rollup, column).reset_index(drop=True).astype("str")
     queued_set = {str(q) for q in queued}
     if len(out) == 0:
         return _empty_candidates()
-    users = messages[messages["speaker"].eq("user").fillna(False).astype(bool)] if len(messages) else messages
+    target = pd.Index(ids, name="conversation_id")
+    # User rows located once by position in the rollup (-1: not in the rollup); the per-conversation
+    # aggregates below group these positions instead of copying the frame's user rows and re-keying by id.
+    is_user = messages["speaker"].eq("user").fillna(False).to_numpy(bool) if len(messages) else np.zeros(0, bool)
+    n_users = int(is_user.sum())
+    user_pos = target.get_indexer(messages["conversation_id"][is_user].astype("str")) if n_users \
+        else np.zeros(0, np.intp)
     # primary intent (outcomes' definition when available)
-    intent = pd.Series(pd.NA, index=out["conversation_id"], dtype="str")
-    if "intent" in messages.columns and len(users):
+    intent = pd.Series(pd.NA, index=target, dtype="str")
+    if "intent" in messages.columns and n_users:
         try:
             from metrics.outcomes import primary_intent
             found = primary_intent(messages)
         except ImportError:  # pragma: no cover - outcomes is part of the project
+            users = messages[is_user]
             found = users[users["intent"].notna()].groupby("conversation_id")["intent"].first()
-        intent = found.reindex(out["conversation_id"]).astype("str")
-    out["intent"] = intent.to_numpy()
-    out["intent"] = out["intent"].astype("str")
-    out["escalated"] = _escalated(messages, rollup).reindex(out["conversation_id"]).fillna(False) \
-        .astype(bool).to_numpy()
-    if "confidence" in users.columns and len(users):
-        conf = pd.to_numeric(users["confidence"], errors="coerce").groupby(users["conversation_id"].astype("str")).min()
-        out["min_confidence"] = conf.reindex(out["conversation_id"]).to_numpy(dtype="float64")
+        intent = found.reindex(target).astype("str")
+    out["intent"] = intent.reset_index(drop=True).astype("str")
+    escalated = _escalated(messages, rollup)
+    escalated = escalated if escalated.index.equals(target) else escalated.reindex(target)
+    out["escalated"] = escalated.fillna(False).astype(bool).to_numpy()
+    if "confidence" in messages.columns and n_users:
+        conf = pd.to_numeric(messages["confidence"][is_user], errors="coerce").to_numpy(dtype="float64")
+        out["min_confidence"] = _by_position(conf, user_pos, len(out), "min")
     else:
         out["min_confidence"] = np.nan
     out["low_confidence"] = (out["min_confidence"] < low_confidence).fillna(False).astype(bool)
-    if len(users) and (compound is not None or score_sentiment):
+    if n_users and (compound is not None or score_sentiment):
+        user_index = messages.index[is_user]
         if compound is None:
             from metrics.sentiment import score_messages
-            user_compound = score_messages(users)
+            user_compound = score_messages(messages[is_user])  # on the user rows' index, in their order
         else:
             if not isinstance(compound, pd.Series):
                 raise ConfigError("compound must be a pandas Series aligned with messages, "
                                   f"got {type(compound).__name__}")
-            user_compound = pd.to_numeric(compound.reindex(users.index), errors="coerce")
-        mean = user_compound.groupby(users["conversation_id"].astype("str")).mean()
-        out["mean_compound"] = mean.reindex(out["conversation_id"]).to_numpy(dtype="float64")
+            # the usual input is already the user rows' scores in order: no reindex needed then
+            aligned = compound if compound.index.equals(user_index) else compound.reindex(user_index)
+            user_compound = pd.to_numeric(aligned, errors="coerce")
+        out["mean_compound"] = _by_position(user_compound.to_numpy(dtype="float64"), user_pos, len(out), "mean")
     else:
         out["mean_compound"] = np.nan
     out["negative"] = (out["mean_compound"] <= float(negative_cutoff)).fillna(False).astype(bool)
@@ -298,6 +306,15 @@ def audit_candidates(messages: pd.DataFrame, rollup: pd.DataFrame, *, compound: 
     out["signal_count"] = (out["negative"].astype(int) + out["escalated"].astype(int)
                            + out["low_confidence"].astype(int)).astype("int64")
     return out.sort_values("conversation_id", kind="stable").reset_index(drop=True)[_CANDIDATE_COLUMNS]
+
+
+def _by_position(values: np.ndarray, positions: np.ndarray, size: int, how: str) -> np.ndarray:
+    """``how`` ('min' | 'mean', NaN skipped) of ``values`` per rollup position; NaN where none."""
+    keep = positions >= 0
+    agg = pd.Series(values[keep]).groupby(positions[keep]).agg(how)
+    out = np.full(size, np.nan)
+    out[agg.index.to_numpy()] = agg.to_numpy(dtype="float64")
+    return out
 
 
 def _empty_candidates() -> pd.DataFrame:
@@ -467,7 +484,8 @@ def _prioritised(pool: pd.DataFrame, take: int, random_share: float, rng: random
     first = flagged.head(n_priority)
     picked = first["conversation_id"].tolist()
     reasons = [_priority_reason(row) for row in first.itertuples(index=False)]
-    rest = [c for c in work["conversation_id"].tolist() if c not in set(picked)]
+    chosen = set(picked)  # built once (not once per candidate)
+    rest = [c for c in work["conversation_id"].tolist() if c not in chosen]
     n_rest = take - len(picked)
     randoms = rng.sample(rest, min(n_rest, len(rest)))
     picked += randoms

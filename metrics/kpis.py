@@ -246,7 +246,8 @@ class _Data:
 
 
 def _units(ids, values) -> pd.DataFrame:
-    return pd.DataFrame({"conversation_id": pd.Series(ids, dtype="str").to_numpy(),
+    # .array keeps the ids as a string array (to_numpy would box every id into a Python str and back)
+    return pd.DataFrame({"conversation_id": pd.Series(ids, dtype="str").array,
                          "value": np.asarray(values, dtype="float64")})
 
 
@@ -286,9 +287,13 @@ def _u_negative_sentiment(data: _Data) -> pd.DataFrame:
     if "compound" not in m.columns:
         raise InsufficientDataError("negative sentiment needs scored messages (a 'compound' column from "
                                     "metrics.sentiment.add_sentiment); the data has not been scored")
-    users = m[m["speaker"].eq("user").fillna(False).to_numpy(bool) & m["compound"].notna().to_numpy(bool)]
-    labels = sentiment_labels(users["compound"].astype("float64"), cutoffs=data.options.cutoffs or Cutoffs())
-    return _units(users["conversation_id"], labels.eq("negative").fillna(False).to_numpy(bool))
+    keep = m["speaker"].eq("user").fillna(False).to_numpy(bool) & m["compound"].notna().to_numpy(bool)
+    compound = m["compound"][keep].astype("float64")
+    # label each distinct score once (sentiment_labels is the definition), then map back to the messages
+    codes, scores = pd.factorize(compound)
+    labels = sentiment_labels(pd.Series(scores, dtype="float64"), cutoffs=data.options.cutoffs or Cutoffs())
+    negative = labels.eq("negative").fillna(False).to_numpy(bool)
+    return _units(m["conversation_id"][keep], negative[codes] if len(codes) else np.zeros(0, bool))
 
 
 def _u_lead_conversion(data: _Data) -> pd.DataFrame:
@@ -456,8 +461,11 @@ def _period_codes(ids: pd.Series, period_of: pd.Series) -> tuple[np.ndarray, np.
     return period_of.to_numpy()[np.where(found, pos, 0)], found
 
 
-def _aggregate(units: pd.DataFrame, period_of: pd.Series, periods: pd.DataFrame, how: str) -> pd.DataFrame:
-    starts, keep = _period_codes(units["conversation_id"], period_of)
+def _aggregate(units: pd.DataFrame, positions: np.ndarray, period_of: pd.Series, periods: pd.DataFrame,
+               how: str) -> pd.DataFrame:
+    """Units per period; ``positions`` locate each unit's conversation in ``period_of`` (-1: untimed)."""
+    keep = positions >= 0
+    starts = period_of.to_numpy()[np.where(keep, positions, 0)]
     keys = pd.Index(_ns(periods["period_start"]))
     g = pd.Series(units["value"].to_numpy(dtype="float64")[keep]).groupby(starts[keep])
     n = g.size().reindex(keys, fill_value=0).to_numpy("int64")
@@ -474,20 +482,39 @@ def _aggregate(units: pd.DataFrame, period_of: pd.Series, periods: pd.DataFrame,
 
 def _roi_of(messages: pd.DataFrame, rollup: pd.DataFrame, days: float, base):
     """The ROI model on the conversations of a ``days``-long window, volumes scaled to a month."""
-    from metrics.roi import compute_roi, inputs_from_data, scale_volume
+    from metrics.roi import inputs_from_data
 
-    inputs = inputs_from_data(messages, rollup, base=base)
-    months = len(rollup) / inputs.conversations_monthly if inputs.conversations_monthly else 1.0
+    return _roi_scaled(inputs_from_data(messages, rollup, base=base), len(rollup), days)
+
+
+def _roi_scaled(inputs, conversation_count: int, days: float):
+    """compute_roi of ``inputs`` (derived from ``conversation_count`` conversations over ``days``
+    days) with the volumes scaled to a month."""
+    from metrics.roi import compute_roi, scale_volume
+
+    months = conversation_count / inputs.conversations_monthly if inputs.conversations_monthly else 1.0
     return compute_roi(scale_volume(inputs, months * _DAYS_PER_MONTH / days))
+
+
+def _roi_facts(data: _Data):
+    """The ROI model's per-conversation facts of all the data, classified once (metrics.roi's
+    data_basis counts them; the outcome table is the one the outcome KPIs share)."""
+    from metrics.roi import _basis_facts
+
+    return data.get("roi_facts", lambda: _basis_facts(data.messages, data.rollup, outcome_table=data.outcome_table))
 
 
 def _roi_series(data: _Data, metric: str, freq: str, periods: pd.DataFrame, period_of: pd.Series,
                 wanted: set | None = None) -> pd.DataFrame:
-    """The ROI metric per period; only the ``wanted`` period starts are computed (all when None)."""
-    from metrics.roi import RoiInputs
+    """The ROI metric per period; only the ``wanted`` period starts are computed (all when None).
+
+    Each period counts its conversations' facts (:func:`_roi_facts`, computed once for the
+    whole data): the same numbers as inputs_from_data on the period's messages and rollup,
+    since every fact belongs to one conversation."""
+    from metrics.roi import RoiInputs, _basis_of, _inputs_of
 
     cache = data.get(f"roi_{freq}", dict)
-    slices = data.get(f"roi_slices_{freq}", lambda: _period_slices(data, period_of))
+    slices = data.get(f"roi_slices_{freq}", lambda: _period_rows(data.rollup, period_of))
     base = data.options.roi_base or RoiInputs()
     field_name = _ROI_FIELDS[metric]
     values, counts = [], []
@@ -495,27 +522,22 @@ def _roi_series(data: _Data, metric: str, freq: str, periods: pd.DataFrame, peri
         rows = slices.get(int(row.period_start.value))
         if rows is None or (wanted is not None and row.period_start not in wanted):
             values.append(_NAN)
-            counts.append(0 if rows is None else len(rows[1]))
+            counts.append(0 if rows is None else len(rows))
             continue
         if row.period_start not in cache:
-            m_rows, r_rows = rows
-            cache[row.period_start] = _roi_of(data.messages.iloc[m_rows], data.rollup.iloc[r_rows],
-                                              (row.period_end - row.period_start) / _DAY, base)
+            inputs = _inputs_of(_basis_of(_roi_facts(data).take(rows)), base)
+            cache[row.period_start] = _roi_scaled(inputs, len(rows), (row.period_end - row.period_start) / _DAY)
         values.append(getattr(cache[row.period_start], field_name))
-        counts.append(len(rows[1]))
+        counts.append(len(rows))
     return pd.DataFrame({"value": np.asarray(values, dtype="float64"), "successes": np.full(len(values), np.nan),
                          "n": np.asarray(counts, dtype="int64")})
 
 
-def _period_slices(data: _Data, period_of: pd.Series) -> dict:
-    """``{period_start ns: (message positions, rollup positions)}`` of the conversations started in each period."""
-    m_code, m_found = _period_codes(data.messages["conversation_id"], period_of)
-    r_code, r_found = _period_codes(data.rollup["conversation_id"], period_of)
-    m_idx, r_idx = np.flatnonzero(m_found), np.flatnonzero(r_found)
-    m_pos = {k: m_idx[v] for k, v in pd.Series(m_idx).groupby(m_code[m_found]).indices.items()}
-    r_pos = {k: r_idx[v] for k, v in pd.Series(r_idx).groupby(r_code[r_found]).indices.items()}
-    empty = np.array([], dtype="int64")
-    return {int(k): (m_pos.get(k, empty), v) for k, v in r_pos.items()}
+def _period_rows(rollup: pd.DataFrame, period_of: pd.Series) -> dict:
+    """``{period_start ns: rollup positions}`` of the conversations started in each period."""
+    r_code, r_found = _period_codes(rollup["conversation_id"], period_of)
+    r_idx = np.flatnonzero(r_found)
+    return {int(k): r_idx[v] for k, v in pd.Series(r_idx).groupby(r_code[r_found]).indices.items()}
 
 
 def _series(data: _Data, metric: str, freq: str, wanted: set | None = None) -> pd.DataFrame:
@@ -526,7 +548,11 @@ def _series(data: _Data, metric: str, freq: str, wanted: set | None = None) -> p
     if how == "roi":
         values = _roi_series(data, metric, freq, periods, period_of, wanted)
     else:
-        values = _aggregate(data.get(f"units_{metric}", lambda: fn(data)), period_of, periods, how)
+        units = data.get(f"units_{metric}", lambda: fn(data))
+        # every freq's period_of has the same index (the timed conversations, rollup order): locate once
+        positions = data.get(f"positions_{metric}",
+                             lambda: period_of.index.get_indexer(units["conversation_id"].astype("str")))
+        values = _aggregate(units, positions, period_of, periods, how)
     out = pd.concat([periods.reset_index(drop=True), values], axis=1)
     out.insert(0, "metric", pd.Series([metric] * len(out), dtype="str"))
     return out
@@ -573,9 +599,9 @@ class KpiValue:
 def _value(data: _Data, metric: str) -> KpiValue:
     fn, how = _UNITS[metric]
     if how == "roi":
-        from metrics.roi import RoiInputs, compute_roi, inputs_from_data
+        from metrics.roi import RoiInputs, _basis_of, _inputs_of, compute_roi
 
-        res = compute_roi(inputs_from_data(data.messages, data.rollup, base=data.options.roi_base or RoiInputs()))
+        res = compute_roi(_inputs_of(_basis_of(_roi_facts(data)), data.options.roi_base or RoiInputs()))
         return KpiValue(metric, float(getattr(res, _ROI_FIELDS[metric])), _NAN, int(len(data.rollup)))
     units = fn(data)
     n = int(len(units))

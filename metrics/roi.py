@@ -658,13 +658,94 @@ def data_basis(messages: pd.DataFrame, rollup: pd.DataFrame) -> DataBasis:
     >>> b.conversation_count, b.months, b.escalated_count
     (2, 1.0, 1)
     """
-    from metrics.outcomes import classify_outcomes, escalation_signal
+    return _basis_of(_basis_facts(messages, rollup))
+
+
+_OUTCOME_COLUMNS = ("outcome", "goal_achieved", "survey_solved")
+
+
+@dataclass(frozen=True)
+class _BasisFacts:
+    """The per-conversation flags :func:`data_basis` counts (``table``, rollup order) and which
+    columns the data has. Every flag depends on its own conversation only, so the counts of any
+    subset of conversations (:meth:`take`) equal :func:`data_basis` of that subset: the KPI
+    series (metrics.kpis) classifies the whole data once and counts each period from here."""
+
+    table: pd.DataFrame  # started_at, ended_at, escalated, resolved, lead, known, converted, value, negative
+    outcome_cols: tuple[str, ...]
+    has_event: bool
+    has_converted: bool
+    has_value: bool
+    has_feedback: bool
+
+    def take(self, rows) -> "_BasisFacts":
+        return replace(self, table=self.table.iloc[rows])
+
+
+def _basis_facts(messages: pd.DataFrame, rollup: pd.DataFrame, *, outcome_table=None) -> _BasisFacts:
+    """:class:`_BasisFacts` of the data. ``outcome_table`` (optional callable) returns
+    :func:`metrics.outcomes.outcome_table` of these messages and rollup under any rules:
+    ``resolved`` (rules 1-3 of classify_outcomes: outcome field, goal, survey) and
+    ``escalated`` (the escalation signal) do not depend on the rules' options, so a caller
+    that already has the table passes it instead of classifying twice."""
+    from metrics.outcomes import escalation_signal
+    from metrics.outcomes import outcome_table as make_outcome_table
 
     n = int(len(rollup))
+    nat = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]")
+    table = pd.DataFrame({c: rollup[c].reset_index(drop=True) if c in rollup.columns else nat
+                          for c in ("started_at", "ended_at")})
+    outcome_cols = tuple(c for c in _OUTCOME_COLUMNS if c in rollup.columns)
+    resolved = np.zeros(n, bool)
+    if n and outcome_cols:  # one classification gives both the escalation signal and the resolved flag
+        t = outcome_table() if outcome_table is not None else make_outcome_table(messages, rollup)
+        escalated = t["escalated"].to_numpy(bool)
+        resolved = t["outcome"].eq("resolved").fillna(False).to_numpy(bool)
+    elif n:
+        escalated = escalation_signal(messages, rollup).to_numpy(bool)
+    else:
+        escalated = np.zeros(0, bool)
+    table["escalated"], table["resolved"] = escalated, resolved
+
+    ids = rollup["conversation_id"].astype("str") if n else pd.Series([], dtype="str")
+    has_event = "event" in messages.columns
+    email_ids = set()
+    if has_event and len(messages):
+        # normalise the few distinct event values, not every message (same result as strip().lower() per row)
+        codes, uniques = pd.factorize(messages["event"])
+        email = pd.Series(uniques).astype("str").str.strip().str.lower().eq("email").fillna(False).to_numpy(bool)
+        hit = np.append(email, False)[codes]  # code -1 (missing) -> the appended False
+        email_ids = set(messages.loc[hit, "conversation_id"].astype("str")) if hit.any() else set()
+    converted = rollup["converted"].astype("boolean") if "converted" in rollup.columns else None
+    known = converted.notna().to_numpy(bool) if converted is not None else np.zeros(n, bool)
+    table["lead"] = ids.isin(email_ids).to_numpy(bool) | known
+    table["known"] = known
+    converted_true = converted.fillna(False).to_numpy(bool) if converted is not None else np.zeros(n, bool)
+    table["converted"] = converted_true
+    has_value = "conversion_value" in rollup.columns and converted is not None
+    table["value"] = pd.to_numeric(rollup["conversion_value"], errors="coerce").to_numpy(float) if has_value \
+        else np.full(n, _NAN)
+
+    negative = np.zeros(n, bool)
+    has_feedback = False
+    if "rating" in rollup.columns:
+        has_feedback = True
+        negative |= (pd.to_numeric(rollup["rating"], errors="coerce") <= 2).fillna(False).to_numpy(bool)
+    thumbs = _str_col(rollup, "thumbs")
+    if thumbs is not None:
+        has_feedback = True
+        negative |= thumbs.eq("down").fillna(False).to_numpy(bool)
+    table["negative"] = negative
+    return _BasisFacts(table, outcome_cols, has_event, converted is not None, has_value, has_feedback)
+
+
+def _basis_of(facts: _BasisFacts) -> DataBasis:
+    """The counts and sentences of :func:`data_basis` from per-conversation facts."""
+    t = facts.table
+    n = int(len(t))
     sources: dict[str, str] = {}
     derived: dict[str, float] = {}
-    starts = rollup["started_at"].dropna() if "started_at" in rollup.columns else pd.Series([], dtype=float)
-    ends = rollup["ended_at"].dropna() if "ended_at" in rollup.columns else pd.Series([], dtype=float)
+    starts, ends = t["started_at"].dropna(), t["ended_at"].dropna()
     if len(starts) and len(ends):
         span_days = (ends.max() - starts.min()).total_seconds() / 86400
         months = max(1.0, span_days / _DAYS_PER_MONTH)
@@ -675,11 +756,8 @@ def data_basis(messages: pd.DataFrame, rollup: pd.DataFrame) -> DataBasis:
     derived["conversations_monthly"] = n / months
     sources["conversations_monthly"] = f"{span_text} -> {n / months:,.1f} per month"
 
-    if n:
-        escalated = escalation_signal(messages, rollup)
-        escalated_count = int(escalated.sum())
-    else:
-        escalated_count = 0
+    escalated = t["escalated"].to_numpy(bool)
+    escalated_count = int(escalated.sum()) if n else 0
     if n:
         derived["escalation_rate"] = escalated_count / n
         sources["escalation_rate"] = (f"{escalated_count:,} of {n:,} conversations had an agent message, "
@@ -687,30 +765,22 @@ def data_basis(messages: pd.DataFrame, rollup: pd.DataFrame) -> DataBasis:
     else:
         sources["escalation_rate"] = "no conversations: default kept"
 
-    outcome_cols = [c for c in ("outcome", "goal_achieved", "survey_solved") if c in rollup.columns]
-    if n and outcome_cols:
-        resolved_count = int(classify_outcomes(messages, rollup).eq("resolved").sum())
+    if n and facts.outcome_cols:
+        resolved_count = int(t["resolved"].to_numpy(bool).sum())
         sources["successful_outcomes_monthly"] = (f"{resolved_count:,} resolved conversations (from "
-                                                  f"{', '.join(outcome_cols)}) / {months:.2f} month(s)")
+                                                  f"{', '.join(facts.outcome_cols)}) / {months:.2f} month(s)")
     else:
         resolved_count = n - escalated_count
         sources["successful_outcomes_monthly"] = ("no outcome, goal_achieved or survey_solved column: contained "
                                                   f"conversations ({resolved_count:,}) stand in for successes")
     derived["successful_outcomes_monthly"] = resolved_count / months
 
-    ids = rollup["conversation_id"].astype("str") if n else pd.Series([], dtype="str")
-    event = _str_col(messages, "event")
-    email_ids = set()
-    if event is not None and len(messages):
-        email_ids = set(messages.loc[event.eq("email").fillna(False).to_numpy(bool), "conversation_id"].astype("str"))
-    converted = rollup["converted"].astype("boolean") if "converted" in rollup.columns else None
-    known = converted.notna().to_numpy(bool) if converted is not None else np.zeros(n, bool)
-    is_lead = ids.isin(email_ids).to_numpy(bool) | known
+    is_lead, known = t["lead"].to_numpy(bool), t["known"].to_numpy(bool)
+    converted_true = t["converted"].to_numpy(bool)
     lead_count = int(is_lead.sum())
-    converted_true = converted.fillna(False).to_numpy(bool) if converted is not None else np.zeros(n, bool)
     conversion_known = int((is_lead & known).sum())
     converted_count = int((is_lead & converted_true).sum())
-    if event is None and converted is None:
+    if not facts.has_event and not facts.has_converted:
         sources["leads_monthly"] = "no event or converted column: default kept"
     else:
         derived["leads_monthly"] = lead_count / months
@@ -723,8 +793,8 @@ def data_basis(messages: pd.DataFrame, rollup: pd.DataFrame) -> DataBasis:
         sources["lead_conversion_rate"] = "no lead with a known converted value: default kept"
 
     mean_value = _NAN
-    if "conversion_value" in rollup.columns and converted is not None:
-        values = pd.to_numeric(rollup["conversion_value"], errors="coerce").to_numpy(float)
+    if facts.has_value:
+        values = t["value"].to_numpy(float)
         pick = converted_true & np.isfinite(values) & (values > 0)
         if pick.any():
             mean_value = float(values[pick].mean())
@@ -732,17 +802,8 @@ def data_basis(messages: pd.DataFrame, rollup: pd.DataFrame) -> DataBasis:
             sources["value_per_lead"] = f"mean conversion_value of {int(pick.sum()):,} converted conversations"
     sources.setdefault("value_per_lead", "no conversion_value on converted conversations: default kept")
 
-    negative = np.zeros(n, bool)
-    has_feedback = False
-    if "rating" in rollup.columns:
-        has_feedback = True
-        negative |= (pd.to_numeric(rollup["rating"], errors="coerce") <= 2).fillna(False).to_numpy(bool)
-    thumbs = _str_col(rollup, "thumbs")
-    if thumbs is not None:
-        has_feedback = True
-        negative |= thumbs.eq("down").fillna(False).to_numpy(bool)
-    negative_count = int(negative.sum())
-    if has_feedback and n:
+    negative_count = int(t["negative"].to_numpy(bool).sum())
+    if facts.has_feedback and n:
         derived["negative_experience_rate"] = negative_count / n
         sources["negative_experience_rate"] = f"{negative_count:,} of {n:,} conversations rated <= 2 or thumbs down"
     else:
@@ -752,6 +813,15 @@ def data_basis(messages: pd.DataFrame, rollup: pd.DataFrame) -> DataBasis:
                      escalated_count=escalated_count, lead_count=lead_count, converted_count=converted_count,
                      conversion_known_count=conversion_known, mean_conversion_value=mean_value,
                      negative_count=negative_count, sources=sources, derived=derived)
+
+
+def _inputs_of(basis: DataBasis, base: RoiInputs | None) -> RoiInputs:
+    """``base`` with the derived inputs of ``basis``, rounded and clipped (see :func:`inputs_from_data`)."""
+    values = {}
+    for name, value in basis.derived.items():
+        value = round(value, 3 if _BY_NAME[name].is_rate else 2)
+        values[name] = _clip(name, value)
+    return (base or RoiInputs()).replace(**values)
 
 
 def inputs_from_data(messages: pd.DataFrame, rollup: pd.DataFrame, *, base: RoiInputs | None = None) -> RoiInputs:
@@ -774,9 +844,4 @@ def inputs_from_data(messages: pd.DataFrame, rollup: pd.DataFrame, *, base: RoiI
     >>> i.conversations_monthly, i.escalation_rate, i.platform_cost_monthly
     (2.0, 0.5, 5000.0)
     """
-    basis = data_basis(messages, rollup)
-    values = {}
-    for name, value in basis.derived.items():
-        value = round(value, 3 if _BY_NAME[name].is_rate else 2)
-        values[name] = _clip(name, value)
-    return (base or RoiInputs()).replace(**values)
+    return _inputs_of(data_basis(messages, rollup), base)

@@ -6,13 +6,18 @@ import json
 import subprocess
 import sys
 
+import math
+
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import ROOT, messages_frame
 from metrics import alerts, cli, goals_store
 from metrics.alerts import AlertRule, evaluate_rules, parse_rule, parse_rules
-from metrics.errors import ConfigError, InsufficientDataError
+from metrics.errors import ChatlensError, ConfigError, InsufficientDataError
+from metrics.kpis import kpi_series, latest_complete_period
 from metrics.rollup import conversation_rollup
 
 SAMPLE = ROOT / "data" / "sample_transcripts.csv.gz"
@@ -131,6 +136,45 @@ def test_not_evaluated_when_data_or_units_are_missing():
     assert results[2].value == pytest.approx(6 / 7)
     with pytest.raises(InsufficientDataError, match="complete ISO week"):
         evaluate_rules(_week(days=3), conversation_rollup(_week(days=3)), alerts.default_rules())
+
+
+_RULES = [parse_rule(t) for t in ("escalation_rate > 30%", "resolution_rate < 50%", "csat < 3",
+                                   "cost_per_outcome > 100", "intent_accuracy < 90%", "lead_count < 2")]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.booleans(), st.sampled_from([None, "resolved", "escalated"]),
+                          st.sampled_from([None, 1.0, 5.0])), min_size=1, max_size=15))
+def test_property_rules_read_the_same_values_as_each_kpi_series(items):
+    # evaluate_rules shares one set of family results across its rules; the reference reads each rule's
+    # week from its own kpi_series call (fresh results per metric).
+    rows = []
+    for i, (day, agent, outcome, rating) in enumerate(items):
+        ts = (pd.Timestamp("2026-08-03T09:00Z") + pd.Timedelta(days=day)).isoformat()
+        rows.append({"conversation_id": f"c{i}", "speaker": "user", "text": "hi", "timestamp": ts,
+                     "outcome": outcome, "rating": rating})
+        if agent:
+            rows.append({"conversation_id": f"c{i}", "speaker": "agent", "text": "hello", "timestamp": ts,
+                         "outcome": outcome, "rating": rating})
+    m = messages_frame(rows)
+    r = conversation_rollup(m)
+    weeks = kpi_series(m, r, metric="total_conversations")
+    i = latest_complete_period(weeks)
+    if i is None:
+        with pytest.raises(InsufficientDataError):
+            evaluate_rules(m, r, _RULES)
+        return
+    week = weeks["period"].iloc[i]
+    for rule, result in zip(_RULES, evaluate_rules(m, r, _RULES)):
+        assert result.week == week
+        try:
+            series = kpi_series(m, r, metric=rule.metric)
+        except ChatlensError as exc:
+            assert (result.evaluated, result.reason) == (False, str(exc))
+            continue
+        row = series[series["period"].eq(week).to_numpy(bool)].iloc[0]
+        assert result.n == row["n"]
+        assert (math.isnan(result.value) and math.isnan(row["value"])) or result.value == row["value"]
 
 
 def test_volume_spike_rule_flags_a_spike_in_the_week():

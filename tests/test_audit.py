@@ -93,6 +93,45 @@ def test_candidates_of_an_empty_rollup_are_empty_with_the_columns():
     assert len(c) == 0 and "signal_count" in c.columns
 
 
+def _reference_candidate_facts(m, r, compound):
+    """Per-conversation min confidence and mean compound, grouped by id over a copy of the user rows."""
+    users = m[m["speaker"].eq("user").fillna(False).astype(bool)]
+    by_id = users["conversation_id"].astype("str")
+    conf = pd.to_numeric(users["confidence"], errors="coerce").groupby(by_id).min()
+    mean = pd.to_numeric(compound.reindex(users.index), errors="coerce").groupby(by_id).mean()
+    ids = r["conversation_id"].astype("str")
+    return conf.reindex(ids).tolist(), mean.reindex(ids).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.sampled_from(["user", "bot", "agent"]),
+                          st.sampled_from([None, 0.2, 0.7, 0.95]), st.sampled_from([-0.8, -0.05, 0.0, 0.6])),
+                min_size=1, max_size=20),
+       st.integers(0, 1000), st.booleans())
+def test_property_candidate_facts_match_a_grouped_copy_reference(items, shuffle_seed, user_rows_only):
+    # audit_candidates aggregates by rollup position (no copy of the user rows); the reference groups
+    # a copy of the user rows by id. Rows shuffled, index not a range; compound either on every message
+    # or on the user rows only.
+    m = messages_frame([{"conversation_id": f"c{c}", "speaker": sp, "text": "hi", "confidence": conf,
+                         "intent": "x", "timestamp": f"2026-08-03T10:{k:02d}:00Z"}
+                        for k, (c, sp, conf, _) in enumerate(items)])
+    compound = pd.Series([v for *_, v in items], index=m.index)
+    m = m.set_index(pd.Index(np.arange(len(m)) * 3 + 7)).sample(frac=1, random_state=shuffle_seed)
+    compound.index = np.arange(len(compound)) * 3 + 7
+    if user_rows_only:  # the user rows' scores in the frame's row order (what the Audit page passes)
+        compound = compound.reindex(m.index[m["speaker"].eq("user").to_numpy(bool)])
+    r = conversation_rollup(m)
+    before = m.copy()
+    c = A.audit_candidates(m, r, compound=compound).set_index("conversation_id").reindex(
+        r["conversation_id"].astype("str"))
+    pd.testing.assert_frame_equal(m, before)
+    conf, mean = _reference_candidate_facts(m, r, compound)
+    assert c["min_confidence"].tolist() == pytest.approx(conf, nan_ok=True)
+    assert c["mean_compound"].tolist() == pytest.approx(mean, nan_ok=True)
+    assert c["low_confidence"].tolist() == [v < 0.5 for v in conf]
+    assert c["negative"].tolist() == [v <= -0.05 for v in mean]
+
+
 # --------------------------------------------------------------------------- sampling
 
 def test_random_sample_is_reproducible_and_order_independent():

@@ -261,3 +261,44 @@ def test_empty_input_gives_empty_series():
     assert len(s) == 0 and list(s.columns) == ["metric", "period", "period_start", "period_end", "complete", "value",
                                                "successes", "n"]
     assert np.isnan(kpis.kpi_value(m, conversation_rollup(m), metric="escalation_rate").value)
+
+
+_conv = st.fixed_dictionaries({
+    "day": st.integers(0, 45), "speakers": st.lists(st.sampled_from(["user", "bot", "agent"]), min_size=1, max_size=4),
+    "event": st.sampled_from([None, "email", "handoff"]), "outcome": st.sampled_from([None, "resolved", "Transferred"]),
+    "goal": st.sampled_from([None, True, False]), "converted": st.sampled_from([None, True, False]),
+    "rating": st.sampled_from([None, 1.0, 5.0]),
+    "compound": st.lists(st.sampled_from([-0.5, -0.05, -0.0499, 0.0, 0.05, 0.7, float("nan")]), min_size=4,
+                         max_size=4)})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_conv, min_size=1, max_size=10))
+def test_property_roi_series_and_units_match_a_per_period_reference(convs):
+    # The ROI KPIs of each period are counted from facts classified once for all the data; the
+    # reference is kpi_window over the period, which runs the ROI model on that period's own messages
+    # and rollup. Negative sentiment labels each distinct score once; the reference labels every message.
+    from metrics.sentiment import sentiment_labels
+
+    rows = []
+    for i, c in enumerate(convs):
+        start = pd.Timestamp("2026-08-03T09:00Z") + pd.Timedelta(days=c["day"])
+        for k, speaker in enumerate(c["speakers"]):
+            rows.append({"conversation_id": f"c{i}", "speaker": speaker, "text": "hi",
+                         "timestamp": (start + pd.Timedelta(minutes=k)).isoformat(), "event": c["event"] if k else None,
+                         "outcome": c["outcome"], "goal_achieved": c["goal"], "converted": c["converted"],
+                         "rating": c["rating"], "compound": c["compound"][k]})
+    m = _frame(rows)
+    r = conversation_rollup(m)
+    for metric in ("cost_per_outcome", "automation_savings", "attributed_revenue"):
+        for freq in ("W", "M"):
+            s = kpis.kpi_series(m, r, metric=metric, freq=freq)
+            for row in s.itertuples(index=False):
+                w = kpis.kpi_window(m, r, metric=metric, start=row.period_start, end=row.period_end)
+                assert row.n == w.n
+                assert (math.isnan(row.value) and math.isnan(w.value)) or row.value == w.value
+    units = kpis.kpi_units(m, r, metric="negative_sentiment_rate")
+    users = m[m["speaker"].eq("user").to_numpy(bool) & m["compound"].notna().to_numpy(bool)]
+    expected = sentiment_labels(users["compound"]).eq("negative").astype(float).tolist()
+    assert units["conversation_id"].tolist() == users["conversation_id"].tolist()
+    assert units["value"].tolist() == expected

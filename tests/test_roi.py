@@ -456,6 +456,82 @@ def test_inputs_from_sample_data_are_valid():
     assert 0 < inputs.escalation_rate < 1 and 0 < inputs.lead_conversion_rate < 1
 
 
+_conversation = st.fixed_dictionaries({
+    "day": st.integers(0, 40), "speakers": st.lists(st.sampled_from(["user", "bot", "agent"]), min_size=1, max_size=4),
+    "event": st.sampled_from([None, "email", " Email ", "handoff", "inquiry"]),
+    "outcome": st.sampled_from([None, "resolved", "Transferred", "maybe", "abandoned"]),
+    "goal": st.sampled_from([None, True, False]), "survey": st.sampled_from([None, True, False]),
+    "converted": st.sampled_from([None, True, False]), "value": st.sampled_from([None, 0.0, 500.0, 1250.0]),
+    "rating": st.sampled_from([None, 1.0, 2.0, 4.0]), "thumbs": st.sampled_from([None, "up", "down"])})
+
+
+def _random_data(convs):
+    rows = []
+    for i, c in enumerate(convs):
+        start = pd.Timestamp("2026-08-03T09:00Z") + pd.Timedelta(days=c["day"])
+        for k, speaker in enumerate(c["speakers"]):
+            rows.append({"conversation_id": f"c{i}", "speaker": speaker, "text": "Which order?" if k else "hi",
+                         "timestamp": (start + pd.Timedelta(minutes=k)).isoformat(),
+                         "event": c["event"] if k == len(c["speakers"]) - 1 else None, "outcome": c["outcome"],
+                         "goal_achieved": c["goal"], "survey_solved": c["survey"], "converted": c["converted"],
+                         "conversion_value": c["value"], "rating": c["rating"], "thumbs": c["thumbs"]})
+    m = messages_frame(rows)
+    return m, conversation_rollup(m)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_conversation, min_size=1, max_size=8), st.data())
+def test_property_facts_of_any_subset_count_like_data_basis_of_that_subset(convs, data):
+    # The KPI series counts each period's conversations from facts classified once for all the data
+    # (roi._basis_facts, with the outcome table under any rules); the reference is data_basis of the
+    # period's own messages and rollup, which the per-period ROI used to compute.
+    from metrics.outcomes import OutcomeRules, outcome_table
+
+    m, r = _random_data(convs)
+    pick = data.draw(st.lists(st.booleans(), min_size=len(r), max_size=len(r)))
+    rows = [i for i, keep in enumerate(pick) if keep]
+    sub_r = r.iloc[rows]
+    sub_m = m[m["conversation_id"].isin(set(sub_r["conversation_id"])).to_numpy(bool)]
+    rules = OutcomeRules(abandonment_mode="no_goal", timeout_minutes=5)  # resolved/escalated do not depend on rules
+    facts = roi._basis_facts(m, r, outcome_table=lambda: outcome_table(m, r, rules=rules))
+    # repr: the counts, the NaN mean value and every source sentence must match
+    assert repr(roi._basis_of(facts.take(rows))) == repr(roi.data_basis(sub_m, sub_r))
+    assert _reference_counts(sub_m, sub_r) == _counts(roi.data_basis(sub_m, sub_r))
+
+
+def _counts(b) -> tuple:
+    return (b.conversation_count, round(b.months, 9), b.resolved_count, b.escalated_count, b.lead_count,
+            b.converted_count, b.conversion_known_count, repr(b.mean_conversion_value), b.negative_count)
+
+
+def _reference_counts(m, r) -> tuple:
+    """data_basis's written definitions, one plain step each (message by message, no shared facts)."""
+    from metrics.outcomes import classify_outcomes, escalation_signal
+
+    n = len(r)
+    if n == 0:
+        return (0, 1.0, 0, 0, 0, 0, 0, "nan", 0)
+    span = (r["ended_at"].max() - r["started_at"].min()).total_seconds() / 86400
+    months = max(1.0, span / (365.25 / 12))
+    escalated = int(escalation_signal(m, r).sum())
+    resolved = int(classify_outcomes(m, r).eq("resolved").sum())
+    email = {str(cid) for cid, ev in zip(m["conversation_id"], m["event"])
+             if isinstance(ev, str) and ev.strip().lower() == "email"}
+    leads = known = converted = 0
+    values, negative = [], 0
+    for row in r.itertuples(index=False):
+        is_known = not pd.isna(row.converted)
+        is_lead = str(row.conversation_id) in email or is_known
+        leads += is_lead
+        known += is_lead and is_known
+        converted += is_lead and is_known and bool(row.converted)
+        if is_known and bool(row.converted) and not pd.isna(row.conversion_value) and row.conversion_value > 0:
+            values.append(row.conversion_value)
+        negative += (not pd.isna(row.rating) and row.rating <= 2) or row.thumbs == "down"
+    mean = sum(values) / len(values) if values else float("nan")
+    return (n, round(months, 9), resolved, escalated, leads, converted, known, repr(mean), negative)
+
+
 # --------------------------------------------------------------------------- charts
 
 def test_tornado_chart_has_bars_for_moving_inputs_only():

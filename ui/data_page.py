@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pandas as pd
@@ -19,11 +20,33 @@ NONE = "(none)"
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def cached_load(data: bytes, name: str, mapping: tuple, timezone: str, on_error: str, test_users: tuple,
-                conv: tuple | None, platform: str = "auto") -> LoadResult:
-    """Parse and validate uploaded bytes (cached on the bytes themselves, never on an UploadedFile)."""
-    return load_bytes(data, name, mapping=dict(mapping) or None, timezone=timezone, on_error=on_error,
-                      test_users=test_users, conversations=conv, platform=platform)
+def cached_load(digest: str, name: str, mapping: tuple, timezone: str, on_error: str, test_users: tuple,
+                conv_digest: str | None, platform: str = "auto", *, _data: bytes, _conv: tuple | None) -> LoadResult:
+    """Parse and validate uploaded bytes, cached on their content digest (:func:`content_digest`) and the
+    options: never on an UploadedFile, and a rerun does not re-hash a 200 MB upload."""
+    return load_bytes(_data, name, mapping=dict(mapping) or None, timezone=timezone, on_error=on_error,
+                      test_users=test_users, conversations=_conv, platform=platform)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def source_columns(digest: str, name: str, *, _data: bytes) -> list[str] | None:
+    """The columns of the uploaded table (for the mapping editor), None when it cannot be read."""
+    from metrics.readers import read_table
+
+    try:
+        return [str(c) for c in read_table(_data, name).frame.columns]
+    except ChatlensError:
+        return None
+
+
+def content_digest(upload) -> str:
+    """BLAKE2 digest of an upload's bytes, computed once per uploaded file (remembered by its file id)."""
+    seen = st.session_state.setdefault("data_upload_digests", {})
+    if upload.file_id not in seen:
+        if len(seen) > 8:
+            seen.clear()
+        seen[upload.file_id] = hashlib.blake2b(upload.getvalue(), digest_size=20).hexdigest()
+    return seen[upload.file_id]
 
 
 def platform_label(name: str) -> str:
@@ -54,24 +77,26 @@ def render_upload(ctx: shell.PageContext) -> None:
         st.caption("Nothing uploaded: the pages show the active dataset from the store.")
         return
     data = upload.getvalue()
+    digest = content_digest(upload)
     conv = (conv_upload.getvalue(), conv_upload.name) if conv_upload is not None else None
+    conv_digest = f"{content_digest(conv_upload)} {conv_upload.name}" if conv_upload is not None else None
     overrides = st.session_state.setdefault("data_mapping_overrides", {})
     test_users = tuple(p.strip() for p in tests.split(",") if p.strip())
     progress = st.progress(0.0, text=f"Reading {upload.name} ({len(data) / 1e6:.1f} MB)…")
     try:
-        result = cached_load(data, upload.name, tuple(sorted(overrides.items())), timezone, on_error, test_users,
-                             conv, platform)
+        result = cached_load(digest, upload.name, tuple(sorted(overrides.items())), timezone, on_error, test_users,
+                             conv_digest, platform, _data=data, _conv=conv)
     except ChatlensError as exc:
         progress.empty()
         shell.show_error(exc)
         if on_error == "refuse":
             st.info("Choose **Skip bad rows** to load the good rows and download the list of skipped ones, "
                     "or fix the mapping below.")
-        _mapping_editor(data, upload.name, overrides)
+        _mapping_editor(digest, data, upload.name, overrides)
         return
     progress.progress(1.0, text=f"Validated {len(result.frame):,} messages.")
     _report(result)
-    _mapping_editor(data, upload.name, overrides, current=result.mapping)
+    _mapping_editor(digest, data, upload.name, overrides, current=result.mapping)
     st.markdown("**Preview** (first 20 messages, as Chatlens reads them)")
     st.dataframe(result.frame.head(20), width="stretch", hide_index=True)
     _save_form(ctx, result, upload.name)
@@ -95,12 +120,9 @@ def _report(result: LoadResult) -> None:
                            key="data_skipped_download")
 
 
-def _mapping_editor(data: bytes, name: str, overrides: dict, current: dict | None = None) -> None:
-    from metrics.readers import read_table
-
-    try:
-        columns = [str(c) for c in read_table(data, name).frame.columns]
-    except ChatlensError:
+def _mapping_editor(digest: str, data: bytes, name: str, overrides: dict, current: dict | None = None) -> None:
+    columns = source_columns(digest, name, _data=data)
+    if columns is None:
         return
     current = current or {}
     with st.expander("Column mapping (detected; change it if a column was missed)", expanded=False):
