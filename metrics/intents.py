@@ -33,13 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score,
-    classification_report,
-    confusion_matrix,
-    f1_score,
-    matthews_corrcoef,
-)
 
 from metrics.errors import ConfigError, InsufficientDataError
 from metrics.schema import has_timestamps
@@ -125,12 +118,6 @@ def _require(messages: pd.DataFrame, columns: tuple[str, ...]) -> None:
             "Map a predicted-intent column to 'intent' and a human label to 'true_intent'.")
 
 
-def _user_messages(messages: pd.DataFrame) -> pd.DataFrame:
-    if "speaker" in messages.columns:
-        return messages[messages["speaker"] == "user"]
-    return messages
-
-
 def _predictions(frame: pd.DataFrame, fallback: str) -> np.ndarray:
     """Predicted intents as an object array of str, missing -> fallback."""
     return frame["intent"].astype(object).where(frame["intent"].notna(), fallback).astype(str).to_numpy(dtype=object)
@@ -174,11 +161,139 @@ def _sort_messages(frame: pd.DataFrame, by=(), ascending=()) -> pd.DataFrame:
     return frame.sort_values(keys, ascending=asc, kind="stable", na_position="last").reset_index(drop=True)
 
 
-def _mcc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """``matthews_corrcoef``; 0.0 when a single label occurs (sklearn's value, without its warning)."""
-    if len(set(y_true) | set(y_pred)) < 2:
+# --------------------------------------------------------------------------- integer-coded labels
+#
+# Speed (issue 10): at 1M messages, filtering the whole frame and handing object arrays of
+# strings to scikit-learn (which sorts them again on every call) dominated the page. The
+# helpers below filter column by column, turn intents into integer codes once (pd.factorize
+# works on the arrow strings directly) and compute every count-based measure from one
+# confusion matrix (np.bincount). The formulas are scikit-learn's, step for step, on the
+# same integer counts and the same (sorted) label order, so the floats are identical; the
+# tests compare them with scikit-learn on random frames.
+
+
+def _user_mask(messages: pd.DataFrame) -> np.ndarray:
+    """Boolean array: the user messages (every row when there is no ``speaker`` column)."""
+    if "speaker" in messages.columns:
+        return messages["speaker"].eq("user").fillna(False).to_numpy(dtype=bool)
+    return np.ones(len(messages), dtype=bool)
+
+
+def _rows(messages: pd.DataFrame, mask: np.ndarray, columns) -> pd.DataFrame:
+    """The masked rows of only the given columns that exist (cheaper than filtering every column)."""
+    return messages.loc[mask, [c for c in columns if c in messages.columns]]
+
+
+def _labelled_rows(messages: pd.DataFrame, columns=MESSAGE_COLUMNS) -> pd.DataFrame:
+    """Labelled user messages, the given columns that exist, in input order."""
+    mask = _user_mask(messages) & messages["true_intent"].notna().to_numpy(dtype=bool)
+    return _rows(messages, mask, columns)
+
+
+def _factorize_names(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Integer codes (-1 for missing) and each code's name as ``str`` (what ``astype(str)`` gives)."""
+    codes, uniques = pd.factorize(values)
+    return codes, [str(u) for u in uniques]
+
+
+def _recode(codes: np.ndarray, names: list[str], index: dict[str, int], missing: int = -1) -> np.ndarray:
+    """Map factorize codes onto positions in a label list; code -1 (missing) becomes ``missing``."""
+    lookup = np.array([index[n] for n in names] + [missing], dtype=np.int64)
+    return lookup[codes]  # code -1 picks the last entry
+
+
+@dataclass(frozen=True, eq=False)
+class _Coded:
+    """Labelled user messages as integer codes into ``labels`` (sorted, as sklearn's ``unique_labels``)."""
+
+    labels: tuple[str, ...]
+    true: np.ndarray
+    pred: np.ndarray
+    conf: np.ndarray
+
+    def index(self, label: str) -> int:
+        return self.labels.index(label)
+
+
+def _coded(messages: pd.DataFrame, fallback: str, *, extra: tuple[str, ...] = ()) -> _Coded:
+    """Codes of the labelled subset, in input order (every use here is order-free: counts only).
+
+    ``labels`` is the sorted union of the true and predicted intents (missing prediction ->
+    ``fallback``) plus ``extra``.
+    """
+    _require(messages, ("intent", "true_intent"))
+    lab = _labelled_rows(messages, ("true_intent", "intent", "confidence"))
+    t_codes, t_names = _factorize_names(lab["true_intent"])
+    p_codes, p_names = _factorize_names(lab["intent"])
+    has_missing = bool((p_codes < 0).any())
+    labels = sorted(set(t_names) | set(p_names) | set(extra) | ({fallback} if has_missing else set()))
+    index = {name: i for i, name in enumerate(labels)}
+    true = _recode(t_codes, t_names, index)
+    pred = _recode(p_codes, p_names, index, missing=index.get(fallback, -1))
+    return _Coded(tuple(labels), true, pred, _confidences(lab))
+
+
+def _matrix(true: np.ndarray, pred: np.ndarray, size: int) -> np.ndarray:
+    """Confusion counts (int64), rows = true code, columns = predicted code."""
+    return np.bincount(true * size + pred, minlength=size * size).reshape(size, size)
+
+
+def _present(matrix: np.ndarray) -> np.ndarray:
+    """Sub-matrix of the labels that occur (as true or predicted): sklearn's label set."""
+    keep = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
+    return matrix[np.ix_(keep, keep)]
+
+
+def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` as float64 with 0.0 where ``den == 0`` (sklearn's ``_prf_divide``, zero_division=0)."""
+    den = np.asarray(den, dtype=np.float64).copy()
+    zero = den == 0
+    den[zero] = 1
+    out = np.asarray(num, dtype=np.float64) / den
+    out[zero] = 0.0
+    return out
+
+
+def _prf(matrix: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per-label precision, recall, F1, support, predicted count and correct count.
+
+    sklearn's ``precision_recall_fscore_support(..., zero_division=0)``: precision = tp / predicted,
+    recall = tp / support, F1 = 2 tp / (support + predicted); zero denominators give 0.0.
+    """
+    tp = np.diagonal(matrix).copy()
+    pred_sum = matrix.sum(axis=0)
+    true_sum = matrix.sum(axis=1)
+    f1 = _divide(2.0 * tp.astype(np.float64), 1.0 * true_sum.astype(np.float64) + pred_sum.astype(np.float64))
+    return _divide(tp, pred_sum), _divide(tp, true_sum), f1, true_sum, pred_sum, tp
+
+
+def _weighted_f1(matrix: np.ndarray) -> float:
+    """``f1_score(average="weighted", zero_division=0)`` over the labels that occur."""
+    _, _, f1, support, _, _ = _prf(_present(matrix))
+    return float(np.average(f1, weights=support))
+
+
+def _macro_f1(matrix: np.ndarray) -> float:
+    """``f1_score(average="macro", zero_division=0)`` over the labels that occur."""
+    return float(np.nanmean(_prf(_present(matrix))[2]))
+
+
+def _mcc_counts(matrix: np.ndarray) -> float:
+    """``matthews_corrcoef`` from confusion counts (sklearn's formula); 0.0 with a single label."""
+    matrix = _present(matrix)
+    if len(matrix) < 2:
         return 0.0
-    return float(matthews_corrcoef(y_true, y_pred))
+    t_sum = matrix.sum(axis=1, dtype=np.float64)
+    p_sum = matrix.sum(axis=0, dtype=np.float64)
+    n_correct = np.trace(matrix, dtype=np.float64)
+    n_samples = p_sum.sum()
+    cov_ytyp = n_correct * n_samples - np.dot(t_sum, p_sum)
+    cov_ypyp = n_samples ** 2 - np.dot(p_sum, p_sum)
+    cov_ytyt = n_samples ** 2 - np.dot(t_sum, t_sum)
+    product = cov_ypyp * cov_ytyt
+    if product == 0:
+        return 0.0
+    return float(cov_ytyp / np.sqrt(product))
 
 
 def has_intent_labels(messages: pd.DataFrame) -> bool:
@@ -209,7 +324,7 @@ def suggest_fallback_intent(messages: pd.DataFrame) -> str:
     seen: set = set()
     for col in ("intent", "true_intent"):
         if col in messages.columns:
-            seen.update(messages[col].dropna().unique().tolist())
+            seen.update(pd.factorize(messages[col])[1].tolist())  # distinct non-missing values
     for name in FALLBACK_CANDIDATES:
         if name in seen:
             return name
@@ -233,9 +348,7 @@ def labelled_messages(messages: pd.DataFrame, *, fallback_intent: str = DEFAULT_
     """
     fallback = _check_fallback(fallback_intent)
     _require(messages, ("intent", "true_intent"))
-    users = _user_messages(messages)
-    lab = users[users["true_intent"].notna()]
-    return _sort_messages(_message_list(lab, fallback))
+    return _sort_messages(_message_list(_labelled_rows(messages), fallback))
 
 
 def apply_labels(messages: pd.DataFrame, labels: pd.DataFrame, *, keys: pd.Series) -> pd.DataFrame:
@@ -331,23 +444,25 @@ def intent_report(messages: pd.DataFrame, *, fallback_intent: str = DEFAULT_FALL
     (0.7333, 0.5774)
     """
     fallback = _check_fallback(fallback_intent)
-    _, y_true, y_pred, _ = _labelled_arrays(messages, fallback)
-    n = len(y_true)
+    coded = _coded(messages, fallback)
+    n = len(coded.true)
     if n == 0:
         nan = math.nan
         return IntentReport(0, 0, nan, nan, nan, nan, nan, nan, 0, fallback, False)
-    correct = int((y_true == y_pred).sum())
+    hit = coded.true == coded.pred
+    correct = int(hit.sum())
     low, high = wilson_interval(correct, n, confidence=confidence_level)
+    matrix = _matrix(coded.true, coded.pred, len(coded.labels))
     return IntentReport(
         labelled_count=n,
         correct_count=correct,
-        accuracy=float(accuracy_score(y_true, y_pred)),
+        accuracy=float(np.average(hit)),  # sklearn's accuracy_score
         accuracy_low=low,
         accuracy_high=high,
-        macro_f1=float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
-        weighted_f1=float(f1_score(y_true, y_pred, average="weighted", zero_division=0)),
-        mcc=_mcc(y_true, y_pred),
-        label_count=len(set(y_true) | set(y_pred)),
+        macro_f1=_macro_f1(matrix),
+        weighted_f1=_weighted_f1(matrix),
+        mcc=_mcc_counts(matrix),
+        label_count=len(coded.labels),
         fallback_intent=fallback,
         reliable=n >= MIN_LABELLED_MESSAGES,
     )
@@ -380,30 +495,29 @@ def per_intent_table(messages: pd.DataFrame, *, fallback_intent: str = DEFAULT_F
     [['greet', 1.0, 0.5, 2, 'bye (1)'], ['bye', 0.5, 1.0, 1, '']]
     """
     fallback = _check_fallback(fallback_intent)
-    _, y_true, y_pred, _ = _labelled_arrays(messages, fallback)
-    if len(y_true) == 0:
+    coded = _coded(messages, fallback)
+    if len(coded.true) == 0:
         return pd.DataFrame({
             "intent": pd.Series([], dtype="str"), "precision": pd.Series([], dtype=float),
             "recall": pd.Series([], dtype=float), "f1": pd.Series([], dtype=float),
             "support": pd.Series([], dtype="int64"), "predicted_count": pd.Series([], dtype="int64"),
             "correct_count": pd.Series([], dtype="int64"), "confused_with": pd.Series([], dtype="str")})
-    labels = sorted(set(y_true) | set(y_pred))
-    report = classification_report(y_true, y_pred, labels=labels, output_dict=True, zero_division=0)
-    pairs = pd.DataFrame({"t": y_true, "p": y_pred})
-    wrong = pairs[pairs["t"] != pairs["p"]].value_counts().reset_index(name="n")
+    labels = coded.labels
+    matrix = _matrix(coded.true, coded.pred, len(labels))
+    precision, recall, f1, support, predicted, correct = _prf(matrix)
     rows = []
-    for label in labels:
-        r = report[label]
-        mine = wrong[wrong["t"] == label].sort_values(["n", "p"], ascending=[False, True]).head(2)
+    for i, label in enumerate(labels):
+        # The two most frequent wrong predictions of this true intent: count desc, then name.
+        wrong = [(-int(matrix[i, j]), labels[j]) for j in np.flatnonzero(matrix[i]) if j != i]
         rows.append({
             "intent": label,
-            "precision": float(r["precision"]),
-            "recall": float(r["recall"]),
-            "f1": float(r["f1-score"]),
-            "support": int(r["support"]),
-            "predicted_count": int((y_pred == label).sum()),
-            "correct_count": int(((y_pred == label) & (y_true == label)).sum()),
-            "confused_with": "; ".join(f"{p} ({n})" for p, n in zip(mine["p"], mine["n"])),
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+            "predicted_count": int(predicted[i]),
+            "correct_count": int(correct[i]),
+            "confused_with": "; ".join(f"{p} ({-n})" for n, p in sorted(wrong)[:2]),
         })
     table = pd.DataFrame(rows)
     table["intent"] = table["intent"].astype("str")
@@ -449,7 +563,7 @@ def confusion(messages: pd.DataFrame, *, fallback_intent: str = DEFAULT_FALLBACK
     With ``top_n``, only the first ``top_n`` labels in that order are kept and every other
     intent (true or predicted) is folded into ``other_label`` (placed last), so the counts
     still sum to the labelled messages. ``other_label`` must not be a real intent name when
-    folding happens (ConfigError). Counts come from ``sklearn.metrics.confusion_matrix``.
+    folding happens (ConfigError). Counts equal ``sklearn.metrics.confusion_matrix``'s.
 
     Empty labelled subset: no labels, 0x0 frames.
 
@@ -469,26 +583,28 @@ def confusion(messages: pd.DataFrame, *, fallback_intent: str = DEFAULT_FALLBACK
     fallback = _check_fallback(fallback_intent)
     if top_n is not None:
         top_n = _check_positive_int(top_n, name="top_n")
-    _, y_true, y_pred, _ = _labelled_arrays(messages, fallback)
-    support = pd.Series(y_true, dtype=object).value_counts()
-    predicted = pd.Series(y_pred, dtype=object).value_counts()
-    all_labels = sorted(set(y_true) | set(y_pred))
-    ordered = sorted(all_labels, key=lambda x: (-int(support.get(x, 0)), -int(predicted.get(x, 0)), x))
+    coded = _coded(messages, fallback)
+    size = len(coded.labels)
+    support = np.bincount(coded.true, minlength=size)
+    predicted = np.bincount(coded.pred, minlength=size)
+    # coded.labels is sorted, so position i is the name order of the tie-break.
+    order = sorted(range(size), key=lambda i: (-int(support[i]), -int(predicted[i]), coded.labels[i]))
+    ordered = [coded.labels[i] for i in order]
     folded: list[str] = []
+    position = np.empty(size, dtype=np.int64)  # code -> row/column of the matrix
+    position[order] = np.arange(size)
     if top_n is not None and len(ordered) > top_n:
         keep, folded = ordered[:top_n], sorted(ordered[top_n:])
-        if other_label in all_labels:
+        if other_label in coded.labels:
             raise ConfigError(f"other_label {other_label!r} is also an intent name; choose another label")
-        keep_set = set(keep)
-        y_true = np.array([t if t in keep_set else other_label for t in y_true], dtype=object)
-        y_pred = np.array([p if p in keep_set else other_label for p in y_pred], dtype=object)
+        position = np.minimum(position, top_n)  # every folded intent goes to the last row/column
         ordered = keep + [other_label]
     labels = tuple(ordered)
     if len(labels) == 0:
         empty = pd.DataFrame(np.zeros((0, 0), dtype="int64"))
         empty.index.name, empty.columns.name = "true_intent", "intent"
         return Confusion((), empty, empty.astype(float), (), other_label)
-    matrix = confusion_matrix(y_true, y_pred, labels=list(labels))
+    matrix = _matrix(position[coded.true], position[coded.pred], len(labels))
     counts = pd.DataFrame(matrix, index=pd.Index(labels, name="true_intent"),
                           columns=pd.Index(labels, name="intent"))
     totals = matrix.sum(axis=1, keepdims=True)
@@ -548,23 +664,27 @@ def top_confused_pairs(messages: pd.DataFrame, *, fallback_intent: str = DEFAULT
     """
     fallback = _check_fallback(fallback_intent)
     limit = _check_positive_int(limit, name="limit")
-    _, y_true, y_pred, _ = _labelled_arrays(messages, fallback)
-    pairs = pd.DataFrame({"true_intent": y_true, "intent": y_pred})
-    support = pairs["true_intent"].value_counts()
-    wrong = pairs[pairs["true_intent"] != pairs["intent"]]
-    if len(wrong) == 0:
+    coded = _coded(messages, fallback)
+    matrix = _matrix(coded.true, coded.pred, len(coded.labels))
+    np.fill_diagonal(matrix, 0)  # only wrong pairs
+    true_idx, pred_idx = np.nonzero(matrix)
+    if len(true_idx) == 0:
         return pd.DataFrame({"rank": pd.Series([], dtype="int64"), "true_intent": pd.Series([], dtype="str"),
                              "intent": pd.Series([], dtype="str"), "count": pd.Series([], dtype="int64"),
                              "share_of_true": pd.Series([], dtype=float)})
-    counted = wrong.value_counts().reset_index(name="count")
-    counted = counted.sort_values(["count", "true_intent", "intent"], ascending=[False, True, True],
-                                  kind="stable").head(limit).reset_index(drop=True)
-    counted["share_of_true"] = counted["count"] / counted["true_intent"].map(support).astype(float)
-    counted.insert(0, "rank", np.arange(1, len(counted) + 1, dtype="int64"))
-    counted["true_intent"] = counted["true_intent"].astype("str")
-    counted["intent"] = counted["intent"].astype("str")
-    counted["count"] = counted["count"].astype("int64")
-    return counted
+    count = matrix[true_idx, pred_idx]
+    # count descending, then true_intent, then intent (codes follow the sorted label names).
+    pick = np.lexsort((pred_idx, true_idx, -count))[:limit]
+    true_idx, pred_idx, count = true_idx[pick], pred_idx[pick], count[pick]
+    support = np.bincount(coded.true, minlength=len(coded.labels))
+    names = np.array(coded.labels, dtype=object)
+    return pd.DataFrame({
+        "rank": np.arange(1, len(pick) + 1, dtype="int64"),
+        "true_intent": pd.Series(names[true_idx], dtype="str"),
+        "intent": pd.Series(names[pred_idx], dtype="str"),
+        "count": count.astype("int64"),
+        "share_of_true": count / support[true_idx].astype(float),
+    })
 
 
 # --------------------------------------------------------------------------- error lists
@@ -655,10 +775,11 @@ def confidence_histogram(messages: pd.DataFrame, *, bins: int = 10,
     """
     bins = _check_bins(bins)
     fallback = _check_fallback(fallback_intent)
-    _, y_true, y_pred, conf = _labelled_arrays(messages, fallback)
+    coded = _coded(messages, fallback)
+    conf = coded.conf
     ok = ~np.isnan(conf)
     idx = _bin_index(conf[ok], bins)
-    correct = (y_true == y_pred)[ok]
+    correct = (coded.true == coded.pred)[ok]
     edges = _bin_edges(bins)
     rows = []
     for b in range(bins):
@@ -745,13 +866,16 @@ def _check_thresholds(thresholds) -> list[float]:
 
 def _conversation_min_confidence(messages: pd.DataFrame) -> np.ndarray:
     """Lowest user-message confidence per conversation with >= 1 user message (NaN if none)."""
-    users = _user_messages(messages)
+    users = _rows(messages, _user_mask(messages), ("conversation_id", "confidence"))
     if len(users) == 0:
         return np.zeros(0)
-    conv = users["conversation_id"] if "conversation_id" in users.columns else pd.Series(
-        np.arange(len(users)), index=users.index)
-    conf = pd.Series(_confidences(users), index=users.index)
-    return conf.groupby(conv.astype(object).to_numpy(), sort=True).min().to_numpy(dtype=float)
+    if "conversation_id" in users.columns:
+        conv, _ = pd.factorize(users["conversation_id"])  # integer keys group much faster than strings
+    else:
+        conv = np.arange(len(users))
+    conf = pd.Series(_confidences(users))
+    known = conv >= 0  # a missing conversation id belongs to no conversation (groupby drops NA keys)
+    return conf[known].groupby(conv[known]).min().to_numpy(dtype=float)
 
 
 def escalation_rate(messages: pd.DataFrame, *, threshold: float = DEFAULT_THRESHOLD) -> float:
@@ -816,30 +940,33 @@ def threshold_table(messages: pd.DataFrame, *, thresholds=None,
     fallback = _check_fallback(fallback_intent)
     grid = _check_thresholds(thresholds)
     _require(messages, ("intent",))
-    users = _user_messages(messages)
-    all_pred = _predictions(users, fallback)
+    users = _rows(messages, _user_mask(messages), ("intent", "confidence"))
+    codes, names = _factorize_names(users["intent"])
+    # Answered unless the prediction is the fallback or missing (then it is the fallback).
+    answered = np.array([n != fallback for n in names] + [False], dtype=bool)[codes]
     all_conf = _confidences(users)
-    has_labels = "true_intent" in messages.columns
-    if has_labels:
-        _, y_true, y_pred, conf = _labelled_arrays(messages, fallback)
+    if "true_intent" in messages.columns:
+        coded = _coded(messages, fallback, extra=(fallback,))
     else:
-        y_true = y_pred = np.array([], dtype=object)
-        conf = np.zeros(0)
-    in_scope = y_true != fallback
+        coded = _Coded((fallback,), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
+    fb = coded.index(fallback)
+    size = len(coded.labels)
+    in_scope = coded.true != fb
     low = _conversation_min_confidence(messages)
     rows = []
     for t in grid:
-        eff_all = np.where(all_conf < t, fallback, all_pred)
-        coverage = float((eff_all != fallback).mean()) if len(eff_all) else math.nan
+        eff_answered = answered & ~(all_conf < t)
+        coverage = float(eff_answered.mean()) if len(eff_answered) else math.nan
         escal = float((low < t).sum() / len(low)) if len(low) else math.nan
-        if len(y_true):
-            eff = np.where(conf < t, fallback, y_pred).astype(object)
-            hit = eff == y_true
+        if len(coded.true):
+            eff = np.where(coded.conf < t, fb, coded.pred)
+            hit = eff == coded.true
+            matrix = _matrix(coded.true, eff, size)
             acc = float(hit.mean())
-            wf1 = float(f1_score(y_true, eff, average="weighted", zero_division=0))
+            wf1 = _weighted_f1(matrix)
             ins = float(hit[in_scope].mean()) if in_scope.any() else math.nan
-            oos = float((eff[~in_scope] == fallback).mean()) if (~in_scope).any() else math.nan
-            mcc = _mcc(y_true, eff)
+            oos = float((eff[~in_scope] == fb).mean()) if (~in_scope).any() else math.nan
+            mcc = _mcc_counts(matrix)
         else:
             acc = wf1 = ins = oos = mcc = math.nan
         rows.append((t, coverage, acc, wf1, ins, oos, mcc, escal))
@@ -877,6 +1004,21 @@ def _iso_week(ts: pd.Series) -> tuple[pd.Series, pd.Series]:
     return label.astype("str"), start
 
 
+def _week_codes(ts: pd.Series) -> tuple[np.ndarray, list[str], pd.Series]:
+    """(code of each message's ISO week into ``weeks``, ``weeks`` sorted, each week's Monday).
+
+    The week of a (UTC) timestamp depends only on its day, so :func:`_iso_week` runs once per
+    distinct day instead of once per message.
+    """
+    day_codes, days = pd.factorize(ts.dt.normalize())
+    label, start = _iso_week(pd.Series(days))
+    weeks = sorted(set(label))
+    index = {w: i for i, w in enumerate(weeks)}
+    day_week = np.array([index[w] for w in label], dtype=np.int64)
+    monday = start.groupby(day_week).min().reset_index(drop=True)  # every week has a day: no gap
+    return day_week[day_codes], weeks, monday
+
+
 def intent_drift(messages: pd.DataFrame, *, fallback_intent: str = DEFAULT_FALLBACK_INTENT,
                  min_support: int = 10, limit: int = 10) -> IntentDrift:
     """Accuracy and intent mix per ISO week, and the intents that moved most.
@@ -910,51 +1052,63 @@ def intent_drift(messages: pd.DataFrame, *, fallback_intent: str = DEFAULT_FALLB
     _require(messages, ("intent",))
     if not has_timestamps(messages):
         raise InsufficientDataError("intent drift needs timestamps; this data has none")
-    users = _user_messages(messages)
-    users = users[users["timestamp"].notna()]
+    mask = _user_mask(messages) & messages["timestamp"].notna().to_numpy(dtype=bool)
+    users = _rows(messages, mask, ("timestamp", "intent", "true_intent"))
     if len(users) == 0:
         return _empty_drift()
-    week, start = _iso_week(users["timestamp"])
-    pred = pd.Series(_predictions(users, fallback), index=users.index, dtype=object)
-    labelled = users["true_intent"].notna() if "true_intent" in users.columns else pd.Series(False, index=users.index)
-    truth = users["true_intent"].astype(object) if "true_intent" in users.columns else pd.Series(
-        None, index=users.index, dtype=object)
-    correct = labelled & (pred == truth)
-    base = pd.DataFrame({"week": week.astype(object), "week_start": start, "intent": pred,
-                         "true_intent": truth, "labelled": labelled.astype(bool),
-                         "correct": correct.fillna(False).astype(bool)})
+    # Integer codes for week, predicted and true intent; every count is a bincount over them.
+    week, weeks, week_starts = _week_codes(users["timestamp"])
+    n_weeks = len(weeks)
+    p_codes, p_names = _factorize_names(users["intent"])
+    intents = sorted(set(p_names) | ({fallback} if (p_codes < 0).any() else set()))
+    index = {name: i for i, name in enumerate(intents)}
+    pred = _recode(p_codes, p_names, index, missing=index.get(fallback, -1))
+    if "true_intent" in users.columns:
+        t_codes, t_names = _factorize_names(users["true_intent"])
+    else:
+        t_codes, t_names = np.full(len(users), -1, dtype=np.int64), []
+    labelled = t_codes >= 0
+    truths = sorted(set(t_names))
+    truth = _recode(t_codes, t_names, {name: i for i, name in enumerate(truths)})
+    truth_as_pred = _recode(t_codes, t_names, {name: index.get(name, -2) for name in t_names}, missing=-2)
+    correct = labelled & (pred == truth_as_pred)
 
-    weekly = base.groupby("week", sort=True).agg(
-        week_start=("week_start", "min"), message_count=("intent", "size"),
-        labelled_count=("labelled", "sum"), correct_count=("correct", "sum")).reset_index()
-    weekly["labelled_count"] = weekly["labelled_count"].astype("int64")
-    weekly["correct_count"] = weekly["correct_count"].astype("int64")
-    weekly["message_count"] = weekly["message_count"].astype("int64")
-    has_labels = weekly["labelled_count"] > 0
-    weekly["accuracy"] = np.where(has_labels, weekly["correct_count"] / weekly["labelled_count"].where(has_labels, 1),
-                                  np.nan)
-    weekly["week"] = weekly["week"].astype("str")
-    weekly["week_start"] = weekly["week_start"].astype("datetime64[ns, UTC]")
+    message_count = np.bincount(week, minlength=n_weeks)
+    labelled_count = np.bincount(week[labelled], minlength=n_weeks)
+    correct_count = np.bincount(week[correct], minlength=n_weeks)
+    has_labels = labelled_count > 0
+    weekly = pd.DataFrame({
+        "week": pd.Series(weeks, dtype="str"),
+        "week_start": week_starts.astype("datetime64[ns, UTC]"),
+        "message_count": message_count.astype("int64"),
+        "labelled_count": labelled_count.astype("int64"),
+        "correct_count": correct_count.astype("int64"),
+        "accuracy": np.where(has_labels, correct_count / np.where(has_labels, labelled_count, 1), np.nan),
+    })
 
-    mix = base.groupby(["week", "intent"], sort=True).size().rename("message_count").reset_index()
-    mix["share"] = mix["message_count"] / mix["week"].map(weekly.set_index("week")["message_count"]).astype(float)
-    mix["week"] = mix["week"].astype("str")
-    mix["intent"] = mix["intent"].astype("str")
-    mix["message_count"] = mix["message_count"].astype("int64")
+    cells = np.bincount(week * len(intents) + pred, minlength=n_weeks * len(intents)).reshape(n_weeks, -1)
+    share = cells / message_count[:, None].astype(float)  # 0.0 where an intent is absent that week
+    w_idx, i_idx = np.nonzero(cells)  # row-major: week, then intent (both in sorted name order)
+    mix = pd.DataFrame({
+        "week": pd.Series(np.array(weeks, dtype=object)[w_idx], dtype="str"),
+        "intent": pd.Series(np.array(intents, dtype=object)[i_idx], dtype="str"),
+        "message_count": cells[w_idx, i_idx].astype("int64"),
+        "share": share[w_idx, i_idx],
+    })
 
-    weeks = list(weekly["week"])
     movers = []
-    share = mix.pivot(index="intent", columns="week", values="share").reindex(columns=weeks).fillna(0.0)
-    for intent, values in share.iterrows():
-        movers.extend(_largest_move(str(intent), "share", weeks, values.to_numpy(dtype=float)))
-    lab = base[base["labelled"]]
-    if len(lab):
-        per = lab.groupby(["true_intent", "week"], sort=True).agg(n=("correct", "size"), ok=("correct", "sum"))
-        per = per[per["n"] >= min_support]
-        for intent, grp in per.groupby(level=0, sort=True):
-            order = [w for w in weeks if (intent, w) in grp.index]
-            values = np.array([grp.loc[(intent, w), "ok"] / grp.loc[(intent, w), "n"] for w in order], dtype=float)
-            movers.extend(_largest_move(str(intent), "accuracy", order, values))
+    for i, intent in enumerate(intents):
+        movers.extend(_largest_move(intent, "share", weeks, share[:, i]))
+    if labelled.any():
+        per_n = np.bincount(truth[labelled] * n_weeks + week[labelled],
+                            minlength=len(truths) * n_weeks).reshape(len(truths), n_weeks)
+        per_ok = np.bincount(truth[correct] * n_weeks + week[correct],
+                             minlength=len(truths) * n_weeks).reshape(len(truths), n_weeks)
+        for j, intent in enumerate(truths):
+            enough = np.flatnonzero(per_n[j] >= min_support)
+            if len(enough):
+                movers.extend(_largest_move(intent, "accuracy", [weeks[w] for w in enough],
+                                            per_ok[j, enough] / per_n[j, enough]))
     movers_frame = pd.DataFrame(movers, columns=["intent", "measure", "previous_week", "week", "before",
                                                  "after", "change"])
     for col in ("intent", "measure", "previous_week", "week"):
@@ -1051,9 +1205,11 @@ def model_comparison(messages: pd.DataFrame, *, fallback_intent: str = DEFAULT_F
     fallback = _check_fallback(fallback_intent)
     min_support = _check_positive_int(min_support, name="min_support")
     _require(messages, ("intent", "true_intent", "model_version"))
-    users = _user_messages(messages)
-    lab = users[users["true_intent"].notna() & users["model_version"].notna()]
-    models = sorted(set(lab["model_version"].astype(str)))
+    mask = (_user_mask(messages) & messages["true_intent"].notna().to_numpy(dtype=bool)
+            & messages["model_version"].notna().to_numpy(dtype=bool))
+    lab = _rows(messages, mask, ("model_version", "intent", "true_intent"))
+    m_codes, m_names = _factorize_names(lab["model_version"])
+    models = sorted(set(m_names))
     if len(models) < 2:
         raise InsufficientDataError(
             f"model A/B needs labelled messages from at least two model versions, got {models!r}")
@@ -1061,22 +1217,29 @@ def model_comparison(messages: pd.DataFrame, *, fallback_intent: str = DEFAULT_F
         baseline = models[0]
     if baseline not in models:
         raise ConfigError(f"baseline model {baseline!r} is not among the labelled model versions {models!r}")
-    truth = lab["true_intent"].astype(str).to_numpy(dtype=object)
-    frame = pd.DataFrame({"model": lab["model_version"].astype(str).to_numpy(dtype=object),
-                          "intent": truth, "correct": _predictions(lab, fallback) == truth})
-    counts = frame.groupby(["model", "intent"]).agg(n=("correct", "size"), ok=("correct", "sum"))
-    totals = frame.groupby("model").agg(n=("correct", "size"), ok=("correct", "sum"))
+    # Integer codes: (model, true intent) counts by bincount instead of a groupby on strings.
+    t_codes, t_names = _factorize_names(lab["true_intent"])
+    p_codes, p_names = _factorize_names(lab["intent"])
+    intents = sorted(set(t_names))
+    index = {name: i for i, name in enumerate(intents)}
+    truth = _recode(t_codes, t_names, index)
+    pred = _recode(p_codes, p_names, {name: index.get(name, -1) for name in p_names},
+                   missing=index.get(fallback, -1))
+    model = _recode(m_codes, m_names, {name: i for i, name in enumerate(models)})
+    correct = pred == truth
+    cells = len(models) * len(intents)
+    n = np.bincount(model * len(intents) + truth, minlength=cells).reshape(len(models), len(intents))
+    ok = np.bincount((model * len(intents) + truth)[correct], minlength=cells).reshape(len(models), len(intents))
+    b = models.index(baseline)
     overall_rows, intent_rows = [], []
-    for model in models:
-        if model == baseline:
+    for k, name in enumerate(models):
+        if k == b:
             continue
-        b, m_ = totals.loc[baseline], totals.loc[model]
-        overall_rows.append((baseline, model) + _ab_row(b["n"], b["ok"], m_["n"], m_["ok"], min_support))
-        intents = sorted(set(frame.loc[frame["model"].isin([baseline, model]), "intent"]))
-        for intent in intents:
-            bn, bok = counts.loc[(baseline, intent)] if (baseline, intent) in counts.index else (0, 0)
-            mn, mok = counts.loc[(model, intent)] if (model, intent) in counts.index else (0, 0)
-            intent_rows.append((intent, baseline, model) + _ab_row(bn, bok, mn, mok, min_support))
+        overall_rows.append((baseline, name) + _ab_row(n[b].sum(), ok[b].sum(), n[k].sum(), ok[k].sum(),
+                                                       min_support))
+        for i in np.flatnonzero(n[b] + n[k]):  # true intents seen by either side, in name order
+            intent_rows.append((intents[i], baseline, name) + _ab_row(n[b, i], ok[b, i], n[k, i], ok[k, i],
+                                                                      min_support))
     overall = _typed_ab(pd.DataFrame(overall_rows, columns=list(_AB_COLUMNS)))
     per_intent = _typed_ab(pd.DataFrame(intent_rows, columns=["intent", *_AB_COLUMNS]))
     per_intent = per_intent.sort_values(["model", "p_value", "intent"], na_position="last",

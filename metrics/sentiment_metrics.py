@@ -101,20 +101,140 @@ def _require(frame: pd.DataFrame, columns: tuple[str, ...], *, what: str) -> Non
 
 def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
     keys = [c for c in ("conversation_id", "timestamp", "row") if c in frame.columns]
+    if _already_ordered(frame, keys):
+        return frame  # the stable sort below would keep every row where it is
     return frame.sort_values(keys, kind="stable", na_position="last")
 
 
-def _rows(scored: pd.DataFrame, speaker: str | None, *, what: str) -> pd.DataFrame:
+def _already_ordered(frame: pd.DataFrame, keys: list[str]) -> bool:
+    """True when the rows are already sorted by ``keys`` (NA last); False when unsure.
+
+    Speed (issue 10): validated frames come sorted by (conversation_id, timestamp, row), and
+    checking that is ~10x cheaper than sorting 1M rows again. Each key becomes an integer /
+    float array in sort order (:func:`_sort_key`).
+    """
+    values = [_sort_key(frame[key]) for key in keys]
+    return all(v is not None for v in values) and (not values or _keys_ordered(values))
+
+
+def _sort_key(column: pd.Series) -> np.ndarray | None:
+    """Numbers ordered like ``column`` in ``sort_values(na_position="last")``; None when unsure."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
+        return None
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        asi8 = getattr(column.array, "asi8", None)  # numpy-backed datetimes (not pyarrow timestamps)
+        if asi8 is None:
+            return None
+        values = asi8.copy()
+        values[column.isna().to_numpy(dtype=bool)] = np.iinfo(np.int64).max  # NaT last
+        return values
+    if pd.api.types.is_numeric_dtype(dtype):
+        if column.isna().any():
+            return None
+        return column.to_numpy()
+    codes, uniques = pd.factorize(column)
+    if (codes < 0).any():
+        return None
+    try:  # codes follow first appearance: they sort like the values when the uniques are ascending
+        ascending = pd.Index(uniques).is_monotonic_increasing
+    except TypeError:
+        return None
+    return codes if ascending else None
+
+
+def _keys_ordered(keys: list[np.ndarray]) -> bool:
+    """True when the rows are in ascending lexicographic order of ``keys`` (first key first)."""
+    if len(keys[0]) < 2:
+        return True
+    tied = np.ones(len(keys[0]) - 1, dtype=bool)  # rows equal on every key so far
+    for values in keys:
+        before, after = values[:-1], values[1:]
+        if (tied & (before > after)).any():
+            return False
+        tied &= before == after
+    return True
+
+
+def _conversation_rows(frame: pd.DataFrame, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    """The rows selected by ``mask`` in :func:`_ordered` order, without copying the frame.
+
+    Returns their positions in ``frame``, their conversation codes (position of the id, as str,
+    among the sorted distinct ids; -1 when missing) and those sorted distinct ids. Speed (issue
+    10): positions and integer codes replace filtered copies of 1M-row string columns.
+    """
+    positions = np.flatnonzero(mask)
+    presorted = _presorted_codes(frame["conversation_id"])
+    codes, ids = presorted if presorted else pd.factorize(frame["conversation_id"].astype("str"), sort=True)
+    codes = codes[positions]
+    if isinstance(frame["conversation_id"].dtype, pd.StringDtype):  # codes sort like the raw ids
+        keys = [np.where(codes >= 0, codes, np.iinfo(np.int64).max)]  # NA last
+        for name in ("timestamp", "row"):
+            if name in frame.columns:
+                key = _sort_key(frame[name])
+                keys.append(None if key is None else key[positions])
+        if all(k is not None for k in keys):
+            if _keys_ordered(keys):
+                return positions, codes, ids
+            order = np.lexsort(keys[::-1])  # stable, like sort_values(kind="stable")
+            return positions[order], codes[order], ids
+    columns = [c for c in ("conversation_id", "timestamp", "row") if c in frame.columns]
+    at = _ordered(frame[columns].iloc[positions].assign(_at=np.arange(len(positions))))["_at"].to_numpy()
+    return positions[at], codes[at], ids
+
+
+def _presorted_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
+    """``pd.factorize(ids, sort=True)`` for ``str`` ids already in ascending order without a missing
+    value (validated frames): two vectorised comparisons instead of hashing 1M strings. None otherwise."""
+    if not isinstance(ids.dtype, pd.StringDtype) or len(ids) == 0 or ids.isna().any():
+        return None
+    values = ids.array
+    if not np.asarray(values[:-1] <= values[1:], dtype=bool).all():
+        return None
+    starts = np.concatenate([[True], np.asarray(values[:-1] != values[1:], dtype=bool)])
+    return np.cumsum(starts) - 1, pd.Index(values[starts])
+
+
+def _group_key(codes: np.ndarray) -> np.ndarray:
+    """Group key from conversation codes: a missing id (-1) becomes NaN so groupby drops it."""
+    return codes if (codes >= 0).all() else np.where(codes >= 0, codes, np.nan)
+
+
+def _rows_mask(scored: pd.DataFrame, speaker: str | None, *, what: str) -> np.ndarray:
+    """Boolean array: the scored messages of the speaker (every speaker when None)."""
     _require(scored, ("conversation_id", "speaker", "compound"), what=what)
-    rows = scored[scored["compound"].notna()]
+    mask = scored["compound"].notna().to_numpy(dtype=bool)
     if speaker is not None:
-        rows = rows[rows["speaker"].eq(speaker).fillna(False).astype(bool)]
-    return rows
+        mask = mask & scored["speaker"].eq(speaker).fillna(False).to_numpy(dtype=bool)
+    return mask
+
+
+def _rows(scored: pd.DataFrame, speaker: str | None, *, what: str, columns=None) -> pd.DataFrame:
+    """Scored messages of the speaker; only ``columns`` (plus the required ones) when given."""
+    mask = _rows_mask(scored, speaker, what=what)
+    if columns is None:
+        return scored[mask]
+    keep = dict.fromkeys(["conversation_id", "speaker", "compound", *columns])
+    return scored.loc[mask, [c for c in keep if c in scored.columns]]  # cheaper than filtering every column
+
+
+def _label_flags(compound, cutoffs: Cutoffs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(positive, neutral, negative) masks: the rule of :func:`metrics.sentiment.sentiment_labels`
+    without building an array of label strings (NaN is in none of them)."""
+    values = np.asarray(compound, dtype="float64")
+    positive = values >= cutoffs.positive
+    negative = ~positive & (values <= cutoffs.negative)
+    neutral = ~positive & ~negative & ~np.isnan(values)
+    return positive, neutral, negative
 
 
 def _label_array(compound, cutoffs: Cutoffs) -> np.ndarray:
-    return sentiment_labels(pd.Series(np.asarray(compound, dtype="float64")), cutoffs=cutoffs) \
-        .to_numpy(dtype=object, na_value=None)
+    """Object array of labels, None where the score is NaN: the values of
+    :func:`metrics.sentiment.sentiment_labels`, built from :func:`_label_flags` (no Series round trip)."""
+    positive, neutral, negative = _label_flags(compound, cutoffs)
+    out = np.full(len(positive), None, dtype=object)
+    out[positive], out[neutral], out[negative] = "positive", "neutral", "negative"
+    return out
 
 
 def _rate(num, den) -> float:
@@ -180,10 +300,10 @@ def sentiment_distribution(scored: pd.DataFrame, *, speaker: str | None = "user"
     >>> d.message_count, d.positive_rate, d.negative_rate, round(d.mean_compound, 2)
     (2, 0.5, 0.5, 0.15)
     """
-    rows = _rows(scored, speaker, what="sentiment_distribution")
-    labels = pd.Series(_label_array(rows["compound"], cutoffs))
+    rows = _rows(scored, speaker, what="sentiment_distribution", columns=())
+    positive, neutral, negative = _label_flags(rows["compound"], cutoffs)
     n = len(rows)
-    counts = {label: int((labels == label).sum()) for label in LABELS}
+    counts = {"positive": int(positive.sum()), "neutral": int(neutral.sum()), "negative": int(negative.sum())}
     return SentimentDistribution(
         message_count=n,
         positive_count=counts["positive"], neutral_count=counts["neutral"], negative_count=counts["negative"],
@@ -240,7 +360,7 @@ def sentiment_trend(scored: pd.DataFrame, *, freq: str = "day", speaker: str | N
     """
     _check_freq(freq)
     window = (7 if freq == "day" else 4) if window is None else _check_int("window", window, 1)
-    rows = _rows(scored, speaker, what="sentiment_trend")
+    rows = _rows(scored, speaker, what="sentiment_trend", columns=("timestamp",))
     columns = ["period", "label", "message_count", "mean_compound", "positive_rate", "negative_rate",
                "rolling_mean_compound"]
     if len(rows) == 0:
@@ -248,10 +368,11 @@ def sentiment_trend(scored: pd.DataFrame, *, freq: str = "day", speaker: str | N
     if not has_timestamps(rows):
         raise InsufficientDataError("the sentiment trend needs timestamps, and no scored message has one")
     rows = rows[rows["timestamp"].notna()]
-    labels = _label_array(rows["compound"], cutoffs)
-    work = pd.DataFrame({"period": _period_start(rows["timestamp"], freq).to_numpy(),
+    positive, _, negative = _label_flags(rows["compound"], cutoffs)
+    # .array keeps the datetime dtype (.to_numpy() of tz-aware times builds slow Timestamp objects).
+    work = pd.DataFrame({"period": _period_start(rows["timestamp"], freq).array,
                          "compound": rows["compound"].to_numpy(dtype="float64"),
-                         "pos": labels == "positive", "neg": labels == "negative"})
+                         "pos": positive, "neg": negative})
     grouped = work.groupby("period").agg(message_count=("compound", "size"), total=("compound", "sum"),
                                          pos=("pos", "sum"), neg=("neg", "sum"))
     step = "7D" if freq == "week" else "D"
@@ -312,14 +433,21 @@ def sentiment_breakdown(scored: pd.DataFrame, *, by: str, speaker: str | None = 
     rows = rows[rows[by].notna()]
     if len(rows) == 0:
         return _empty(columns, **{by: "str", "message_count": "int64", "conversation_count": "int64"})
-    labels = _label_array(rows["compound"], cutoffs)
-    work = pd.DataFrame({by: rows[by].astype("str").to_numpy(), "cid": rows["conversation_id"].to_numpy(),
-                         "compound": rows["compound"].to_numpy(dtype="float64"),
-                         "pos": labels == "positive", "neu": labels == "neutral", "neg": labels == "negative"})
-    out = work.groupby(by, sort=True).agg(
-        message_count=("compound", "size"), conversation_count=("cid", "nunique"),
-        mean_compound=("compound", "mean"), positive_rate=("pos", "mean"), neutral_rate=("neu", "mean"),
-        negative_rate=("neg", "mean")).reset_index()
+    positive, neutral, negative = _label_flags(rows["compound"], cutoffs)
+    # Group on integer codes (sorted like the strings) instead of on the strings themselves.
+    group, names = pd.factorize(rows[by].astype("str"), sort=True)
+    work = pd.DataFrame({"group": group, "compound": rows["compound"].to_numpy(dtype="float64"),
+                         "pos": positive, "neu": neutral, "neg": negative})
+    out = work.groupby("group", sort=True).agg(
+        message_count=("compound", "size"), mean_compound=("compound", "mean"), positive_rate=("pos", "mean"),
+        neutral_rate=("neu", "mean"), negative_rate=("neg", "mean"))
+    # conversation_count: distinct (group, conversation) pairs per group; a missing id is not counted.
+    cid, cids = pd.factorize(rows["conversation_id"])
+    pairs = pd.unique(group[cid >= 0].astype(np.int64) * (len(cids) + 1) + cid[cid >= 0])  # hash, no sort
+    distinct = np.bincount(pairs // (len(cids) + 1), minlength=len(names))
+    out.insert(0, "conversation_count", distinct[out.index.to_numpy()])
+    out.insert(0, by, np.asarray(names, dtype=object)[out.index.to_numpy()])
+    out = out.reset_index(drop=True)
     out = out[out["message_count"] >= min_count]
     out = out.sort_values(["mean_compound", by], kind="stable").reset_index(drop=True)
     out[by] = out[by].astype("str")
@@ -346,23 +474,28 @@ def conversation_sentiment(scored: pd.DataFrame, *, speaker: str = "user",
     >>> float(row["first_compound"]), float(row["last_compound"]), row["worst_text"], row["sentiment"]
     (0.6, -0.4, 'awful', 'positive')
     """
-    rows = _ordered(_rows(scored, speaker, what="conversation_sentiment"))
+    mask = _rows_mask(scored, speaker, what="conversation_sentiment")
     columns = ["conversation_id", "user_message_count", "first_compound", "last_compound", "mean_compound",
                "min_compound", "worst_text", "sentiment"]
-    if len(rows) == 0:
+    if not mask.any():
         return _empty(columns, conversation_id="str", user_message_count="int64", worst_text="str",
                       sentiment="str")
-    text = rows["text"] if "text" in rows.columns else pd.Series(pd.NA, index=rows.index, dtype="str")
-    work = pd.DataFrame({"conversation_id": rows["conversation_id"].astype("str").to_numpy(),
-                         "compound": rows["compound"].to_numpy(dtype="float64"),
-                         "text": text.astype("str").to_numpy(dtype=object, na_value=None)})
-    g = work.groupby("conversation_id", sort=True)
-    out = g["compound"].agg(user_message_count="size", first_compound="first", last_compound="last",
-                            mean_compound="mean", min_compound="min")
-    worst = work.loc[work.groupby("conversation_id", sort=True)["compound"].idxmin()].set_index("conversation_id")
-    out["worst_text"] = worst["text"].reindex(out.index)
-    out = out.reset_index()
-    out["sentiment"] = sentiment_labels(out["mean_compound"], cutoffs=cutoffs).to_numpy()
+    # Group on numeric codes sorted like the ids instead of on the strings. A missing id stays a
+    # missing key (NaN), dropped by groupby exactly as before, so pandas aggregates identically.
+    positions, codes, ids = _conversation_rows(scored, mask)
+    compound = scored["compound"].to_numpy(dtype="float64")[positions]
+    g = pd.Series(compound).groupby(_group_key(codes), sort=True)
+    out = g.agg(user_message_count="size", first_compound="first", last_compound="last",
+                mean_compound="mean", min_compound="min")
+    worst = positions[g.idxmin().to_numpy()]  # the lowest score of each conversation (earliest on a tie)
+    # Strings stay arrow-backed ``str`` arrays (taken by position), no round trip through objects.
+    if "text" in scored.columns:
+        out["worst_text"] = scored["text"].astype("str").iloc[worst].array
+    else:
+        out["worst_text"] = pd.array([None] * len(out), dtype="str")
+    out.insert(0, "conversation_id", ids.take(out.index.to_numpy(dtype=np.int64)))
+    out = out.reset_index(drop=True)
+    out["sentiment"] = _label_array(out["mean_compound"], cutoffs)
     out["conversation_id"] = out["conversation_id"].astype("str")
     out["worst_text"] = out["worst_text"].astype("str")
     out["sentiment"] = out["sentiment"].astype("str")
@@ -465,23 +598,27 @@ def bot_reaction_pairs(scored: pd.DataFrame, *, cutoffs: Cutoffs = Cutoffs()) ->
     """
     _require(scored, ("conversation_id", "speaker", "text", "compound"), what="bot_reaction_pairs")
     columns = ["conversation_id", "bot_text", "bot_compound", "reply_text", "reply_compound", "reply_sentiment"]
-    rows = _ordered(scored[scored["speaker"].ne("system").fillna(True).astype(bool)])
-    if len(rows) == 0:
+    not_system = scored["speaker"].ne("system").fillna(True).to_numpy(dtype=bool)
+    if not not_system.any():
         return _empty(columns, conversation_id="str", bot_text="str", reply_text="str", reply_sentiment="str")
-    work = pd.DataFrame({"conversation_id": rows["conversation_id"].astype("str").to_numpy(),
-                         "speaker": rows["speaker"].astype("str").to_numpy(dtype=object, na_value=None),
-                         "text": rows["text"].astype("str").to_numpy(dtype=object, na_value=None),
-                         "compound": rows["compound"].to_numpy(dtype="float64")})
-    nxt = work.groupby("conversation_id", sort=False).shift(-1)
-    keep = (work["speaker"].eq("bot") & nxt["speaker"].eq("user") & nxt["compound"].notna()).to_numpy(bool)
+    # In conversation order, a message's successor in its conversation is simply the next row
+    # when both have the same (known) conversation id.
+    positions, codes, ids = _conversation_rows(scored, not_system)
+    speaker = scored["speaker"].astype("str")
+    is_bot = speaker.eq("bot").fillna(False).to_numpy(dtype=bool)[positions]
+    is_user = speaker.eq("user").fillna(False).to_numpy(dtype=bool)[positions]
+    compound = scored["compound"].to_numpy(dtype="float64")[positions]
+    keep = np.flatnonzero(is_bot[:-1] & is_user[1:] & ~np.isnan(compound[1:])
+                          & (codes[:-1] == codes[1:]) & (codes[:-1] >= 0))
+    text = scored["text"].astype("str")
     out = pd.DataFrame({
-        "conversation_id": work["conversation_id"][keep].to_numpy(),
-        "bot_text": work["text"][keep].to_numpy(),
-        "bot_compound": work["compound"][keep].to_numpy(dtype="float64"),
-        "reply_text": nxt["text"][keep].to_numpy(),
-        "reply_compound": nxt["compound"][keep].to_numpy(dtype="float64"),
+        "conversation_id": ids.take(codes[keep]),
+        "bot_text": text.iloc[positions[keep]].reset_index(drop=True),
+        "bot_compound": compound[keep],
+        "reply_text": text.iloc[positions[keep + 1]].reset_index(drop=True),
+        "reply_compound": compound[keep + 1],
     })
-    out["reply_sentiment"] = sentiment_labels(out["reply_compound"], cutoffs=cutoffs).to_numpy()
+    out["reply_sentiment"] = _label_array(out["reply_compound"], cutoffs)
     return out.astype({"conversation_id": "str", "bot_text": "str", "reply_text": "str", "reply_sentiment": "str"})
 
 
@@ -833,9 +970,11 @@ def rating_correlations(scored: pd.DataFrame, conversations: pd.DataFrame) -> pd
         esc = outcomes.escalation_signal(scored, conversations).astype(float)
         rows.append(("escalated", *_spearman(rating, esc.reindex(cids).set_axis(cids))))
     conv = conversation_sentiment(scored).set_index("conversation_id")
+    at = conv.index.get_indexer(cids)  # once for the three columns (-1: no scored user message)
     for name, col in (("mean_user_compound", "mean_compound"), ("last_user_compound", "last_compound"),
                       ("min_user_compound", "min_compound")):
-        rows.append((name, *_spearman(rating, conv[col].reindex(cids))))
+        values = np.where(at >= 0, conv[col].to_numpy(dtype="float64")[at], np.nan)
+        rows.append((name, *_spearman(rating, pd.Series(values, index=cids))))
     out = pd.DataFrame(rows, columns=columns)
     return out.astype({"variable": "str", "conversation_count": "int64"})
 

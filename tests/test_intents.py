@@ -418,6 +418,151 @@ def test_threshold_row_equals_direct_computation(m, t):
     assert row["escalation_rate"] == pytest.approx(esc.mean(), abs=1e-12)
 
 
+# --------------------------------------------------------------------------- plain-Python references
+#
+# Issue 10 rewrote confusion / pairs / drift / model A/B on integer codes and np.bincount. These
+# tests recompute them with Counters over the plain strings, straight from the docstring
+# definitions, on messy frames: bot rows, missing predictions (-> fallback), unlabelled
+# messages, missing model versions, several ISO weeks.
+
+
+@st.composite
+def messy_frames(draw):
+    n = draw(st.integers(1, 40))
+    pick = lambda values: draw(st.lists(st.sampled_from(values), min_size=n, max_size=n))  # noqa: E731
+    days = draw(st.lists(st.integers(0, 30), min_size=n, max_size=n))
+    rows = [{"conversation_id": cv, "speaker": sp, "text": f"m{i}", "intent": p, "true_intent": t,
+             "confidence": c, "model_version": mv,
+             "timestamp": (pd.Timestamp("2023-12-28T10:00:00Z") + pd.Timedelta(days=d)).isoformat()}
+            for i, (cv, sp, p, t, c, mv, d) in enumerate(zip(
+                pick(["c1", "c2", "c3", "c4"]), pick(["user", "user", "user", "bot"]), pick(LABELS + [None]),
+                pick(LABELS + [None, None]), pick([0.1, 0.5, 0.9, None]), pick(["v1", "v2", None]), days))]
+    return messages_frame(rows)
+
+
+def _plain_users(m: pd.DataFrame) -> list[dict]:
+    """User messages as dicts with the prediction as the docstrings define it (missing -> fallback)."""
+    out = []
+    for r in m.to_dict("records"):
+        if r["speaker"] == "user":
+            r["pred"] = FB if pd.isna(r["intent"]) else r["intent"]
+            r["true"] = None if pd.isna(r["true_intent"]) else r["true_intent"]
+            out.append(r)
+    return out
+
+
+def _iso(ts) -> str:
+    year, week, _ = ts.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messy_frames(), st.integers(1, 3))
+def test_confusion_and_pairs_equal_plain_counts(m, top_n):
+    from collections import Counter
+
+    lab = [r for r in _plain_users(m) if r["true"] is not None]
+    pairs = Counter((r["true"], r["pred"]) for r in lab)
+    support = Counter(r["true"] for r in lab)
+    predicted = Counter(r["pred"] for r in lab)
+    # Top confused pairs: wrong pairs, count desc, then names.
+    wrong = sorted(((-n, t, p) for (t, p), n in pairs.items() if t != p))
+    got = I.top_confused_pairs(m, limit=100)
+    assert got[["true_intent", "intent", "count"]].values.tolist() == [[t, p, -n] for n, t, p in wrong]
+    assert got["share_of_true"].tolist() == pytest.approx([-n / support[t] for n, t, p in wrong])
+    # confused_with: the two most frequent wrong predictions of each true intent.
+    table = I.per_intent_table(m).set_index("intent")
+    for label in table.index:
+        mine = [(n, p) for n, t, p in wrong if t == label][:2]
+        assert table.loc[label, "confused_with"] == "; ".join(f"{p} ({-n})" for n, p in mine)
+        assert table.loc[label, "predicted_count"] == predicted[label]
+        assert table.loc[label, "correct_count"] == pairs[(label, label)]
+    # Confusion with folding: order by support desc, predicted desc, name; the rest -> "other".
+    labels = sorted(set(support) | set(predicted), key=lambda x: (-support[x], -predicted[x], x))
+    c = I.confusion(m, top_n=top_n)
+    keep = labels[:top_n]
+    folded = sorted(labels[top_n:])
+    assert c.folded == tuple(folded)
+    assert c.labels == tuple(keep + (["other"] if folded else []))
+    fold = lambda x: x if x in keep else "other"  # noqa: E731
+    folded_pairs = Counter((fold(t), fold(p)) for (t, p), n in pairs.items() for _ in range(n))
+    assert c.counts.to_numpy().tolist() == [[folded_pairs[(t, p)] for p in c.labels] for t in c.labels]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messy_frames(), st.integers(1, 3))
+def test_drift_equals_plain_counts(m, min_support):
+    from collections import Counter
+
+    users = [r for r in _plain_users(m) if not pd.isna(r["timestamp"])]
+    for r in users:
+        r["week"] = _iso(r["timestamp"])
+    weeks = sorted({r["week"] for r in users})
+    d = I.intent_drift(m, min_support=min_support, limit=100)
+    size = Counter(r["week"] for r in users)
+    labelled = Counter(r["week"] for r in users if r["true"] is not None)
+    correct = Counter(r["week"] for r in users if r["true"] is not None and r["true"] == r["pred"])
+    assert d.weekly[["week", "message_count", "labelled_count", "correct_count"]].values.tolist() == [
+        [w, size[w], labelled[w], correct[w]] for w in weeks]
+    mondays = {r["week"]: (r["timestamp"].normalize() - pd.Timedelta(days=r["timestamp"].day_of_week))
+               for r in users}
+    assert d.weekly["week_start"].tolist() == [mondays[w] for w in weeks]
+    mix = Counter((r["week"], r["pred"]) for r in users)
+    assert d.mix[["week", "intent", "message_count"]].values.tolist() == [
+        [w, i, n] for (w, i), n in sorted(mix.items())]
+    assert d.mix["share"].tolist() == pytest.approx([n / size[w] for (w, _), n in sorted(mix.items())])
+    # Movers, straight from the definition.
+    moves = []
+
+    def largest(intent, measure, order, values):
+        steps = [(abs(b - a), k) for k, (a, b) in enumerate(zip(values, values[1:]))]
+        if steps:
+            best = max(steps, key=lambda x: (x[0], -x[1]))[1]  # the earliest of equal moves
+            if values[best + 1] != values[best]:
+                moves.append((intent, measure, order[best], order[best + 1], values[best + 1] - values[best]))
+
+    for intent in sorted({r["pred"] for r in users}):
+        largest(intent, "share", weeks, [mix[(w, intent)] / size[w] for w in weeks])
+    per = Counter((r["true"], r["week"]) for r in users if r["true"] is not None)
+    ok = Counter((r["true"], r["week"]) for r in users if r["true"] is not None and r["true"] == r["pred"])
+    for intent in sorted({t for t, _ in per}):
+        order = [w for w in weeks if per[(intent, w)] >= min_support]
+        largest(intent, "accuracy", order, [ok[(intent, w)] / per[(intent, w)] for w in order])
+    moves.sort(key=lambda x: (-abs(x[4]), x[0], x[1]))
+    got = d.movers
+    assert got[["intent", "measure", "previous_week", "week"]].values.tolist() == [list(x[:4]) for x in moves]
+    assert got["change"].tolist() == pytest.approx([x[4] for x in moves])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messy_frames())
+def test_model_comparison_equals_plain_counts(m):
+    from collections import Counter
+
+    lab = [r for r in _plain_users(m) if r["true"] is not None and not pd.isna(r["model_version"])]
+    models = sorted({r["model_version"] for r in lab})
+    if len(models) < 2:
+        with pytest.raises(InsufficientDataError):
+            I.model_comparison(m, min_support=1)
+        return
+    c = I.model_comparison(m, min_support=2)
+    n = Counter((r["model_version"], r["true"]) for r in lab)
+    ok = Counter((r["model_version"], r["true"]) for r in lab if r["true"] == r["pred"])
+    base = models[0]
+    expected = {}
+    for model in models[1:]:
+        for intent in sorted({t for (mv, t) in n if mv in (base, model)}):
+            expected[(model, intent)] = [n[(base, intent)], ok[(base, intent)], n[(model, intent)],
+                                         ok[(model, intent)]]
+    got = {(r["model"], r["intent"]): [r["baseline_support"], r["baseline_correct"], r["model_support"],
+                                       r["model_correct"]] for r in c.per_intent.to_dict("records")}
+    assert got == expected and len(c.per_intent) == len(expected)
+    totals = {mv: [sum(v for (x, _), v in n.items() if x == mv), sum(v for (x, _), v in ok.items() if x == mv)]
+              for mv in models}
+    assert c.overall[["model", "baseline_support", "baseline_correct", "model_support", "model_correct"]
+                     ].values.tolist() == [[mv, *totals[base], *totals[mv]] for mv in models[1:]]
+
+
 # --------------------------------------------------------------------------- properties
 
 

@@ -540,6 +540,106 @@ def test_rates_are_rates_and_counts_add_up(frame):
     assert b["message_count"].sum() <= d.message_count
 
 
+# Issue 10 (speed): conversation order is taken from integer keys (no re-sort when the frame is
+# already ordered), rows are handled by position and grouped on integer codes. These compare
+# with plain Python, straight from the docstrings, on messy frames: shuffled rows, missing
+# timestamps and scores, equal timestamps (row breaks the tie), a missing conversation id.
+
+@st.composite
+def messy_scored_frames(draw):
+    n = draw(st.integers(min_value=1, max_value=30))
+    rows = []
+    for i in range(n):
+        text = draw(st.sampled_from(sorted(TEXTS)))
+        rows.append({
+            "conversation_id": draw(st.sampled_from(["a", "b", "c", "b10", "b9"])),
+            "speaker": draw(st.sampled_from(["user", "user", "bot", "bot", "system"])),
+            "text": text,
+            "compound": draw(st.sampled_from([TEXTS[text], TEXTS[text], float("nan")])),
+            "timestamp": draw(st.sampled_from([None, T(1), T(1), T(2), T(2, 5), T(3)])),
+            "intent": draw(st.sampled_from(["x", "y", None])),
+        })
+    frame = scored_frame(rows)
+    if draw(st.booleans()):
+        frame.loc[draw(st.integers(0, n - 1)), "conversation_id"] = None
+    return frame.iloc[draw(st.permutations(range(n)))]
+
+
+def _plain_order(f: pd.DataFrame) -> list[dict]:
+    """Records in (conversation_id, timestamp, row) order, missing values last (the module's definition)."""
+    def key(r):
+        return (r["conversation_id"] is None or r["conversation_id"] is pd.NA, str(r["conversation_id"]),
+                pd.isna(r["timestamp"]), r["timestamp"] if not pd.isna(r["timestamp"]) else 0, r["row"])
+    return sorted(f.to_dict("records"), key=key)
+
+
+@settings(max_examples=100, deadline=None)
+@given(messy_scored_frames())
+def test_conversation_sentiment_and_pairs_equal_plain_python(f):
+    ordered = [r for r in _plain_order(f) if not pd.isna(r["conversation_id"])]
+    # conversation_sentiment: the conversation's scored user messages in time order.
+    users = {}
+    for r in ordered:
+        if r["speaker"] == "user" and not math.isnan(r["compound"]):
+            users.setdefault(r["conversation_id"], []).append(r)
+    got = sm.conversation_sentiment(f)
+    assert got["conversation_id"].tolist() == sorted(users)
+    for row in got.to_dict("records"):
+        msgs = users[row["conversation_id"]]
+        scores = [m["compound"] for m in msgs]
+        assert row["user_message_count"] == len(msgs)
+        assert (row["first_compound"], row["last_compound"], row["min_compound"]) == (
+            scores[0], scores[-1], min(scores))
+        assert row["mean_compound"] == pytest.approx(sum(scores) / len(scores), abs=1e-12)
+        assert row["worst_text"] == msgs[scores.index(min(scores))]["text"]  # the earliest lowest
+    # bot_reaction_pairs: a bot message whose next non-system message is a scored user message.
+    expected = []
+    talk = [r for r in ordered if r["speaker"] != "system"]
+    for r, nxt in zip(talk, talk[1:]):
+        if (r["conversation_id"] == nxt["conversation_id"] and r["speaker"] == "bot" and nxt["speaker"] == "user"
+                and not math.isnan(nxt["compound"])):
+            expected.append([r["conversation_id"], r["text"], nxt["text"], nxt["compound"]])
+    pairs = sm.bot_reaction_pairs(f)
+    assert pairs[["conversation_id", "bot_text", "reply_text", "reply_compound"]].values.tolist() == expected
+    # Labels are metrics.sentiment.sentiment_labels' (for the replies and the conversation means).
+    from metrics.sentiment import sentiment_labels
+
+    assert pairs["reply_sentiment"].tolist() == sentiment_labels(pairs["reply_compound"]).tolist()
+    assert got["sentiment"].tolist() == sentiment_labels(got["mean_compound"]).tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(messy_scored_frames(), st.sampled_from([Cutoffs(), Cutoffs(positive=0.0, negative=-0.4)]))
+def test_breakdown_and_distribution_equal_plain_python(f, cutoffs):
+    from metrics.sentiment import sentiment_labels
+
+    scored = [r for r in f.to_dict("records") if r["speaker"] == "user" and not math.isnan(r["compound"])]
+    labels = sentiment_labels(pd.Series([r["compound"] for r in scored], dtype="float64"), cutoffs=cutoffs).tolist()
+    d = sm.sentiment_distribution(f, cutoffs=cutoffs)
+    assert (d.positive_count, d.neutral_count, d.negative_count) == tuple(
+        labels.count(x) for x in ("positive", "neutral", "negative"))
+    b = sm.sentiment_breakdown(f, by="intent", cutoffs=cutoffs).set_index("intent")
+    groups = sorted({r["intent"] for r in scored if not pd.isna(r["intent"])})
+    assert sorted(b.index) == groups
+    for g in groups:
+        mine = [(r, lab) for r, lab in zip(scored, labels) if r["intent"] == g]
+        assert b.loc[g, "message_count"] == len(mine)
+        assert b.loc[g, "conversation_count"] == len({r["conversation_id"] for r, _ in mine
+                                                      if not pd.isna(r["conversation_id"])})
+        assert b.loc[g, "negative_rate"] == pytest.approx(sum(lab == "negative" for _, lab in mine) / len(mine))
+
+
+def test_object_ids_and_unsorted_frames_take_the_sorting_path():
+    # Object-dtype ids sort as themselves (10 after 9), not as text: the fallback sort is used.
+    f = pd.DataFrame({"conversation_id": [10, 9, 10], "speaker": ["user", "user", "user"], "row": [3, 2, 1],
+                      "text": ["late", "nine", "early"], "compound": [-0.5, 0.2, 0.5],
+                      "timestamp": pd.to_datetime(["2026-08-02", "2026-08-01", "2026-08-01"], utc=True)})
+    conv = sm.conversation_sentiment(f)
+    # ids are reported as text, sorted as text ("10" < "9"); "10": early (0.5) first, then late (-0.5).
+    assert conv[["conversation_id", "first_compound", "last_compound", "worst_text"]].values.tolist() == [
+        ["10", 0.5, -0.5, "late"], ["9", 0.2, 0.2, "nine"]]
+
+
 def test_empty_frame_gives_documented_results():
     f = scored_frame([{"conversation_id": "a", "speaker": "user", "text": "x", "compound": 0.0,
                        "timestamp": "2026-08-01T00:00:00Z", "topic": "x"}]).iloc[0:0]

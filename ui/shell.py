@@ -107,7 +107,7 @@ def _cached_rollup(path: str, dataset_id: int, version: int) -> pd.DataFrame:
     return conversation_rollup(_cached_messages(path, dataset_id, version))
 
 
-@st.cache_resource(show_spinner="Filtering…", max_entries=6)
+@st.cache_resource(show_spinner="Filtering…", max_entries=3)
 def _cached_slice(path: str, dataset_id: int, version: int, filters_key: str, _chosen: dict):
     return apply_filters(_cached_messages(path, dataset_id, version), _cached_rollup(path, dataset_id, version),
                          _chosen)
@@ -118,7 +118,7 @@ def _memo(slice_key: tuple, name: str, params: str, *, _fn, _args: tuple, _kwarg
     return _fn(*_args, **_kwargs)
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=16)
 def _derived(slice_key: tuple, name: str, params: str, *, _fn, _args: tuple, _kwargs: dict):
     return _fn(*_args, **_kwargs)
 
@@ -183,7 +183,7 @@ def cached(ctx: "PageContext", fn, *args, **kwargs):
     return _memo(ctx.key, name, params, _fn=fn, _args=args, _kwargs=kwargs)
 
 
-@st.cache_resource(show_spinner="Scoring sentiment…", max_entries=4)
+@st.cache_resource(show_spinner="Scoring sentiment…", max_entries=2)
 def _scored_frame(slice_key: tuple, cutoffs_key: str, _messages: pd.DataFrame, _db, _cutoffs, _compound):
     from metrics.sentiment import add_sentiment
     from metrics.sentiment_cache import StoreCache
