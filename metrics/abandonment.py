@@ -23,13 +23,15 @@ from __future__ import annotations
 import pandas as pd
 
 from metrics.errors import ConfigError
-from metrics.outcomes import OutcomeRules, outcome_table
+from metrics.outcomes import OutcomeRules, _by_value, outcome_table
 
 __all__ = ["abandonment_table", "abandonment_turns", "last_bot_messages"]
 
 
 def _clean(text: pd.Series) -> pd.Series:
-    return text.astype("str").str.strip().str.replace(r"\s+", " ", regex=True)
+    # Once per distinct text: most conversations end on one of a few hundred bot messages.
+    cleaned = _by_value(text.astype("str"), lambda u: u.str.strip().str.replace(r"\s+", " ", regex=True).array)
+    return pd.Series(cleaned, index=text.index, dtype="str")
 
 
 def abandonment_table(messages: pd.DataFrame, rollup: pd.DataFrame, *,

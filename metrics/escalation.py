@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 
 from metrics.errors import ConfigError
-from metrics.outcomes import (OutcomeRules, _col, _is_fallback, _ordered, canonical_outcome,
-                              escalation_signal, primary_intent)
+from metrics.outcomes import (OUTCOMES, OutcomeRules, _by_value, _col, _explicit, _intent_rows, _is_fallback,
+                              _Sorted, _take, escalation_signal, primary_intent)
 from metrics.volume import WEEKDAY_NAMES, require_timestamps
 
 __all__ = [
@@ -180,37 +180,78 @@ def derive_reason(texts, *, confidences=(), fallback=(), sentiments=(), topic=No
     return REASON_UNSPECIFIED
 
 
-def _escalated_ids(messages: pd.DataFrame, rollup: pd.DataFrame) -> pd.Index:
-    signal = escalation_signal(messages, rollup)
-    return signal.index[signal.to_numpy(bool)]
+def _speaker_is(s: _Sorted, who: str) -> np.ndarray:
+    """Per message in ``s``'s order: written by ``who``."""
+    return s.column("speaker").eq(who).to_numpy(bool)
 
 
-def _derive_reasons(users: pd.DataFrame, *, conf: pd.Series, fallback: pd.Series, sent: pd.Series,
-                    topic: pd.Series, rules: EscalationRules) -> pd.Series:
-    """Vectorised :func:`derive_reason` over the user messages of many conversations."""
-    conv = users["conversation_id"].astype("str")
+def _handoff_rows(s: _Sorted) -> np.ndarray:
+    """Per message in ``s``'s order: its ``event`` is ``handoff`` (stripped, any case)."""
+    if "event" not in s.frame.columns:
+        return np.zeros(len(s.code), dtype=bool)
+    return s.rows(_by_value(s.frame["event"], lambda u: u.astype("str").str.strip().str.lower().eq("handoff")
+                            .fillna(False).to_numpy(bool)))
+
+
+def _keyword_hits(texts: pd.Series, pattern: re.Pattern) -> np.ndarray:
+    """``pattern.search`` (an :meth:`EscalationRules.pattern`) per text, once per distinct text.
+
+    pandas runs a word-boundary pattern in its vectorised engine only when every text is ASCII
+    (on other letters ``\\b`` differs from Python's ``re``) and otherwise falls back to ``re`` for
+    the whole column. ASCII texts (with ASCII keywords, where both engines agree) are therefore
+    searched apart from the few others, which go through the compiled pattern as before."""
+    def rule(u: pd.Series) -> np.ndarray:
+        found = np.zeros(len(u), dtype=bool)
+        fast = (u.str.isascii().fillna(False).to_numpy(bool) if pattern.pattern.isascii()
+                else np.zeros(len(u), dtype=bool))
+        if fast.any():
+            found[fast] = u[fast].str.contains(pattern.pattern, case=False, regex=True).fillna(False).to_numpy(bool)
+        if (~fast).any():
+            found[~fast] = u[~fast].str.contains(pattern, regex=True).fillna(False).to_numpy(bool)
+        return found
+
+    return _by_value(texts, rule).astype(bool)
+
+
+def _derive_reasons(users: pd.DataFrame, conv: np.ndarray, count: int, *, topic_hit: np.ndarray,
+                    rules: EscalationRules) -> np.ndarray:
+    """Vectorised :func:`derive_reason` over the user messages of many conversations.
+
+    ``users``: the user messages up to the escalation (columns ``text`` and, when present,
+    ``intent``, ``confidence`` and the sentiment column); ``conv``: each one's conversation
+    number (0 .. ``count`` - 1); ``topic_hit``: per conversation, its topic is sensitive.
+    Returns the reason per conversation. A rule's keywords are only searched in the
+    conversations no earlier rule decided (the first rule that matches wins).
+    """
     text = users["text"].astype("str").fillna("")
 
-    def hits(name: str) -> pd.Series:
-        pattern = rules.pattern(name)
-        if pattern is None or len(text) == 0:
-            return pd.Series(False, index=users.index)
-        return text.str.contains(pattern, regex=True).fillna(False).astype(bool)
+    def anywhere(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(conv[mask], minlength=count) > 0
 
-    sensitive_topics = {t.strip().lower() for t in rules.sensitive_topics}
-    flags = pd.DataFrame({
-        "requested": hits("agent_request_keywords"),
-        "sensitive": hits("sensitive_keywords"),
-        "negative": hits("negative_keywords") | (sent <= rules.negative_threshold).fillna(False).astype(bool),
-        "low": (conf < rules.low_confidence_threshold).fillna(False).astype(bool) | fallback.astype(bool),
-    }, index=users.index).groupby(conv).any()
-    topic_hit = topic.astype("str").str.strip().str.lower().isin(sensitive_topics).fillna(False)
-    flags = flags.reindex(flags.index.union(topic.index), fill_value=False).astype(bool)
-    flags["sensitive"] |= topic_hit.reindex(flags.index, fill_value=False).astype(bool)
-    out = np.select([flags["requested"], flags["sensitive"], flags["negative"], flags["low"]],
-                    [REASON_REQUESTED, REASON_SENSITIVE, REASON_NEGATIVE, REASON_LOW_CONFIDENCE],
-                    default=REASON_UNSPECIFIED)
-    return pd.Series(out, index=flags.index, dtype="str")
+    def hits(name: str, open_: np.ndarray) -> np.ndarray:
+        pattern = rules.pattern(name)
+        found = np.zeros(len(text), dtype=bool)
+        rows = np.flatnonzero(open_)
+        if pattern is not None and len(rows):
+            found[rows] = _keyword_hits(text.iloc[rows], pattern)
+        return found
+
+    conf = _col(users, "confidence", "float64")
+    sent = (pd.to_numeric(users[rules.sentiment_column], errors="coerce") if rules.sentiment_column in users.columns
+            else pd.Series(np.nan, index=users.index))
+    fallback = (_is_fallback(users["intent"], OutcomeRules()).to_numpy(bool) if "intent" in users.columns
+                else np.zeros(len(users), dtype=bool))
+    open_ = np.ones(len(users), dtype=bool)
+    requested = anywhere(hits("agent_request_keywords", open_))
+    open_ &= ~requested[conv]
+    sensitive = anywhere(hits("sensitive_keywords", open_)) | topic_hit
+    open_ &= ~sensitive[conv]
+    negative = anywhere(hits("negative_keywords", open_)
+                        | (sent <= rules.negative_threshold).fillna(False).to_numpy(bool))
+    low = anywhere((conf < rules.low_confidence_threshold).fillna(False).to_numpy(bool) | fallback)
+    return np.select([requested, sensitive, negative, low],
+                     [REASON_REQUESTED, REASON_SENSITIVE, REASON_NEGATIVE, REASON_LOW_CONFIDENCE],
+                     default=REASON_UNSPECIFIED).astype(object)
 
 
 def escalation_table(messages: pd.DataFrame, rollup: pd.DataFrame, *,
@@ -235,53 +276,61 @@ def escalation_table(messages: pd.DataFrame, rollup: pd.DataFrame, *,
     """
     rules = escalation_rules or EscalationRules()
     cols = ["conversation_id", "reason", "reason_source", "turn", "hour", "weekday_name", "topic", "intent", "channel"]
-    ids = _escalated_ids(messages, rollup) if len(rollup) else pd.Index([], dtype="str")
+    signal = escalation_signal(messages, rollup) if len(rollup) else pd.Series([], dtype=bool)
+    escalated = signal.to_numpy(bool)
+    ids = signal.index[escalated]
     if len(ids) == 0:
         out = pd.DataFrame({c: pd.Series([], dtype="str") for c in cols})
         out["turn"] = out["turn"].astype("float64")
         out["hour"] = out["hour"].astype("Int64")
         return out
-    r = rollup.set_index(rollup["conversation_id"].astype("str")).loc[ids]
-    m = _ordered(messages)
-    m = m[m["conversation_id"].astype("str").isin(ids)]
-    conv = m["conversation_id"].astype("str")
-    esc_row = m["speaker"].eq("agent") | _col(m, "event", "str").str.strip().str.lower().eq("handoff").fillna(False)
-    first_esc = m["_pos"].where(esc_row).groupby(conv).min()
-    limit = conv.map(first_esc).fillna(np.inf)
-    users = m[m["speaker"].eq("user").to_numpy(bool) & (m["_pos"] <= limit).to_numpy(bool)]
-    if "intent" in users.columns:
-        fallback = _is_fallback(users["intent"], OutcomeRules())
-    else:
-        fallback = pd.Series(False, index=users.index)
-    conf = _col(users, "confidence", "float64")
-    sent = (pd.to_numeric(users[rules.sentiment_column], errors="coerce") if rules.sentiment_column in users.columns
-            else pd.Series(np.nan, index=users.index))
+    r = rollup[escalated].set_axis(ids)
+    # Message-level work on arrays in (conversation, time, row) order, once per call.
+    s = _Sorted(messages)
+    at = s.locate(signal.index)[escalated]  # each escalated conversation's number in s (-1: no message)
+    number = np.full(len(s.ids), -1)  # per conversation of s: its position in ids (-1: not escalated)
+    number[at[at >= 0]] = np.flatnonzero(at >= 0)
+    number = number[s.code]
+    in_scope = number >= 0
+    first_esc = s.first(in_scope & (_speaker_is(s, "agent") | _handoff_rows(s)))
+    limit = np.where(first_esc >= 0, first_esc, len(s.code))[s.code]  # up to and including the escalation
+    keep = np.flatnonzero(in_scope & _speaker_is(s, "user") & (s.index <= limit))
+    needed = [c for c in ("text", "intent", "confidence", rules.sentiment_column) if c in messages.columns]
+    users = messages[list(dict.fromkeys(needed))].iloc[keep if s.take is None else s.take[keep]]
+    users = users.reset_index(drop=True)
     field_reason = _col(r, "escalation_reason", "str").str.strip().replace("", pd.NA)
     topic = _col(r, "topic", "str")
-    derived = _derive_reasons(users, conf=conf, fallback=fallback, sent=sent, topic=topic, rules=rules).reindex(ids)
-    derived = derived.fillna(REASON_UNSPECIFIED)
-    has_field = field_reason.notna()
-    reasons = field_reason.where(has_field, derived).astype("str").tolist()
-    sources = np.where(has_field.to_numpy(bool), "field", "derived").tolist()
+    sensitive_topics = {t.strip().lower() for t in rules.sensitive_topics}
+    topic_hit = topic.astype("str").str.strip().str.lower().isin(sensitive_topics).fillna(False).to_numpy(bool)
+    derived = _derive_reasons(users, number[keep], len(ids), topic_hit=topic_hit, rules=rules)
+    has_field = field_reason.notna().to_numpy(bool)
+    reasons = np.where(has_field, field_reason.to_numpy(dtype=object), derived)
+    sources = np.where(has_field, "field", "derived").astype(object)
     started = r["started_at"]
     if started.notna().any():
         local = started.dt.tz_convert(timezone)
         hour = local.dt.hour.astype("Int64")
-        weekday = local.dt.day_of_week.map(lambda d: WEEKDAY_NAMES[int(d)] if pd.notna(d) else pd.NA)
+        day = local.dt.day_of_week
+        weekday = pd.array(WEEKDAY_NAMES, dtype="str").take(
+            np.where(day.notna().to_numpy(bool), day.fillna(0).to_numpy().astype(np.int64), -1), allow_fill=True)
     else:
         hour = pd.Series(pd.NA, index=r.index, dtype="Int64")
-        weekday = pd.Series(pd.NA, index=r.index, dtype="str")
-    intents = primary_intent(messages).reindex(ids)
+        weekday = pd.array([pd.NA] * len(r), dtype="str")
+    if "intent" in messages.columns and len(s.code):
+        pick = _intent_rows(s, scope=in_scope)
+        intents = _take(s.column("intent"), np.where(at >= 0, pick[np.maximum(at, 0)], -1)).astype("str").array
+    else:
+        intents = pd.array([pd.NA] * len(ids), dtype="str")
     out = pd.DataFrame({
-        "conversation_id": pd.Series(ids, dtype="str").to_numpy(),
-        "reason": pd.Series(reasons, dtype="str").to_numpy(),
-        "reason_source": pd.Series(sources, dtype="str").to_numpy(),
+        "conversation_id": pd.array(ids, dtype="str"),
+        "reason": pd.array(reasons, dtype="str"),
+        "reason_source": pd.array(sources, dtype="str"),
         "turn": r["first_handoff_turn"].astype("float64").to_numpy(),
-        "hour": hour.to_numpy(),
-        "weekday_name": weekday.astype("str").to_numpy(),
-        "topic": topic.to_numpy(),
-        "intent": intents.astype("str").to_numpy(),
-        "channel": _col(r, "channel", "str").to_numpy(),
+        "hour": hour.array,
+        "weekday_name": weekday,
+        "topic": topic.array,
+        "intent": intents,
+        "channel": _col(r, "channel", "str").array,
     })
     for c in ("conversation_id", "reason", "reason_source", "weekday_name", "topic", "intent", "channel"):
         out[c] = out[c].astype("str")
@@ -484,20 +533,20 @@ def handoff_wait_times(messages: pd.DataFrame, rollup: pd.DataFrame) -> pd.DataF
                           "wait_seconds": pd.Series([], dtype="float64")})
     if len(messages) == 0 or "event" not in messages.columns:
         return empty
-    m = _ordered(messages)
-    conv = m["conversation_id"].astype("str")
-    handoff = m["event"].astype("str").str.strip().str.lower().eq("handoff").fillna(False).to_numpy(bool)
+    s = _Sorted(messages)
+    handoff = _handoff_rows(s)
     if not handoff.any():
         return empty
-    first = m[handoff].groupby(conv[handoff], sort=True).head(1)
-    first = first.set_index(first["conversation_id"].astype("str"))
-    limit = conv.map(first["_pos"])
-    agents = m[m["speaker"].eq("agent").to_numpy(bool) & (m["_pos"] >= limit).fillna(False).to_numpy(bool)]
-    first_agent = agents.groupby(agents["conversation_id"].astype("str"))["timestamp"].min()
+    first = s.first(handoff)  # per conversation: its first handoff event
+    found = first >= 0
+    stamps = s.column("timestamp")
+    after = s.index >= np.where(found, first, len(s.code))[s.code]
+    # Agent messages at or after the handoff; the earliest time is the first with a time (NaT sorts last).
+    first_agent = s.first(_speaker_is(s, "agent") & after & stamps.notna().to_numpy(bool))
     out = pd.DataFrame({
-        "conversation_id": pd.Series(first.index, dtype="str"),
-        "handoff_at": pd.to_datetime(first["timestamp"].reset_index(drop=True), utc=True),
-        "first_agent_at": pd.to_datetime(first_agent.reindex(first.index).reset_index(drop=True), utc=True),
+        "conversation_id": pd.Series(s.ids[found], dtype="str"),
+        "handoff_at": pd.to_datetime(_take(stamps, first[found]), utc=True),
+        "first_agent_at": pd.to_datetime(_take(stamps, first_agent[found]), utc=True),
     })
     out["handoff_at"] = out["handoff_at"].astype("datetime64[ns, UTC]")
     out["first_agent_at"] = out["first_agent_at"].astype("datetime64[ns, UTC]")
@@ -575,8 +624,8 @@ def handoff_success(messages: pd.DataFrame, rollup: pd.DataFrame) -> HandoffSucc
     if len(rollup) == 0:
         return HandoffSuccess(0, 0, _NAN, _NAN, 0, _NAN, 0)
     esc = escalation_signal(messages, rollup).to_numpy(bool)
-    explicit = _col(rollup, "outcome", "object").map(canonical_outcome).eq("resolved").fillna(False)
-    resolved = (explicit.to_numpy(bool) | _col(rollup, "goal_achieved", "boolean").fillna(False).to_numpy(bool)
+    explicit = _explicit(rollup) == OUTCOMES.index("resolved")
+    resolved = (explicit | _col(rollup, "goal_achieved", "boolean").fillna(False).to_numpy(bool)
                 | _col(rollup, "survey_solved", "boolean").fillna(False).to_numpy(bool))
     rating = _col(rollup, "rating", "float64").to_numpy()
     after, bot_only = rating[esc], rating[~esc]

@@ -186,16 +186,138 @@ def is_small_talk(text) -> bool:
     return all(w in SMALL_TALK_WORDS for w in words)
 
 
-def _ordered(messages: pd.DataFrame) -> pd.DataFrame:
-    """Messages sorted by (conversation, time, source row), with ``_pos`` within the conversation."""
-    cols = [c for c in messages.columns]
-    work = messages[cols].copy()
-    if "row" not in work.columns:
-        work["row"] = np.arange(1, len(work) + 1)
-    work = work.sort_values(["conversation_id", "timestamp", "row"], kind="stable", na_position="last")
-    work = work.reset_index(drop=True)
-    work["_pos"] = work.groupby("conversation_id", sort=False).cumcount()
-    return work
+class _Sorted:
+    """The messages in (conversation, time, source row) order, as arrays; built once per metric call.
+
+    Stands in for sorting a copy of the whole frame and grouping it per conversation (slow at
+    1M rows). ``code`` numbers each message's conversation (0 .. len(ids) - 1, ``ids`` in sorted
+    order); ``take`` holds the frame positions in that order (None when the frame is already in
+    order, as validated frames are). Missing timestamps sort last, as
+    ``sort_values(na_position="last")`` puts them. Per-conversation results are arrays aligned
+    with ``ids``; "index" means a position in the sorted order, -1 for none. Messages without a
+    conversation id are left out (as ``groupby`` leaves them out).
+    """
+
+    def __init__(self, messages: pd.DataFrame):
+        self.frame = messages
+        n = len(messages)
+        cid = messages["conversation_id"].astype("str")
+        code, self.ids = self._codes(cid)
+        rows = messages["row"].to_numpy() if "row" in messages.columns else np.arange(1, n + 1)
+        ts = _sort_key(messages["timestamp"]) if "timestamp" in messages.columns else np.zeros(n, dtype=np.int64)
+        in_order = bool((code >= 0).all())
+        if in_order and n > 1:
+            c0, c1, t0, t1 = code[:-1], code[1:], ts[:-1], ts[1:]
+            in_order = bool((c1 >= c0).all()
+                            and ((c1 != c0) | (t1 > t0) | ((t1 == t0) & (rows[1:] >= rows[:-1]))).all())
+        if in_order:
+            self.take = None
+        else:
+            take = np.lexsort((rows, ts, code))  # stable, like sort_values(kind="stable")
+            self.take = take[code[take] >= 0]
+            code = code[self.take]
+        self.code = code
+
+    @property
+    def index(self) -> np.ndarray:
+        """Each message's index (its position in the sorted order)."""
+        return np.arange(len(self.code))
+
+    @staticmethod
+    def _codes(cid: pd.Series) -> tuple[np.ndarray, pd.Index]:
+        # Validated frames are sorted by conversation_id: neighbour comparisons then give the codes
+        # without hashing a million strings.
+        # (The ids are sorted exactly when each run's first id is greater than the previous one.)
+        values = cid.array
+        if len(cid) > 1 and not cid.isna().any():
+            new = np.asarray(values[1:] != values[:-1], dtype=bool)
+            heads = values[np.flatnonzero(np.r_[True, new])]
+            if np.asarray(heads[1:] > heads[:-1], dtype=bool).all():
+                return np.concatenate([[0], np.cumsum(new)]), pd.Index(heads)
+        code, ids = pd.factorize(cid, sort=True)
+        return code, pd.Index(ids, dtype=cid.dtype)
+
+    def rows(self, values) -> np.ndarray:
+        """A per-message array of the frame (frame order) in the sorted order."""
+        values = np.asarray(values)
+        return values if self.take is None else values[self.take]
+
+    def column(self, name: str) -> pd.Series:
+        """A column of the messages in the sorted order (RangeIndex)."""
+        col = self.frame[name]
+        return (col if self.take is None else col.iloc[self.take]).reset_index(drop=True)
+
+    def first(self, mask: np.ndarray) -> np.ndarray:
+        """Per conversation: index of its first message where ``mask`` holds, -1 when none."""
+        return self._edge(mask, first=True)
+
+    def last(self, mask: np.ndarray) -> np.ndarray:
+        """Per conversation: index of its last message where ``mask`` holds, -1 when none."""
+        return self._edge(mask, first=False)
+
+    def _edge(self, mask: np.ndarray, *, first: bool) -> np.ndarray:
+        out = np.full(len(self.ids), -1, dtype=np.int64)
+        idx = np.flatnonzero(mask)
+        if len(idx):
+            c = self.code[idx]
+            change = c[1:] != c[:-1]
+            edge = np.r_[True, change] if first else np.r_[change, True]
+            out[c[edge]] = idx[edge]
+        return out
+
+    def any(self, mask: np.ndarray) -> np.ndarray:
+        """Per conversation: ``mask`` holds for at least one of its messages."""
+        return np.bincount(self.code[np.asarray(mask, dtype=bool)], minlength=len(self.ids)) > 0
+
+    def locate(self, ids: pd.Index) -> np.ndarray:
+        """Position of each of ``ids`` in ``self.ids`` (-1 when it has no message)."""
+        if len(ids) == len(self.ids) and self.ids.equals(ids):
+            return np.arange(len(ids))
+        return self.ids.get_indexer(ids)
+
+    def per(self, ids: pd.Index, values: np.ndarray, fill) -> np.ndarray:
+        """Per-conversation ``values`` (aligned with ``self.ids``) in the order of ``ids``; ``fill`` when absent."""
+        at = self.locate(ids)
+        values = np.asarray(values)
+        out = values[np.maximum(at, 0)] if len(values) else np.full(len(at), fill)
+        return np.where(at >= 0, out, fill)
+
+
+def _sort_key(stamps: pd.Series) -> np.ndarray:
+    """int64 sort key of timestamps with NaT last (any sortable column works: its sorted codes)."""
+    if isinstance(stamps.dtype, pd.DatetimeTZDtype) or np.issubdtype(stamps.dtype, np.datetime64):
+        key = np.asarray(stamps.array.asi8, dtype=np.int64)  # NaT is the smallest int64
+        return np.where(key == np.iinfo(np.int64).min, np.iinfo(np.int64).max, key)
+    codes, _ = pd.factorize(stamps, sort=True)
+    return np.where(codes < 0, np.iinfo(np.int64).max, codes).astype(np.int64)
+
+
+def _take(values: pd.Series, at: np.ndarray) -> pd.Series:
+    """``values.iloc[at]`` on a RangeIndex, missing (NA / NaT) where ``at`` is -1."""
+    return pd.Series(values.array.take(np.asarray(at, dtype=np.int64), allow_fill=True))
+
+
+def _by_value(values: pd.Series, rule):
+    """``rule`` (a function of a Series) applied once per distinct value, NA included, instead of
+    once per row: a million rows hold a few thousand distinct texts, intents or events. Returns
+    an array aligned with ``values`` (a pandas array when ``rule`` returns one)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    result = rule(pd.Series(uniques, dtype=values.dtype))
+    if isinstance(result, pd.api.extensions.ExtensionArray):
+        return result.take(codes)
+    result = np.asarray(result)
+    return result[codes] if len(codes) else result[:0]
+
+
+def _normalised(values: pd.Series) -> pd.Series:
+    return values.astype("str").str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
+
+
+def _event_in(frame: pd.DataFrame, names: frozenset) -> np.ndarray:
+    """Per row: the normalised ``event`` is one of ``names`` (False without an event column)."""
+    if "event" not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    return _by_value(frame["event"], lambda u: _normalised(u).isin(names).fillna(False).to_numpy(bool))
 
 
 def _col(frame: pd.DataFrame, name: str, dtype: str) -> pd.Series:
@@ -205,8 +327,34 @@ def _col(frame: pd.DataFrame, name: str, dtype: str) -> pd.Series:
 
 
 def _is_fallback(intent: pd.Series, rules: OutcomeRules) -> pd.Series:
-    norm = intent.astype("str").str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
-    return (norm.isin(rules.fallback_intents) | norm.str.contains("fallback", regex=False)).fillna(False)
+    def rule(u: pd.Series) -> np.ndarray:
+        norm = _normalised(u)
+        return (norm.isin(rules.fallback_intents) | norm.str.contains("fallback", regex=False)).fillna(False)
+
+    return pd.Series(_by_value(intent, rule).astype(bool), index=intent.index)
+
+
+#: :func:`is_small_talk` as one full-match pattern over the lower-cased text: separators, then
+#: small-talk words each followed by separators or the end (so every ``[a-z']+`` run is one).
+_SMALL_TALK_PATTERN = (r"[^a-z']*(?:(?:" + "|".join(sorted(SMALL_TALK_WORDS, key=lambda w: (-len(w), w)))
+                       + r")(?:[^a-z']+|$))*")
+
+
+def _small_talk(text: pd.Series) -> np.ndarray:
+    """:func:`is_small_talk` per row, once per distinct text. ASCII texts go through the
+    equivalent vectorised pattern; other texts through is_small_talk itself (Python's
+    ``lower`` maps a few non-ASCII letters to ASCII ones, which a vectorised lower may not)."""
+    def rule(u: pd.Series) -> np.ndarray:
+        values = u.to_numpy(dtype=object)
+        out = np.ones(len(values), dtype=bool)  # missing text: small talk
+        ascii_ = u.astype("str").str.isascii().fillna(False).to_numpy(bool)
+        if ascii_.any():
+            out[ascii_] = u[ascii_].astype("str").str.lower().str.fullmatch(_SMALL_TALK_PATTERN).to_numpy(bool)
+        other = ~ascii_ & u.notna().to_numpy(bool)
+        out[other] = [is_small_talk(v) for v in values[other]]
+        return out
+
+    return _by_value(text, rule).astype(bool)
 
 
 def _export_end(messages: pd.DataFrame, rules: OutcomeRules) -> pd.Timestamp:
@@ -215,6 +363,25 @@ def _export_end(messages: pd.DataFrame, rules: OutcomeRules) -> pd.Timestamp:
     if "timestamp" in messages.columns and messages["timestamp"].notna().any():
         return messages["timestamp"].max()
     return pd.NaT
+
+
+def _explicit(frame: pd.DataFrame) -> np.ndarray:
+    """:func:`canonical_outcome` of the ``outcome`` column as a position in :data:`OUTCOMES`
+    (-1 when unknown, missing or without the column), computed once per distinct value."""
+    if "outcome" not in frame.columns:
+        return np.full(len(frame), -1, dtype=np.int64)
+
+    def rule(u: pd.Series) -> np.ndarray:
+        canonical = [canonical_outcome(v) for v in u.astype("object")]
+        return np.array([-1 if c is None else OUTCOMES.index(c) for c in canonical], dtype=np.int64)
+
+    return _by_value(frame["outcome"], rule)
+
+
+def _escalated(rollup: pd.DataFrame, explicit: np.ndarray) -> np.ndarray:
+    """The escalation signal per rollup row, given :func:`_explicit` of the rollup."""
+    return (rollup["has_agent"].astype(bool).to_numpy() | rollup["handoff_event"].astype(bool).to_numpy()
+            | (explicit == OUTCOMES.index("escalated")))
 
 
 def escalation_signal(messages: pd.DataFrame, rollup: pd.DataFrame) -> pd.Series:
@@ -229,11 +396,9 @@ def escalation_signal(messages: pd.DataFrame, rollup: pd.DataFrame) -> pd.Series
     >>> escalation_signal(pd.DataFrame(), r).tolist()
     [True, True, False]
     """
-    explicit = _col(rollup, "outcome", "object").map(canonical_outcome)
-    signal = (rollup["has_agent"].astype(bool) | rollup["handoff_event"].astype(bool)
-              | explicit.eq("escalated").fillna(False).astype(bool))
-    return pd.Series(signal.to_numpy(bool), index=pd.Index(rollup["conversation_id"].astype("str"),
-                                                            name="conversation_id"), name="escalated")
+    signal = _escalated(rollup, _explicit(rollup))
+    return pd.Series(signal, index=pd.Index(rollup["conversation_id"].astype("str"), name="conversation_id"),
+                     name="escalated")
 
 
 def primary_intent(messages: pd.DataFrame) -> pd.Series:
@@ -256,49 +421,66 @@ def primary_intent(messages: pd.DataFrame) -> pd.Series:
     """
     if "intent" not in messages.columns or len(messages) == 0:
         return pd.Series([], dtype="str", index=pd.Index([], name="conversation_id"), name="intent")
-    m = _ordered(messages)
-    users = m[(m["speaker"] == "user") & m["intent"].notna()].copy()
-    users["_small"] = users["text"].map(is_small_talk).astype(bool)
-    users = users.sort_values(["conversation_id", "_small", "_pos"], kind="stable")
-    first = users.groupby("conversation_id", sort=True).head(1).set_index("conversation_id")["intent"]
-    return first.astype("str").rename("intent")
+    return _primary_intent(_Sorted(messages))
 
 
-def _facts(messages: pd.DataFrame, rollup: pd.DataFrame, rules: OutcomeRules) -> pd.DataFrame:
-    """Per-conversation signals used by every outcome rule (index: conversation_id, rollup order)."""
+def _primary_intent(s: _Sorted) -> pd.Series:
+    """:func:`primary_intent` of prepared messages."""
+    pick = _intent_rows(s)
+    found = pick >= 0
+    intents = s.column("intent").iloc[pick[found]].astype("str")
+    return pd.Series(intents.array, index=pd.Index(s.ids[found], name="conversation_id"), dtype="str", name="intent")
+
+
+def _intent_rows(s: _Sorted, scope: np.ndarray | None = None) -> np.ndarray:
+    """Per conversation of ``s``: index of the message giving :func:`primary_intent` (-1: none).
+    ``scope`` (per message) limits the search, e.g. to some conversations."""
+    candidate = s.column("speaker").eq("user").to_numpy(bool) & s.column("intent").notna().to_numpy(bool)
+    if scope is not None:
+        candidate &= scope
+    small = np.zeros(len(candidate), dtype=bool)
+    rows = np.flatnonzero(candidate)
+    small[rows] = _small_talk(s.column("text").iloc[rows])
+    pick = s.first(candidate & ~small)
+    return np.where(pick >= 0, pick, s.first(candidate))
+
+
+def _facts(messages: pd.DataFrame, rollup: pd.DataFrame, rules: OutcomeRules,
+           s: _Sorted | None = None, *, end_event: bool = False) -> pd.DataFrame:
+    """Per-conversation signals used by every outcome rule (index: conversation_id, rollup order).
+    ``end_event`` (only the vendor styles need it) adds whether an end/survey event occurred.
+    ``explicit`` is the explicit outcome as a position in OUTCOMES (-1: none)."""
     ids = pd.Index(rollup["conversation_id"].astype("str"), name="conversation_id")
-    m = _ordered(messages) if len(messages) else messages
-    f = pd.DataFrame(index=ids)
-    if len(m):
-        nonsys = m[m["speaker"] != "system"]
-        last = nonsys.groupby("conversation_id", sort=False).tail(1).set_index("conversation_id")
-        f["last_speaker"] = last["speaker"].reindex(ids).astype("str")
-        f["last_text"] = last["text"].reindex(ids).astype("str")
-        bots = m[m["speaker"] == "bot"]
-        last_bot = bots.groupby("conversation_id", sort=False).tail(1).set_index("conversation_id")
-        f["last_bot_text"] = last_bot["text"].reindex(ids).astype("str")
-        events = _col(m, "event", "str").str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
-        f["end_event"] = events.isin(_END_EVENTS).fillna(False).groupby(m["conversation_id"]).any().reindex(
-            ids, fill_value=False).astype(bool)
+    f = {}  # column -> array in rollup order; one DataFrame at the end (no index alignment per column)
+    if len(messages):
+        s = s or _Sorted(messages)
+        speaker = s.column("speaker")
+        text = s.column("text")
+        last = s.per(ids, s.last((speaker != "system").to_numpy(bool)), -1)
+        f["last_speaker"] = _take(speaker, last).astype("str").array
+        f["last_text"] = _take(text, last).astype("str").array
+        f["last_bot_text"] = _take(text, s.per(ids, s.last((speaker == "bot").to_numpy(bool)), -1)).astype("str").array
+        if end_event:
+            f["end_event"] = s.per(ids, s.any(s.rows(_event_in(messages, _END_EVENTS))), False).astype(bool)
     else:
         for col in ("last_speaker", "last_text", "last_bot_text"):
-            f[col] = pd.Series(pd.NA, index=ids, dtype="str")
-        f["end_event"] = False
-    r = rollup.set_index(ids)
-    f["user_turns"] = r["user_turns"].astype("int64")
-    f["bot_turns"] = r["bot_turns"].astype("int64")
-    f["ended_at"] = r["ended_at"]
-    f["explicit"] = _col(r, "outcome", "object").map(canonical_outcome).astype("str")
-    f["goal"] = _col(r, "goal_achieved", "boolean")
-    f["survey"] = _col(r, "survey_solved", "boolean")
-    f["thumbs"] = _col(r, "thumbs", "str").str.strip().str.lower()
-    f["escalated"] = escalation_signal(messages, rollup).to_numpy()
+            f[col] = pd.array([pd.NA] * len(ids), dtype="str")
+        f["end_event"] = np.zeros(len(ids), dtype=bool)
+    f["user_turns"] = rollup["user_turns"].astype("int64").to_numpy()
+    f["bot_turns"] = rollup["bot_turns"].astype("int64").to_numpy()
+    f["ended_at"] = rollup["ended_at"].array
+    f["explicit"] = _explicit(rollup)
+    f["goal"] = _col(rollup, "goal_achieved", "boolean").array
+    f["survey"] = _col(rollup, "survey_solved", "boolean").array
+    f["thumbs"] = _col(rollup, "thumbs", "str").str.strip().str.lower().array
+    f["escalated"] = _escalated(rollup, f["explicit"])
+    f = pd.DataFrame(f, index=ids)
     end = _export_end(messages, rules)
     f["silence_seconds"] = (end - f["ended_at"]).dt.total_seconds() if end is not pd.NaT else _NAN
     pattern = re.compile(rules.question_pattern, re.IGNORECASE)
-    ends_on_bot = f["last_speaker"].eq("bot").fillna(False).astype(bool)
-    asks = f["last_text"].map(lambda t: bool(pattern.search(t)) if isinstance(t, str) else False).astype(bool)
-    f["ends_on_bot_question"] = ends_on_bot & asks
+    ends_on_bot = f["last_speaker"].eq("bot").fillna(False).to_numpy(bool)
+    asks = _by_value(f["last_text"], lambda u: [isinstance(t, str) and bool(pattern.search(t)) for t in u])
+    f["ends_on_bot_question"] = ends_on_bot & asks.astype(bool)
     return f
 
 
@@ -329,38 +511,50 @@ def outcome_table(messages: pd.DataFrame, rollup: pd.DataFrame, *,
                              "rule": pd.Series([], dtype="str"), "escalated": pd.Series([], dtype=bool),
                              "user_turns": pd.Series([], dtype="int64"),
                              "last_bot_text": pd.Series([], dtype="str")})
-    f = _facts(messages, rollup, rules)
-    explicit = f["explicit"]
-    goal = f["goal"].fillna(False).astype(bool)
-    survey_yes = f["survey"].fillna(False).astype(bool)
-    survey_no = (~f["survey"].fillna(True)).astype(bool)
-    in_progress = (f["silence_seconds"] < rules.timeout_minutes * 60).fillna(False).astype(bool)
+    return _outcome_frame(_facts(messages, rollup, rules), rules)[cols]
+
+
+_RULES = ("explicit_outcome", "goal_achieved", "survey_solved", "escalation", "survey_not_solved",
+          "in_progress_timeout", "silence_after_bot_question", "no_goal", "default_unresolved")
+
+
+def _decide(f: pd.DataFrame, rules: OutcomeRules) -> tuple[np.ndarray, np.ndarray]:
+    """Outcome and rule of each conversation of the facts, as positions in OUTCOMES and _RULES."""
+    explicit = f["explicit"].to_numpy()  # position in OUTCOMES, -1: none
+    goal = f["goal"].fillna(False).to_numpy(bool)
+    survey_yes = f["survey"].fillna(False).to_numpy(bool)
+    survey_no = (~f["survey"].fillna(True)).to_numpy(bool)
+    in_progress = (f["silence_seconds"] < rules.timeout_minutes * 60).fillna(False).to_numpy(bool)
     if rules.abandonment_mode == "silence_after_bot_question":
-        abandoned, abandon_rule = f["ends_on_bot_question"], "silence_after_bot_question"
+        abandoned, abandon_rule = f["ends_on_bot_question"].to_numpy(bool), "silence_after_bot_question"
     else:
-        abandoned, abandon_rule = pd.Series(True, index=f.index), "no_goal"
-    steps = [  # (condition, outcome, rule) in precedence order
-        (explicit.notna(), explicit, "explicit_outcome"),
-        (goal, "resolved", "goal_achieved"),
-        (survey_yes, "resolved", "survey_solved"),
-        (f["escalated"], "escalated", "escalation"),
-        (survey_no, "unresolved", "survey_not_solved"),
-        (in_progress, "in_progress", "in_progress_timeout"),
-        (abandoned, "abandoned", abandon_rule),
+        abandoned, abandon_rule = np.ones(len(f), dtype=bool), "no_goal"
+    code = OUTCOMES.index
+    steps = [  # (condition, outcome, rule) in precedence order: np.select picks the first that holds
+        (explicit >= 0, explicit, "explicit_outcome"),
+        (goal, code("resolved"), "goal_achieved"),
+        (survey_yes, code("resolved"), "survey_solved"),
+        (f["escalated"].to_numpy(bool), code("escalated"), "escalation"),
+        (survey_no, code("unresolved"), "survey_not_solved"),
+        (in_progress, code("in_progress"), "in_progress_timeout"),
+        (abandoned, code("abandoned"), abandon_rule),
     ]
-    outcome = pd.Series("unresolved", index=f.index, dtype="object")
-    rule = pd.Series("default_unresolved", index=f.index, dtype="object")
-    decided = pd.Series(False, index=f.index)
-    for cond, value, name in steps:
-        hit = cond.fillna(False).astype(bool) & ~decided
-        outcome[hit] = value[hit] if isinstance(value, pd.Series) else value
-        rule[hit] = name
-        decided |= hit
-    out = pd.DataFrame({"conversation_id": f.index.astype("str"), "outcome": outcome.astype("str").to_numpy(),
-                        "rule": rule.astype("str").to_numpy(), "escalated": f["escalated"].to_numpy(bool),
-                        "user_turns": f["user_turns"].to_numpy(), "last_bot_text": f["last_bot_text"].to_numpy()})
+    conditions = [cond for cond, _, _ in steps]
+    outcome = np.select(conditions, [value for _, value, _ in steps], default=code("unresolved"))
+    rule = np.select(conditions, [_RULES.index(name) for _, _, name in steps],
+                     default=_RULES.index("default_unresolved"))
+    return outcome, rule
+
+
+def _outcome_frame(f: pd.DataFrame, rules: OutcomeRules) -> pd.DataFrame:
+    """:func:`outcome_table` from the facts of :func:`_facts` (so callers holding them decide once)."""
+    outcome, rule = _decide(f, rules)
+    out = pd.DataFrame({"conversation_id": f.index.astype("str"),
+                        "outcome": pd.array(OUTCOMES, dtype="str").take(outcome),
+                        "rule": pd.array(_RULES, dtype="str").take(rule), "escalated": f["escalated"].to_numpy(bool),
+                        "user_turns": f["user_turns"].to_numpy(), "last_bot_text": f["last_bot_text"].array})
     out["last_bot_text"] = out["last_bot_text"].astype("str")
-    return out[cols]
+    return out
 
 
 def classify_outcomes(messages: pd.DataFrame, rollup: pd.DataFrame, *,
@@ -575,9 +769,9 @@ _STYLE_IDS = {"Chatlens default": "chatlens_default", "Copilot Studio style": "c
               "Intercom Fin style": "intercom_fin", "Rasa style": "rasa", "Zendesk style": "zendesk"}
 
 
-def _closed(f: pd.DataFrame, window_seconds: float) -> pd.Series:
+def _closed(f: pd.DataFrame, window_seconds: float) -> np.ndarray:
     """Not still open: the silence before the export end is at least the style's window (or unknown)."""
-    return ~(f["silence_seconds"] < window_seconds).fillna(False).astype(bool)
+    return ~(f["silence_seconds"] < window_seconds).fillna(False).to_numpy(bool)
 
 
 def vendor_outcome_table(messages: pd.DataFrame, rollup: pd.DataFrame, *, rules: OutcomeRules | None = None,
@@ -601,68 +795,103 @@ def vendor_outcome_table(messages: pd.DataFrame, rollup: pd.DataFrame, *, rules:
     [[False, True], [False, True]]
     """
     rules = rules or OutcomeRules()
+    _check_windows(fin_window_hours, rasa_session_minutes, zendesk_session_hours)
+    if len(rollup) == 0:
+        data = {"style": pd.Series([], dtype="str"), "conversation_id": pd.Series([], dtype="str")}
+        data.update({c: pd.Series([], dtype=bool) for c in _FLAGS})
+        return pd.DataFrame(data)
+    ids, styles = _vendor_flags(messages, rollup, rules, fin_window_hours, rasa_session_minutes,
+                                zendesk_session_hours)
+    n, k = len(ids), len(styles)
+    out = pd.DataFrame({"style": pd.array(list(styles), dtype="str").take(np.repeat(np.arange(k), n)),
+                        "conversation_id": pd.array(ids.astype("str"), dtype="str").take(np.tile(np.arange(n), k))})
+    for c in _FLAGS:
+        out[c] = np.concatenate([cols[c] for cols in styles.values()])
+    return out
+
+
+_FLAGS = ("counted", "resolved", "escalated", "abandoned", "contained")
+
+
+def _check_windows(fin_window_hours, rasa_session_minutes, zendesk_session_hours) -> None:
     for name, value in (("fin_window_hours", fin_window_hours), ("rasa_session_minutes", rasa_session_minutes),
                         ("zendesk_session_hours", zendesk_session_hours)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ConfigError(f"{name} must be a positive number, got {value!r}")
-    flags = ["counted", "resolved", "escalated", "abandoned", "contained"]
-    if len(rollup) == 0:
-        data = {"style": pd.Series([], dtype="str"), "conversation_id": pd.Series([], dtype="str")}
-        data.update({c: pd.Series([], dtype=bool) for c in flags})
-        return pd.DataFrame(data)
-    f = _facts(messages, rollup, rules)
+
+
+def _vendor_flags(messages: pd.DataFrame, rollup: pd.DataFrame, rules: OutcomeRules, fin_window_hours: float,
+                  rasa_session_minutes: float, zendesk_session_hours: float
+                  ) -> tuple[pd.Index, dict[str, dict[str, np.ndarray]]]:
+    """The rules of :data:`VENDOR_STYLES`: per style, each flag of :func:`vendor_outcome_table` as a
+    boolean array over the rollup's conversations (False where the style does not count it)."""
+    s = _Sorted(messages)
+    f = _facts(messages, rollup, rules, s, end_event=True)
     ids = f.index
-    esc = f["escalated"].astype(bool)
-    goal_yes = f["goal"].fillna(False).astype(bool)
-    goal_no = (~f["goal"].fillna(True)).astype(bool)
-    survey_yes = f["survey"].fillna(False).astype(bool)
-    survey_no = (~f["survey"].fillna(True)).astype(bool)
-    survey_answered = f["survey"].notna().astype(bool)
-    thumbs_up = f["thumbs"].eq("up").fillna(False).astype(bool)
-    thumbs_down = f["thumbs"].eq("down").fillna(False).astype(bool)
-    user_turns = f["user_turns"]
-    styles: dict[str, dict[str, pd.Series]] = {}
+
+    def flag(values) -> np.ndarray:
+        return np.asarray(values, dtype=bool)
+
+    esc = flag(f["escalated"])
+    goal_yes = flag(f["goal"].fillna(False))
+    goal_no = flag(~f["goal"].fillna(True))
+    survey_yes = flag(f["survey"].fillna(False))
+    survey_no = flag(~f["survey"].fillna(True))
+    survey_answered = flag(f["survey"].notna())
+    thumbs_up = flag(f["thumbs"].eq("up").fillna(False))
+    thumbs_down = flag(f["thumbs"].eq("down").fillna(False))
+    user_turns = f["user_turns"].to_numpy()
+    bot_turns = f["bot_turns"].to_numpy()
+    styles: dict[str, dict[str, np.ndarray]] = {}
 
     # Chatlens default
-    table = outcome_table(messages, rollup, rules=rules).set_index("conversation_id")["outcome"].reindex(ids)
-    counted = table.ne("in_progress")
-    styles["Chatlens default"] = {"counted": counted, "resolved": table.eq("resolved"),
-                                  "escalated": table.eq("escalated"), "abandoned": table.eq("abandoned"),
+    outcome = np.asarray(OUTCOMES, dtype=object)[_decide(f, rules)[0]]
+    counted = outcome != "in_progress"
+    styles["Chatlens default"] = {"counted": counted, "resolved": outcome == "resolved",
+                                  "escalated": outcome == "escalated", "abandoned": outcome == "abandoned",
                                   "contained": counted & ~esc}
 
     # Copilot Studio style
     counted = ((user_turns >= 1) | esc) & _closed(f, rules.timeout_minutes * 60)
-    end_reached = goal_yes | survey_answered | f["end_event"].astype(bool)
+    end_reached = goal_yes | survey_answered | flag(f["end_event"])
     resolved = counted & ~esc & (survey_yes | (end_reached & ~survey_answered))
     styles["Copilot Studio style"] = {"counted": counted, "resolved": resolved, "escalated": counted & esc,
                                       "abandoned": counted & ~resolved & ~esc, "contained": counted & ~esc}
 
-    # Intercom Fin style and Zendesk style need message-level signals.
-    m = _ordered(messages)
-    conv = m["conversation_id"].astype("str")
-    is_user = m["speaker"].eq("user").to_numpy(bool)
-    is_bot = m["speaker"].eq("bot").to_numpy(bool)
-    substantive = is_user & ~m["text"].map(is_small_talk).to_numpy(bool)
-    pos = m["_pos"]
-    first_sub = pd.Series(np.where(substantive, pos, np.nan)).groupby(conv).transform("min")
-    answer = is_bot & (pos.to_numpy() > first_sub.fillna(np.inf).to_numpy())
-    last_answer_pos = pd.Series(np.where(answer, pos, np.nan)).groupby(conv).max()
-    last_answer_at = m["timestamp"].where(answer).groupby(conv).max()
-    answered = last_answer_pos.notna().reindex(ids, fill_value=False).astype(bool)
-    after = substantive & (pos.to_numpy() > conv.map(last_answer_pos).fillna(np.inf).to_numpy())
-    asked_again = pd.Series(after).groupby(conv).any().reindex(ids, fill_value=False).astype(bool)
+    # Intercom Fin style and Zendesk style need message-level signals (arrays in s's order; a
+    # message's index grows with its position in the conversation, so "after" compares indexes).
+    speaker = s.column("speaker")
+    is_user = speaker.eq("user").to_numpy(bool)
+    is_bot = speaker.eq("bot").to_numpy(bool)
+    substantive = is_user.copy()
+    users = np.flatnonzero(is_user)
+    substantive[users] = ~_small_talk(s.column("text").iloc[users])
+    never = len(s.code)  # an index no message reaches
+
+    def index_of(first_or_last: np.ndarray) -> np.ndarray:  # per message, its conversation's index
+        return np.where(first_or_last >= 0, first_or_last, never)[s.code]
+
+    answer = is_bot & (s.index > index_of(s.first(substantive)))
+    last_answer = s.last(answer)
+    stamps = s.column("timestamp")
+    last_answer_at = _take(stamps, s.last(answer & stamps.notna().to_numpy(bool)))  # latest answer time
+    answered = s.per(ids, last_answer >= 0, False).astype(bool)
+    asked_again = s.per(ids, s.any(substantive & (s.index > index_of(last_answer))), False).astype(bool)
     window = pd.Timedelta(hours=float(fin_window_hours))
-    returned = pd.Series(False, index=ids)
+    returned = np.zeros(len(ids), dtype=bool)  # the same user came back within the window
     if "user_id" in rollup.columns and rollup["started_at"].notna().any():
-        r = rollup[["conversation_id", "user_id", "started_at"]].copy()
-        r["conversation_id"] = r["conversation_id"].astype("str")
-        r = r[r["user_id"].notna() & r["started_at"].notna()].sort_values(
-            ["user_id", "started_at", "conversation_id"], kind="stable")
-        r["next_start"] = r.groupby("user_id")["started_at"].shift(-1)
-        r["answer_at"] = r["conversation_id"].map(last_answer_at)
-        back = (r["next_start"] - r["answer_at"]) <= window
-        returned = back.fillna(False).astype(bool).set_axis(r["conversation_id"]).reindex(ids, fill_value=False)
-    involved = (user_turns >= 1) & (f["bot_turns"] >= 1)
+        started = rollup["started_at"]
+        keep = np.flatnonzero((rollup["user_id"].notna() & started.notna()).to_numpy(bool))
+        user = pd.factorize(rollup["user_id"])[0][keep]
+        by_id = (np.arange(len(ids)) if ids.is_monotonic_increasing  # ties in start: conversation id order
+                 else pd.factorize(ids, sort=True)[0])[keep]
+        rank = np.lexsort((by_id, _sort_key(started)[keep], user))  # by user, then start
+        order, user = keep[rank], user[rank]
+        same_user = np.r_[user[1:] == user[:-1], False]
+        next_start = started.iloc[order].reset_index(drop=True).shift(-1).where(pd.Series(same_user))
+        answer_at = _take(last_answer_at, s.locate(ids)[order])
+        returned[order] = ((next_start - answer_at) <= window).fillna(False).to_numpy(bool)
+    involved = (user_turns >= 1) & (bot_turns >= 1)
     counted = involved & _closed(f, float(fin_window_hours) * 3600)
     confirmed = survey_yes | thumbs_up
     negative = survey_no | thumbs_down
@@ -673,40 +902,29 @@ def vendor_outcome_table(messages: pd.DataFrame, rollup: pd.DataFrame, *, rules:
 
     # Rasa style
     counted = _closed(f, float(rasa_session_minutes) * 60)
-    bot_last = f["last_speaker"].eq("bot").fillna(False).astype(bool)
+    bot_last = flag(f["last_speaker"].eq("bot").fillna(False))
     styles["Rasa style"] = {"counted": counted, "resolved": counted & goal_yes, "escalated": counted & esc,
                             "abandoned": counted & bot_last, "contained": counted & ~esc}
 
     # Zendesk style
-    counted = (f["bot_turns"] >= 1) & _closed(f, float(zendesk_session_hours) * 3600)
-    if "intent" in m.columns:
-        fallback = _is_fallback(m["intent"], rules).to_numpy(bool)
-        has_intent = m["intent"].notna().to_numpy(bool)
-        meaningful = pd.Series(substantive & has_intent & ~fallback).groupby(conv).any()
-        meaningful = meaningful.reindex(ids, fill_value=False).astype(bool)
+    counted = (bot_turns >= 1) & _closed(f, float(zendesk_session_hours) * 3600)
+    if "intent" in messages.columns:
+        intent = s.column("intent")
+        fallback = _is_fallback(intent, rules).to_numpy(bool)
+        has_intent = intent.notna().to_numpy(bool)
+        meaningful = s.per(ids, s.any(substantive & has_intent & ~fallback), False).astype(bool)
         misunderstood_msg = is_user & fallback
     else:
-        meaningful = pd.Series(True, index=ids)
-        misunderstood_msg = np.zeros(len(m), dtype=bool)
-    events = _col(m, "event", "str").str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
-    misunderstood_msg = misunderstood_msg | events.isin(_MISUNDERSTOOD_EVENTS).fillna(False).to_numpy(bool)
-    misunderstood = pd.Series(misunderstood_msg).groupby(conv).any().reindex(ids, fill_value=False).astype(bool)
+        meaningful = np.ones(len(ids), dtype=bool)
+        misunderstood_msg = np.zeros(len(s.code), dtype=bool)
+    misunderstood_msg = misunderstood_msg | s.rows(_event_in(messages, _MISUNDERSTOOD_EVENTS))
+    misunderstood = s.per(ids, s.any(misunderstood_msg), False).astype(bool)
     bot_handled = counted & meaningful & ~esc & ~misunderstood
     resolved = bot_handled & ~(survey_no | goal_no | thumbs_down)
     styles["Zendesk style"] = {"counted": counted, "resolved": resolved, "escalated": counted & esc,
                                "abandoned": counted & ~resolved & ~esc, "contained": bot_handled}
 
-    frames = []
-    for style, cols in styles.items():
-        part = pd.DataFrame({"style": style, "conversation_id": ids.astype("str")})
-        for c in flags:
-            part[c] = (cols[c].reindex(ids).fillna(False).astype(bool) & cols["counted"].reindex(ids)
-                       .fillna(False).astype(bool)).to_numpy()
-        frames.append(part)
-    out = pd.concat(frames, ignore_index=True)
-    out["style"] = out["style"].astype("str")
-    out["conversation_id"] = out["conversation_id"].astype("str")
-    return out
+    return ids, {style: {c: cols[c] & cols["counted"] for c in _FLAGS} for style, cols in styles.items()}
 
 
 def vendor_definitions(messages: pd.DataFrame, rollup: pd.DataFrame, *, rules: OutcomeRules | None = None,
@@ -739,17 +957,17 @@ def vendor_definitions(messages: pd.DataFrame, rollup: pd.DataFrame, *, rules: O
     {'chatlens_default': 0.5, 'copilot_studio': 0.5, 'intercom_fin': 0.0, 'rasa': 0.5, 'zendesk': 0.0}
     """
     rules = rules or OutcomeRules()
-    table = vendor_outcome_table(messages, rollup, rules=rules, fin_window_hours=fin_window_hours,
-                                 rasa_session_minutes=rasa_session_minutes,
-                                 zendesk_session_hours=zendesk_session_hours)
+    _check_windows(fin_window_hours, rasa_session_minutes, zendesk_session_hours)
+    styles = (_vendor_flags(messages, rollup, rules, fin_window_hours, rasa_session_minutes, zendesk_session_hours)[1]
+              if len(rollup) else {})
     fill = {"timeout": f"{rules.timeout_minutes:g}", "mode": rules.abandonment_mode,
             "fin_hours": f"{fin_window_hours:g}", "rasa_minutes": f"{rasa_session_minutes:g}",
             "zendesk_hours": f"{zendesk_session_hours:g}"}
     rows = []
     for style, text in VENDOR_STYLES.items():
-        part = table[table["style"] == style]
-        n = int(part["counted"].sum())
-        counts = {c: int(part[c].sum()) for c in ("resolved", "escalated", "abandoned", "contained")}
+        part = styles.get(style, {})  # the style's flags (none on an empty rollup)
+        n = int(part["counted"].sum()) if part else 0
+        counts = {c: int(part[c].sum()) if part else 0 for c in ("resolved", "escalated", "abandoned", "contained")}
         rows.append({
             "style": style, "style_id": _STYLE_IDS[style],
             "resolution_rate": _rate(counts["resolved"], n), "escalation_rate": _rate(counts["escalated"], n),

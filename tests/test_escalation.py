@@ -6,7 +6,10 @@ import math
 
 import pytest
 from conftest import messages_frame
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_outcomes import ten_conversations
+from test_outcomes_properties import _na, _norm_event, conversations_in_order, reference_primary_intent, varied_frames
 
 from metrics.errors import ConfigError, InsufficientDataError
 from metrics.escalation import (REASON_LOW_CONFIDENCE, REASON_NEGATIVE, REASON_REQUESTED, REASON_SENSITIVE,
@@ -204,6 +207,97 @@ def test_rules_validation():
         EscalationRules(low_confidence_threshold=2)
     with pytest.raises(ConfigError, match="'human'"):
         EscalationRules(agent_request_keywords="human")
+
+
+# The vectorised table against derive_reason (the per-conversation definition) and plain-Python
+# references, on random frames (tricky texts, missing times, shuffled rows: see test_outcomes_properties).
+REFERENCE_RULES = [EscalationRules(),
+                   EscalationRules(sensitive_topics=("Complaint",), negative_keywords=("\u017ftop", "hate"),
+                                   agent_request_keywords=("agent", "talk to someone"), sentiment_column="sentiment")]
+
+
+def _reference_reasons(m, r, rules):
+    """conversation_id -> (reason, source) of each escalated conversation, one conversation at a time."""
+    from metrics.outcomes import OutcomeRules, escalation_signal
+
+    fallback_intents = OutcomeRules().fallback_intents
+    convs = conversations_in_order(m)
+    signal = escalation_signal(m, r)
+    out = {}
+    for conv in r.to_dict("records"):
+        cid = conv["conversation_id"]
+        if not signal[cid]:
+            continue
+        msgs = convs.get(cid, [])
+        ends = [i for i, x in enumerate(msgs) if x["speaker"] == "agent"
+                or (not _na(x["event"]) and str(x["event"]).strip().lower() == "handoff")]
+        users = [x for i, x in enumerate(msgs) if x["speaker"] == "user" and (not ends or i <= ends[0])]
+        field = None if _na(conv.get("escalation_reason")) else str(conv["escalation_reason"]).strip()
+        if field:
+            out[cid] = (field, "field")
+            continue
+        norm = [_norm_event(x["intent"]) for x in users]
+        out[cid] = (derive_reason([x["text"] for x in users], confidences=[x["confidence"] for x in users],
+                                  fallback=[n is not None and (n in fallback_intents or "fallback" in n) for n in norm],
+                                  sentiments=[x.get(rules.sentiment_column) for x in users],
+                                  topic=conv.get("topic"), rules=rules), "derived")
+    return out
+
+
+def _reference_waits(m):
+    """conversation_id -> (handoff_at, first_agent_at) for conversations with a handoff event."""
+    out = {}
+    for cid, msgs in sorted(conversations_in_order(m).items()):
+        handoffs = [i for i, x in enumerate(msgs)
+                    if not _na(x["event"]) and str(x["event"]).strip().lower() == "handoff"]
+        if handoffs:
+            agents = [x["timestamp"] for x in msgs[handoffs[0]:] if x["speaker"] == "agent" and not _na(x["timestamp"])]
+            out[cid] = (msgs[handoffs[0]]["timestamp"], min(agents) if agents else None)
+    return out
+
+
+@settings(max_examples=100)
+@given(varied_frames(), st.sampled_from(REFERENCE_RULES))
+def test_escalation_table_matches_plain_python_reference(m, rules):
+    r = conversation_rollup(m)
+    t = escalation_table(m, r, escalation_rules=rules)
+    got = {row["conversation_id"]: (row["reason"], row["reason_source"]) for row in t.to_dict("records")}
+    assert got == _reference_reasons(m, r, rules)
+    intents = {cid: reference_primary_intent(msgs) for cid, msgs in conversations_in_order(m).items()}
+    for row in t.to_dict("records"):
+        expected = intents.get(row["conversation_id"])
+        assert (_na(row["intent"]) and expected is None) or row["intent"] == expected, row
+    if m["timestamp"].notna().any():
+        waits = handoff_wait_times(m, r)
+        def plain(at):
+            return None if _na(at) else at
+
+        got = {row["conversation_id"]: (plain(row["handoff_at"]), plain(row["first_agent_at"]))
+               for row in waits.to_dict("records")}
+        expected = {cid: (plain(h), plain(a)) for cid, (h, a) in _reference_waits(m).items()}
+        assert got == expected
+        assert waits["conversation_id"].tolist() == sorted(expected)
+
+
+KEYWORDISH = ["human", "HUMAN", "Agent", "agents", "real person", "Real  person", "lawyer", "LEGAL", "sue", "suede",
+              "hate", "HATED", "\u017ftop", "STOP", "\u0130", "\u212a", "self-harm", "talk to someone", "x", "!", "\n",
+              "\u00e9human", "agent\u00e9", "caf\u00e9 hate"]  # "é" is a word letter for Python's \\b
+
+
+@settings(max_examples=100)
+@given(st.lists(st.lists(st.lists(st.sampled_from(KEYWORDISH), max_size=4).map(" ".join), max_size=3),
+                min_size=1, max_size=5),
+       st.sampled_from(REFERENCE_RULES))
+def test_derived_reasons_match_derive_reason(conversations, rules):
+    # each conversation: its user messages, then an agent; the table's derived reason must be
+    # derive_reason of those messages (case, word boundaries and non-ASCII letters included)
+    rows = []
+    for i, texts in enumerate(conversations):
+        rows += [{"conversation_id": f"c{i}", "speaker": "user", "text": text} for text in texts]
+        rows.append({"conversation_id": f"c{i}", "speaker": "agent", "text": "Hi, agent here."})
+    m = messages_frame(rows)
+    t = escalation_table(m, conversation_rollup(m), escalation_rules=rules)
+    assert t["reason"].tolist() == [derive_reason(texts, rules=rules) for texts in conversations]
 
 
 @pytest.mark.parametrize("module", ['metrics.escalation'])

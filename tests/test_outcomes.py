@@ -302,6 +302,24 @@ def test_fin_window_option(ten):
         vendor_definitions(m, r, fin_window_hours=-1)
 
 
+def test_fin_return_counts_only_the_same_users_next_conversation():
+    # Fin: a conversation loses its assumed resolution when the same user starts another one within
+    # the window after the bot's last answer. a (u1) is answered at 09:01 and u1 comes back in b at
+    # 15:00 (6 h later) -> a is not resolved. b is u1's last conversation -> resolved. c (u2) started
+    # at 08:00 - earlier than b's answer, but it is another user's, so it does not make b "returned".
+    def conv(cid, user, hour):
+        return [{"conversation_id": cid, "user_id": user, "speaker": "user", "text": "where is my order?",
+                 "timestamp": f"2026-08-03T{hour:02d}:00:00Z"},
+                {"conversation_id": cid, "user_id": user, "speaker": "bot", "text": "It ships tomorrow.",
+                 "timestamp": f"2026-08-03T{hour:02d}:01:00Z"}]
+
+    m = messages_frame(conv("a", "u1", 9) + conv("b", "u1", 15) + conv("c", "u2", 8))
+    t = vendor_outcome_table(m, conversation_rollup(m), rules=OutcomeRules(export_end="2026-08-10T00:00:00Z"))
+    fin = t[t["style"] == "Intercom Fin style"].set_index("conversation_id")
+    assert fin["counted"].all()
+    assert fin["resolved"].to_dict() == {"a": False, "b": True, "c": True}
+
+
 def test_zendesk_without_intents_skips_meaningful_intent(ten):
     m, r = ten
     v = vendor_definitions(m.drop(columns=["intent", "confidence"]), r, rules=RULES).set_index("style")
