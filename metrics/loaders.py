@@ -128,6 +128,8 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
     notices = list(table.notices)
     header_problems = _duplicate_headers(table, chosen)
     norm = normalize(table.frame, file=table.file, mapping=chosen, rows=table.rows, timezone=timezone, now=now)
+    source_rows = len(table.frame) + len(table.problems)
+    table.frame = sample = None  # the raw strings are no longer needed: free them before the copies below
     notices.extend(norm.notices)
     problems = norm.problems
     extra = [p.as_dict() for p in table.problems + header_problems]
@@ -136,7 +138,7 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
     file_level = problems[problems["row"].isna()]
     if len(file_level):
         raise _error(file_level)
-    frame = norm.frame
+    frame, norm.frame = norm.frame, None
     skipped = problems.iloc[0:0]
     skipped_rows = 0
     keep = np.ones(len(frame), dtype=bool)
@@ -173,7 +175,7 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
     return LoadResult(frame=frame, file=table.file, format=platform or table.format, mapping=chosen, notices=notices,
                       skipped=skipped, skipped_rows=skipped_rows, excluded_conversations=excluded,
                       excluded_messages=excluded_msgs, ignored_columns=norm.ignored_columns,
-                      source_rows=len(table.frame) + len(table.problems))
+                      source_rows=source_rows)
 
 
 def _read_with_platform(data, file_name, *, platform, max_expanded_bytes, platform_options):
@@ -234,15 +236,15 @@ def _test_rows(frame: pd.DataFrame, keep: np.ndarray, patterns) -> tuple[np.ndar
 
 
 def _keep_sorted(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
-    """Kept rows ordered by (conversation_id, timestamp, row), with a single take (none if already so)."""
+    """Kept rows ordered by (conversation_id, timestamp, row), with a single take (a filter if already so)."""
     idx = np.flatnonzero(keep)
-    cid = frame["conversation_id"].to_numpy()[idx]
-    codes, _ = pd.factorize(cid, sort=True)
+    codes, _ = pd.factorize(frame["conversation_id"], sort=True)  # ranks of the ids, as integers
+    codes = codes[idx]
     ts = frame["timestamp"].array.asi8[idx]  # NaT is int64 min: sorts first within a conversation
     rows = frame["row"].to_numpy()[idx]
     order = np.lexsort((rows, ts, codes))
-    if len(idx) == len(frame) and np.array_equal(order, np.arange(len(order))):
-        return frame.reset_index(drop=True)
+    if np.array_equal(order, np.arange(len(order))):  # already in order: keep rows without reordering
+        return (frame if len(idx) == len(frame) else frame[keep]).reset_index(drop=True)
     return frame.take(idx[order]).reset_index(drop=True)
 
 

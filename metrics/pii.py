@@ -48,9 +48,11 @@ match both redacted and raw text. (``<``, ``>`` and the capitals are literal in 
 
 Speed
 -----
-:func:`redact_series` first selects candidate rows with two vectorised (pyarrow/RE2) tests,
-"contains ``@``" and "contains a run of 7+ digits and separators", and runs the Python
-patterns and the Luhn / mod-97 checks only on those rows and only on candidate matches.
+:func:`redact_series` works on the distinct texts (a template or greeting repeated in many
+messages is checked once and its counts weighted by the number of messages), selects
+candidates among them with two vectorised (pyarrow/RE2) tests, "contains ``@``" and
+"contains a run of 7+ digits and separators", and runs the Python patterns and the Luhn /
+mod-97 checks only on those texts and only on candidate matches.
 """
 
 from __future__ import annotations
@@ -385,8 +387,9 @@ def redact_series(series: pd.Series) -> tuple[pd.Series, RedactionCounts]:
     """Redact every text of ``series``; returns ``(redacted, counts)``.
 
     The result has the input's index and the ``str`` dtype (missing values stay missing);
-    the input is not modified. Rows are pre-selected with vectorised tests (a ``@``, or a
-    run of 7+ digits and separators), so a million short messages take a few seconds.
+    the input is not modified. Each distinct text is redacted once (counts are per message);
+    texts are pre-selected with vectorised tests (a ``@``, or a run of 7+ digits and
+    separators), so a million short messages take well under a second.
     An empty series gives an empty series and zero counts.
 
     Examples
@@ -400,21 +403,36 @@ def redact_series(series: pd.Series) -> tuple[pd.Series, RedactionCounts]:
     text = series.astype("str")
     if len(text) == 0:
         return text.copy(), RedactionCounts()
-    candidate = (text.str.contains(_PREFILTER_AT, regex=False, na=False)
-                 | text.str.contains(_PREFILTER_DIGITS, regex=True, na=False)).to_numpy(dtype=bool)
+    # Work on the distinct texts (chat logs repeat greetings and bot templates): each is pre-filtered
+    # and redacted once, and its counts are weighted by how many messages hold it.
+    codes, uniques = pd.factorize(text)  # code -1 for a missing text
+    distinct = pd.Series(uniques, dtype="str")
+    candidate = (distinct.str.contains(_PREFILTER_AT, regex=False, na=False)
+                 | distinct.str.contains(_PREFILTER_DIGITS, regex=True, na=False)).to_numpy(dtype=bool)
     positions = np.flatnonzero(candidate)
+    if not len(positions):
+        return text.copy(), RedactionCounts()
     counts = {"email": 0, "phone": 0, "card": 0, "iban": 0}
-    changed_positions, changed_values = [], []
-    values = text.to_numpy(dtype=object, na_value=None)
+    messages = np.bincount(codes[codes >= 0], minlength=len(distinct))  # messages holding each text
+    values = distinct.to_numpy(dtype=object, na_value=None)
+    replaced: dict[int, str] = {}
     for pos in positions:
         value = values[pos]
-        redacted = _redact(value, counts)
+        found = {"email": 0, "phone": 0, "card": 0, "iban": 0}
+        redacted = _redact(value, found)
+        for kind, number in found.items():
+            counts[kind] += number * int(messages[pos])
         if redacted != value:
-            changed_positions.append(pos)
-            changed_values.append(redacted)
+            replaced[int(pos)] = redacted
     out = text.copy()
-    if changed_positions:
-        out.iloc[changed_positions] = changed_values
+    changed_count = 0
+    if replaced:
+        slot = np.full(len(distinct) + 1, -1)  # distinct text -> index into the redacted texts (-1: unchanged)
+        slot[list(replaced)] = np.arange(len(replaced))
+        which = slot[codes]  # code -1 (missing) reads the last slot, which is -1
+        rows = np.flatnonzero(which >= 0)
+        out.iloc[rows] = np.array(list(replaced.values()), dtype=object)[which[rows]]
+        changed_count = len(rows)
     return out, RedactionCounts(email_count=counts["email"], phone_count=counts["phone"],
                                 card_count=counts["card"], iban_count=counts["iban"],
-                                message_count=len(changed_positions))
+                                message_count=changed_count)

@@ -77,6 +77,7 @@ import secrets
 import sqlite3
 import threading
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterator
@@ -121,8 +122,11 @@ _STR_KINDS = ("id", "str", "speaker")
 _FLOAT_KINDS = ("float", "rating")
 _NAT = np.iinfo(np.int64).min  # pandas' NaT as int64
 _SEP = "\x1f"
+_NULL = float("nan")  # a bound NaN is stored as NULL (see _column_values)
 _CHUNK_ROWS = 100_000  # rows converted to Python objects at a time (bounds peak memory)
-_LOAD_CHUNK_ROWS = 100_000
+_ROWS_PER_INSERT = 64  # rows per INSERT statement (see _insert)
+_SAMPLE_ROWS = 10_000  # rows looked at to tell a column of few distinct strings from one of many
+_LOAD_CHUNK_ROWS = 100_000  # rows read per aggregate query
 _DATASET_COLUMNS = ["id", "name", "message_count", "conversation_count", "created_at", "updated_at", "version",
                     "source_format"]
 
@@ -456,23 +460,90 @@ def _object_strings(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=object, na_value=None)
 
 
-def _column_values(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """One column as an object array of Python values ready for sqlite3 (None for missing)."""
+def _column_values(frame: pd.DataFrame, column: str) -> Callable[[np.ndarray], list]:
+    """One column prepared for ``executemany``: ``take(positions)`` gives its Python values at those rows.
+
+    A missing value is given as ``float('nan')``, which SQLite stores as NULL: sqlite3 binds a float
+    directly but sends ``None`` through its adapter lookup, which costs most of a save's time when the
+    optional columns are sparse. A string column of few distinct values is dictionary-encoded once, so
+    each distinct value is a single Python object shared by its rows (fast to take, little memory);
+    a column of mostly distinct strings (ids, free text) is converted chunk by chunk instead.
+    """
     kind = _kind(column)
     series = frame[column]
     if kind in _STR_KINDS:
-        return _object_strings(series)
+        if not isinstance(series.dtype, pd.StringDtype):
+            series = series.astype("str")
+        head = series.iloc[:_SAMPLE_ROWS]
+        if head.nunique() > len(head) // 2:  # mostly distinct (ids, free text): encoding would not pay off
+            array = series.array
+            return lambda positions: array.take(positions).to_numpy(dtype=object, na_value=_NULL).tolist()
+        codes, uniques = pd.factorize(series)  # code -1 for a missing value
+        lookup = np.append(np.asarray(uniques, dtype=object), _NULL)  # ... which picks the last entry
+        return lambda positions: lookup[codes[positions]].tolist()
     if kind == "datetime":
         ns = _as_utc_ns(series)
-        return np.where(ns == _NAT, None, ns.astype(object))
+
+        def take_stamps(positions):
+            part = ns[positions]
+            values = part.astype(object)
+            values[part == _NAT] = _NULL
+            return values.tolist()
+
+        return take_stamps
     if kind in _FLOAT_KINDS:
-        values = pd.to_numeric(series).to_numpy(dtype="float64", na_value=np.nan)
-        return np.where(np.isnan(values), None, values.astype(object))
+        floats = pd.to_numeric(series).to_numpy(dtype="float64", na_value=np.nan)  # NaN is bound as NULL
+        return lambda positions: floats[positions].tolist()
     if kind == "bool":
         flags = series.astype("boolean")
-        ints = flags.to_numpy(dtype="int64", na_value=0)
-        return np.where(flags.isna().to_numpy(), None, ints.astype(object))
-    return series.to_numpy(dtype="int64").astype(object)  # row
+        codes = np.where(flags.isna().to_numpy(), 2, flags.to_numpy(dtype="int64", na_value=0))
+        lookup = np.array([0, 1, _NULL], dtype=object)
+        return lambda positions: lookup[codes[positions]].tolist()
+    ints = series.to_numpy(dtype="int64")  # row
+    return lambda positions: ints[positions].tolist()
+
+
+def _insert(conn: sqlite3.Connection, head: str, columns: list[list]) -> int:
+    """INSERT the rows given as equally long column lists (ignoring stored keys); returns the rows added.
+
+    Several rows go in one statement (``VALUES (...), (...), ...``), which spreads the per-statement
+    cost of ``executemany`` (reset, step) over many rows; the per-value cost of binding remains.
+    """
+    width, count = len(columns), len(columns[0])
+    flat: list = [None] * (width * count)  # row-major parameters
+    for j, values in enumerate(columns):
+        flat[j::width] = values
+    one = "(" + ", ".join(["?"] * width) + ")"
+    per = max(1, min(_ROWS_PER_INSERT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
+    whole = count - count % per
+    added = 0
+    for rows, start, stop in ((per, 0, whole), (1, whole, count)):
+        if stop > start:
+            sql = f"{head} VALUES {', '.join([one] * rows)} ON CONFLICT (dataset_id, msg_key) DO NOTHING"
+            params = itertools.islice(flat, start * width, stop * width)
+            added += max(conn.executemany(sql, zip(*[params] * (rows * width))).rowcount, 0)
+    return added
+
+
+def _new_positions(keys: pd.Series) -> np.ndarray:
+    """Positions of the first occurrence of each key, in key order (inserting in key order appends to the B-tree).
+
+    A stable sort puts equal keys next to each other in frame order, so the first of each run is the
+    key's first occurrence.
+    """
+    order = keys.argsort(kind="stable").to_numpy()
+    ordered = keys.to_numpy(dtype=object)[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    return order[first]
+
+
+def _stored(db: sqlite_utils.Database, dataset_id: int, keys: list[str]) -> np.ndarray:
+    """True for each of ``keys`` already stored in the dataset (the stored keys are read as JSON arrays)."""
+    stored: set[str] = set()
+    for (texts,) in _fetch_chunks(db, dataset_id, ["json_group_array(msg_key)"]):
+        stored.update(json.loads(texts))
+    return np.fromiter((k in stored for k in keys), dtype=bool, count=len(keys))
 
 
 def message_keys(frame: pd.DataFrame) -> pd.Series:
@@ -766,12 +837,10 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
     columns = _check_frame(frame)
     n = len(frame)
     keys = message_keys(frame)
-    first_of_key = ~keys.duplicated(keep="first").to_numpy()
-    order = keys.argsort(kind="stable").to_numpy()  # insert in key order: appends to the B-tree
+    positions = _new_positions(keys)  # each key's first occurrence, in key order
     candidates = [c for c in columns if c in _OPTIONAL and frame[c].notna().any()]
-    insert_sql = (f"INSERT INTO messages (dataset_id, msg_key, load_id, {', '.join(_quote(c) for c in columns)}) "
-                  f"VALUES ({', '.join(['?'] * (len(columns) + 3))}) "
-                  "ON CONFLICT (dataset_id, msg_key) DO NOTHING")
+    bound = [c for c in columns if c in _FIXED or c in candidates]  # an all-missing column is left NULL
+    insert_head = f"INSERT INTO messages (dataset_id, msg_key, load_id, {', '.join(_quote(c) for c in bound)})"
     now = _now()
     try:
         with immediate(db):
@@ -788,14 +857,19 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
             load_id = db.conn.execute(
                 "INSERT INTO loads (dataset_id, at, file, new_rows, duplicate_rows, skipped_rows) "
                 "VALUES (?, ?, ?, 0, 0, ?)", (dataset_id, now, str(file_name), int(skipped_rows))).lastrowid
+            key_values = keys.to_numpy(dtype=object)
+            if had_messages and len(positions) * 8 >= row[3]:
+                # a large re-upload: drop the stored keys here (reading the stored keys costs about an
+                # eighth of binding a row) rather than binding every column to have the row ignored
+                positions = positions[~_stored(db, dataset_id, key_values[positions].tolist())]
             new_rows = 0
-            for start in range(0, n, _CHUNK_ROWS):
-                take = order[start:start + _CHUNK_ROWS]
-                part = frame.iloc[take]
-                m = len(take)
-                rows = zip(itertools.repeat(dataset_id, m), keys.iloc[take].tolist(), itertools.repeat(load_id, m),
-                           *(_column_values(part, c).tolist() for c in columns))
-                new_rows += max(db.conn.executemany(insert_sql, rows).rowcount, 0)
+            if len(positions):
+                values = [_column_values(frame, c) for c in bound]
+                for start in range(0, len(positions), _CHUNK_ROWS):
+                    take = positions[start:start + _CHUNK_ROWS]
+                    m = len(take)
+                    new_rows += _insert(db.conn, insert_head, [[dataset_id] * m, key_values[take].tolist(),
+                                                               [load_id] * m] + [v(take) for v in values])
             duplicate_rows = n - new_rows
             db.conn.execute("UPDATE loads SET new_rows = ?, duplicate_rows = ? WHERE id = ?",
                             (new_rows, duplicate_rows, load_id))
@@ -804,7 +878,7 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
             if had_messages:
                 conversations = None  # counted by SQL below
             else:  # the rows inserted are exactly the first occurrence of each key
-                conversations = int(frame["conversation_id"][first_of_key].nunique())
+                conversations = int(frame["conversation_id"].iloc[positions].nunique())
             fresh = _columns_with_data(db, dataset_id, [c for c in candidates if c not in known]) if new_rows else []
             present = [c for c in _OPTIONAL if c in known or c in fresh]
             bump = 1 if (new_rows or row is None) else 0
@@ -825,15 +899,25 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
 
 # --------------------------------------------------------------------------- loading
 
-def _json_expr(column: str) -> str:
+def _aggregate(column: str) -> str:
+    """The SQL aggregate reading one column of a chunk as a single string.
+
+    Strings: a JSON array (null for NULL). Numbers: comma-separated text that numpy parses in C
+    without making a Python object per value; NULL is written as NaT's int64 (timestamps), ``nan``
+    (floats) or 2 (booleans).
+    """
     quoted = _quote(column)
     kind = _kind(column)
+    if kind in _STR_KINDS:
+        return f"json_group_array({quoted})"
     if kind in _FLOAT_KINDS:
-        # 17 significant digits round-trip every double; JSON's own rendering of REAL does not.
-        return f"json_group_array(CASE WHEN {quoted} IS NULL THEN 'nan' ELSE printf('%!.17g', {quoted}) END)"
+        # 17 significant digits round-trip every double; SQLite's own rendering of REAL does not.
+        return f"group_concat(CASE WHEN {quoted} IS NULL THEN 'nan' ELSE printf('%!.17g', {quoted}) END)"
     if kind == "datetime":
-        return f"json_group_array(ifnull({quoted}, {_NAT}))"
-    return f"json_group_array({quoted})"
+        return f"group_concat(ifnull({quoted}, {_NAT}))"
+    if kind == "bool":
+        return f"group_concat(ifnull({quoted}, 2))"
+    return f"group_concat({quoted})"
 
 
 def _empty_column(column: str):
@@ -849,50 +933,85 @@ def _empty_column(column: str):
     return np.array([], dtype="int64")
 
 
-def _to_array(column: str, values: list):
-    """Python values read back from the JSON arrays -> the validated frame's dtype."""
+def _str_array(values: list):
+    """A ``str`` array from Python strings/None; through pyarrow directly when pandas stores strings there."""
+    if getattr(pd.api.types.pandas_dtype("str"), "storage", None) == "pyarrow":
+        import pyarrow as pa  # installed: pandas' default str storage is pyarrow
+
+        return pd.array(pa.array(values, type=pa.large_string()), dtype="str")
+    return pd.array(values, dtype="str")
+
+
+def _numbers(text: str, dtype: str) -> np.ndarray:
+    """Parse comma-separated numbers (``_aggregate``); a value numpy cannot read raises StoreError."""
+    try:
+        values = np.fromstring(text, sep=",", dtype=dtype)
+    except ValueError:
+        values = None
+    if values is None or len(values) != text.count(",") + 1:
+        raise StoreError(f"a stored {dtype} column holds something else, near {text[:60]!r}. "
+                         "Fix: the store was edited by hand; delete the dataset and upload it again")
+    return values
+
+
+def _to_array(column: str, text: str):
+    """One column of a chunk, as read by :func:`_aggregate` -> the validated frame's dtype."""
     kind = _kind(column)
     if kind in _STR_KINDS:
-        return pd.array(values, dtype="str")
+        return _str_array(json.loads(text))
     if kind == "datetime":
-        ns = np.array(values, dtype="int64")
+        ns = _numbers(text, "int64")
         return pd.Series(ns.view("datetime64[ns]")).dt.tz_localize("UTC").array
     if kind in _FLOAT_KINDS:
-        return np.array(values, dtype="float64")
+        return _numbers(text, "float64")
     if kind == "bool":
-        return pd.array(values, dtype="boolean")
-    return np.array(values, dtype="int64")
+        codes = _numbers(text, "int64")
+        return pd.arrays.BooleanArray(codes == 1, codes == 2)
+    return _numbers(text, "int64")
 
 
-def _fetch_chunks(db: sqlite_utils.Database, dataset_id: int, columns: list[str]) -> Iterator[pd.DataFrame]:
-    """The dataset's messages in key order, as typed frames of at most ``_LOAD_CHUNK_ROWS`` rows.
+def _fetch_chunks(db: sqlite_utils.Database, dataset_id: int, aggregates: list[str]) -> Iterator[tuple]:
+    """The aggregates over the dataset's messages, per chunk of at most ``_LOAD_CHUNK_ROWS`` in key order.
 
-    One aggregate query per chunk builds one JSON array per column in C, which
-    is several times faster than fetching row tuples. Chunks are keyset-paginated
-    on ``msg_key``; a chunk whose JSON would exceed SQLite's string limit is
-    retried at half the size.
+    One aggregate query per chunk builds one string per column in C, which is several times faster
+    than fetching row tuples. A chunk is the key range up to the key ``_LOAD_CHUNK_ROWS - 1`` rows on
+    (found by stepping through the primary key alone), so the aggregate scans the table directly;
+    a chunk whose string would exceed SQLite's length limit is retried at half the size.
     """
-    inner = ", ".join(["msg_key"] + [_quote(c) for c in columns])
-    aggregates = ", ".join(["max(msg_key)", "count(*)"] + [_json_expr(c) for c in columns])
-    last, first, chunk = "", True, _LOAD_CHUNK_ROWS
+    outer = ", ".join(["count(*)"] + aggregates)
+    lower, first, chunk = "", True, _LOAD_CHUNK_ROWS
     while True:
-        op = ">=" if first else ">"
-        sql = (f"SELECT {aggregates} FROM (SELECT {inner} FROM messages WHERE dataset_id = ? AND msg_key {op} ? "
-               "ORDER BY msg_key LIMIT ?)")
+        after = ">=" if first else ">"
+        upper = db.conn.execute(f"SELECT msg_key FROM messages WHERE dataset_id = ? AND msg_key {after} ? "
+                                "ORDER BY msg_key LIMIT 1 OFFSET ?", (dataset_id, lower, chunk - 1)).fetchone()
+        upto, bound = ("AND msg_key <= ?", (upper[0],)) if upper else ("", ())
         try:
-            result = db.conn.execute(sql, (dataset_id, last, chunk)).fetchone()
+            result = db.conn.execute(f"SELECT {outer} FROM messages WHERE dataset_id = ? AND msg_key {after} ? {upto}",
+                                     (dataset_id, lower) + bound).fetchone()
         except (sqlite3.DataError, sqlite3.OperationalError) as exc:
             if "too big" in str(exc) and chunk > 1:
                 chunk = max(1, chunk // 2)
                 continue
             raise
-        count = result[1]
-        if not count:
+        if result[0]:
+            yield result[1:]
+        if upper is None:
             return
-        yield pd.DataFrame({c: _to_array(c, json.loads(text)) for c, text in zip(columns, result[2:])})
-        last, first = result[0], False
-        if count < chunk:
-            return
+        lower, first = upper[0], False
+
+
+def _sort_messages(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by (conversation_id, timestamp, row), like a stable ``sort_values`` (missing ids and NaT last).
+
+    One lexsort over integer codes and a single take (none when the rows are in order already).
+    """
+    codes, uniques = pd.factorize(frame["conversation_id"], sort=True)
+    codes = np.where(codes < 0, len(uniques), codes)  # a missing id sorts last
+    stamps = frame["timestamp"].array.asi8
+    order = np.lexsort((frame["row"].to_numpy(), stamps, stamps == _NAT, codes))
+    if np.array_equal(order, np.arange(len(order))):
+        return frame
+    return frame.take(order).reset_index(drop=True)
 
 
 @contextlib.contextmanager
@@ -936,13 +1055,22 @@ def load_messages(db: sqlite_utils.Database, dataset_id: int) -> pd.DataFrame:
         info = _require(db, dataset_id)
         present = set(json.loads(info["columns"]))
         columns = [c for c in MESSAGE_COLUMNS if c in _FIXED or c in present]
+        parts: dict[str, list] = {c: [] for c in columns}
+        chunks = _fetch_chunks(db, int(info["id"]), [_aggregate(c) for c in columns])
         try:
-            chunks = list(_fetch_chunks(db, int(info["id"]), columns))
+            # SQLite builds the next chunk (without the GIL) in a helper thread while this one converts
+            # the last; this thread holds the connection's lock for both
+            with ThreadPoolExecutor(max_workers=1) as reader:
+                pending = reader.submit(next, chunks, None)
+                while (texts := pending.result()) is not None:
+                    pending = reader.submit(next, chunks, None)
+                    for column, text in zip(columns, texts):
+                        parts[column].append(_to_array(column, text))
         except sqlite3.Error as exc:
             raise StoreError(f"could not read dataset {info['name']!r}: {exc}") from exc
-    if not chunks:
+    if not parts[columns[0]]:
         return pd.DataFrame({c: _empty_column(c) for c in columns})
-    frame = chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
-    del chunks
-    frame = frame.sort_values(["conversation_id", "timestamp", "row"], kind="stable").reset_index(drop=True)
-    return frame
+    frame = pd.DataFrame({c: p[0] if len(p) == 1 else pd.concat([pd.Series(a) for a in p], ignore_index=True)
+                          for c, p in parts.items()})
+    del parts
+    return _sort_messages(frame)

@@ -129,7 +129,8 @@ class _Collector:
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
-        vals = pd.Series(values).to_numpy(dtype=object)[mask] if values is not None else None
+        vals = (pd.Series(values).iloc[np.flatnonzero(mask)].to_numpy(dtype=object)  # only the problem rows
+                if values is not None else None)
         self.parts.append(pd.DataFrame({
             "file": self.file, "row": self.rows[mask], "column": column,
             "value": [None if _missing(v) else str(v)[:200] for v in vals] if vals is not None
@@ -144,6 +145,37 @@ class _Collector:
             return pd.DataFrame({c: pd.Series([], dtype="object") for c in PROBLEM_COLUMNS})
         out = pd.concat(self.parts, ignore_index=True)
         return out[PROBLEM_COLUMNS]
+
+
+class _Distinct:
+    """A column factorized, so a check or conversion runs once per distinct value instead of per row.
+
+    ``values`` are rows of the column itself (its dtype), one per distinct value, followed by one
+    missing value when the column has any: a vectorised conversion of ``values`` therefore sees the
+    same set of values as on the whole column and gives the same result for each. ``codes`` is each
+    row's position in ``values``; :meth:`rows` spreads a per-value result back to the rows.
+    """
+
+    def __init__(self, column: pd.Series):
+        codes, uniques = pd.factorize(column)  # -1 for missing; codes numbered in order of first appearance
+        before = np.concatenate(([-1], np.maximum.accumulate(codes)[:-1])) if len(codes) else codes
+        first = np.flatnonzero(codes > before)  # where a code appears for the first time
+        if not np.array_equal(codes[first], np.arange(len(uniques))):  # numbered otherwise: search each
+            first = np.array([np.flatnonzero(codes == k)[0] for k in range(len(uniques))], dtype=np.intp)
+        missing = np.flatnonzero(codes < 0)
+        if len(missing):
+            first = np.append(first, missing[0])
+            codes = np.where(codes < 0, len(uniques), codes)
+        self.values = column.iloc[first].reset_index(drop=True)
+        self.codes = codes
+
+    def rows(self, per_value):
+        """A per-value result (numpy array or pandas array) for every row."""
+        if isinstance(per_value, pd.Series):
+            per_value = per_value.array
+        if isinstance(per_value, np.ndarray):
+            return per_value[self.codes]
+        return per_value.take(self.codes)
 
 
 def normalize(raw: pd.DataFrame, *, file: str, mapping: dict[str, str], rows: pd.Series | None = None,
@@ -201,7 +233,7 @@ def normalize(raw: pd.DataFrame, *, file: str, mapping: dict[str, str], rows: pd
         missing = cid.isna() | (cid == "")
         issues.add(missing, mapping["conversation_id"], cid, "missing conversation id",
                    "fill in the conversation/session id for every message")
-        out["conversation_id"] = cid.where(~missing, None).astype("str")
+        out["conversation_id"] = cid.where(~missing, None).astype("str") if missing.any() else cid
 
     # speaker
     spk = col("speaker")
@@ -217,15 +249,15 @@ def normalize(raw: pd.DataFrame, *, file: str, mapping: dict[str, str], rows: pd
         out["speaker"] = out["speaker"].astype("str")
     else:
         raw_spk = spk.reset_index(drop=True)
-        uniq = pd.Series(raw_spk.dropna().unique())
-        lookup = {v: SPEAKER_SYNONYMS.get(_key(v)) for v in uniq}
-        mapped = raw_spk.map(lookup)
-        bad = mapped.isna().to_numpy()
+        distinct = _Distinct(raw_spk)
+        mapped = distinct.rows(pd.array([None if _missing(v) else SPEAKER_SYNONYMS.get(_key(v))
+                                         for v in distinct.values], dtype="str"))
+        bad = pd.isna(mapped)
         issues.add(bad, mapping["speaker"], raw_spk,
                    "unknown speaker" if raw_spk.notna().any() else "missing speaker",
                    "use one of user, bot, agent, system (customer/assistant/operator ... are understood), "
                    "or fix the mapping")
-        out["speaker"] = mapped.astype("str")
+        out["speaker"] = pd.Series(mapped)
 
     # timestamp
     ts_raw = col("timestamp")
@@ -265,35 +297,40 @@ def normalize(raw: pd.DataFrame, *, file: str, mapping: dict[str, str], rows: pd
             cleaned = values.astype("str")
             if column.kind == "id" or len(values) < 50_000:
                 cleaned = cleaned.str.strip()
-            out[name] = cleaned.where(cleaned != "", None).astype("str")
+            empty = (cleaned == "").to_numpy(dtype=bool, na_value=False)
+            out[name] = cleaned.where(~empty, None).astype("str") if empty.any() else cleaned
         elif column.kind == "float" and name == "confidence":
             out[name] = _confidence(values, source, issues, notices)
         elif column.kind in ("float", "rating"):
-            nums = pd.to_numeric(values.str.strip().str.replace(r"^\$", "", regex=True), errors="coerce")
-            bad = values.notna().to_numpy() & nums.isna().to_numpy() & ~values.str.lower().isin(["nan"]).to_numpy()
-            issues.add(bad, source, values, f"{name} is not a number", "use plain numbers such as 4 or 12.5")
+            distinct = _Distinct(values)  # a handful of distinct values: convert each once
+            each = distinct.values
+            nums = pd.to_numeric(each.str.strip().str.replace(r"^\$", "", regex=True), errors="coerce")
+            bad = each.notna().to_numpy() & nums.isna().to_numpy() & ~each.str.lower().isin(["nan"]).to_numpy()
+            issues.add(distinct.rows(bad), source, values, f"{name} is not a number",
+                       "use plain numbers such as 4 or 12.5")
             if column.kind == "rating":
                 out_of = (nums < 1) | (nums > 5)
-                issues.add(out_of.to_numpy(), source, values, "rating outside 1-5",
+                issues.add(distinct.rows(out_of.to_numpy()), source, values, "rating outside 1-5",
                            "give star ratings from 1 to 5")
                 nums = nums.where(~out_of)
-            out[name] = nums.astype("float64")
+            out[name] = distinct.rows(nums.astype("float64").to_numpy())
         elif column.kind == "bool":
-            # map each distinct value once (these columns have a handful of distinct values)
-            lookup = {}
-            for v in values.dropna().unique():
-                low = str(v).strip().lower()
-                lookup[v] = True if low in _TRUE else False if low in _FALSE else None
-            mapped = values.map(lookup)
-            bad = values.notna().to_numpy() & mapped.isna().to_numpy()
-            issues.add(bad, source, values, f"{name} is not true/false", "use true/false, yes/no or 1/0")
-            out[name] = mapped.astype("boolean")
+            distinct = _Distinct(values)  # map each distinct value once
+            lookup = []
+            for v in distinct.values:
+                low = None if _missing(v) else str(v).strip().lower()
+                lookup.append(True if low in _TRUE else False if low in _FALSE else None)
+            mapped = pd.array(lookup, dtype="boolean")
+            bad = distinct.values.notna().to_numpy() & mapped.isna()
+            issues.add(distinct.rows(bad), source, values, f"{name} is not true/false",
+                       "use true/false, yes/no or 1/0")
+            out[name] = distinct.rows(mapped)
         if name == "thumbs":
-            low = out[name].str.lower()
-            mapped = low.map(_THUMBS)
-            bad = out[name].notna().to_numpy() & mapped.isna().to_numpy()
-            issues.add(bad, source, values, "thumbs is not up/down", "use up or down")
-            out[name] = mapped.astype("str")
+            distinct = _Distinct(out[name])
+            mapped = distinct.values.str.lower().map(_THUMBS)
+            bad = distinct.values.notna().to_numpy() & mapped.isna().to_numpy()
+            issues.add(distinct.rows(bad), source, values, "thumbs is not up/down", "use up or down")
+            out[name] = distinct.rows(mapped.astype("str"))
 
     # duplicate message ids
     if "message_id" in out.columns:
@@ -414,36 +451,51 @@ def _parse_mixed(values: pd.Series, *, utc: bool) -> pd.Series:
     return pd.Series(pd.to_datetime(out, utc=utc) if out else [], index=values.index, dtype=dtype)
 
 
-def _confidence(values: pd.Series, source: str, issues: _Collector, notices: list[str]) -> pd.Series:
-    text = values.astype("str").str.strip().str.rstrip("%")
+def _confidence(values: pd.Series, source: str, issues: _Collector, notices: list[str]) -> np.ndarray:
+    distinct = _Distinct(values)  # each distinct value is converted and checked once
+    each = distinct.values
+    text = each.astype("str").str.strip().str.rstrip("%")
     nums = pd.to_numeric(text, errors="coerce")
     nan_word = text.str.lower().isin(["nan", "none", "null"]).to_numpy()
-    not_num = values.notna().to_numpy() & nums.isna().to_numpy() & ~nan_word
-    issues.add(not_num, source, values, "confidence is not a number", "give confidences between 0 and 1")
+    not_num = each.notna().to_numpy() & nums.isna().to_numpy() & ~nan_word
+    issues.add(distinct.rows(not_num), source, values, "confidence is not a number",
+               "give confidences between 0 and 1")
     negative = (nums < 0).to_numpy()
-    issues.add(negative, source, values, "confidence is negative", "give confidences between 0 and 1")
+    issues.add(distinct.rows(negative), source, values, "confidence is negative", "give confidences between 0 and 1")
     valid = nums.where(nums >= 0)
     if valid.max() > 1 and valid.max() <= 100:
         notices.append(f"Confidence in '{source}' looks like a percentage (max {valid.max():g}); divided by 100.")
         valid = valid / 100.0
     too_big = (valid > 1).to_numpy()
-    issues.add(too_big, source, values, "confidence above 1 (and above 100)",
+    issues.add(distinct.rows(too_big), source, values, "confidence above 1 (and above 100)",
                "give confidences between 0 and 1 (or 0-100 for percentages)")
-    return valid.where(valid <= 1).astype("float64")
+    return distinct.rows(valid.where(valid <= 1).astype("float64").to_numpy())
 
 
 def _check_conversation_constants(frame: pd.DataFrame, notices: list[str]) -> None:
+    """Notice each conversation field that takes several values within a conversation.
+
+    Per field, a conversation varies when its rows hold more than one distinct non-missing value:
+    with the field's values factorized to integer codes, when the smallest and the largest code of
+    the conversation's non-missing rows differ. Rows without a conversation id are left out.
+    """
     from metrics.schema import CONVERSATION_FIELDS
 
     present = [c for c in CONVERSATION_FIELDS if c in frame.columns]
     if not present or frame["conversation_id"].isna().all():
         return
-    distinct = frame[["conversation_id"] + present].drop_duplicates()
-    suspects = distinct["conversation_id"].duplicated(keep=False)
-    if not suspects.any():
-        return
-    counts = distinct[suspects].groupby("conversation_id", sort=False)[present].nunique(dropna=True)
+    conv = pd.factorize(frame["conversation_id"])[0]
+    order = np.argsort(conv, kind="stable")
+    order = order[conv[order] >= 0]  # rows grouped by conversation
+    in_place = np.array_equal(order, np.arange(len(conv)))  # grouped already (the usual export): no take
+    grouped = conv if in_place else conv[order]
+    starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1])))
     for c in present:
-        varying = int((counts[c] > 1).sum())
+        codes = pd.factorize(frame[c])[0].astype(np.int64, copy=False)  # -1 for missing
+        if not in_place:
+            codes = codes[order]
+        highest = np.maximum.reduceat(codes, starts)  # -1: no value in the conversation
+        lowest = np.minimum.reduceat(codes.view(np.uint64), starts).view(np.int64)  # missing = 2**64-1 here
+        varying = int(np.count_nonzero((highest >= 0) & (lowest < highest)))
         if varying:
             notices.append(f"'{c}' takes several values within {varying} conversation(s); the first is used.")

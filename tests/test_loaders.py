@@ -215,3 +215,45 @@ def test_zip_member_names_appear_in_row_problems():
     with pytest.raises(ValidationError) as info:
         load_bytes(buf.getvalue(), "outer.zip")
     assert info.value.problems[0].file == "outer.zip:inner.csv"
+
+
+pooled = {  # few distinct values, repeated: normalize converts and checks each distinct value once
+    "speaker": st.sampled_from(["user", " Bot ", "customer", "robot", "", "SYSTEM"]),  # an all-missing column
+    # would be reported as "missing speaker" rather than "unknown speaker": a property of the whole column
+    "goal_achieved": st.sampled_from([None, "true", "no", "Y", "maybe", "1", " FALSE "]),
+    "rating": st.sampled_from([None, "1", "4.5", "$3", "6", "0", "x", "nan", " 2 "]),
+    "thumbs": st.sampled_from([None, "up", "Down", "👍", "meh", " up "]),
+    "confidence": st.sampled_from([None, "0.5", "1", "0", "-0.1", "abc", "nan", "null", " 0.25 "]),
+    "conversion_value": st.sampled_from([None, "$10", "12.5", "abc", "-0.0", "1e3"]),
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.fixed_dictionaries(pooled), min_size=1, max_size=20))
+def test_each_value_is_converted_and_checked_as_if_it_were_alone(rows):
+    """Reference: normalizing each row on its own. The whole column must give every row the same value
+    and the same problems (confidence stays within 0-1 here, so no percentage scaling couples the rows)."""
+    from metrics.validate import normalize
+
+    raw = pd.DataFrame(rows, dtype="str").assign(cid="c1", body="hi")
+    mapping = {"conversation_id": "cid", "text": "body", **{c: c for c in pooled}}
+    whole = normalize(raw, file="f.csv", mapping=mapping)
+    problems = whole.problems
+    for i in range(len(rows)):
+        alone = normalize(raw.iloc[[i]].reset_index(drop=True), file="f.csv", mapping=mapping,
+                          rows=pd.Series([i + 1]))
+        pd.testing.assert_frame_equal(whole.frame.iloc[[i]].reset_index(drop=True), alone.frame)
+        mine = problems[problems["row"] == i + 1].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, alone.problems, check_dtype=False)
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2, 3, 4, 5], [3, 0, 4, 1, 5, 2]])  # grouped, then interleaved
+def test_a_conversation_field_that_varies_within_a_conversation_is_noticed(order):
+    lines = ["c1,user,a,resolved,4", "c1,bot,b,escalated,4", "c1,user,c,,",  # outcome varies in c1
+             "c2,user,d,resolved,4", "c2,bot,e,,5", "c2,user,f,resolved,"]  # rating varies in c2
+    data = ("conversation_id,speaker,text,outcome,rating\n" + "\n".join(lines[i] for i in order) + "\n").encode()
+    notices = load_bytes(data, "v.csv").notices
+    # a missing value is not a second value: c2's outcome (resolved, -, resolved) does not vary
+    assert "'outcome' takes several values within 1 conversation(s); the first is used." in notices
+    assert "'rating' takes several values within 1 conversation(s); the first is used." in notices
+    assert sum("takes several values" in n for n in notices) == 2

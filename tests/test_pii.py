@@ -166,6 +166,18 @@ def test_the_vectorised_prefilter_never_skips_a_row_redact_text_would_change(tex
 
 
 @settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 5), max_size=30), st.lists(st.one_of(st.none(), _texts), min_size=6, max_size=6))
+def test_repeated_texts_are_redacted_once_and_counted_per_message(picks, pool):
+    """redact_series works on distinct texts; reference: each message redacted on its own, counts summed."""
+    texts = [pool[i] for i in picks]
+    out, counts = pii.redact_series(pd.Series(texts, dtype="str"))
+    expected = pd.Series([None if t is None else pii.redact_text(t) for t in texts], dtype="str")
+    pd.testing.assert_series_equal(out, expected)
+    alone = [pii.redact_series(pd.Series([t], dtype="str"))[1] for t in texts]
+    assert counts.as_dict() == {k: sum(c.as_dict()[k] for c in alone) for k in counts.as_dict()}
+
+
+@settings(max_examples=100, deadline=None)
 @given(st.from_regex(r"[a-z][a-z0-9._+\-]{0,10}@[a-z][a-z0-9\-]{0,8}(\.[a-z]{2,6}){1,2}", fullmatch=True),
        st.sampled_from(["", "x ", "mail: ", "(", "<"]), st.sampled_from(["", " y", ".", ")", ">", "!"]))
 def test_every_address_the_funnel_sees_is_masked(address, before, after):

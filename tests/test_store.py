@@ -331,6 +331,62 @@ def test_load_reads_one_snapshot_while_another_session_writes(db_path, monkeypat
         writer.close()
 
 
+def test_missing_values_are_stored_as_sql_null_and_values_keep_their_types(memory_db):
+    # save_messages binds a missing value as float NaN (faster than None); SQLite must store NULL for it
+    saved = store.save_messages(memory_db, full_frame(), dataset_name="types")
+    cols = ["timestamp", "message_id", "confidence", "is_test", "event", "conversion_value"]
+    got = memory_db.execute(
+        f"SELECT {', '.join(f'typeof({c})' for c in cols)} FROM messages WHERE dataset_id = ? "
+        "AND text = '<script>alert(1)</script>'", (saved.dataset_id,)).fetchone()
+    # the agent message of c2: no timestamp, id m3, confidence 1e-300, is_test True, no event, value 0.0
+    assert got == ("null", "text", "real", "integer", "null", "real")
+    assert memory_db.execute("SELECT count(*) FROM messages WHERE typeof(confidence) = 'real' AND confidence != "
+                             "confidence").fetchone()[0] == 0  # no NaN was stored as a REAL
+
+
+def test_an_all_missing_optional_column_is_not_bound_and_stays_null(memory_db):
+    frame = messages_frame([dict(r, intent=None, channel="web") for r in conversation_rows(70)])
+    saved = store.save_messages(memory_db, frame, dataset_name="sparse")
+    counts = memory_db.execute("SELECT count(*), count(intent), count(channel) FROM messages").fetchone()
+    assert counts == (70, 0, 70)
+    assert store.get_dataset(memory_db, saved.dataset_id).columns == ("channel",)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "é", "10", None]),
+                          st.one_of(st.none(), st.integers(0, 5)), st.integers(1, 4)), max_size=30))
+def test_sort_messages_matches_a_stable_sort_values(rows):
+    """The lexsort in load_messages equals pandas' stable sort (missing ids and NaT last, ties in order)."""
+    frame = pd.DataFrame({
+        "conversation_id": pd.array([r[0] for r in rows], dtype="str"),
+        "timestamp": pd.to_datetime([None if r[1] is None else r[1] * 10**9 for r in rows], utc=True)
+        .astype("datetime64[ns, UTC]"),
+        "row": np.array([r[2] for r in rows], dtype="int64"),
+        "order": np.arange(len(rows)),  # ties must keep this order
+    })
+    expected = frame.sort_values(["conversation_id", "timestamp", "row"], kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(store._sort_messages(frame), expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["k1", "k2", "k10", "é", "a", ""]), max_size=30))
+def test_new_positions_are_first_occurrences_in_key_order(keys):
+    series = pd.Series(keys, dtype="str")
+    positions = store._new_positions(series)
+    # reference: the first occurrence of each distinct key, listed by key
+    first = {}
+    for i, k in enumerate(keys):
+        first.setdefault(k, i)
+    assert positions.tolist() == [first[k] for k in sorted(first)]
+
+
+def test_reading_a_stored_number_that_is_not_a_number_fails_loudly(memory_db):
+    saved = store.save_messages(memory_db, messages_frame(conversation_rows(3)), dataset_name="junk")
+    memory_db.conn.execute("UPDATE messages SET row = 'seven'")
+    with pytest.raises(StoreError, match="seven"):
+        store.load_messages(memory_db, saved.dataset_id)
+
+
 # --------------------------------------------------------------------------- re-uploads and keys
 
 @pytest.mark.parametrize("chunk_rows", [100_000, 7])
@@ -357,6 +413,18 @@ def test_overlapping_reupload_adds_only_new_rows(memory_db, monkeypatch, chunk_r
     loads = memory_db.execute("SELECT file, new_rows, duplicate_rows FROM loads ORDER BY id").fetchall()
     assert loads == [("week1.csv", 100, 0), ("week2.csv", 50, 50), ("week2.csv", 0, 100)]
     assert store.get_dataset(memory_db, first.dataset_id).files == ("week1.csv", "week2.csv")
+
+
+def test_a_small_upload_into_a_large_dataset_counts_duplicates_the_same_way(memory_db):
+    # few rows against many stored ones: the stored keys are not read, the insert ignores them instead
+    rows = conversation_rows(200)
+    first = store.save_messages(memory_db, messages_frame(rows), dataset_name="big")
+    extra = {"conversation_id": "c999", "timestamp": "2024-03-02T10:00:00Z", "speaker": "user", "text": "new"}
+    small = messages_frame(rows[:5] + [extra, rows[7]])  # 6 stored messages and 1 new one
+    second = store.save_messages(memory_db, small, dataset_name="big")
+    assert (second.new_rows, second.duplicate_rows, second.version) == (1, 6, 2)
+    info = store.get_dataset(memory_db, first.dataset_id)
+    assert (info.message_count, info.conversation_count) == (201, 21)  # 20 conversations of 10, plus c999
 
 
 def test_a_key_repeated_within_one_upload_counts_once(memory_db):
