@@ -93,10 +93,25 @@ def test_a_lambda_is_refused():
         shell.cached(ctx, lambda frame: 1, ctx.messages)
 
 
+def head_rows(frame: pd.DataFrame, *, n: int) -> pd.DataFrame:
+    return frame.head(n)
+
+
+def test_derive_from_other_arguments_is_another_frame_for_cached():
+    """The same derive name with other arguments (a 4- vs 12-week window) must not share cached results."""
+    ctx = _ctx(messages=pd.DataFrame({"conversation_id": list("abcd"), "x": [1, 2, 3, 4]}))
+    one = shell.derive(ctx, "window", head_rows, ctx.messages, n=1)
+    assert shell.cached(ctx, frame_sum, one) == 1
+    three = shell.derive(ctx, "window", head_rows, ctx.messages, n=3)
+    assert ctx.frame_token(one) != ctx.frame_token(three)
+    assert shell.cached(ctx, frame_sum, three) == 6
+    assert shell.cached(ctx, frame_sum, one) == 1
+
+
 def test_derive_registers_the_frame_for_cached():
     ctx = _ctx()
     first = shell.derive(ctx, "doubled", pd.concat, [ctx.messages, ctx.messages], ignore_index=True)
-    assert ctx.frame_token(first) == "doubled"
+    assert ctx.frame_token(first).startswith("doubled#")
     assert shell.cached(ctx, count_rows, first) == 4
     again = _ctx()   # a new run of the page: same slice, same derived object, same cache entry
     assert shell.derive(again, "doubled", pd.concat, [again.messages, again.messages], ignore_index=True) is first

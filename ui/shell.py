@@ -11,6 +11,7 @@ any page works on a freshly started server.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -124,19 +125,22 @@ def _derived(slice_key: tuple, name: str, params: str, *, _fn, _args: tuple, _kw
 
 
 def derive(ctx: "PageContext", name: str, fn, *args, **kwargs):
-    """A frame (or a tuple holding frames) made from the slice's frames, computed once per slice and shared
-    read-only; each frame is registered in ``ctx.derived`` (``name``, or ``name[i]`` inside a tuple) so that
-    :func:`cached` recognises it."""
+    """A frame (or a tuple holding frames) made from the slice's frames, computed once per slice and arguments
+    and shared read-only; each frame is registered in ``ctx.derived`` (under ``name`` plus a digest of the
+    arguments, ``[i]`` inside a tuple) so that :func:`cached` recognises it."""
+    params = _param_key(ctx, list(args)) + _param_key(ctx, kwargs)
     if ctx.dataset_id is None:
         value = fn(*args, **kwargs)
     else:
-        params = _param_key(ctx, list(args)) + _param_key(ctx, kwargs)
         value = _derived(ctx.key, f"{name} {fn.__module__}.{fn.__qualname__}", params, _fn=fn, _args=args,
                          _kwargs=kwargs)
+    # The token names the arguments too: the same name derived from other arguments (another window,
+    # other labels) is another frame, and results cached from it must not be confused.
+    tag = f"{name}#{hashlib.sha1(params.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
     parts = value if isinstance(value, tuple) else (value,)
     for i, part in enumerate(parts):
         if isinstance(part, (pd.DataFrame, pd.Series)):
-            ctx.derived[name if part is value else f"{name}[{i}]"] = part
+            ctx.derived[tag if part is value else f"{tag}[{i}]"] = part
     return value
 
 
