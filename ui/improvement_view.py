@@ -48,6 +48,18 @@ def render(ctx: shell.PageContext) -> None:
     _report(ctx, entries, results)
 
 
+def _act(action, done) -> None:
+    """Run a store action; on success keep ``done(result)`` for the next run's banner and rerun. A typed
+    error is shown on the page instead (never a traceback)."""
+    try:
+        result = action()
+    except ChatlensError as exc:
+        shell.show_error(exc)
+        return
+    st.session_state[FLASH] = done(result)
+    st.rerun()
+
+
 # ----------------------------------------------------------------------------------------- change log
 def _change_log(ctx: shell.PageContext, entries: list) -> None:
     st.header("Change log")
@@ -63,15 +75,13 @@ def _change_log(ctx: shell.PageContext, entries: list) -> None:
         only_here = st.checkbox("Only this dataset (otherwise the change applies to every dataset)",
                                 key="improve_scope")
         if st.form_submit_button("Add to the change log", type="primary"):
-            try:
+            def add() -> changelog.ChangeEntry:
                 entry = changelog.ChangeEntry(date, title, kind, metric, why=why, detail=detail,
                                               dataset_id=ctx.dataset_id if only_here else None)
                 goals_store.add_change(ctx.db, entry)
-            except ChatlensError as exc:
-                shell.show_error(exc)
-            else:
-                st.session_state[FLASH] = f"Added “{entry.title}” to the change log."
-                st.rerun()
+                return entry
+
+            _act(add, lambda entry: f"Added “{entry.title}” to the change log.")
 
     if entries:
         log = pd.DataFrame([{"id": e.id, "date": e.date.isoformat(), "what changed": e.kind_label, "change": e.title,
@@ -102,15 +112,10 @@ def _change_log(ctx: shell.PageContext, entries: list) -> None:
                 new_detail = st.text_input("Detail (optional)", value=chosen.detail,
                                            key=f"improve_edit_detail_{chosen.id}")
                 if st.form_submit_button("Save changes"):
-                    try:
-                        goals_store.update_change(ctx.db, chosen.id, changelog.ChangeEntry(
-                            new_date, new_title, new_kind, new_metric, why=new_why, detail=new_detail,
-                            dataset_id=chosen.dataset_id, backlog_key=chosen.backlog_key))
-                    except ChatlensError as exc:
-                        shell.show_error(exc)
-                    else:
-                        st.session_state[FLASH] = f"Saved change #{chosen.id}."
-                        st.rerun()
+                    _act(lambda: goals_store.update_change(ctx.db, chosen.id, changelog.ChangeEntry(
+                        new_date, new_title, new_kind, new_metric, why=new_why, detail=new_detail,
+                        dataset_id=chosen.dataset_id, backlog_key=chosen.backlog_key)),
+                         lambda _: f"Saved change #{chosen.id}.")
     else:
         st.info("The change log is empty: add the first change above, or accept a backlog item below.")
 
@@ -196,14 +201,12 @@ def _backlog(ctx: shell.PageContext) -> None:
                                     "problem": st.column_config.TextColumn("problem", width="large")})
         if st.button("Save efforts", key="improve_save_efforts"):
             changes = {k: float(v) for k, v, old in zip(ranked["key"], edited["effort"], ranked["effort"]) if v != old}
-            try:
+            def save() -> int:
                 n = goals_store.set_efforts(ctx.db, ctx.dataset_id, changes)
-            except ChatlensError as exc:
-                shell.show_error(exc)
-            else:
                 st.session_state.pop("improve_backlog_editor", None)   # rows are re-ranked: drop positional edits
-                st.session_state[FLASH] = f"Saved {n} effort estimate(s); the ranking is updated."
-                st.rerun()
+                return n
+
+            _act(save, lambda n: f"Saved {n} effort estimate(s); the ranking is updated.")
 
         open_items = ranked[ranked["status"].eq("open").to_numpy(bool)]
         st.subheader("Accept into the change log")
@@ -219,13 +222,8 @@ def _backlog(ctx: shell.PageContext) -> None:
             if st.button("Accept into change log", key="improve_accept", type="primary"):
                 entry = changelog.ChangeEntry(when, f"Fix: {row['subject']}"[:200], how, row["metric"],
                                               why=row["problem"], dataset_id=ctx.dataset_id)
-                try:
-                    cid = goals_store.accept_item(ctx.db, ctx.dataset_id, item, entry, effort=float(row["effort"]))
-                except ChatlensError as exc:
-                    shell.show_error(exc)
-                else:
-                    st.session_state[FLASH] = f"Accepted into the change log as #{cid}."
-                    st.rerun()
+                _act(lambda: goals_store.accept_item(ctx.db, ctx.dataset_id, item, entry, effort=float(row["effort"])),
+                     lambda cid: f"Accepted into the change log as #{cid}.")
         else:
             st.caption("Every candidate is accepted or done.")
         accepted = ranked[ranked["status"].eq("accepted").to_numpy(bool)]
