@@ -174,9 +174,10 @@ def cached(ctx: "PageContext", fn, *args, **kwargs):
     """``fn(*args, **kwargs)``, computed once per data slice (dataset version + filters) and options.
 
     Page reruns (every click) then only render: the result comes from Streamlit's data cache, shared by
-    every session, so ten people opening the same page compute it once. Frames are recognised by identity
-    (``ctx.messages``, ``ctx.rollup``, ``ctx.all_messages``, ``ctx.derived[...]``); other arguments by
-    their ``repr`` (options are frozen dataclasses or plain values).
+    every session, so ten people opening the same page compute it once. The slice's frames are recognised by
+    identity (``ctx.messages``, ``ctx.rollup``, ``ctx.all_messages``, ``ctx.derived[...]``); other frames,
+    numpy arrays and dataclass results by their content; anything else by its ``repr`` (options are frozen
+    dataclasses or plain values). ``fn`` must be a named function (a lambda has no stable name).
     """
     if getattr(fn, "__name__", "<lambda>") == "<lambda>":  # every lambda has the same name: no stable key
         raise TypeError("cached() needs a named function, not a lambda")
