@@ -511,7 +511,7 @@ def _roi_series(data: _Data, metric: str, freq: str, periods: pd.DataFrame, peri
     Each period counts its conversations' facts (:func:`_roi_facts`, computed once for the
     whole data): the same numbers as inputs_from_data on the period's messages and rollup,
     since every fact belongs to one conversation."""
-    from metrics.roi import RoiInputs, _basis_of, _inputs_of
+    from metrics.roi import RoiInputs, _basis_of, inputs_from_basis
 
     cache = data.get(f"roi_{freq}", dict)
     slices = data.get(f"roi_slices_{freq}", lambda: _period_rows(data.rollup, period_of))
@@ -525,7 +525,7 @@ def _roi_series(data: _Data, metric: str, freq: str, periods: pd.DataFrame, peri
             counts.append(0 if rows is None else len(rows))
             continue
         if row.period_start not in cache:
-            inputs = _inputs_of(_basis_of(_roi_facts(data).take(rows)), base)
+            inputs = inputs_from_basis(_basis_of(_roi_facts(data).take(rows)), base=base)
             cache[row.period_start] = _roi_scaled(inputs, len(rows), (row.period_end - row.period_start) / _DAY)
         values.append(getattr(cache[row.period_start], field_name))
         counts.append(len(rows))
@@ -599,9 +599,9 @@ class KpiValue:
 def _value(data: _Data, metric: str) -> KpiValue:
     fn, how = _UNITS[metric]
     if how == "roi":
-        from metrics.roi import RoiInputs, _basis_of, _inputs_of, compute_roi
+        from metrics.roi import RoiInputs, _basis_of, compute_roi, inputs_from_basis
 
-        res = compute_roi(_inputs_of(_basis_of(_roi_facts(data)), data.options.roi_base or RoiInputs()))
+        res = compute_roi(inputs_from_basis(_basis_of(_roi_facts(data)), base=data.options.roi_base or RoiInputs()))
         return KpiValue(metric, float(getattr(res, _ROI_FIELDS[metric])), _NAN, int(len(data.rollup)))
     units = fn(data)
     n = int(len(units))

@@ -88,6 +88,7 @@ __all__ = [
     "DataBasis",
     "data_basis",
     "inputs_from_data",
+    "inputs_from_basis",
 ]
 
 _NAN = float("nan")
@@ -281,7 +282,8 @@ OUTPUTS: dict[str, tuple[str, str, str]] = {
     "cost_per_conversation": ("Cost per conversation", "money", "total monthly cost / conversations"),
     "cost_per_outcome": ("Cost per successful outcome", "money", "total monthly cost / successful outcomes"),
     "human_cost_per_outcome": ("Human cost per outcome", "money", "human cost per ticket (one ticket = one outcome)"),
-    "human_cost_ratio": ("Times cheaper than people", "multiple", "human cost per ticket / cost per successful outcome"),
+    "human_cost_ratio": ("Times cheaper than people", "multiple",
+                         "human cost per ticket / cost per successful outcome"),
     "automation_savings": ("Automation savings", "money/month",
                            "contained conversations x human cost per ticket - total monthly cost, where contained"
                            " = conversations x (1 - escalation rate)"),
@@ -788,7 +790,8 @@ def _basis_of(facts: _BasisFacts) -> DataBasis:
                                     f"value / {months:.2f} month(s)")
     if conversion_known:
         derived["lead_conversion_rate"] = converted_count / conversion_known
-        sources["lead_conversion_rate"] = f"{converted_count:,} converted of {conversion_known:,} leads with a known outcome"
+        sources["lead_conversion_rate"] = (f"{converted_count:,} converted of {conversion_known:,} leads with a "
+                                           "known outcome")
     else:
         sources["lead_conversion_rate"] = "no lead with a known converted value: default kept"
 
@@ -815,8 +818,19 @@ def _basis_of(facts: _BasisFacts) -> DataBasis:
                      negative_count=negative_count, sources=sources, derived=derived)
 
 
-def _inputs_of(basis: DataBasis, base: RoiInputs | None) -> RoiInputs:
-    """``base`` with the derived inputs of ``basis``, rounded and clipped (see :func:`inputs_from_data`)."""
+def inputs_from_basis(basis: DataBasis, *, base: RoiInputs | None = None) -> RoiInputs:
+    """``base`` (default :class:`RoiInputs`) with the derived inputs of ``basis`` (a :func:`data_basis`
+    result), rounded and clipped as :func:`inputs_from_data` says. A page that shows the basis too computes
+    it once and passes it here. A basis with nothing derived returns ``base`` unchanged.
+
+    Examples
+    --------
+    >>> b = DataBasis(conversation_count=8, months=1.0, resolved_count=5, escalated_count=1, lead_count=0,
+    ...               converted_count=0, conversion_known_count=0, mean_conversion_value=float("nan"),
+    ...               negative_count=0, derived={"escalation_rate": 0.12345})
+    >>> inputs_from_basis(b).escalation_rate, inputs_from_basis(b).platform_cost_monthly
+    (0.123, 5000.0)
+    """
     values = {}
     for name, value in basis.derived.items():
         value = round(value, 3 if _BY_NAME[name].is_rate else 2)
@@ -830,8 +844,8 @@ def inputs_from_data(messages: pd.DataFrame, rollup: pd.DataFrame, *, base: RoiI
     Derived (per month = count / ``DataBasis.months``): ``conversations_monthly``,
     ``successful_outcomes_monthly``, ``escalation_rate``, ``leads_monthly``,
     ``lead_conversion_rate``, ``value_per_lead``, ``negative_experience_rate``. Rates are
-    rounded to 3 decimals (0.1 percentage point), counts and money to 2. Inputs the data cannot give (costs, and any field whose
-    column is missing) keep ``base``'s value. An empty rollup keeps ``base`` except for zero
+    rounded to 3 decimals (0.1 percentage point), counts and money to 2. Inputs the data cannot give
+    (costs, and any field whose column is missing) keep ``base``'s value. An empty rollup keeps ``base`` except for zero
     conversations, outcomes and leads.
 
     Examples
@@ -844,4 +858,4 @@ def inputs_from_data(messages: pd.DataFrame, rollup: pd.DataFrame, *, base: RoiI
     >>> i.conversations_monthly, i.escalation_rate, i.platform_cost_monthly
     (2.0, 0.5, 5000.0)
     """
-    return _inputs_of(data_basis(messages, rollup), base)
+    return inputs_from_basis(data_basis(messages, rollup), base=base)

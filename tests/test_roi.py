@@ -407,6 +407,17 @@ def test_inputs_from_data_golden():
     pd.testing.assert_frame_equal(r, r_copy)
 
 
+def test_inputs_from_basis_is_inputs_from_data_given_the_basis():
+    """The pages compute the basis once and derive the inputs from it: same numbers as inputs_from_data."""
+    m = messages_frame(_rows())
+    r = conversation_rollup(m)
+    basis = roi.data_basis(m, r)
+    assert roi.inputs_from_basis(basis, base=SEED) == roi.inputs_from_data(m, r, base=SEED)
+    assert roi.inputs_from_basis(basis).lead_conversion_rate == 0.667   # 2 of 3, rounded as documented
+    empty = roi.data_basis(m.iloc[:0], r.iloc[:0])
+    assert roi.inputs_from_basis(empty, base=SEED).platform_cost_monthly == SEED.platform_cost_monthly
+
+
 def test_inputs_from_data_ignores_row_order():
     m = messages_frame(_rows())
     shuffled = m.sample(frac=1, random_state=7).reset_index(drop=True)

@@ -242,12 +242,12 @@ def render_executive(ctx, table: pd.DataFrame, goals, saved_goals: bool, options
 
 
 def render_business_strip(ctx, options) -> None:
-    from metrics.roi import compute_roi, inputs_from_data
+    from metrics.roi import compute_roi, data_basis, inputs_from_basis
 
     st.subheader("Business impact (per month)")
     label = st.session_state.get("overview_roi_scenario", DEFAULT_ROI)
     try:
-        inputs = shell.cached(ctx, inputs_from_data, ctx.messages, ctx.rollup, base=options.roi_base)
+        inputs = inputs_from_basis(shell.cached(ctx, data_basis, ctx.messages, ctx.rollup), base=options.roi_base)
         result = compute_roi(inputs)
     except ChatlensError as exc:
         st.info(f"The ROI model cannot run on this data: {exc}")

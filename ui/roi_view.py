@@ -75,8 +75,7 @@ def _seed_inputs(ctx: shell.PageContext) -> roi.RoiInputs:
     if _state.get("roi_basis_key") != data_key:
         try:
             basis = shell.cached(ctx, roi.data_basis, ctx.messages, ctx.rollup) if not ctx.empty else None
-            data_defaults = (shell.cached(ctx, roi.inputs_from_data, ctx.messages, ctx.rollup) if not ctx.empty
-                             else roi.RoiInputs())
+            data_defaults = roi.inputs_from_basis(basis) if basis is not None else roi.RoiInputs()
         except ChatlensError as exc:
             shell.show_error(exc)
             basis, data_defaults = None, roi.RoiInputs()
