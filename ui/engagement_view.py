@@ -4,6 +4,8 @@ repeat users, channels. Definitions live in metrics/volume.py and metrics/engage
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
 from metrics import engagement, volume
@@ -24,7 +26,7 @@ def render(ctx: shell.PageContext) -> None:
         st.info("No conversations to analyse. Load a dataset on the **Data** page (or widen the filters).")
         return
     timed = has_timestamps(ctx.messages)
-    details = lambda: rollup[[c for c in DRILL_COLUMNS if c in rollup.columns]]  # noqa: E731 (built on a click)
+    details = partial(_details, rollup)   # built only when a chart is clicked
     summary = shell.cached(ctx, engagement.engagement_summary, rollup)
     _headline(summary, timed)
     if timed:
@@ -32,6 +34,11 @@ def render(ctx: shell.PageContext) -> None:
     _depth(ctx, details, summary, timed)
     _segments(ctx, details, timed)
     _channels(ctx, details)
+
+
+def _details(rollup):
+    """The rollup columns listed beside the conversations of a drill-down."""
+    return rollup[[c for c in DRILL_COLUMNS if c in rollup.columns]]
 
 
 def _chart(chart, *, key: str, name: str, rows, title: str, details) -> None:
@@ -66,7 +73,7 @@ def _volume(rollup, details, ctx: shell.PageContext) -> None:
         per_period = shell.cached(ctx, volume.conversations_per_period, rollup, period=period)
         spikes = shell.cached(ctx, volume.volume_spikes, rollup, k=float(k))
         spike_list = spikes.loc[spikes["is_spike"], "day"].tolist()
-        periods = lambda: shell.derive(ctx, "periods", volume.conversation_periods, rollup)  # noqa: E731
+        periods = partial(shell.derive, ctx, "periods", volume.conversation_periods, rollup)
         trend = shell.chart(ctx, charts.volume_trend_chart, per_period,
                             spike_periods=volume.period_labels(spike_list, period=period),
                             annotate=("period", period, "period"))

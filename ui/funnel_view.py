@@ -176,8 +176,7 @@ def _stages(ctx: shell.PageContext, stages, table, strict: bool) -> None:
     m[2].metric("Entry to finish", "—" if entered == 0 else f"{finished / entered:.1%}")
 
     st.subheader("Stages")
-    event = shell.render_chart(shell.chart(ctx, charts.funnel_chart, table), on_select="rerun", key="funnel_chart",
-                               width="stretch")
+    event = shell.show_chart(ctx, charts.funnel_chart, table, on_select="rerun", key="funnel_chart")
     st.caption("Bars: conversations reaching each stage, with the share of entry and how many stopped there. "
                "Click a bar to list the conversations that stopped at that stage.")
     st.dataframe(table.drop(columns=["stage_index", "rule"]), width="stretch", hide_index=True, key="funnel_table",
@@ -230,7 +229,7 @@ def _segments(ctx: shell.PageContext, stages, strict: bool, available: list[str]
                      key="funnel_by_value", format_func=lambda v: VALUE_LABELS[v])
     try:
         seg = shell.cached(ctx, F.funnel_by_segment, messages, stages, by=by, strict=strict)
-        shell.render_chart(shell.chart(ctx, charts.segment_comparison_chart, seg, value=value), width="stretch")
+        shell.show_chart(ctx, charts.segment_comparison_chart, seg, value=value)
         st.caption(f"Each stage's bars compare the values of {by}; look for a segment that drops earlier.")
         wide = seg.pivot(index=["stage_index", "stage"], columns="segment", values=value).reset_index()
         fmt = "%d" if value == "conversations" else "percent"
@@ -268,7 +267,7 @@ def _conversion(ctx: shell.PageContext, stages, strict: bool, available: list[st
         st.caption("Value sums `conversion_value` over converted leads; a missing value counts as 0.")
 
         by_stage = shell.cached(ctx, F.conversion_by_stage, messages, stages, strict=strict)
-        shell.render_chart(shell.chart(ctx, charts.conversion_by_stage_chart, by_stage), width="stretch")
+        shell.show_chart(ctx, charts.conversion_by_stage_chart, by_stage)
         st.caption("Conversion rate by the furthest stage reached: does getting further mean converting more?")
         shell.download_csv(by_stage, label="Download conversion by stage (CSV)",
                            file_name="funnel_conversion_by_stage.csv", key="funnel_conv_csv")
@@ -278,7 +277,7 @@ def _conversion(ctx: shell.PageContext, stages, strict: bool, available: list[st
             qb = c2.selectbox("Lead quality by", quality_by, key="funnel_quality_by")
             quality = shell.cached(ctx, F.lead_quality, messages, stages, by=qb, lead_stage=lead_stage, strict=strict)
             st.markdown("**Lead quality vs volume**")
-            shell.render_chart(shell.chart(ctx, charts.lead_quality_chart, quality), width="stretch")
+            shell.show_chart(ctx, charts.lead_quality_chart, quality)
             st.caption("Right = more leads, up = more of them convert: 500 leads with 10 sales is worse "
                        "than 50 leads with 15.")
             st.dataframe(quality, width="stretch", hide_index=True, key="funnel_quality_table",

@@ -154,8 +154,8 @@ def _confusion(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str, to
     other_label = next(o for o in OTHER_LABELS if o not in known)
     conf = shell.cached(ctx, intents.confusion, messages, fallback_intent=fallback, top_n=int(top_n),
                         other_label=other_label)
-    event = shell.render_chart(shell.chart(ctx, charts.confusion_heatmap, conf, value=value), on_select="rerun",
-                               key="intents_confusion", width="stretch")
+    event = shell.show_chart(ctx, charts.confusion_heatmap, conf, value=value, on_select="rerun",
+                             key="intents_confusion")
     st.caption("Rows are the true intent, columns the prediction: look for dark cells off the diagonal. "
                "Click a cell to list its messages.")
     shell.download_csv(conf.long(), label="Download the matrix (CSV)", file_name="intent_confusion.csv",
@@ -222,14 +222,14 @@ def _confidence(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str) -
     left, right = st.columns(2)
     with left:
         hist = shell.cached(ctx, intents.confidence_histogram, messages, fallback_intent=fallback)
-        shell.render_chart(shell.chart(ctx, charts.confidence_histogram_chart, hist), width="stretch")
+        shell.show_chart(ctx, charts.confidence_histogram_chart, hist)
         st.caption("Red bars at high confidence are confident mistakes; blue bars at low confidence are "
                    "right answers a threshold would throw away.")
         shell.download_csv(hist, label="Download histogram (CSV)", file_name="intent_confidence_histogram.csv",
                            key="intents_hist_csv")
     with right:
         rel = shell.cached(ctx, intents.reliability_curve, messages, fallback_intent=fallback)
-        shell.render_chart(shell.chart(ctx, charts.reliability_chart, rel), width="stretch")
+        shell.show_chart(ctx, charts.reliability_chart, rel)
         st.caption(f"Points below the dashed diagonal are over-confident. Expected calibration error: "
                    f"{_score(rel.expected_calibration_error)}.")
         shell.download_csv(rel.table, label="Download reliability bins (CSV)", file_name="intent_reliability.csv",
@@ -255,7 +255,7 @@ def _thresholds(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str, t
         f"{(at['escalation_rate'] - base['escalation_rate']) * 100:+.1f} pts vs 0.60"
     cols[4].metric("Escalation rate", pct(at["escalation_rate"]), delta=delta, delta_color="inverse",
                    help="Conversations with at least one user message below the threshold.")
-    shell.render_chart(shell.chart(ctx, charts.threshold_chart, thr, threshold=threshold), width="stretch")
+    shell.show_chart(ctx, charts.threshold_chart, thr, threshold=threshold)
     conv_count = int(ctx.rollup["user_turns"].gt(0).sum()) if "user_turns" in ctx.rollup.columns else 0
     escalated = 0
     if conv_count and pd.notna(at["escalation_rate"]):
@@ -283,16 +283,14 @@ def _drift(messages: pd.DataFrame, fallback: str, ctx: shell.PageContext) -> Non
     left, right = st.columns(2)
     with left:
         if drift.weekly["accuracy"].notna().any():
-            shell.render_chart(shell.chart(ctx, charts.weekly_accuracy_chart, drift, annotate=("dates", "week_start")),
-                               width="stretch")
+            shell.show_chart(ctx, charts.weekly_accuracy_chart, drift, annotate=("dates", "week_start"))
         else:
             st.info("No labelled messages with timestamps: weekly accuracy needs labels.")
         st.caption("Accuracy per ISO week: a drop after a release or a campaign is a retraining signal.")
         shell.download_csv(drift.weekly, label="Download weekly accuracy (CSV)", file_name="intent_weekly.csv",
                            key="intents_weekly_csv")
     with right:
-        shell.render_chart(shell.chart(ctx, charts.intent_mix_chart, drift, annotate=("period", "week", "week")),
-                    width="stretch")
+        shell.show_chart(ctx, charts.intent_mix_chart, drift, annotate=("period", "week", "week"))
         st.caption("Share of predicted intents per week: a growing band is a new need, or a new confusion.")
         shell.download_csv(drift.mix, label="Download intent mix (CSV)", file_name="intent_mix.csv",
                            key="intents_mix_csv")
@@ -315,7 +313,7 @@ def _model_ab(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str) -> 
         shell.show_error(exc)
         return
     st.dataframe(ab.overall, width="stretch", hide_index=True)
-    shell.render_chart(shell.chart(ctx, charts.model_comparison_chart, ab.per_intent), width="stretch")
+    shell.show_chart(ctx, charts.model_comparison_chart, ab.per_intent)
     st.caption(f"Accuracy of each model minus the baseline {ab.baseline} per true intent; faded bars have "
                f"fewer than {ab.min_support} labelled messages on a side: too small to judge.")
     st.dataframe(ab.per_intent, width="stretch", hide_index=True)

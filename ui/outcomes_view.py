@@ -169,8 +169,7 @@ def _mix(results: dict, table, details, period: str, timed: bool, ctx: shell.Pag
 def _vendors(ctx: shell.PageContext, results: dict, details) -> None:
     st.subheader("Same data, five definitions")
     vendor, vtable = results["vendor"], results["vtable"]
-    event = shell.render_chart(shell.chart(ctx, charts.vendor_chart, vendor), on_select="rerun", key="outcomes_vendor",
-                               width="stretch")
+    event = shell.show_chart(ctx, charts.vendor_chart, vendor, on_select="rerun", key="outcomes_vendor")
     st.caption("Why two dashboards disagree: the same conversations scored the way each tool defines its rates "
                "(hover a cell for the definition; click it for the conversations counted).")
     st.dataframe(vendor.drop(columns=["style_id", "definition"]), width="stretch", hide_index=True,

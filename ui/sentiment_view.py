@@ -210,9 +210,7 @@ def _trend(ctx: shell.PageContext, scored: pd.DataFrame, cutoffs: Cutoffs) -> No
                              value=7 if freq == "day" else 4, step=1, key=f"sentiment_window_{freq}")
     trend = shell.cached(ctx, sm.sentiment_trend, scored, freq=freq, window=int(window), cutoffs=cutoffs)
     changes = change_log_annotations(ctx.db, ctx.dataset_id)
-    event = shell.render_chart(shell.chart(ctx, charts.trend_chart, trend, changes=changes), on_select="rerun",
-                               key="sentiment_trend",
-                               width="stretch")
+    event = shell.show_chart(ctx, charts.trend_chart, trend, changes=changes, on_select="rerun", key="sentiment_trend")
     st.caption(f"Mean compound of user messages per {freq} (blue) and its {int(window)}-{freq} rolling mean "
                "(orange, dashed); improving sentiment means the training is working. Click a point to list "
                "that period's conversations" + (" ; purple rules are change-log entries." if changes is not None
@@ -235,8 +233,8 @@ def _distribution(ctx: shell.PageContext, scored: pd.DataFrame, dist, cutoffs: C
     left, right = st.columns(2)
     with left:
         frame = dist.to_frame()
-        event = shell.render_chart(shell.chart(ctx, charts.distribution_chart, frame, bands=bands), on_select="rerun",
-                                   key="sentiment_distribution", width="stretch")
+        event = shell.show_chart(ctx, charts.distribution_chart, frame, bands=bands, on_select="rerun",
+                                 key="sentiment_distribution")
         st.caption("Share of user messages per label; black ticks mark the guide's problem line (negative) and "
                    "target (positive). Click a bar to list its conversations.")
         shell.download_csv(frame, label="Download the distribution (CSV)", file_name="sentiment_distribution.csv",
@@ -273,9 +271,8 @@ def _breakdowns(ctx: shell.PageContext, scored: pd.DataFrame, cutoffs: Cutoffs) 
         return
     by = st.radio("Break down by", options, horizontal=True, key="sentiment_by")
     breakdown = shell.cached(ctx, sm.sentiment_breakdown, scored, by=by, cutoffs=cutoffs)
-    event = shell.render_chart(shell.chart(ctx, charts.breakdown_chart, breakdown, by=by), on_select="rerun",
-                               key="sentiment_breakdown",
-                               width="stretch")
+    event = shell.show_chart(ctx, charts.breakdown_chart, breakdown, by=by, on_select="rerun",
+                             key="sentiment_breakdown")
     st.caption(f"Mean compound of user messages per {by}, worst first: the problem areas. Click a bar to list "
                "its conversations.")
     shell.download_csv(breakdown, label="Download the breakdown (CSV)", file_name=f"sentiment_by_{by}.csv",
@@ -296,8 +293,7 @@ def _shift(ctx: shell.PageContext, shift) -> None:
               help=f"Last user message scores more than {shift.min_drop:g} below the first.")
     s3.metric("Improved", pct(shift.improved_conversation_rate))
     counts = shift.counts_frame()
-    event = shell.render_chart(shell.chart(ctx, charts.shift_chart, counts), on_select="rerun", key="sentiment_shift",
-                               width="stretch")
+    event = shell.show_chart(ctx, charts.shift_chart, counts, on_select="rerun", key="sentiment_shift")
     st.caption("First vs last user message of each conversation: a conversation that ends worse than it began is "
                "one the bot did not help. Click a bar to list them.")
     shell.download_csv(shift.table, label="Download the shift per conversation (CSV)",
@@ -318,9 +314,7 @@ def _reactions(ctx: shell.PageContext, scored: pd.DataFrame, cutoffs: Cutoffs) -
     if not len(reactions):
         st.info("No bot message was followed by a negative user reply often enough.")
         return
-    event = shell.render_chart(shell.chart(ctx, charts.reactions_chart, reactions), on_select="rerun",
-                               key="sentiment_reactions",
-                               width="stretch")
+    event = shell.show_chart(ctx, charts.reactions_chart, reactions, on_select="rerun", key="sentiment_reactions")
     st.caption("Bot messages most often followed by a negative user message. A greeting answered by a complaint "
                "reflects the problem the user came with; a clarification or answer with a high negative share "
                "is a response to rewrite. Click a bar to list the conversations.")
@@ -351,17 +345,16 @@ def _ratings(ctx: shell.PageContext, scored: pd.DataFrame, ratings, bands: sm.Qu
     left, right = st.columns(2)
     with left:
         rating_frame = ratings.distribution_frame()
-        event = shell.render_chart(shell.chart(ctx, charts.rating_distribution_chart, rating_frame), on_select="rerun",
-                                   key="sentiment_ratings", width="stretch")
+        event = shell.show_chart(ctx, charts.rating_distribution_chart, rating_frame, on_select="rerun",
+                                 key="sentiment_ratings")
         st.caption("Rated conversations per star. Click a bar to list them.")
         shell.download_csv(rating_frame, label="Download the rating distribution (CSV)",
                            file_name="rating_distribution.csv", key="sentiment_ratings_csv")
     with right:
         try:
             rtrend = shell.cached(ctx, sm.rating_trend, ctx.rollup, freq="week")
-            shell.render_chart(shell.chart(ctx, charts.rating_trend_chart, rtrend, bands=bands,
-                                                      changes=change_log_annotations(ctx.db, ctx.dataset_id)),
-                               width="stretch")
+            shell.show_chart(ctx, charts.rating_trend_chart, rtrend, bands=bands,
+                             changes=change_log_annotations(ctx.db, ctx.dataset_id))
             st.caption(f"Mean rating per week with the guide's lines: {bands.problem_rating:g} stars is a serious "
                        f"problem, {bands.target_rating:g} on target.")
             shell.download_csv(rtrend, label="Download the rating trend (CSV)", file_name="rating_trend.csv",
@@ -428,8 +421,8 @@ def _calibration(ctx: shell.PageContext, scored: pd.DataFrame, ratings, cutoffs:
                 help="Linear weights: negative vs positive counts as a bigger miss than vs neutral.")
     left, right = st.columns(2)
     with left:
-        event = shell.render_chart(shell.chart(ctx, charts.calibration_chart, calib.confusion), on_select="rerun",
-                                   key="sentiment_calibration", width="stretch")
+        event = shell.show_chart(ctx, charts.calibration_chart, calib.confusion, on_select="rerun",
+                                 key="sentiment_calibration")
         st.caption("Human label (rating or tone 1–2 negative, 3 neutral, 4–5 positive) against VADER's label of "
                    "the conversation's mean user compound. Click a cell to list its conversations.")
         shell.download_csv(calib.pairs, label="Download the comparison (CSV)", file_name="sentiment_calibration.csv",

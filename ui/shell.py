@@ -372,23 +372,6 @@ def change_annotations(ctx: "PageContext") -> pd.DataFrame | None:
     return notes if len(notes) else None
 
 
-def annotate_periods(chart, ctx: "PageContext", *, period: str, field: str = "period"):
-    """Layer the change log on a trend whose x axis is a period label ('YYYY-Www', 'YYYY-MM', 'YYYY-MM-DD')."""
-    import altair as alt
-
-    from metrics.changelog_charts import period_annotation_layer
-
-    layers = period_annotation_layer(change_annotations(ctx), period=period, field=field)
-    return alt.layer(chart, *layers) if layers else chart
-
-
-def annotate_dates(chart, ctx: "PageContext", *, x: str):
-    """Layer the change log on a trend whose x axis is the time field ``x``."""
-    from metrics.changelog_charts import with_annotations
-
-    return with_annotations(chart, change_annotations(ctx), x=x)
-
-
 def _build_chart(builder, args: tuple, kwargs: dict, notes, annotate: tuple | None):
     """``builder(*args, **kwargs)`` with the change log layered on, as a validated Vega-Lite spec (the chart
     itself when its data is too large for an inline spec)."""
