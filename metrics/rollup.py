@@ -26,7 +26,8 @@ Columns (each definition is also in the README, "Rollup columns"):
 ``has_agent``
     At least one ``agent`` message.
 ``handoff_event``
-    At least one message whose ``event`` is ``handoff`` (case-insensitive).
+    At least one message whose ``event`` is ``handoff`` (stripped, case-insensitive: the same test as
+    :mod:`metrics.escalation`).
 ``first_handoff_turn``
     User turns up to (and including) the last user message before the first agent message or
     handoff event; NaN when there is no escalation.
@@ -140,7 +141,7 @@ def conversation_rollup(messages: pd.DataFrame, *, business_hours: BusinessHours
     speaker = arr(messages["speaker"].astype("str").to_numpy(dtype=object))
     is_user, is_bot, is_agent = speaker == "user", speaker == "bot", speaker == "agent"
     if "event" in messages.columns:
-        ev = messages["event"].astype("str").str.lower().eq("handoff").fillna(False).to_numpy(dtype=bool)
+        ev = messages["event"].astype("str").str.strip().str.lower().eq("handoff").fillna(False).to_numpy(dtype=bool)
         is_handoff = arr(ev)
     else:
         is_handoff = np.zeros(n, dtype=bool)

@@ -105,3 +105,20 @@ def test_shuffling_rows_changes_nothing_and_input_is_not_mutated(rnd):
     got = conversation_rollup(shuffled)
     pd.testing.assert_frame_equal(shuffled, before)
     pd.testing.assert_frame_equal(got, expected)
+
+
+def test_handoff_event_is_matched_like_escalation_stripped_and_any_case():
+    """A frame built by hand may carry " Handoff " (the loader strips cells): the rollup's flag and turn
+    must agree with escalation's handoff rows (waits), which strip and lower-case the event."""
+    from metrics.escalation import handoff_wait_times
+
+    frame = messages_frame([
+        dict(conversation_id="h", timestamp="2024-01-01T10:00:00Z", speaker="user", text="hi"),
+        dict(conversation_id="h", timestamp="2024-01-01T10:00:05Z", speaker="user", text="a human please",
+             event=" Handoff "),
+        dict(conversation_id="h", timestamp="2024-01-01T10:01:05Z", speaker="agent", text="hello"),
+    ])
+    r = conversation_rollup(frame)
+    assert r.loc[0, "handoff_event"] == True  # noqa: E712
+    assert r.loc[0, "first_handoff_turn"] == 2.0
+    assert handoff_wait_times(frame, r)["wait_seconds"].tolist() == [60.0]
