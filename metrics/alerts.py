@@ -43,8 +43,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from metrics.errors import ChatlensError, ConfigError, InsufficientDataError
-from metrics.kpis import CATALOGUE, KPI_NAMES, KpiOptions, format_value, latest_complete_period
-from metrics.kpis import _Data, _options, _series  # one shared _Data: family results computed once per call
+from metrics.kpis import CATALOGUE, KPI_NAMES, KpiData, KpiOptions, format_value, latest_complete_period
 
 __all__ = [
     "OPERATORS",
@@ -333,9 +332,9 @@ def evaluate_rules(messages: pd.DataFrame, rollup: pd.DataFrame, rules: Iterable
         raise ConfigError("evaluate_rules takes AlertRule objects (see parse_rule)")
     if len(rollup) == 0 or not rollup["started_at"].notna().any():
         raise InsufficientDataError("alerts are evaluated per week and need timestamps; this data has none")
-    # every rule reads the same _Data, so the outcome table, funnel reach, ... are computed once per call
-    data = _Data(messages, rollup, _options(options))
-    weeks = _series(data, "total_conversations", "W")
+    # every rule reads the same KpiData, so the outcome table, funnel reach, ... are computed once per call
+    data = KpiData(messages, rollup, options)
+    weeks = data.series("total_conversations")
     i = latest_complete_period(weeks)
     if i is None:
         raise InsufficientDataError("the data does not cover a complete ISO week (Monday to Sunday) yet")
@@ -350,7 +349,7 @@ def evaluate_rules(messages: pd.DataFrame, rollup: pd.DataFrame, rules: Iterable
         if rule.metric not in cache:
             try:
                 # wanted: an ROI metric runs the ROI model for the evaluated week only
-                cache[rule.metric] = _series(data, rule.metric, "W", {week_start})
+                cache[rule.metric] = data.series(rule.metric, periods={week_start})
             except ChatlensError as exc:
                 cache[rule.metric] = exc
         series = cache[rule.metric]

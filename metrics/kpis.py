@@ -69,6 +69,7 @@ __all__ = [
     "KPI_NAMES",
     "get_kpi",
     "KpiOptions",
+    "KpiData",
     "KpiValue",
     "KpiDelta",
     "kpi_units",
@@ -219,12 +220,35 @@ class KpiOptions:
 
 # --------------------------------------------------------------------------- units per metric
 
-class _Data:
-    """The inputs plus lazily computed family results shared by every KPI of one call."""
+class KpiData:
+    """One slice of data plus the family results (outcome table, funnel reach, ...) its KPIs share.
 
-    def __init__(self, messages: pd.DataFrame, rollup: pd.DataFrame, options: KpiOptions):
-        self.messages, self.rollup, self.options = messages, rollup, options
+    Computing several KPIs through one ``KpiData`` classifies the outcomes, reaches the funnel, ...
+    once for all of them; :func:`kpi_series` and the alert rules (:mod:`metrics.alerts`) use it.
+    The frames are read, never modified. ``options``: :class:`KpiOptions` (default rules), keyword only.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from metrics.rollup import conversation_rollup
+    >>> m = pd.DataFrame({"conversation_id": ["a", "b", "c"], "speaker": ["user", "agent", "user"],
+    ...     "text": ["x", "y", "z"], "row": [1, 2, 3],
+    ...     "timestamp": pd.to_datetime(["2026-08-03", "2026-08-04", "2026-08-10"], utc=True)})
+    >>> data = KpiData(m, conversation_rollup(m))
+    >>> data.series("escalation_rate")["value"].tolist()
+    [0.5, 0.0]
+    >>> data.series("total_conversations")["value"].tolist()  # the outcome table above is reused
+    [2.0, 1.0]
+    """
+
+    def __init__(self, messages: pd.DataFrame, rollup: pd.DataFrame, options: KpiOptions | None = None):
+        self.messages, self.rollup, self.options = messages, rollup, _options(options)
         self._cache: dict[str, object] = {}
+
+    def series(self, metric: str, *, freq: str = "W", periods: set | None = None) -> pd.DataFrame:
+        """:func:`kpi_series` of ``metric`` on this slice; ``periods`` (period starts, UTC): the ROI
+        metrics run their model for those periods only (others get NaN), the other KPIs ignore it."""
+        return _series(self, get_kpi(metric).name, _check_freq(freq), periods)
 
     def get(self, key: str, make: Callable[[], object]):
         if key not in self._cache:
@@ -251,8 +275,8 @@ def _units(ids, values) -> pd.DataFrame:
                          "value": np.asarray(values, dtype="float64")})
 
 
-def _u_outcome(column_rule: str) -> Callable[[_Data], pd.DataFrame]:
-    def units(data: _Data) -> pd.DataFrame:
+def _u_outcome(column_rule: str) -> Callable[[KpiData], pd.DataFrame]:
+    def units(data: KpiData) -> pd.DataFrame:
         t = data.outcome_table()
         decided = t["outcome"].ne("in_progress").to_numpy(bool)
         if column_rule == "escalated_all":
@@ -264,7 +288,7 @@ def _u_outcome(column_rule: str) -> Callable[[_Data], pd.DataFrame]:
     return units
 
 
-def _u_intent_accuracy(data: _Data) -> pd.DataFrame:
+def _u_intent_accuracy(data: KpiData) -> pd.DataFrame:
     from metrics.intents import labelled_messages
 
     lab = labelled_messages(data.messages, fallback_intent=data.options.fallback_intent)
@@ -272,7 +296,7 @@ def _u_intent_accuracy(data: _Data) -> pd.DataFrame:
     return _units(lab["conversation_id"], correct)
 
 
-def _u_csat(data: _Data) -> pd.DataFrame:
+def _u_csat(data: KpiData) -> pd.DataFrame:
     if "rating" not in data.rollup.columns:
         raise InsufficientDataError("CSAT needs a 'rating' column (1-5 stars)")
     rating = pd.to_numeric(data.rollup["rating"], errors="coerce").astype("float64")
@@ -280,7 +304,7 @@ def _u_csat(data: _Data) -> pd.DataFrame:
     return _units(data.rollup["conversation_id"][keep], rating[keep])
 
 
-def _u_negative_sentiment(data: _Data) -> pd.DataFrame:
+def _u_negative_sentiment(data: KpiData) -> pd.DataFrame:
     from metrics.sentiment import Cutoffs, sentiment_labels
 
     m = data.messages
@@ -296,18 +320,18 @@ def _u_negative_sentiment(data: _Data) -> pd.DataFrame:
     return _units(m["conversation_id"][keep], negative[codes] if len(codes) else np.zeros(0, bool))
 
 
-def _u_lead_conversion(data: _Data) -> pd.DataFrame:
+def _u_lead_conversion(data: KpiData) -> pd.DataFrame:
     r = data.reached()
     entered = r[r["highest_stage"].ge(0).to_numpy(bool)]
     return _units(entered["conversation_id"], entered["highest_stage"].ge(data.options.lead_index()).to_numpy(bool))
 
 
-def _leads(data: _Data) -> pd.DataFrame:
+def _leads(data: KpiData) -> pd.DataFrame:
     r = data.reached()
     return r[r["highest_stage"].ge(data.options.lead_index()).to_numpy(bool)]
 
 
-def _u_conversion(data: _Data) -> pd.DataFrame:
+def _u_conversion(data: KpiData) -> pd.DataFrame:
     if "converted" not in data.rollup.columns:
         raise InsufficientDataError("lead-to-customer conversion needs a 'converted' column")
     leads = _leads(data)
@@ -316,12 +340,12 @@ def _u_conversion(data: _Data) -> pd.DataFrame:
     return _units(leads["conversation_id"], flags)
 
 
-def _u_lead_count(data: _Data) -> pd.DataFrame:
+def _u_lead_count(data: KpiData) -> pd.DataFrame:
     leads = _leads(data)
     return _units(leads["conversation_id"], np.ones(len(leads)))
 
 
-def _u_revenue(data: _Data) -> pd.DataFrame:
+def _u_revenue(data: KpiData) -> pd.DataFrame:
     r = data.rollup
     if "converted" not in r.columns or "conversion_value" not in r.columns:
         raise InsufficientDataError("recorded revenue needs 'converted' and 'conversion_value' columns")
@@ -330,12 +354,12 @@ def _u_revenue(data: _Data) -> pd.DataFrame:
     return _units(r["conversation_id"][keep], value[keep])
 
 
-def _u_total(data: _Data) -> pd.DataFrame:
+def _u_total(data: KpiData) -> pd.DataFrame:
     return _units(data.rollup["conversation_id"], np.ones(len(data.rollup)))
 
 
 #: name -> (units function, aggregate: mean | count | sum | roi)
-_UNITS: dict[str, tuple[Callable[[_Data], pd.DataFrame] | None, str]] = {
+_UNITS: dict[str, tuple[Callable[[KpiData], pd.DataFrame] | None, str]] = {
     "resolution_rate": (_u_outcome("resolved"), "mean"),
     "escalation_rate": (_u_outcome("escalated_all"), "mean"),
     "abandonment_rate": (_u_outcome("abandoned"), "mean"),
@@ -383,7 +407,7 @@ def kpi_units(messages: pd.DataFrame, rollup: pd.DataFrame, *, metric: str,
     fn, _ = _UNITS[kpi.name]
     if fn is None:
         raise ConfigError(f"{kpi.name} comes from the ROI model and has no per-conversation units")
-    return fn(_Data(messages, rollup, _options(options)))
+    return fn(KpiData(messages, rollup, options))
 
 
 # --------------------------------------------------------------------------- periods
@@ -496,7 +520,7 @@ def _roi_scaled(inputs, conversation_count: int, days: float):
     return compute_roi(scale_volume(inputs, months * _DAYS_PER_MONTH / days))
 
 
-def _roi_facts(data: _Data):
+def _roi_facts(data: KpiData):
     """The ROI model's per-conversation facts of all the data, classified once (metrics.roi's
     data_basis counts them; the outcome table is the one the outcome KPIs share)."""
     from metrics.roi import _basis_facts
@@ -504,7 +528,7 @@ def _roi_facts(data: _Data):
     return data.get("roi_facts", lambda: _basis_facts(data.messages, data.rollup, outcome_table=data.outcome_table))
 
 
-def _roi_series(data: _Data, metric: str, freq: str, periods: pd.DataFrame, period_of: pd.Series,
+def _roi_series(data: KpiData, metric: str, freq: str, periods: pd.DataFrame, period_of: pd.Series,
                 wanted: set | None = None) -> pd.DataFrame:
     """The ROI metric per period; only the ``wanted`` period starts are computed (all when None).
 
@@ -540,7 +564,7 @@ def _period_rows(rollup: pd.DataFrame, period_of: pd.Series) -> dict:
     return {int(k): r_idx[v] for k, v in pd.Series(r_idx).groupby(r_code[r_found]).indices.items()}
 
 
-def _series(data: _Data, metric: str, freq: str, wanted: set | None = None) -> pd.DataFrame:
+def _series(data: KpiData, metric: str, freq: str, wanted: set | None = None) -> pd.DataFrame:
     _require_times(data.rollup)
     periods = data.get(f"periods_{freq}", lambda: _periods(data.rollup, freq))
     period_of = data.get(f"period_of_{freq}", lambda: _conversation_periods(data.rollup, freq))
@@ -583,7 +607,7 @@ def kpi_series(messages: pd.DataFrame, rollup: pd.DataFrame, *, metric: str, fre
     [['2026-W32', 0.5, 1.0, 2], ['2026-W33', 0.0, 0.0, 1]]
     """
     kpi = get_kpi(metric)
-    return _series(_Data(messages, rollup, _options(options)), kpi.name, _check_freq(freq))
+    return _series(KpiData(messages, rollup, options), kpi.name, _check_freq(freq))
 
 
 @dataclass(frozen=True)
@@ -596,7 +620,7 @@ class KpiValue:
     n: int
 
 
-def _value(data: _Data, metric: str) -> KpiValue:
+def _value(data: KpiData, metric: str) -> KpiValue:
     fn, how = _UNITS[metric]
     if how == "roi":
         from metrics.roi import RoiInputs, _basis_of, compute_roi, inputs_from_basis
@@ -630,7 +654,7 @@ def kpi_value(messages: pd.DataFrame, rollup: pd.DataFrame, *, metric: str,
     KpiValue(metric='escalation_rate', value=0.5, successes=1.0, n=2)
     """
     kpi = get_kpi(metric)
-    return _value(_Data(messages, rollup, _options(options)), kpi.name)
+    return _value(KpiData(messages, rollup, options), kpi.name)
 
 
 def kpi_window(messages: pd.DataFrame, rollup: pd.DataFrame, *, metric: str, start, end,
@@ -672,7 +696,7 @@ def kpi_window(messages: pd.DataFrame, rollup: pd.DataFrame, *, metric: str, sta
         return KpiValue(kpi.name, float(getattr(res, _ROI_FIELDS[kpi.name])), _NAN, int(len(r)))
     ids = set(rollup["conversation_id"].astype("str")[keep])
     fn, how = _UNITS[kpi.name]
-    units = fn(_Data(messages, rollup, _options(options)))
+    units = fn(KpiData(messages, rollup, options))
     values = units["value"].to_numpy(float)[units["conversation_id"].astype("str").isin(ids).to_numpy(bool)]
     n = int(len(values))
     total = float(values.sum()) if n else 0.0
@@ -859,7 +883,7 @@ def kpi_table(messages: pd.DataFrame, rollup: pd.DataFrame, *, metrics: Sequence
     if isinstance(spark_periods, bool) or not isinstance(spark_periods, int) or spark_periods < 0:
         raise ConfigError(f"spark_periods must be a whole number >= 0, got {spark_periods!r}")
     bands = dict(bands or {})
-    data = _Data(messages, rollup, _options(options))
+    data = KpiData(messages, rollup, options)
     timed = bool(len(rollup)) and bool(rollup["started_at"].notna().any())
     wanted = {}
     if timed:  # ROI metrics are computed only for the periods shown (each is a run of the ROI model)

@@ -302,3 +302,39 @@ def test_property_roi_series_and_units_match_a_per_period_reference(convs):
     expected = sentiment_labels(users["compound"]).eq("negative").astype(float).tolist()
     assert units["conversation_id"].tolist() == users["conversation_id"].tolist()
     assert units["value"].tolist() == expected
+
+
+# --------------------------------------------------------------------------- KpiData (shared by the alert rules)
+
+def test_kpi_data_series_equals_kpi_series_and_shares_family_results(sample, monkeypatch):
+    messages, rollup = sample
+    import metrics.outcomes as outcomes
+
+    calls = []
+    real = outcomes.outcome_table
+    monkeypatch.setattr(outcomes, "outcome_table", lambda *a, **k: calls.append(1) or real(*a, **k))
+    data = kpis.KpiData(messages, rollup)
+    for metric in ("containment_rate", "escalation_rate", "abandonment_rate"):
+        pd.testing.assert_frame_equal(data.series(metric), kpis.kpi_series(messages, rollup, metric=metric))
+    # kpi_series builds its own KpiData each call (3 tables); the shared one classified once
+    assert len(calls) == 3 + 1
+
+
+def test_kpi_data_periods_restrict_the_roi_model_only(sample):
+    messages, rollup = sample
+    data = kpis.KpiData(messages, rollup)
+    weeks = data.series("total_conversations")
+    last = weeks["period_start"].iloc[-2]
+    roi = data.series("cost_per_outcome", periods={last})
+    assert roi["value"].notna().tolist() == (roi["period_start"] == last).tolist()
+    assert data.series("total_conversations", periods={last})["value"].notna().all()
+
+
+def test_kpi_data_validates_metric_freq_and_options(sample):
+    messages, rollup = sample
+    with pytest.raises(ConfigError, match="'no_such_kpi'"):
+        kpis.KpiData(messages, rollup).series("no_such_kpi")
+    with pytest.raises(ConfigError, match="'D'"):
+        kpis.KpiData(messages, rollup).series("escalation_rate", freq="D")
+    with pytest.raises(ConfigError, match="KpiOptions"):
+        kpis.KpiData(messages, rollup, options={"fallback_intent": "x"})
