@@ -78,7 +78,7 @@ import sqlite3
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
@@ -154,6 +154,11 @@ class SaveResult:
     (or repeated within the upload) and were not added again;
     ``new_rows + duplicate_rows`` is the number of rows given. ``version`` is
     the dataset's version after the save.
+
+    ``frame`` (only with ``save_messages(..., keep_frame=True)``): when the
+    dataset held no messages before this save, the frame :func:`load_messages`
+    returns for this ``version``, built in memory without reading the store
+    back; else None. Not part of equality or repr.
     """
 
     dataset_id: int
@@ -161,6 +166,7 @@ class SaveResult:
     duplicate_rows: int
     version: int = 1
     load_id: int = 0
+    frame: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -798,8 +804,39 @@ def _columns_with_data(db: sqlite_utils.Database, dataset_id: int, candidates) -
     return present
 
 
+def _as_loaded(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """What :func:`load_messages` reads back after the rows at ``positions`` (key order) were stored into an
+    empty dataset: the same columns (optional ones only when a stored row has a value), each value converted
+    as :func:`_column_values` binds it and :func:`_to_array` reads it, and the rows in :func:`_sort_messages`'
+    order (ties in key order). A single take, none when that order is the frame's own."""
+    columns = [c for c in MESSAGE_COLUMNS if c in frame.columns
+               and (c in _FIXED or frame[c].iloc[positions].notna().any())]
+    codes, uniques = pd.factorize(frame["conversation_id"], sort=True)
+    codes = np.where(codes < 0, len(uniques), codes)[positions]  # a missing id sorts last
+    stamps = _as_utc_ns(frame["timestamp"])[positions]
+    order = positions[np.lexsort((frame["row"].to_numpy(dtype="int64")[positions], stamps, stamps == _NAT, codes))]
+    same = len(order) == len(frame) and np.array_equal(order, np.arange(len(order)))
+    out = {}
+    for column in columns:
+        kind, series = _kind(column), frame[column]
+        if kind in _STR_KINDS:
+            values = (series if isinstance(series.dtype, pd.StringDtype) and series.dtype == "str"
+                      else series.astype("str")).array
+        elif kind == "datetime":
+            values = pd.Series(_as_utc_ns(series).view("datetime64[ns]")).dt.tz_localize("UTC").array
+        elif kind in _FLOAT_KINDS:
+            values = pd.to_numeric(series).to_numpy(dtype="float64", na_value=np.nan)
+        elif kind == "bool":
+            values = series.astype("boolean").array
+        else:
+            values = series.to_numpy(dtype="int64")
+        out[column] = values if same else values.take(order)
+    return pd.DataFrame(out)
+
+
 def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_name: str,
-                  source_format: str = "csv", file_name: str = "", skipped_rows: int = 0) -> SaveResult:
+                  source_format: str = "csv", file_name: str = "", skipped_rows: int = 0,
+                  keep_frame: bool = False) -> SaveResult:
     """Add a validated frame to the dataset ``dataset_name`` (created if new); only new messages are added.
 
     A message is new when its key (:func:`message_keys`) is not yet stored in
@@ -814,6 +851,11 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
     ``conversation_count`` its number of distinct ``conversation_id``; its
     ``version`` grows by one when ``new_rows > 0`` (a new dataset starts at 1).
     An empty frame creates (or leaves) the dataset with nothing added.
+
+    ``keep_frame=True``: when the dataset held no messages before, the result's
+    ``frame`` is what :func:`load_messages` would return for the new version,
+    so a caller that goes on to read the dataset (the Data page) does not read
+    a million rows back; the tests check the two are equal.
 
     Raises :class:`~metrics.errors.ConfigError` for an empty name and
     :class:`~metrics.errors.StoreError` for a frame that is not in the
@@ -893,8 +935,9 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
             version = db.conn.execute("SELECT version FROM datasets WHERE id = ?", (dataset_id,)).fetchone()[0]
     except (sqlite3.Error, UnicodeEncodeError) as exc:
         raise StoreError(f"could not save {n} message(s) to dataset {name!r}: {exc}. Nothing was saved") from exc
+    loaded = _as_loaded(frame, positions) if keep_frame and not had_messages else None
     return SaveResult(dataset_id=int(dataset_id), new_rows=int(new_rows), duplicate_rows=int(duplicate_rows),
-                      version=int(version), load_id=int(load_id))
+                      version=int(version), load_id=int(load_id), frame=loaded)
 
 
 # --------------------------------------------------------------------------- loading

@@ -66,6 +66,36 @@ def test_upload_validates_and_saves_counting_new_and_duplicate_rows(db_path):
     assert "1 new message(s), 1 already present" in at.success[0].value
 
 
+def test_a_fresh_save_is_shown_without_reading_the_store_back(db_path, monkeypatch):
+    from metrics import store
+
+    reads = []
+    real = store.load_messages
+    monkeypatch.setattr(store, "load_messages", lambda db, dataset_id: reads.append(int(dataset_id))
+                        or real(db, dataset_id))
+    at = app("pages/1_Data.py")
+    assert reads == []  # the sample was just saved into the empty store: its kept frame is shown
+    csv = (b"session_id,role,message,created_at,msg_id\n"
+           b"s9,customer,Where is my parcel?,2024-05-01T10:00:00Z,m1\n"
+           b"s9,assistant,It ships today.,2024-05-01T10:00:03Z,m2\n")
+    at.file_uploader(key="data_upload").set_value(("fresh.csv", csv, "text/csv")).run()
+    at.text_input(key="data_name").set_value("Fresh").run()
+    at.button(key="data_save").click().run()
+    assert not at.exception, at.exception
+    fresh = at.session_state["active_dataset_id"]
+    assert at.selectbox(key="data_browse_select").value == "s9"
+    assert [m.text[1].value for m in at.chat_message] == ["Where is my parcel?", "It ships today."]
+    assert fresh not in reads
+    # adding to a dataset that holds messages: the new version is read back from the store
+    more = csv.splitlines()[0] + b"\ns9,customer,thanks!,2024-05-01T10:01:00Z,m3\n"
+    at.file_uploader(key="data_upload").set_value(("more.csv", more, "text/csv")).run()
+    at.selectbox(key="data_target").set_value("Fresh").run()
+    at.button(key="data_save").click().run()
+    assert not at.exception, at.exception
+    assert reads == [fresh]
+    assert len(at.chat_message) == 3
+
+
 def test_bad_upload_shows_an_error_not_a_traceback(db_path):
     at = app("pages/1_Data.py")
     data = (FIXTURES / "bad" / "unknown_speaker.csv").read_bytes()

@@ -263,7 +263,7 @@ def test_round_trip_of_a_minimal_frame_and_of_an_empty_frame(memory_db):
                                   empty.reset_index(drop=True))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_saving_shuffled_rows_loads_the_sorted_frame(data):
     n = data.draw(st.integers(min_value=0, max_value=25))
@@ -283,9 +283,10 @@ def test_saving_shuffled_rows_loads_the_sorted_frame(data):
     shuffled = frame.sample(frac=1, random_state=np.random.default_rng(seed)) if n else frame
     db = store.connect(":memory:")
     try:
-        saved = store.save_messages(db, shuffled, dataset_name="h")
+        saved = store.save_messages(db, shuffled, dataset_name="h", keep_frame=True)
         assert saved.new_rows + saved.duplicate_rows == n
         loaded = store.load_messages(db, saved.dataset_id)
+        pd.testing.assert_frame_equal(saved.frame, loaded)  # the in-memory view equals the read-back
         keys = store.message_keys(frame)
         if not keys.duplicated().any():
             pd.testing.assert_frame_equal(loaded, expected.reset_index(drop=True))
@@ -539,10 +540,11 @@ def test_the_generated_sample_round_trips(memory_db):
     if not path.exists():
         pytest.skip(f"{path} is absent (generate it with data/generate.py)")
     frame = load_bytes(path.read_bytes(), path.name).frame
-    saved = store.save_messages(memory_db, frame, dataset_name="sample")
+    saved = store.save_messages(memory_db, frame, dataset_name="sample", keep_frame=True)
     expected = frame[[c for c in frame.columns
                       if c in ("conversation_id", "timestamp", "speaker", "text", "row") or frame[c].notna().any()]]
     pd.testing.assert_frame_equal(store.load_messages(memory_db, saved.dataset_id), expected)
+    pd.testing.assert_frame_equal(saved.frame, expected)
     info = store.get_dataset(memory_db, saved.dataset_id)
     assert (info.message_count, info.conversation_count) == (len(frame), frame["conversation_id"].nunique())
 
@@ -729,3 +731,70 @@ def test_a_store_from_a_newer_chatlens_is_refused(db_path):
 def test_every_schema_column_has_a_messages_column(memory_db):
     stored = {c.name for c in memory_db["messages"].columns}
     assert {c.name for c in COLUMNS} | {"row", "dataset_id", "msg_key", "load_id"} == stored
+
+
+# --------------------------------------------------------------------------- the frame kept by a fresh save
+
+def _kept_equals_loaded(db, frame, name):
+    """save_messages(keep_frame=True).frame is exactly what load_messages reads back."""
+    before = frame.copy()
+    saved = store.save_messages(db, frame, dataset_name=name, keep_frame=True)
+    pd.testing.assert_frame_equal(frame, before)  # input not mutated
+    assert saved.frame is not None
+    pd.testing.assert_frame_equal(saved.frame, store.load_messages(db, saved.dataset_id))
+    return saved
+
+
+def test_kept_frame_with_shuffled_rows_repeated_keys_and_repeated_row_numbers(memory_db):
+    frame = full_frame()
+    twice = pd.concat([frame, frame.iloc[[1, 0]].assign(text=["changed", "changed"])], ignore_index=True)
+    twice["row"] = [1, 1, 2, 2, 3, 3]  # row numbers repeat (several files in one zip)
+    shuffled = twice.sample(frac=1, random_state=np.random.default_rng(3)).reset_index(drop=True)
+    saved = _kept_equals_loaded(memory_db, shuffled, "dups")
+    assert (saved.new_rows, saved.duplicate_rows) == (5, 1)  # m1 twice; the changed bot message is new content
+
+
+def test_kept_frame_drops_a_column_whose_only_value_was_in_a_duplicate(memory_db):
+    frame = messages_frame([dict(conversation_id="a", speaker="user", text="hi", message_id="m1"),
+                            dict(conversation_id="a", speaker="user", text="hi", message_id="m1", topic="billing")])
+    saved = _kept_equals_loaded(memory_db, frame, "dup-col")
+    assert "topic" not in saved.frame.columns
+
+
+def test_kept_frame_only_when_the_dataset_held_no_messages(memory_db):
+    empty = messages_frame(conversation_rows(1)).iloc[0:0]
+    created = _kept_equals_loaded(memory_db, empty, "grows")  # an empty dataset: the empty frame
+    assert len(created.frame) == 0
+    _kept_equals_loaded(memory_db, messages_frame(conversation_rows(20)), "grows")  # still held nothing
+    again = store.save_messages(memory_db, messages_frame(conversation_rows(30)), dataset_name="grows",
+                                keep_frame=True)
+    assert again.frame is None and again.new_rows == 10  # it holds the first 20 now: read it back instead
+    assert store.save_messages(memory_db, full_frame(), dataset_name="plain").frame is None  # not asked
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "tests" / "fixtures" / "hostile").iterdir())
+                         + sorted((ROOT / "tests" / "fixtures" / "good").iterdir()), ids=lambda p: p.name)
+def test_kept_frame_equals_the_read_back_for_every_corpus_file(memory_db, path):
+    from metrics.errors import ChatlensError
+    from metrics.loaders import load_path
+
+    try:
+        frame = load_path(path, on_error="skip").frame
+    except ChatlensError as exc:  # refused outright: nothing to save (its message is tested elsewhere)
+        assert path.name in str(exc)
+        return
+    try:
+        _kept_equals_loaded(memory_db, frame, "corpus")
+    except StoreError as exc:  # e.g. a lone surrogate SQLite cannot store: nothing saved, nothing kept
+        assert "Nothing was saved" in str(exc)
+
+
+@pytest.mark.parametrize("parts", [("twcs_sample", "twcs.csv"), ("rasa_tracker_customer_support", "trackers.jsonl"),
+                                   ("convai2_wild", "data", "data_volunteers.json"),
+                                   ("hint3", "preds", "rasa_curekart.csv")], ids=lambda p: p[0])
+def test_kept_frame_equals_the_read_back_on_real_exports(memory_db, parts):
+    from metrics.loaders import load_path
+
+    frame = load_path(shared_path(*parts), on_error="skip").frame
+    assert len(frame) > 0
+    _kept_equals_loaded(memory_db, frame, "real")

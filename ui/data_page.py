@@ -152,8 +152,8 @@ def _save_form(ctx: shell.PageContext, result: LoadResult, file_name: str) -> No
     if st.button("Save dataset", type="primary", key="data_save"):
         try:
             with st.spinner(f"Saving {len(result.frame):,} messages…"):
-                saved = store.save_messages(ctx.db, result.frame, dataset_name=name, source_format=result.format,
-                                            file_name=file_name, skipped_rows=result.skipped_rows)
+                saved = shell.save_dataset(ctx.db, result.frame, dataset_name=name, source_format=result.format,
+                                           file_name=file_name, skipped_rows=result.skipped_rows)
         except ChatlensError as exc:
             shell.show_error(exc)
             return

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -94,8 +95,29 @@ def get_db():
 # functions never mutate their input (each metric's tests check it), and the version in the
 # key changes whenever the dataset does. A 1M-message frame is ~300 MB, so only a few are kept.
 
+# A save into an empty dataset keeps the frame ``load_messages`` would read back (``keep_frame=True``, equal by
+# test): the first load of that version takes it instead of reading a million rows back. At most one is kept.
+_KEPT: dict[tuple[str, int, int], pd.DataFrame] = {}
+_KEPT_LOCK = threading.Lock()
+
+
+def save_dataset(db, frame: pd.DataFrame, **kwargs) -> store.SaveResult:
+    """``store.save_messages`` for the pages: the next load of the saved version uses the frame kept in memory
+    when the dataset held nothing before (typed store errors propagate unchanged)."""
+    saved = store.save_messages(db, frame, keep_frame=True, **kwargs)
+    if saved.frame is not None:
+        with _KEPT_LOCK:
+            _KEPT.clear()
+            _KEPT[(str(store.default_db_path()), saved.dataset_id, saved.version)] = saved.frame
+    return saved
+
+
 @st.cache_resource(show_spinner="Loading dataset…", max_entries=3)
 def _cached_messages(path: str, dataset_id: int, version: int) -> pd.DataFrame:
+    with _KEPT_LOCK:
+        kept = _KEPT.pop((path, dataset_id, version), None)
+    if kept is not None:
+        return kept
     db = store.connect(path)
     try:
         return store.load_messages(db, dataset_id)
@@ -226,8 +248,7 @@ def ensure_sample(db) -> None:
     from metrics.loaders import load_bytes
 
     result = load_bytes(SAMPLE_PATH.read_bytes(), SAMPLE_PATH.name)
-    store.save_messages(db, result.frame, dataset_name=SAMPLE_NAME, source_format=result.format,
-                        file_name=SAMPLE_PATH.name)
+    save_dataset(db, result.frame, dataset_name=SAMPLE_NAME, source_format=result.format, file_name=SAMPLE_PATH.name)
 
 
 # --------------------------------------------------------------------------- page set-up
