@@ -211,11 +211,11 @@ def _rows_mask(scored: pd.DataFrame, speaker: str | None, *, what: str) -> np.nd
 
 def _rows(scored: pd.DataFrame, speaker: str | None, *, what: str, columns=None) -> pd.DataFrame:
     """Scored messages of the speaker; only ``columns`` (plus the required ones) when given."""
-    mask = _rows_mask(scored, speaker, what=what)
+    rows = np.flatnonzero(_rows_mask(scored, speaker, what=what))  # take: a boolean mask costs ~5x over strings
     if columns is None:
-        return scored[mask]
+        return scored.take(rows)
     keep = dict.fromkeys(["conversation_id", "speaker", "compound", *columns])
-    return scored.loc[mask, [c for c in keep if c in scored.columns]]  # cheaper than filtering every column
+    return scored[[c for c in keep if c in scored.columns]].take(rows)  # cheaper than taking every column
 
 
 def _label_flags(compound, cutoffs: Cutoffs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
