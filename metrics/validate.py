@@ -452,10 +452,18 @@ def _parse_mixed(values: pd.Series, *, utc: bool) -> pd.Series:
 
 
 def _confidence(values: pd.Series, source: str, issues: _Collector, notices: list[str]) -> np.ndarray:
+    """Confidences as floats in [0, 1] (NaN when missing or refused).
+
+    A value written with ``%`` is a percentage. The other values are on the 0-1 scale, unless one of them is
+    above 1 (and none above 100): then the column is read as percentages and divided by 100, with a notice.
+    In such a column a value strictly between 0 and 1 is ambiguous (0.5 % or a probability of 0.5?) and is
+    a problem naming the row, not a silent 0.005.
+    """
     distinct = _Distinct(values)  # each distinct value is converted and checked once
     each = distinct.values
-    text = each.astype("str").str.strip().str.rstrip("%")
-    nums = pd.to_numeric(text, errors="coerce")
+    text = each.astype("str").str.strip()
+    percent = text.str.endswith("%").fillna(False).to_numpy(dtype=bool)
+    nums = pd.to_numeric(text.str.rstrip("%").str.strip(), errors="coerce")
     nan_word = text.str.lower().isin(["nan", "none", "null"]).to_numpy()
     not_num = each.notna().to_numpy() & nums.isna().to_numpy() & ~nan_word
     issues.add(distinct.rows(not_num), source, values, "confidence is not a number",
@@ -463,9 +471,17 @@ def _confidence(values: pd.Series, source: str, issues: _Collector, notices: lis
     negative = (nums < 0).to_numpy()
     issues.add(distinct.rows(negative), source, values, "confidence is negative", "give confidences between 0 and 1")
     valid = nums.where(nums >= 0)
-    if valid.max() > 1 and valid.max() <= 100:
-        notices.append(f"Confidence in '{source}' looks like a percentage (max {valid.max():g}); divided by 100.")
-        valid = valid / 100.0
+    plain = valid.where(~percent)
+    if percent.any() and valid[percent].notna().any():
+        notices.append(f"Confidence in '{source}': values written with % were divided by 100.")
+    if plain.max() > 1 and plain.max() <= 100:
+        notices.append(f"Confidence in '{source}' looks like a percentage (max {plain.max():g}); divided by 100.")
+        ambiguous = ((plain > 0) & (plain < 1)).to_numpy()
+        issues.add(distinct.rows(ambiguous), source, values,
+                   f"confidence below 1 in a column of percentages (max {plain.max():g}): 0-1 or 0-100?",
+                   "give every confidence on one scale: 0-1, or 0-100 (write a percentage below 1 as 0.5%)")
+        plain = plain.where(~ambiguous) / 100.0
+    valid = plain.where(~percent, valid / 100.0)
     too_big = (valid > 1).to_numpy()
     issues.add(distinct.rows(too_big), source, values, "confidence above 1 (and above 100)",
                "give confidences between 0 and 1 (or 0-100 for percentages)")

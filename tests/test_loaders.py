@@ -147,6 +147,20 @@ def test_percent_confidence_is_scaled_with_a_notice():
     assert any("percentage" in n for n in r.notices)
 
 
+def test_confidence_scales_percent_signs_per_value_and_refuses_an_ambiguous_mix():
+    head = b"conversation_id,speaker,text,confidence\n"
+    # "85%" is a percentage whatever the other rows say; 0.92 beside it stays a probability
+    r = load_bytes(head + b"1,user,a,85%\n1,user,b,0.92\n", "p.csv")
+    assert r.frame["confidence"].tolist() == [0.85, 0.92]
+    # 0 and 1 are whole percentages in a 0-100 column (1 -> 0.01); 0.5 beside 85 could be 0.5 % or 50 %: a problem
+    r = load_bytes(head + b"1,user,a,0\n1,user,b,1\n1,user,c,85\n1,user,d,0.5\n", "p.csv", on_error="skip")
+    assert r.frame["confidence"].tolist() == [0.0, 0.01, 0.85]
+    assert r.skipped_rows == 1
+    (problem,) = r.skipped.itertuples()
+    assert (problem.row, problem.column, problem.value) == (4, "confidence", "0.5")
+    assert "one scale" in problem.fix
+
+
 def test_test_traffic_is_excluded_and_counted():
     data = (b"conversation_id,speaker,text,user_id,is_test\n"
             b"c1,user,hi,alice,false\nc2,user,hi,test-bot-7,false\nc3,user,hi,bob,true\nc3,bot,x,bob,\n")
