@@ -267,12 +267,15 @@ def normalize(raw: pd.DataFrame, *, file: str, mapping: dict[str, str], rows: pd
                        "need timestamps and will say so.")
     else:
         ts_raw = ts_raw.reset_index(drop=True)
-        parsed, ambiguous = _parse_timestamps(ts_raw, timezone)
+        parsed, ambiguous, conflicting = _parse_timestamps(ts_raw, timezone, notices)
         missing = ts_raw.isna().to_numpy()
         failed = parsed.isna().to_numpy() & ~missing
         issues.add(missing, mapping["timestamp"], ts_raw, "missing timestamp",
                    "fill in the time of every message, or remove the timestamp mapping")
-        issues.add(failed & ~ambiguous, mapping["timestamp"], ts_raw, "unparseable timestamp",
+        issues.add(conflicting, mapping["timestamp"], ts_raw,
+                   "this date's day/month order contradicts the rest of the column (both 13/04 and 04/13 occur)",
+                   "export every timestamp in one order, best ISO 8601 such as 2024-04-13T10:00:00Z")
+        issues.add(failed & ~ambiguous & ~conflicting, mapping["timestamp"], ts_raw, "unparseable timestamp",
                    "use ISO 8601 such as 2024-05-01T14:03:00Z, or epoch seconds/milliseconds")
         issues.add(failed & ambiguous, mapping["timestamp"], ts_raw,
                    f"local time is ambiguous or skipped in {timezone} (daylight-saving change)",
@@ -370,14 +373,77 @@ def _naive_ns(parsed: pd.Series) -> pd.Series:
     return parsed.where(in_range).astype("datetime64[ns]")
 
 
-def _parse_timestamps(values: pd.Series, timezone: str) -> tuple[pd.Series, np.ndarray]:
-    """Parse ISO 8601 (offset or naive), epoch seconds/ms and common text formats to UTC."""
+#: A numeric date with the year last (03/04/2024, 13.04.2024, 3-4-24): day and month may be either way round.
+_YEAR_LAST = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](?:\d{4}|\d{2})(?:\D|$)"
+_IS_YEAR_LAST = _YEAR_LAST.replace("(\\d{1,2})", "\\d{1,2}")  # the same without groups, for str.contains
+
+
+@dataclass
+class _DateOrder:
+    """How a column writes numeric dates with the year last, decided from all of them together.
+
+    A value whose first number is above 12 can only be day first (13/04/2024), one whose second number is
+    above 12 only month first (04/13/2024). The column is day first when more values can only be day
+    first than can only be month first, else month first (pandas' and dateutil's default). Values that
+    contradict the column's order are ``conflicts`` (refused, with their row); a column whose values all
+    fit either order gets a notice saying which order was used.
+    """
+
+    dayfirst: bool = False
+    conflicts: pd.Series | None = None  # bool, over the values given
+    notice: str | None = None
+
+    @classmethod
+    def of(cls, text: pd.Series) -> "_DateOrder":
+        candidates = text[text.str.contains(_IS_YEAR_LAST, regex=True, na=False).to_numpy(dtype=bool)]
+        if not len(candidates):
+            return cls()
+        parts = candidates.str.extract(_YEAR_LAST)
+        first = pd.to_numeric(parts[0], errors="coerce").to_numpy()
+        second = pd.to_numeric(parts[1], errors="coerce").to_numpy()
+        day, month = (first > 12) & (second <= 12), (second > 12) & (first <= 12)
+        dayfirst = int(day.sum()) > int(month.sum())
+        conflicts = pd.Series(False, index=text.index)
+        if day.any() and month.any():
+            conflicts[candidates.index[month if dayfirst else day]] = True
+        either = (first <= 12) & (second <= 12) & (first != second)
+        notice = None
+        if either.any():
+            example = candidates.iloc[int(np.flatnonzero(either)[0])]
+            notice = (f"Dates such as {example!r} were read day first (DD/MM/YYYY): other values of the column can "
+                      "only be day first." if dayfirst else
+                      f"Dates such as {example!r} were read month first (MM/DD/YYYY)"
+                      + (": other values of the column can only be month first." if month.any() else
+                         ", as nothing in the column says otherwise. If the export writes the day first, export "
+                         "ISO 8601 dates (2024-04-03T10:00:00Z) instead."))
+        return cls(dayfirst, conflicts, notice)
+
+    def parse(self, values: pd.Series, *, utc: bool) -> pd.Series:
+        """``values`` with the slow parser: year-last dates in this order, conflicting ones NaT."""
+        if not self.dayfirst and self.conflicts is None:
+            return _parse_mixed(values, utc=utc)
+        conflict = self.conflicts.reindex(values.index, fill_value=False).to_numpy(dtype=bool)
+        year_last = values.str.contains(_IS_YEAR_LAST, regex=True, na=False).to_numpy(dtype=bool) & ~conflict
+        out = _parse_mixed(values, utc=utc, dayfirst=year_last & self.dayfirst)
+        out[conflict] = pd.NaT
+        return out
+
+
+def _parse_timestamps(values: pd.Series, timezone: str, notices: list[str] | None = None
+                      ) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Parse ISO 8601 (offset or naive), epoch seconds/ms and common text formats to UTC.
+
+    Returns the UTC timestamps (NaT where parsing failed), the rows whose local time is ambiguous or
+    skipped in ``timezone`` and the rows whose day/month order contradicts the column's (:class:`_DateOrder`,
+    whose notice goes to ``notices``).
+    """
     n = len(values)
     result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     ambiguous = np.zeros(n, dtype=bool)
+    conflicting = np.zeros(n, dtype=bool)
     present = values.notna()
     if not present.any():
-        return result, ambiguous
+        return result, ambiguous, conflicting
     stripped = values.str.strip()
     sample = stripped.dropna().head(200)
     if len(sample) and sample.str.fullmatch(r"-?\d+(\.\d+)?").any():
@@ -393,53 +459,55 @@ def _parse_timestamps(values: pd.Series, timezone: str) -> tuple[pd.Series, np.n
         result[is_num] = _to_ns(pd.to_datetime(secs.where(in_range), unit="s", utc=True, errors="coerce"))
     rest = present & ~is_num
     if not rest.any():
-        return result, ambiguous
+        return result, ambiguous, conflicting
     text = stripped[rest]
+    # ISO 8601 first, vectorised; what fails goes to the slow parser, in one day/month order for the column
     if timezone == "UTC":
-        parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce").pipe(_to_ns)
-        retry = parsed.isna()
+        aware = pd.Series(True, index=text.index)
+        parsed_aware = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce").pipe(_to_ns)
+        retry = parsed_aware.isna()
         if retry.any():
             late = pd.to_numeric(text[retry], errors="coerce")
             late = late[late.notna() & (late.abs() < 9e12)]
             if len(late):
                 secs = late.where(late.abs() <= 1e11, late / 1000.0)
-                parsed[late.index] = pd.to_datetime(secs, unit="s", utc=True)
-                retry = parsed.isna()
-        if retry.any():
-            parsed[retry] = _parse_mixed(text[retry], utc=True)
-        result[rest] = _to_ns(parsed)
-        return result, ambiguous
-    aware = text.str.contains(_AWARE, na=False)
-    if aware.any():
-        sub = text[aware]
-        parsed = pd.to_datetime(sub, format="ISO8601", utc=True, errors="coerce").pipe(_to_ns)
-        retry = parsed.isna()
-        if retry.any():
-            parsed[retry] = _parse_mixed(sub[retry], utc=True)
-        result[sub.index] = _to_ns(parsed)
-    naive = text[~aware]
-    if len(naive):
-        local = pd.to_datetime(naive, format="ISO8601", errors="coerce").pipe(_naive_ns)
-        retry = local.isna()
-        if retry.any():
-            local[retry] = _parse_mixed(naive[retry], utc=False)
+                parsed_aware[late.index] = pd.to_datetime(secs, unit="s", utc=True)
+        naive_text = text.iloc[0:0]
+    else:
+        aware = text.str.contains(_AWARE, na=False)
+        parsed_aware = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce").pipe(_to_ns)
+        naive_text = text[~aware]
+    local = pd.to_datetime(naive_text, format="ISO8601", errors="coerce").pipe(_naive_ns)
+    slow_aware, slow_naive = text[aware][parsed_aware.isna()], naive_text[local.isna()]
+    order = _DateOrder.of(pd.concat([slow_aware, slow_naive])) if len(slow_aware) + len(slow_naive) else _DateOrder()
+    if order.notice and notices is not None:
+        notices.append(order.notice)
+    if order.conflicts is not None:
+        conflicting[np.flatnonzero(values.index.isin(order.conflicts[order.conflicts].index))] = True
+    if len(slow_aware):
+        parsed_aware[slow_aware.index] = order.parse(slow_aware, utc=True)
+    result[parsed_aware.index] = _to_ns(parsed_aware)
+    if len(naive_text):
+        if len(slow_naive):
+            local[slow_naive.index] = order.parse(slow_naive, utc=False)
         local = local.where(local.isna() | ((local >= _NS_MIN.tz_localize(None)) & (local <= _NS_MAX.tz_localize(None))))
         ok = local.notna()
-        localized = pd.Series(pd.NaT, index=naive.index, dtype="datetime64[ns, UTC]")
+        localized = pd.Series(pd.NaT, index=naive_text.index, dtype="datetime64[ns, UTC]")
         if ok.any():
             loc = pd.DatetimeIndex(local[ok]).tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
             localized[ok] = pd.Series(loc, index=local[ok].index).dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
             amb = ok & localized.isna()
             ambiguous[np.flatnonzero(values.index.isin(amb[amb].index))] = True
-        result[naive.index] = localized
-    return result, ambiguous
+        result[naive_text.index] = localized
+    return result, ambiguous, conflicting
 
 
-def _parse_mixed(values: pd.Series, *, utc: bool) -> pd.Series:
+def _parse_mixed(values: pd.Series, *, utc: bool, dayfirst: np.ndarray | None = None) -> pd.Series:
     out = []
-    for v in values.tolist():
+    firsts = dayfirst.tolist() if dayfirst is not None else [False] * len(values)
+    for v, first in zip(values.tolist(), firsts):
         try:
-            ts = pd.to_datetime(v, utc=utc, format="mixed")
+            ts = pd.to_datetime(v, utc=utc, format="mixed", dayfirst=first)
             if not utc and ts.tzinfo is not None:
                 ts = ts.tz_convert("UTC").tz_localize(None)
             out.append(ts)
