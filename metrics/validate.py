@@ -10,6 +10,7 @@ column; :func:`normalize` converts and validates every column and collects
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -503,11 +504,56 @@ def _parse_timestamps(values: pd.Series, timezone: str, notices: list[str] | Non
 
 
 def _parse_mixed(values: pd.Series, *, utc: bool, dayfirst: np.ndarray | None = None) -> pd.Series:
+    """Dates that are not ISO 8601: in the format pandas guesses from the first value, vectorised, then the rest
+    one by one with dateutil (``format="mixed"``). ``dayfirst``: per value, read day first. Out of the
+    nanosecond range: NaT. UTC (``utc``) or naive local times (aware values converted to UTC)."""
+    dtype = "datetime64[ns, UTC]" if utc else "datetime64[ns]"
+    out = pd.Series(pd.NaT, index=values.index, dtype=dtype)
+    flags = np.zeros(len(values), dtype=bool) if dayfirst is None else np.asarray(dayfirst, dtype=bool)
+    for flag in (False, True):
+        part = values[flags == flag]
+        if not len(part):
+            continue
+        fast = _parse_guessed(part, utc=utc, dayfirst=flag)
+        out[part.index] = fast
+        rest = part[fast.isna().to_numpy()]
+        if len(rest):
+            out[rest.index] = _parse_each(rest, utc=utc, dayfirst=flag)
+    return out
+
+
+def _in_ns_range(parsed: pd.Series, *, utc: bool) -> pd.Series:
+    lo, hi = (_NS_MIN, _NS_MAX) if utc else (_NS_MIN.tz_localize(None), _NS_MAX.tz_localize(None))
+    return parsed.where(parsed.isna() | ((parsed >= lo) & (parsed <= hi)))
+
+
+def _parse_guessed(values: pd.Series, *, utc: bool, dayfirst: bool) -> pd.Series:
+    """The values in the format of the first one (NaT where another format is used), at C speed."""
+    from pandas.tseries.api import guess_datetime_format
+
+    dtype = "datetime64[ns, UTC]" if utc else "datetime64[ns]"
+    none = pd.Series(pd.NaT, index=values.index, dtype=dtype)
+    with warnings.catch_warnings():  # "13/04/2024" with dayfirst=False: day first all the same, like dateutil
+        warnings.simplefilter("ignore", UserWarning)
+        fmt = guess_datetime_format(str(values.iloc[0]), dayfirst=dayfirst)
+    if fmt is None or ("%d" in fmt and "%m" in fmt and (fmt.index("%d") < fmt.index("%m")) != dayfirst):
+        return none  # a format against the asked order would read 01/02 otherwise than dateutil does
+    try:
+        parsed = pd.to_datetime(values, format=fmt, errors="coerce", utc=utc)
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype) and not utc:
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        if not pd.api.types.is_datetime64_any_dtype(parsed.dtype):
+            return none
+        return _in_ns_range(parsed.astype(dtype), utc=utc)
+    except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime):
+        return none
+
+
+def _parse_each(values: pd.Series, *, utc: bool, dayfirst: bool) -> pd.Series:
     out = []
-    firsts = dayfirst.tolist() if dayfirst is not None else [False] * len(values)
-    for v, first in zip(values.tolist(), firsts):
+    for v in values.tolist():
         try:
-            ts = pd.to_datetime(v, utc=utc, format="mixed", dayfirst=first)
+            ts = pd.to_datetime(v, utc=utc, format="mixed", dayfirst=dayfirst)
             if not utc and ts.tzinfo is not None:
                 ts = ts.tz_convert("UTC").tz_localize(None)
             out.append(ts)

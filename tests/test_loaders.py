@@ -271,3 +271,45 @@ def test_a_conversation_field_that_varies_within_a_conversation_is_noticed(order
     assert "'outcome' takes several values within 1 conversation(s); the first is used." in notices
     assert "'rating' takes several values within 1 conversation(s); the first is used." in notices
     assert sum("takes several values" in n for n in notices) == 2
+
+
+# --------------------------------------------------------------------------- non-ISO dates: fast path == one by one
+
+_FORMATS = ["%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%d.%m.%Y %H:%M", "%m-%d-%y %H:%M", "%a %b %d %H:%M:%S %Y",
+            "%d %B %Y %H:%M", "%Y/%m/%d %H:%M:%S.%f", "%d/%m/%Y %H:%M:%S %z", "%b %d, %Y %I:%M %p"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(first=st.sampled_from(_FORMATS), others=st.lists(st.tuples(
+           st.sampled_from(_FORMATS + ["garbage", "31/02/2024 10:00", "99/99/9999"]),
+           st.datetimes(min_value=pd.Timestamp("1700-01-01").to_pydatetime(),
+                        max_value=pd.Timestamp("2200-01-01").to_pydatetime())), min_size=1, max_size=12),
+       utc=st.booleans(), dayfirst=st.booleans())
+def test_vectorised_date_parsing_equals_parsing_each_value(first, others, utc, dayfirst):
+    """_parse_mixed parses in the first value's format at C speed and the rest one by one; the result must be
+    the one-by-one dateutil result for every value (formats mixed, invalid dates, out of range, offsets)."""
+    import datetime as dt
+
+    from metrics.validate import _parse_each, _parse_mixed
+
+    def render(fmt, when):
+        if fmt in ("garbage", "31/02/2024 10:00", "99/99/9999"):
+            return fmt
+        if "%z" in fmt:
+            when = when.replace(tzinfo=dt.timezone(dt.timedelta(hours=(when.minute % 5) - 2)))
+        return when.strftime(fmt)
+
+    texts = [render(first, others[0][1])] + [render(f, w) for f, w in others]
+    values = pd.Series(texts, dtype="str")
+    flags = pd.Series([dayfirst] * len(texts)).to_numpy()
+    got = _parse_mixed(values, utc=utc, dayfirst=flags)
+    want = _parse_each(values, utc=utc, dayfirst=dayfirst)
+    pd.testing.assert_series_equal(got, want)
+
+
+def test_a_large_file_of_day_first_dates_is_read_day_first_at_vectorised_speed():
+    rows = "".join(f"c{i // 10},{(i % 28) + 1:02d}/04/2024 10:{i % 60:02d}:00,user,m{i}\n" for i in range(20_000))
+    r = load_bytes(("conversation_id,timestamp,speaker,text\n" + rows).encode(), "d.csv")
+    # 13/04 and later can only be day first, so 01/04 .. 12/04 are April too
+    assert r.frame["timestamp"].dt.month.eq(4).all()
+    assert any("read day first" in n for n in r.notices)
