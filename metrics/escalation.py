@@ -478,7 +478,8 @@ def escalation_by(messages: pd.DataFrame, rollup: pd.DataFrame, *, by: str = "ho
     esc = (escalation_signal(messages, rollup).to_numpy(bool) if len(rollup) else np.zeros(0, dtype=bool))
     ids = rollup["conversation_id"].astype("str") if len(rollup) else pd.Series([], dtype="str")
     if by in ("hour", "weekday"):
-        local = rollup["started_at"].dt.tz_convert(timezone) if len(rollup) else pd.Series([], dtype="float64")
+        local = (rollup["started_at"].dt.tz_convert(timezone) if len(rollup)
+                 else pd.Series([], dtype="datetime64[ns, UTC]"))
         key = local.dt.hour if by == "hour" else local.dt.day_of_week
         slots = list(range(24)) if by == "hour" else list(range(7))
     elif by == "intent":

@@ -973,7 +973,8 @@ def rating_correlations(scored: pd.DataFrame, conversations: pd.DataFrame) -> pd
     at = conv.index.get_indexer(cids)  # once for the three columns (-1: no scored user message)
     for name, col in (("mean_user_compound", "mean_compound"), ("last_user_compound", "last_compound"),
                       ("min_user_compound", "min_compound")):
-        values = np.where(at >= 0, conv[col].to_numpy(dtype="float64")[at], np.nan)
+        values = np.full(len(cids), np.nan)  # NaN: no scored user message (conv may be empty: no at[-1])
+        values[at >= 0] = conv[col].to_numpy(dtype="float64")[at[at >= 0]]
         rows.append((name, *_spearman(rating, pd.Series(values, index=cids))))
     out = pd.DataFrame(rows, columns=columns)
     return out.astype({"variable": "str", "conversation_count": "int64"})

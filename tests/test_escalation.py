@@ -307,3 +307,15 @@ def test_docstring_examples(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("by, slots", [("hour", 24), ("weekday", 7)])
+def test_escalation_by_time_slot_on_an_empty_timed_rollup_gives_every_slot_empty(by, slots):
+    """Found by tests/test_metric_contract.py: the empty rollup's stand-in column was float, so .dt failed."""
+    from metrics.escalation import escalation_by
+
+    m = messages_frame([dict(conversation_id="a", speaker="user", text="hi",
+                             timestamp="2026-08-03T10:00:00Z")]).iloc[0:0]
+    out = escalation_by(m, conversation_rollup(m), by=by)
+    assert len(out) == slots
+    assert out["conversation_count"].sum() == 0 and out["escalated_count"].sum() == 0

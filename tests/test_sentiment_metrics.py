@@ -709,3 +709,17 @@ def test_every_drill_down_chart_has_its_selection():
     }
     for param, chart in built.items():
         assert param in _params(chart.to_dict()), param
+
+
+def test_rating_correlations_without_any_scored_user_message_are_nan_not_an_error():
+    """Found by tests/test_metric_contract.py: a rated conversation with only bot messages indexed an empty
+    array at -1. Documented: fewer than 3 pairs gives NaN."""
+    from metrics.rollup import conversation_rollup
+    from metrics.sentiment import add_sentiment
+    from metrics.sentiment_metrics import rating_correlations
+
+    m = messages_frame([{"conversation_id": "a", "speaker": "bot", "text": "Hello!", "rating": 4.0}])
+    out = rating_correlations(add_sentiment(m), conversation_rollup(m))
+    assert out["variable"].tolist() == ["escalated", "mean_user_compound", "last_user_compound",
+                                        "min_user_compound"]
+    assert out["spearman_rho"].isna().all()
