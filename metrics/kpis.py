@@ -231,14 +231,11 @@ class KpiData:
     --------
     >>> import pandas as pd
     >>> from metrics.rollup import conversation_rollup
-    >>> m = pd.DataFrame({"conversation_id": ["a", "b", "c"], "speaker": ["user", "agent", "user"],
-    ...     "text": ["x", "y", "z"], "row": [1, 2, 3],
-    ...     "timestamp": pd.to_datetime(["2026-08-03", "2026-08-04", "2026-08-10"], utc=True)})
+    >>> m = pd.DataFrame({"conversation_id": ["a", "b"], "speaker": ["agent", "user"], "text": ["x", "y"],
+    ...                   "row": [1, 2], "timestamp": pd.to_datetime(["2026-08-03", "2026-08-04"], utc=True)})
     >>> data = KpiData(m, conversation_rollup(m))
-    >>> data.series("escalation_rate")["value"].tolist()
-    [0.5, 0.0]
-    >>> data.series("total_conversations")["value"].tolist()  # the outcome table above is reused
-    [2.0, 1.0]
+    >>> data.series("escalation_rate")["value"].tolist(), data.series("total_conversations")["value"].tolist()
+    ([0.5], [2.0])
     """
 
     def __init__(self, messages: pd.DataFrame, rollup: pd.DataFrame, options: KpiOptions | None = None):
