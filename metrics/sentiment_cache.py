@@ -127,10 +127,10 @@ def prune_orphans(db) -> int:
     if not db[TABLE].exists() or "text_hash" not in db[TABLE].columns_dict:
         return 0
     with store.immediate(db):
-        texts = db.conn.execute("SELECT DISTINCT text FROM messages WHERE text IS NOT NULL").fetchall()
+        texts = store.distinct_texts(db)
         db.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _keep_hashes (h TEXT PRIMARY KEY)")
         db.conn.execute("DELETE FROM _keep_hashes")
-        db.conn.executemany("INSERT OR IGNORE INTO _keep_hashes (h) VALUES (?)", ((text_hash(t),) for (t,) in texts))
+        db.conn.executemany("INSERT OR IGNORE INTO _keep_hashes (h) VALUES (?)", ((text_hash(t),) for t in texts))
         cursor = db.conn.execute(f"DELETE FROM {TABLE} WHERE text_hash NOT IN (SELECT h FROM _keep_hashes)")
         db.conn.execute("DELETE FROM _keep_hashes")
     return int(cursor.rowcount)

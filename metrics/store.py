@@ -10,7 +10,7 @@ Connections
 -----------
 :func:`connect` gives each caller (each Streamlit session) its own connection:
 WAL journal, a busy timeout, ``check_same_thread=False``, foreign keys on,
-``secure_delete`` on (deleted messages are overwritten, not left in free pages)
+``secure_delete`` on (deleted parts are overwritten, not left in free pages)
 and driver autocommit (``isolation_level=None``: no implicit transactions, so a
 transaction is only ever open inside :func:`immediate` or sqlite-utils' own
 ``atomic()``). It then checks ``db.supports_on_conflict`` *inside* a
@@ -40,12 +40,17 @@ conversation_count, version, columns)``
     canonical columns that hold at least one non-null value. ``version`` starts
     at 1 and is incremented by every change of the dataset (a save that adds
     messages, a rename); a save that adds nothing does not change it.
-``messages(dataset_id, msg_key, load_id, <every column of metrics.schema.COLUMNS>, row)``
-    ``PRIMARY KEY (dataset_id, msg_key)``, ``WITHOUT ROWID`` (a dataset is one
-    contiguous range of the table). ``timestamp`` is INTEGER UTC epoch
-    nanoseconds (NULL for NaT): it round-trips ``datetime64[ns, UTC]`` exactly.
-    Booleans are 0/1/NULL, floats REAL, strings TEXT. ``load_id`` names the
-    upload that brought the message, so ``row`` can be traced to its file.
+``message_parts(dataset_id, part, load_id, row_count, data)``
+    ``PRIMARY KEY (dataset_id, part)``. The messages, columnar: ``data`` is a
+    zstd Parquet file of ``row_count`` messages with the validated frame's
+    columns (strings, ``timestamp`` in UTC nanoseconds, nullable booleans,
+    floats, ``row``; an optional column without a value in the part is left
+    out) plus ``msg_key``. A save adds its new messages as parts of at most
+    ``_PART_ROWS`` rows, in :func:`load_messages`' order, so a dataset saved
+    once is read back without sorting. ``load_id`` names the upload that
+    brought them, so ``row`` can be traced to its file. Writing and reading a
+    million messages this way takes well under a second; as rows they took
+    several (migration 3 moved the rows of version 1's ``messages`` table here).
 ``loads(id, dataset_id, at, file, new_rows, duplicate_rows, skipped_rows)``
     one row per upload.
 
@@ -68,7 +73,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import importlib
 import json
 import os
@@ -84,6 +88,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import sqlite_utils
 
 from metrics.errors import ConfigError, StoreError
@@ -103,6 +110,7 @@ __all__ = [
     "message_keys",
     "save_messages",
     "load_messages",
+    "distinct_texts",
     "list_datasets",
     "get_dataset",
     "dataset_version",
@@ -122,11 +130,9 @@ _STR_KINDS = ("id", "str", "speaker")
 _FLOAT_KINDS = ("float", "rating")
 _NAT = np.iinfo(np.int64).min  # pandas' NaT as int64
 _SEP = "\x1f"
-_NULL = float("nan")  # a bound NaN is stored as NULL (see _column_values)
 _CHUNK_ROWS = 100_000  # rows converted to Python objects at a time (bounds peak memory)
-_ROWS_PER_INSERT = 64  # rows per INSERT statement (see _insert)
-_SAMPLE_ROWS = 10_000  # rows looked at to tell a column of few distinct strings from one of many
-_LOAD_CHUNK_ROWS = 100_000  # rows read per aggregate query
+_LOAD_CHUNK_ROWS = 100_000  # rows read per aggregate query (migration 3 reads the version-1 row table)
+_PART_ROWS = 500_000  # messages per stored Parquet part (a part is one BLOB; SQLite caps a BLOB at ~1 GB)
 _DATASET_COLUMNS = ["id", "name", "message_count", "conversation_count", "created_at", "updated_at", "version",
                     "source_format"]
 
@@ -401,10 +407,53 @@ def _migration_2(db: sqlite_utils.Database) -> None:
         db.conn.execute("UPDATE datasets SET columns = ? WHERE id = ?", (json.dumps(present), dataset_id))
 
 
+def _migration_3(db: sqlite_utils.Database) -> None:
+    """``message_parts``: each dataset's messages move from the row table ``messages`` into Parquet parts
+    (one group of parts per upload, in load order), then ``messages`` is dropped."""
+    db.conn.execute("""CREATE TABLE message_parts (
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+  part INTEGER NOT NULL,
+  load_id INTEGER,
+  row_count INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (dataset_id, part)
+)""")
+    for dataset_id, columns in db.conn.execute("SELECT id, columns FROM datasets ORDER BY id").fetchall():
+        present = set(json.loads(columns))
+        names = [c for c in MESSAGE_COLUMNS if c in _FIXED or c in present]
+        frame, keys, loads = _read_v1_rows(db, dataset_id, names)
+        for load in np.unique(loads):
+            positions = np.flatnonzero(loads == load)  # key order
+            order = _load_order(frame, positions)
+            part = _as_loaded(frame, order, _loaded_columns(frame, positions))
+            _write_parts(db, dataset_id, None if load < 0 else int(load), part, keys[order])
+    db.conn.execute("DROP TABLE messages")
+
+
+def _read_v1_rows(db: sqlite_utils.Database, dataset_id: int, columns: list[str]):
+    """A dataset of the version-1 row table: (frame of ``columns``, msg_key array, load_id array with -1 for
+    NULL), rows in key order."""
+    parts: dict[str, list] = {c: [] for c in columns}
+    keys: list = []
+    loads: list = []
+    aggregates = [_aggregate(c) for c in columns] + ["json_group_array(msg_key)", "group_concat(ifnull(load_id, -1))"]
+    for texts in _fetch_chunks(db, dataset_id, aggregates):
+        for column, text in zip(columns, texts):
+            parts[column].append(_to_array(column, text))
+        keys.extend(json.loads(texts[-2]))
+        loads.append(_numbers(texts[-1], "int64"))
+    if not keys:
+        return pd.DataFrame({c: _empty_column(c) for c in columns}), np.array([], dtype=object), np.array([], int)
+    frame = pd.DataFrame({c: p[0] if len(p) == 1 else pd.concat([pd.Series(a) for a in p], ignore_index=True)
+                          for c, p in parts.items()})
+    return frame, np.array(keys, dtype=object), np.concatenate(loads)
+
+
 #: Ordered ``(version, name, function)``; :func:`migrate` applies the missing ones in order.
 MIGRATIONS: tuple[tuple[int, str, Callable[[sqlite_utils.Database], None]], ...] = (
     (1, "core tables: datasets, messages, loads", _migration_1),
     (2, "datasets.columns", _migration_2),
+    (3, "messages as Parquet parts", _migration_3),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -466,71 +515,6 @@ def _object_strings(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=object, na_value=None)
 
 
-def _column_values(frame: pd.DataFrame, column: str) -> Callable[[np.ndarray], list]:
-    """One column prepared for ``executemany``: ``take(positions)`` gives its Python values at those rows.
-
-    A missing value is given as ``float('nan')``, which SQLite stores as NULL: sqlite3 binds a float
-    directly but sends ``None`` through its adapter lookup, which costs most of a save's time when the
-    optional columns are sparse. A string column of few distinct values is dictionary-encoded once, so
-    each distinct value is a single Python object shared by its rows (fast to take, little memory);
-    a column of mostly distinct strings (ids, free text) is converted chunk by chunk instead.
-    """
-    kind = _kind(column)
-    series = frame[column]
-    if kind in _STR_KINDS:
-        if not isinstance(series.dtype, pd.StringDtype):
-            series = series.astype("str")
-        head = series.iloc[:_SAMPLE_ROWS]
-        if head.nunique() > len(head) // 2:  # mostly distinct (ids, free text): encoding would not pay off
-            array = series.array
-            return lambda positions: array.take(positions).to_numpy(dtype=object, na_value=_NULL).tolist()
-        codes, uniques = pd.factorize(series)  # code -1 for a missing value
-        lookup = np.append(np.asarray(uniques, dtype=object), _NULL)  # ... which picks the last entry
-        return lambda positions: lookup[codes[positions]].tolist()
-    if kind == "datetime":
-        ns = _as_utc_ns(series)
-
-        def take_stamps(positions):
-            part = ns[positions]
-            values = part.astype(object)
-            values[part == _NAT] = _NULL
-            return values.tolist()
-
-        return take_stamps
-    if kind in _FLOAT_KINDS:
-        floats = pd.to_numeric(series).to_numpy(dtype="float64", na_value=np.nan)  # NaN is bound as NULL
-        return lambda positions: floats[positions].tolist()
-    if kind == "bool":
-        flags = series.astype("boolean")
-        codes = np.where(flags.isna().to_numpy(), 2, flags.to_numpy(dtype="int64", na_value=0))
-        lookup = np.array([0, 1, _NULL], dtype=object)
-        return lambda positions: lookup[codes[positions]].tolist()
-    ints = series.to_numpy(dtype="int64")  # row
-    return lambda positions: ints[positions].tolist()
-
-
-def _insert(conn: sqlite3.Connection, head: str, columns: list[list]) -> int:
-    """INSERT the rows given as equally long column lists (ignoring stored keys); returns the rows added.
-
-    Several rows go in one statement (``VALUES (...), (...), ...``), which spreads the per-statement
-    cost of ``executemany`` (reset, step) over many rows; the per-value cost of binding remains.
-    """
-    width, count = len(columns), len(columns[0])
-    flat: list = [None] * (width * count)  # row-major parameters
-    for j, values in enumerate(columns):
-        flat[j::width] = values
-    one = "(" + ", ".join(["?"] * width) + ")"
-    per = max(1, min(_ROWS_PER_INSERT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
-    whole = count - count % per
-    added = 0
-    for rows, start, stop in ((per, 0, whole), (1, whole, count)):
-        if stop > start:
-            sql = f"{head} VALUES {', '.join([one] * rows)} ON CONFLICT (dataset_id, msg_key) DO NOTHING"
-            params = itertools.islice(flat, start * width, stop * width)
-            added += max(conn.executemany(sql, zip(*[params] * (rows * width))).rowcount, 0)
-    return added
-
-
 def _new_positions(keys: pd.Series) -> np.ndarray:
     """Positions of the first occurrence of each key, in key order (inserting in key order appends to the B-tree).
 
@@ -542,14 +526,6 @@ def _new_positions(keys: pd.Series) -> np.ndarray:
     first = np.ones(len(order), dtype=bool)
     first[1:] = ordered[1:] != ordered[:-1]
     return order[first]
-
-
-def _stored(db: sqlite_utils.Database, dataset_id: int, keys: list[str]) -> np.ndarray:
-    """True for each of ``keys`` already stored in the dataset (the stored keys are read as JSON arrays)."""
-    stored: set[str] = set()
-    for (texts,) in _fetch_chunks(db, dataset_id, ["json_group_array(msg_key)"]):
-        stored.update(json.loads(texts))
-    return np.fromiter((k in stored for k in keys), dtype=bool, count=len(keys))
 
 
 def message_keys(frame: pd.DataFrame) -> pd.Series:
@@ -804,17 +780,26 @@ def _columns_with_data(db: sqlite_utils.Database, dataset_id: int, candidates) -
     return present
 
 
-def _as_loaded(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
-    """What :func:`load_messages` reads back after the rows at ``positions`` (key order) were stored into an
-    empty dataset: the same columns (optional ones only when a stored row has a value), each value converted
-    as :func:`_column_values` binds it and :func:`_to_array` reads it, and the rows in :func:`_sort_messages`'
-    order (ties in key order). A single take, none when that order is the frame's own."""
-    columns = [c for c in MESSAGE_COLUMNS if c in frame.columns
-               and (c in _FIXED or frame[c].iloc[positions].notna().any())]
+def _loaded_columns(frame: pd.DataFrame, positions: np.ndarray) -> list[str]:
+    """The columns a stored part of the rows at ``positions`` holds: the fixed ones, and each optional
+    column with a value in one of those rows (an all-missing column is not stored)."""
+    return [c for c in MESSAGE_COLUMNS if c in frame.columns
+            and (c in _FIXED or frame[c].iloc[positions].notna().any())]
+
+
+def _load_order(frame: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+    """``positions`` (key order) rearranged into :func:`load_messages`' row order: by conversation_id,
+    timestamp, row (missing ids and NaT last), ties in key order."""
     codes, uniques = pd.factorize(frame["conversation_id"], sort=True)
     codes = np.where(codes < 0, len(uniques), codes)[positions]  # a missing id sorts last
     stamps = _as_utc_ns(frame["timestamp"])[positions]
-    order = positions[np.lexsort((frame["row"].to_numpy(dtype="int64")[positions], stamps, stamps == _NAT, codes))]
+    return positions[np.lexsort((frame["row"].to_numpy(dtype="int64")[positions], stamps, stamps == _NAT, codes))]
+
+
+def _as_loaded(frame: pd.DataFrame, order: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """The rows at ``order`` with ``columns``, in the validated dtypes :func:`load_messages` returns:
+    ``str`` strings, UTC nanosecond timestamps, nullable booleans, float64 and int64 ``row``.
+    A single take, none when ``order`` is the frame's own."""
     same = len(order) == len(frame) and np.array_equal(order, np.arange(len(order)))
     out = {}
     for column in columns:
@@ -834,6 +819,77 @@ def _as_loaded(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _arrow_type(column: str) -> pa.DataType:
+    """The Arrow type a column is stored as in a part (``msg_key`` and the strings: large_string)."""
+    kind = "id" if column == "msg_key" else _kind(column)
+    if kind in _STR_KINDS:
+        return pa.large_string()
+    if kind == "datetime":
+        return pa.timestamp("ns", tz="UTC")
+    if kind in _FLOAT_KINDS:
+        return pa.float64()
+    if kind == "bool":
+        return pa.bool_()
+    return pa.int64()
+
+
+def _encode_part(part: pd.DataFrame, keys: np.ndarray) -> bytes:
+    """One stored part: the rows (validated dtypes, load order) plus ``msg_key``, as zstd Parquet."""
+    table = pa.Table.from_pandas(part, preserve_index=False)
+    table = table.append_column("msg_key", pa.array(keys, type=pa.large_string()))
+    table = table.replace_schema_metadata(None)  # the dtypes come from the column kinds (_decode_parts)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+def _decode_parts(blobs: list[bytes], columns: list[str]) -> pa.Table:
+    """The stored parts as one Arrow table of ``columns`` (a column a part lacks is all null there).
+
+    Only those columns are read from each part."""
+    tables = []
+    for blob in blobs:
+        part = pq.ParquetFile(pa.BufferReader(blob))
+        names = set(part.schema_arrow.names)
+        table = part.read(columns=[c for c in columns if c in names])
+        tables.append(pa.table({c: table.column(c).cast(_arrow_type(c)) if c in names
+                                else pa.nulls(part.metadata.num_rows, type=_arrow_type(c)) for c in columns}))
+    if not tables:
+        return pa.table({c: pa.array([], type=_arrow_type(c)) for c in columns})
+    return pa.concat_tables(tables)
+
+
+_PANDAS_TYPES = {pa.large_string(): pd.api.types.pandas_dtype("str"), pa.bool_(): pd.BooleanDtype()}
+
+
+def _to_frame(table: pa.Table) -> pd.DataFrame:
+    return table.to_pandas(types_mapper=_PANDAS_TYPES.get, ignore_metadata=True)
+
+
+def _stored_parts(db: sqlite_utils.Database, dataset_id: int) -> list[tuple]:
+    """``(load_id, data)`` of the dataset's parts, in part order."""
+    return db.conn.execute("SELECT load_id, data FROM message_parts WHERE dataset_id = ? ORDER BY part",
+                           (dataset_id,)).fetchall()
+
+
+def _write_parts(db: sqlite_utils.Database, dataset_id: int, load_id: int | None, part: pd.DataFrame,
+                 keys: np.ndarray) -> None:
+    """Store new rows (load order) as parts of at most ``_PART_ROWS`` rows after the dataset's last part."""
+    (last,) = db.conn.execute("SELECT coalesce(max(part), 0) FROM message_parts WHERE dataset_id = ?",
+                              (dataset_id,)).fetchone()
+    for start in range(0, len(part), _PART_ROWS):
+        chunk = part.iloc[start:start + _PART_ROWS]
+        last += 1
+        db.conn.execute("INSERT INTO message_parts (dataset_id, part, load_id, row_count, data) VALUES (?, ?, ?, ?, ?)",
+                        (dataset_id, last, load_id, len(chunk), _encode_part(chunk, keys[start:start + _PART_ROWS])))
+
+
+def _dataset_counts(db: sqlite_utils.Database, dataset_id: int) -> tuple[int, int]:
+    """(messages, distinct conversation ids) stored in the dataset."""
+    table = _decode_parts([data for _, data in _stored_parts(db, dataset_id)], ["conversation_id"])
+    return table.num_rows, pc.count_distinct(table.column("conversation_id"), mode="only_valid").as_py()
+
+
 def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_name: str,
                   source_format: str = "csv", file_name: str = "", skipped_rows: int = 0,
                   keep_frame: bool = False) -> SaveResult:
@@ -841,7 +897,8 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
 
     A message is new when its key (:func:`message_keys`) is not yet stored in
     the dataset; a key repeated within the upload counts once as new and then
-    as duplicate. Everything (dataset row, messages, counts, the ``loads``
+    as duplicate. The new messages are stored as Parquet parts (see the module
+    docstring). Everything (dataset row, messages, counts, the ``loads``
     record, the version bump) happens in one ``BEGIN IMMEDIATE`` transaction:
     any failure leaves the store as it was. ``skipped_rows`` (rows the loader
     refused) is recorded in ``loads``. The frame is not modified.
@@ -855,7 +912,7 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
     ``keep_frame=True``: when the dataset held no messages before, the result's
     ``frame`` is what :func:`load_messages` would return for the new version,
     so a caller that goes on to read the dataset (the Data page) does not read
-    a million rows back; the tests check the two are equal.
+    it back; the tests check the two are equal.
 
     Raises :class:`~metrics.errors.ConfigError` for an empty name and
     :class:`~metrics.errors.StoreError` for a frame that is not in the
@@ -876,14 +933,13 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
     name = _clean_name(dataset_name)
     if isinstance(skipped_rows, bool) or not isinstance(skipped_rows, (int, np.integer)) or skipped_rows < 0:
         raise ConfigError(f"skipped_rows must be an integer >= 0, got {skipped_rows!r}")
-    columns = _check_frame(frame)
+    _check_frame(frame)
     n = len(frame)
     keys = message_keys(frame)
+    key_values = keys.to_numpy(dtype=object)
     positions = _new_positions(keys)  # each key's first occurrence, in key order
-    candidates = [c for c in columns if c in _OPTIONAL and frame[c].notna().any()]
-    bound = [c for c in columns if c in _FIXED or c in candidates]  # an all-missing column is left NULL
-    insert_head = f"INSERT INTO messages (dataset_id, msg_key, load_id, {', '.join(_quote(c) for c in bound)})"
     now = _now()
+    loaded = None
     try:
         with immediate(db):
             row = db.conn.execute("SELECT id, files, columns, message_count FROM datasets WHERE name = ?",
@@ -899,43 +955,41 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
             load_id = db.conn.execute(
                 "INSERT INTO loads (dataset_id, at, file, new_rows, duplicate_rows, skipped_rows) "
                 "VALUES (?, ?, ?, 0, 0, ?)", (dataset_id, now, str(file_name), int(skipped_rows))).lastrowid
-            key_values = keys.to_numpy(dtype=object)
-            if had_messages and len(positions) * 8 >= row[3]:
-                # a large re-upload: drop the stored keys here (reading the stored keys costs about an
-                # eighth of binding a row) rather than binding every column to have the row ignored
-                positions = positions[~_stored(db, dataset_id, key_values[positions].tolist())]
-            new_rows = 0
-            if len(positions):
-                values = [_column_values(frame, c) for c in bound]
-                for start in range(0, len(positions), _CHUNK_ROWS):
-                    take = positions[start:start + _CHUNK_ROWS]
-                    m = len(take)
-                    new_rows += _insert(db.conn, insert_head, [[dataset_id] * m, key_values[take].tolist(),
-                                                               [load_id] * m] + [v(take) for v in values])
+            if had_messages and len(positions):
+                stored = _decode_parts([data for _, data in _stored_parts(db, dataset_id)], ["msg_key"])
+                is_stored = pd.Series(key_values[positions], dtype=object).isin(
+                    stored.column("msg_key").to_numpy(zero_copy_only=False)).to_numpy()
+                positions = positions[~is_stored]
+            new_rows = len(positions)
+            columns = _loaded_columns(frame, positions)
+            if new_rows or (keep_frame and not had_messages):
+                order = _load_order(frame, positions)
+                part = _as_loaded(frame, order, columns)
+                if new_rows:
+                    _write_parts(db, dataset_id, load_id, part, key_values[order])
+                if keep_frame and not had_messages:
+                    loaded = part
             duplicate_rows = n - new_rows
             db.conn.execute("UPDATE loads SET new_rows = ?, duplicate_rows = ? WHERE id = ?",
                             (new_rows, duplicate_rows, load_id))
             if file_name and str(file_name) not in files:
                 files.append(str(file_name))
             if had_messages:
-                conversations = None  # counted by SQL below
-            else:  # the rows inserted are exactly the first occurrence of each key
+                message_count, conversations = _dataset_counts(db, dataset_id)
+            else:  # the rows stored are exactly the first occurrence of each key
+                message_count = new_rows
                 conversations = int(frame["conversation_id"].iloc[positions].nunique())
-            fresh = _columns_with_data(db, dataset_id, [c for c in candidates if c not in known]) if new_rows else []
-            present = [c for c in _OPTIONAL if c in known or c in fresh]
+            present = [c for c in _OPTIONAL if c in known or c in columns]
             bump = 1 if (new_rows or row is None) else 0
             db.conn.execute(
-                "UPDATE datasets SET message_count = (SELECT count(*) FROM messages WHERE dataset_id = :id), "
-                "conversation_count = coalesce(:conversations, "
-                "(SELECT count(DISTINCT conversation_id) FROM messages WHERE dataset_id = :id)), "
+                "UPDATE datasets SET message_count = :messages, conversation_count = :conversations, "
                 "files = :files, columns = :columns, version = version + :bump, "
                 "updated_at = CASE WHEN :bump THEN :now ELSE updated_at END WHERE id = :id",
-                {"id": dataset_id, "files": json.dumps(files), "columns": json.dumps(present), "bump": bump,
-                 "now": now, "conversations": conversations})
+                {"id": dataset_id, "messages": message_count, "files": json.dumps(files),
+                 "columns": json.dumps(present), "bump": bump, "now": now, "conversations": conversations})
             version = db.conn.execute("SELECT version FROM datasets WHERE id = ?", (dataset_id,)).fetchone()[0]
-    except (sqlite3.Error, UnicodeEncodeError) as exc:
+    except (sqlite3.Error, pa.ArrowException, UnicodeEncodeError) as exc:
         raise StoreError(f"could not save {n} message(s) to dataset {name!r}: {exc}. Nothing was saved") from exc
-    loaded = _as_loaded(frame, positions) if keep_frame and not had_messages else None
     return SaveResult(dataset_id=int(dataset_id), new_rows=int(new_rows), duplicate_rows=int(duplicate_rows),
                       version=int(version), load_id=int(load_id), frame=loaded)
 
@@ -1043,20 +1097,6 @@ def _fetch_chunks(db: sqlite_utils.Database, dataset_id: int, aggregates: list[s
         lower, first = upper[0], False
 
 
-def _sort_messages(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows by (conversation_id, timestamp, row), like a stable ``sort_values`` (missing ids and NaT last).
-
-    One lexsort over integer codes and a single take (none when the rows are in order already).
-    """
-    codes, uniques = pd.factorize(frame["conversation_id"], sort=True)
-    codes = np.where(codes < 0, len(uniques), codes)  # a missing id sorts last
-    stamps = frame["timestamp"].array.asi8
-    order = np.lexsort((frame["row"].to_numpy(), stamps, stamps == _NAT, codes))
-    if np.array_equal(order, np.arange(len(order))):
-        return frame
-    return frame.take(order).reset_index(drop=True)
-
-
 @contextlib.contextmanager
 def _snapshot(db: sqlite_utils.Database) -> Iterator[None]:
     """A read transaction (unless one is open already): several SELECTs see one committed state."""
@@ -1094,26 +1134,40 @@ def load_messages(db: sqlite_utils.Database, dataset_id: int) -> pd.DataFrame:
     ['conversation_id', 'timestamp', 'speaker', 'text', 'row']
     >>> db.close()
     """
-    with _lock(db), _snapshot(db):  # every chunk read from the same committed state
+    with _lock(db), _snapshot(db):  # the dataset row and its parts from the same committed state
         info = _require(db, dataset_id)
-        present = set(json.loads(info["columns"]))
-        columns = [c for c in MESSAGE_COLUMNS if c in _FIXED or c in present]
-        parts: dict[str, list] = {c: [] for c in columns}
-        chunks = _fetch_chunks(db, int(info["id"]), [_aggregate(c) for c in columns])
         try:
-            # SQLite builds the next chunk (without the GIL) in a helper thread while this one converts
-            # the last; this thread holds the connection's lock for both
-            with ThreadPoolExecutor(max_workers=1) as reader:
-                pending = reader.submit(next, chunks, None)
-                while (texts := pending.result()) is not None:
-                    pending = reader.submit(next, chunks, None)
-                    for column, text in zip(columns, texts):
-                        parts[column].append(_to_array(column, text))
+            parts = _stored_parts(db, int(info["id"]))
         except sqlite3.Error as exc:
             raise StoreError(f"could not read dataset {info['name']!r}: {exc}") from exc
-    if not parts[columns[0]]:
-        return pd.DataFrame({c: _empty_column(c) for c in columns})
-    frame = pd.DataFrame({c: p[0] if len(p) == 1 else pd.concat([pd.Series(a) for a in p], ignore_index=True)
-                          for c, p in parts.items()})
-    del parts
-    return _sort_messages(frame)
+    present = set(json.loads(info["columns"]))
+    columns = [c for c in MESSAGE_COLUMNS if c in _FIXED or c in present]
+    try:
+        table = _decode_parts([data for _, data in parts], columns + ["msg_key"])
+    except (pa.ArrowException, OSError) as exc:
+        raise StoreError(f"could not read dataset {info['name']!r}: a stored part is damaged ({exc}). "
+                         "Fix: delete the dataset and upload it again") from exc
+    if len({load for load, _ in parts}) > 1:  # several saves: merge them into one order, ties in key order
+        order = pc.sort_indices(table, sort_keys=[(c, "ascending", "at_end")
+                                                  for c in ("conversation_id", "timestamp", "row", "msg_key")])
+        table = table.take(order)
+    return _to_frame(table.drop_columns(["msg_key"]))
+
+
+def distinct_texts(db: sqlite_utils.Database) -> list[str]:
+    """Every distinct message text stored in any dataset (derived caches keep only what these need).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> db = connect(":memory:")
+    >>> f = pd.DataFrame({"conversation_id": ["c1", "c1"], "timestamp": pd.to_datetime(["2024-01-01"] * 2, utc=True),
+    ...                   "speaker": ["user", "user"], "text": ["hi", "hi"], "row": [1, 2]})
+    >>> _ = save_messages(db, f, dataset_name="demo")
+    >>> distinct_texts(db)
+    ['hi']
+    >>> db.close()
+    """
+    blobs = [data for (data,) in db.conn.execute("SELECT data FROM message_parts ORDER BY dataset_id, part")]
+    texts = _decode_parts(blobs, ["text"]).column("text")
+    return pc.unique(texts.drop_null()).to_pylist() if len(texts) else []

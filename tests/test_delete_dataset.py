@@ -4,8 +4,8 @@ Load the sample, save it, add derived rows through each feature's public functio
 assignments, scores, history, intent labels, the audit queue, change-log entries, backlog items,
 sentiment scores, an ROI scenario), plus a second dataset that must survive. Delete, close, then
 open the file with plain ``sqlite3``: no table with a ``dataset_id`` column keeps a row of the
-deleted dataset, the other dataset is intact, and the deleted messages' text bytes are nowhere
-in the database file or its WAL.
+deleted dataset, the other dataset is intact, and neither the deleted messages' text nor the bytes of
+their stored (compressed) parts are anywhere in the database file or its WAL.
 """
 
 from __future__ import annotations
@@ -93,21 +93,27 @@ def deleted(tmp_path_factory):
               for t, c in columns.items()}
     kept_before = {t: conn.execute(f'SELECT count(*) FROM "{t}" WHERE "{c}" = ?', (keeper,)).fetchone()[0]
                    for t, c in columns.items()}
+    stored_rows = conn.execute("SELECT sum(row_count) FROM message_parts WHERE dataset_id = ?", (victim,)).fetchone()[0]
+    # each part's data pages (a Parquet file is "PAR1", pages, footer, footer length, "PAR1"; the footer holds the
+    # schema, which every dataset's parts share)
+    parts = b"".join(d[4:len(d) - 8 - int.from_bytes(d[-8:-4], "little")]
+                     for (d,) in conn.execute("SELECT data FROM message_parts WHERE dataset_id = ?", (victim,)))
     removed = store.delete_dataset(db, victim)
     db.close()
     texts = sorted({t for t in sample["text"].dropna() if len(t) >= 16})
     return {"path": path, "victim": victim, "keeper": keeper, "columns": columns, "before": before,
-            "kept_before": kept_before, "removed": removed, "texts": texts, "sample": sample}
+            "kept_before": kept_before, "removed": removed, "texts": texts, "sample": sample,
+            "stored_rows": stored_rows, "parts": parts}
 
 
 def test_every_dataset_table_was_populated_before_the_delete(deleted):
     """The test covers every feature table that holds a dataset id (a new one needs seeding above)."""
     empty = [t for t, n in deleted["before"].items() if n == 0]
     assert empty == [], f"seed rows in {empty} through the feature's public functions"
-    expected = {"messages", "loads", "audit_rounds", "audit_assignments", "audit_scores", "audit_score_history",
+    expected = {"message_parts", "loads", "audit_rounds", "audit_assignments", "audit_scores", "audit_score_history",
                 "audit_labels", "audit_queue", "change_log", "backlog_items"}
     assert expected <= set(deleted["columns"]), deleted["columns"]
-    assert deleted["before"]["messages"] == len(deleted["sample"])
+    assert deleted["stored_rows"] == len(deleted["sample"])
 
 
 def test_no_row_of_the_deleted_dataset_remains_anywhere(deleted):
@@ -146,6 +152,11 @@ def test_the_deleted_text_is_not_in_the_database_files(deleted):
     assert SECRET_NOTE.encode() + b" k" in raw      # the other dataset's note is still there
     assert b"most negative v" not in raw and b"Deploy nlu-v2 v" not in raw
     assert deleted["sample"]["conversation_id"].iloc[0].encode() not in raw
+    # the messages are stored compressed, so look for the stored pages themselves: no 64-byte stretch is left
+    parts = deleted["parts"]
+    assert len(parts) > 10_000
+    left = [i for i in range(0, len(parts) - 64, 251) if parts[i:i + 64] in raw]
+    assert left == [], f"{len(left)} stretches of the deleted parts remain"
 
 
 def test_no_sentiment_hash_of_a_deleted_message_remains(deleted):

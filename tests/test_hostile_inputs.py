@@ -226,23 +226,26 @@ def test_load_then_save_leaves_no_half_written_store(name, seeded_store):
 
 
 def test_a_failing_save_rolls_back_everything(seeded_store, monkeypatch):
-    """A save that fails half-way (after the dataset and load rows were written) leaves nothing behind."""
+    """A save that fails half-way (after the dataset, the load and a first part were written) leaves nothing."""
+    import pyarrow as pa
+
     db, path = seeded_store
     before = _snapshot(path)
     result = load_bytes((HOSTILE / "html_js_markdown.csv").read_bytes(), "html_js_markdown.csv")
     calls = {"n": 0}
-    real = store._column_values
+    real = store._encode_part
 
-    def failing(frame, column):
+    def failing(part, keys):
         calls["n"] += 1
-        if calls["n"] > 2:
-            raise UnicodeEncodeError("utf-8", "x", 0, 1, "injected failure")
-        return real(frame, column)
+        if calls["n"] > 1:
+            raise pa.ArrowInvalid("injected failure")
+        return real(part, keys)
 
-    monkeypatch.setattr(store, "_column_values", failing)
-    with pytest.raises(ChatlensError, match="Nothing was saved"):
+    monkeypatch.setattr(store, "_PART_ROWS", 2)  # several parts: the second one fails
+    monkeypatch.setattr(store, "_encode_part", failing)
+    with pytest.raises(ChatlensError, match="injected failure.*Nothing was saved"):
         store.save_messages(db, result.frame, dataset_name="half", file_name="html_js_markdown.csv")
-    assert calls["n"] > 2
+    assert calls["n"] == 2
     assert _snapshot(path) == before
 
 

@@ -101,7 +101,7 @@ def test_connect_configures_the_connection(db_path):
 
 def test_connect_memory(memory_db):
     assert memory_db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "memory"
-    assert set(memory_db.table_names()) >= {"datasets", "messages", "loads", "schema_migrations"}
+    assert set(memory_db.table_names()) >= {"datasets", "message_parts", "loads", "schema_migrations"}
 
 
 def test_connect_raises_when_on_conflict_is_unsupported(monkeypatch, tmp_path):
@@ -296,18 +296,40 @@ def test_saving_shuffled_rows_loads_the_sorted_frame(data):
         db.close()
 
 
-def test_load_reads_in_chunks_and_survives_a_small_string_limit(memory_db, monkeypatch):
+def _parts(db, dataset_id):
+    return db.execute("SELECT part, load_id, row_count, data FROM message_parts WHERE dataset_id = ? ORDER BY part",
+                      (dataset_id,)).fetchall()
+
+
+def _part_table(data: bytes):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pq.read_table(pa.BufferReader(data))
+
+
+def test_a_save_is_stored_as_parts_and_read_back_whole(memory_db, monkeypatch):
     frame = messages_frame(conversation_rows(150))
-    saved = store.save_messages(memory_db, frame, dataset_name="chunks")
-    monkeypatch.setattr(store, "_LOAD_CHUNK_ROWS", 7)  # 22 chunks, keyset-paginated on msg_key
+    monkeypatch.setattr(store, "_PART_ROWS", 7)  # 22 parts of at most 7 messages
+    saved = store.save_messages(memory_db, frame, dataset_name="parts")
+    parts = _parts(memory_db, saved.dataset_id)
+    assert [p for p, *_ in parts] == list(range(1, 23))
+    assert {load for _, load, _, _ in parts} == {saved.load_id}
+    assert [n for _, _, n, _ in parts] == [7] * 21 + [3]
+    assert [_part_table(data).num_rows for *_, data in parts] == [7] * 21 + [3]
     pd.testing.assert_frame_equal(store.load_messages(memory_db, saved.dataset_id), frame)
-    monkeypatch.setattr(store, "_LOAD_CHUNK_ROWS", 250_000)
-    # a JSON array of all texts exceeds a 300-byte string limit: the chunk is halved until it fits
-    memory_db.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 300)
+
+
+def test_a_part_above_sqlites_size_limit_is_a_clear_error_and_saves_nothing(memory_db):
+    frame = messages_frame(conversation_rows(150))
+    memory_db.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 300)  # no part of 150 messages fits in 300 bytes
     try:
-        pd.testing.assert_frame_equal(store.load_messages(memory_db, saved.dataset_id), frame)
+        with pytest.raises(StoreError, match="could not save 150 message.*'big'.*too big.*Nothing was saved"):
+            store.save_messages(memory_db, frame, dataset_name="big")
     finally:
         memory_db.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1_000_000_000)
+    assert memory_db.execute("SELECT count(*) FROM datasets").fetchone()[0] == 0
+    assert memory_db.execute("SELECT count(*) FROM message_parts").fetchone()[0] == 0
 
 
 def test_load_reads_one_snapshot_while_another_session_writes(db_path, monkeypatch):
@@ -315,58 +337,81 @@ def test_load_reads_one_snapshot_while_another_session_writes(db_path, monkeypat
     try:
         saved = store.save_messages(reader, messages_frame(conversation_rows(30)), dataset_name="live")
         later = messages_frame([dict(r, text=r["text"] + " later") for r in conversation_rows(30)])
-        monkeypatch.setattr(store, "_LOAD_CHUNK_ROWS", 7)
-        real_to_array, calls = store._to_array, []
+        real_decode, calls = store._decode_parts, []
 
-        def to_array_with_a_concurrent_save(column, values):
-            if not calls:  # after the first chunk was read, another session adds 30 messages
+        def decode_with_a_concurrent_save(blobs, columns):
+            calls.append(columns)
+            if len(calls) == 1:  # after the parts were read, another session adds 30 messages
                 store.save_messages(writer, later, dataset_name="live")
-            calls.append(column)
-            return real_to_array(column, values)
+            return real_decode(blobs, columns)
 
-        monkeypatch.setattr(store, "_to_array", to_array_with_a_concurrent_save)
+        monkeypatch.setattr(store, "_decode_parts", decode_with_a_concurrent_save)
         assert len(store.load_messages(reader, saved.dataset_id)) == 30  # not a mix of before and after
         assert len(store.load_messages(reader, saved.dataset_id)) == 60
+        assert store.get_dataset(reader, saved.dataset_id).message_count == 60
     finally:
         reader.close()
         writer.close()
 
 
-def test_missing_values_are_stored_as_sql_null_and_values_keep_their_types(memory_db):
-    # save_messages binds a missing value as float NaN (faster than None); SQLite must store NULL for it
+def test_missing_values_are_stored_as_nulls_and_values_keep_their_types(memory_db):
+    import pyarrow as pa
+
     saved = store.save_messages(memory_db, full_frame(), dataset_name="types")
-    cols = ["timestamp", "message_id", "confidence", "is_test", "event", "conversion_value"]
-    got = memory_db.execute(
-        f"SELECT {', '.join(f'typeof({c})' for c in cols)} FROM messages WHERE dataset_id = ? "
-        "AND text = '<script>alert(1)</script>'", (saved.dataset_id,)).fetchone()
+    (part,) = _parts(memory_db, saved.dataset_id)
+    table = _part_table(part[3])
+    types = {f.name: f.type for f in table.schema}
+    assert types["timestamp"] == pa.timestamp("ns", tz="UTC") and types["confidence"] == pa.float64()
+    assert types["is_test"] == pa.bool_() and types["text"] == pa.large_string() and types["row"] == pa.int64()
+    rows = table.to_pylist()
+    agent = next(r for r in rows if r["text"] == "<script>alert(1)</script>")
     # the agent message of c2: no timestamp, id m3, confidence 1e-300, is_test True, no event, value 0.0
-    assert got == ("null", "text", "real", "integer", "null", "real")
-    assert memory_db.execute("SELECT count(*) FROM messages WHERE typeof(confidence) = 'real' AND confidence != "
-                             "confidence").fetchone()[0] == 0  # no NaN was stored as a REAL
+    assert (agent["timestamp"], agent["message_id"], agent["confidence"], agent["is_test"], agent["event"],
+            agent["conversion_value"]) == (None, "m3", 1e-300, True, None, 0.0)
+    assert table.column("conversion_value").null_count == 2  # NaN is stored as null, not as a NaN double
+    assert sorted(r["msg_key"] for r in rows) == sorted(store.message_keys(full_frame()))
 
 
-def test_an_all_missing_optional_column_is_not_bound_and_stays_null(memory_db):
+def test_an_all_missing_optional_column_is_not_stored(memory_db):
     frame = messages_frame([dict(r, intent=None, channel="web") for r in conversation_rows(70)])
     saved = store.save_messages(memory_db, frame, dataset_name="sparse")
-    counts = memory_db.execute("SELECT count(*), count(intent), count(channel) FROM messages").fetchone()
-    assert counts == (70, 0, 70)
+    (part,) = _parts(memory_db, saved.dataset_id)
+    names = set(_part_table(part[3]).column_names)
+    assert "intent" not in names and "channel" in names and part[2] == 70
     assert store.get_dataset(memory_db, saved.dataset_id).columns == ("channel",)
+    assert "intent" not in store.load_messages(memory_db, saved.dataset_id).columns
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["a", "b", "é", "10", None]),
-                          st.one_of(st.none(), st.integers(0, 5)), st.integers(1, 4)), max_size=30))
-def test_sort_messages_matches_a_stable_sort_values(rows):
-    """The lexsort in load_messages equals pandas' stable sort (missing ids and NaT last, ties in order)."""
+                          st.one_of(st.none(), st.integers(0, 5)), st.integers(1, 4), st.integers(0, 2)),
+                max_size=30))
+def test_several_saves_read_back_in_one_stable_order(rows):
+    """Parts of several saves are merged like a stable sort_values by (conversation_id, timestamp, row),
+    missing ids and NaT last, ties in key order (here the message ids m000, m001, ...)."""
     frame = pd.DataFrame({
         "conversation_id": pd.array([r[0] for r in rows], dtype="str"),
         "timestamp": pd.to_datetime([None if r[1] is None else r[1] * 10**9 for r in rows], utc=True)
         .astype("datetime64[ns, UTC]"),
+        "speaker": pd.array(["user"] * len(rows), dtype="str"),
+        "text": pd.array([f"t{i}" for i in range(len(rows))], dtype="str"),
+        "message_id": pd.array([f"m{i:03d}" for i in range(len(rows))], dtype="str"),
         "row": np.array([r[2] for r in rows], dtype="int64"),
-        "order": np.arange(len(rows)),  # ties must keep this order
     })
-    expected = frame.sort_values(["conversation_id", "timestamp", "row"], kind="stable").reset_index(drop=True)
-    pd.testing.assert_frame_equal(store._sort_messages(frame), expected)
+    save_of = np.array([r[3] for r in rows], dtype="int64")
+    db = store.connect(":memory:")
+    try:
+        for k in range(3):  # up to three uploads into one dataset, each its own parts
+            part = frame[save_of == k]
+            if len(part):
+                saved = store.save_messages(db, part, dataset_name="d")
+        if not len(frame):
+            return
+        expected = frame.sort_values(["conversation_id", "timestamp", "row", "message_id"], kind="stable",
+                                     na_position="last").reset_index(drop=True)
+        pd.testing.assert_frame_equal(store.load_messages(db, saved.dataset_id), expected)
+    finally:
+        db.close()
 
 
 @settings(max_examples=60, deadline=None)
@@ -381,10 +426,10 @@ def test_new_positions_are_first_occurrences_in_key_order(keys):
     assert positions.tolist() == [first[k] for k in sorted(first)]
 
 
-def test_reading_a_stored_number_that_is_not_a_number_fails_loudly(memory_db):
+def test_a_damaged_part_fails_loudly(memory_db):
     saved = store.save_messages(memory_db, messages_frame(conversation_rows(3)), dataset_name="junk")
-    memory_db.conn.execute("UPDATE messages SET row = 'seven'")
-    with pytest.raises(StoreError, match="seven"):
+    memory_db.conn.execute("UPDATE message_parts SET data = X'0badf00d'")
+    with pytest.raises(StoreError, match="'junk'.*damaged.*upload it again"):
         store.load_messages(memory_db, saved.dataset_id)
 
 
@@ -551,13 +596,14 @@ def test_the_generated_sample_round_trips(memory_db):
 
 # --------------------------------------------------------------------------- atomic saves
 
-def test_a_failure_mid_save_leaves_nothing(memory_db):
+def test_a_failure_mid_save_leaves_nothing(memory_db, monkeypatch):
     frame = messages_frame(conversation_rows(100))
-    memory_db.conn.execute("CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.row = 60 "
+    monkeypatch.setattr(store, "_PART_ROWS", 50)  # two parts: the second one fails after the first was written
+    memory_db.conn.execute("CREATE TRIGGER boom BEFORE INSERT ON message_parts WHEN NEW.part = 2 "
                            "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
     with pytest.raises(StoreError, match="injected failure"):
         store.save_messages(memory_db, frame, dataset_name="half")
-    for table in ("datasets", "messages", "loads"):
+    for table in ("datasets", "message_parts", "loads"):
         assert memory_db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
     memory_db.conn.execute("DROP TRIGGER boom")
     saved = store.save_messages(memory_db, frame.iloc[:50], dataset_name="half")
@@ -572,11 +618,11 @@ def test_a_failed_reupload_leaves_the_dataset_as_it_was(memory_db, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("injected after the inserts")
 
-    monkeypatch.setattr(store, "_columns_with_data", fail)
+    monkeypatch.setattr(store, "_dataset_counts", fail)  # counted after the new part was written
     with pytest.raises(RuntimeError, match="injected"):
         store.save_messages(memory_db, frame.assign(intent="x"), dataset_name="keep")
     assert store.get_dataset(memory_db, saved.dataset_id) == before
-    assert memory_db.execute("SELECT count(*) FROM messages").fetchone()[0] == 40
+    assert memory_db.execute("SELECT count(*), sum(row_count) FROM message_parts").fetchone() == (1, 40)
     assert memory_db.execute("SELECT count(*) FROM loads").fetchone()[0] == 1
     assert not memory_db.conn.in_transaction
 
@@ -615,20 +661,21 @@ def test_delete_removes_everything_of_the_dataset_from_the_file(db_path):
                                                 for i, r in enumerate(conversation_rows(300))]), dataset_name="A")
     b = store.save_messages(db, messages_frame([dict(r, text=f"{marker_b} {i}")
                                                 for i, r in enumerate(conversation_rows(30))]), dataset_name="B")
-    # tables other features add: a derived cache, audit links into messages, a link under another column name
+    # tables other features add: a derived cache, links into the message parts, a link under another column name
     db["sentiment_cache"].create({"dataset_id": int, "version": int, "payload": str}, pk=("dataset_id", "version"))
-    db.conn.execute("CREATE TABLE review_links (msg_dataset INTEGER NOT NULL, msg_key TEXT NOT NULL, reviewer TEXT, "
-                    "FOREIGN KEY (msg_dataset, msg_key) REFERENCES messages(dataset_id, msg_key))")
+    db.conn.execute("CREATE TABLE review_links (msg_dataset INTEGER NOT NULL, msg_part INTEGER NOT NULL, "
+                    "reviewer TEXT, FOREIGN KEY (msg_dataset, msg_part) REFERENCES message_parts(dataset_id, part))")
     db.conn.execute("CREATE TABLE topic_labels (ds INTEGER REFERENCES datasets(id), label TEXT)")
     db["settings"].insert({"key": "theme", "value": "dark"})
     for d in (a, b):
         db["sentiment_cache"].insert({"dataset_id": d.dataset_id, "version": 1, "payload": f"cache {d.dataset_id}"})
-        key = db.execute("SELECT msg_key FROM messages WHERE dataset_id = ? LIMIT 1", (d.dataset_id,)).fetchone()[0]
-        db.conn.execute("INSERT INTO review_links VALUES (?, ?, 'ann')", (d.dataset_id, key))
+        part = db.execute("SELECT part FROM message_parts WHERE dataset_id = ? LIMIT 1", (d.dataset_id,)).fetchone()[0]
+        db.conn.execute("INSERT INTO review_links VALUES (?, ?, 'ann')", (d.dataset_id, part))
         db.conn.execute("INSERT INTO topic_labels VALUES (?, 'billing')", (d.dataset_id,))
-    # review_links sorts after messages and has no cascade: the delete must defer the foreign-key check
+    stored_a = b"".join(data for *_, data in _parts(db, a.dataset_id))
+    # review_links sorts after message_parts and has no cascade: the delete must defer the foreign-key check
     removed = store.delete_dataset(db, a.dataset_id)
-    assert removed == {"loads": 1, "messages": 300, "review_links": 1, "sentiment_cache": 1, "topic_labels": 1,
+    assert removed == {"loads": 1, "message_parts": 1, "review_links": 1, "sentiment_cache": 1, "topic_labels": 1,
                        "datasets": 1}
     assert store.delete_dataset(db, a.dataset_id) == {}  # already gone: nothing to do
     # inspect the files while the app's connection is still open (closing it would checkpoint the WAL anyway)
@@ -636,12 +683,15 @@ def test_delete_removes_everything_of_the_dataset_from_the_file(db_path):
     blob = b"".join(p.read_bytes() for p in files)
     assert marker_a.encode() not in blob  # overwritten (secure_delete), not left in free pages or the WAL
     assert marker_b.encode() in blob
+    # nor any 64-byte stretch of the deleted, compressed part
+    assert len(stored_a) > 1000 and all(stored_a[i:i + 64] not in blob for i in range(0, len(stored_a) - 64, 97))
     db.close()
 
     check = raw(db_path)
     try:
         assert check.execute("SELECT id, name FROM datasets").fetchall() == [(b.dataset_id, "B")]
-        for table, column in [("messages", "dataset_id"), ("loads", "dataset_id"), ("sentiment_cache", "dataset_id"),
+        for table, column in [("message_parts", "dataset_id"), ("loads", "dataset_id"),
+                              ("sentiment_cache", "dataset_id"),
                               ("review_links", "msg_dataset"), ("topic_labels", "ds")]:
             counts = dict(check.execute(f"SELECT {column}, count(*) FROM {table} GROUP BY {column}").fetchall())
             assert a.dataset_id not in counts and counts.get(b.dataset_id, 0) >= 1, (table, counts)
@@ -666,7 +716,7 @@ def test_a_delete_that_would_leave_a_dangling_reference_deletes_nothing(memory_d
     with pytest.raises(StoreError, match="Nothing was deleted"):
         store.delete_dataset(memory_db, saved.dataset_id)
     assert store.get_dataset(memory_db, saved.dataset_id).message_count == 10
-    assert memory_db.execute("SELECT count(*) FROM messages").fetchone()[0] == 10
+    assert memory_db.execute("SELECT sum(row_count) FROM message_parts").fetchone()[0] == 10
     assert not memory_db.conn.in_transaction
 
 
@@ -716,6 +766,44 @@ def test_a_version_1_store_migrates_to_the_current_version(db_path):
         db.close()
 
 
+def test_a_version_2_store_moves_its_rows_into_parts_per_upload(db_path):
+    old = sqlite_utils.Database(sqlite3.connect(str(db_path), isolation_level=None))
+    assert store.migrate(old, target=2) == 2
+    old.conn.execute("INSERT INTO datasets (name, created_at, updated_at, message_count, conversation_count, "
+                     "columns) VALUES ('legacy', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z', 4, 2, "
+                     "'[\"message_id\", \"confidence\", \"is_test\"]')")
+    t = 1_704_067_200_000_000_000
+    old.conn.executemany(  # three uploads (load 1, load 2, and rows of version 1 without a load id)
+        "INSERT INTO messages (dataset_id, msg_key, load_id, conversation_id, timestamp, speaker, text, message_id, "
+        "confidence, is_test, row) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [("m4", 2, "c2", t + 5, "user", "later", "m4", None, None, 1),
+         ("m1", 1, "c1", t, "user", "hi", "m1", 0.25, 1, 1),
+         ("m2", 1, "c1", None, "bot", "hello", "m2", None, 0, 2),
+         ("m3", None, "c2", t, "user", "other", "m3", 0.5, None, 3)])
+    old.close()
+    db = store.connect(db_path)
+    try:
+        assert "messages" not in db.table_names()
+        parts = db.execute("SELECT part, load_id, row_count FROM message_parts ORDER BY part").fetchall()
+        assert parts == [(1, None, 1), (2, 1, 2), (3, 2, 1)]
+        expected = messages_frame([
+            {"conversation_id": "c1", "timestamp": "2024-01-01T00:00:00Z", "speaker": "user", "text": "hi",
+             "message_id": "m1", "confidence": 0.25, "is_test": True, "row": 1},
+            {"conversation_id": "c1", "timestamp": None, "speaker": "bot", "text": "hello", "message_id": "m2",
+             "confidence": None, "is_test": False, "row": 2},
+            {"conversation_id": "c2", "timestamp": "2024-01-01T00:00:00Z", "speaker": "user", "text": "other",
+             "message_id": "m3", "confidence": 0.5, "is_test": None, "row": 3},
+            {"conversation_id": "c2", "timestamp": pd.Timestamp(t + 5, tz="UTC"), "speaker": "user", "text": "later",
+             "message_id": "m4", "confidence": None, "is_test": None}])
+        expected["row"] = [1, 2, 3, 1]
+        pd.testing.assert_frame_equal(store.load_messages(db, 1), expected)
+        # a re-upload after the migration still finds the migrated keys
+        again = store.save_messages(db, expected, dataset_name="legacy")
+        assert (again.new_rows, again.duplicate_rows) == (0, 4)
+    finally:
+        db.close()
+
+
 def test_a_store_from_a_newer_chatlens_is_refused(db_path):
     store.connect(db_path).close()
     check = raw(db_path)
@@ -728,9 +816,12 @@ def test_a_store_from_a_newer_chatlens_is_refused(db_path):
         store.migrate(store.connect(":memory:"), target=7)
 
 
-def test_every_schema_column_has_a_messages_column(memory_db):
-    stored = {c.name for c in memory_db["messages"].columns}
-    assert {c.name for c in COLUMNS} | {"row", "dataset_id", "msg_key", "load_id"} == stored
+def test_every_schema_column_is_stored_in_a_part(memory_db):
+    frame = full_frame()
+    assert {c.name for c in COLUMNS} | {"row"} == set(frame.columns)  # the fixture has every column
+    saved = store.save_messages(memory_db, frame, dataset_name="all")
+    (part,) = _parts(memory_db, saved.dataset_id)
+    assert set(_part_table(part[3]).column_names) == set(frame.columns) | {"msg_key"}
 
 
 # --------------------------------------------------------------------------- the frame kept by a fresh save
