@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from metrics import memo
 from metrics.errors import ConfigError
 from metrics.outcomes import (OUTCOMES, OutcomeRules, _by_value, _col, _explicit, _intent_rows, _is_fallback,
                               _Sorted, _take, escalation_signal, primary_intent)
@@ -275,6 +276,12 @@ def escalation_table(messages: pd.DataFrame, rollup: pd.DataFrame, *,
     [['customer requested agent', 'derived', 2.0]]
     """
     rules = escalation_rules or EscalationRules()
+    return memo.cached("escalation.escalation_table", (messages, rollup), (rules, timezone),
+                       lambda: _escalation_table(messages, rollup, rules, timezone))
+
+
+def _escalation_table(messages: pd.DataFrame, rollup: pd.DataFrame, rules: EscalationRules,
+                      timezone: str) -> pd.DataFrame:
     cols = ["conversation_id", "reason", "reason_source", "turn", "hour", "weekday_name", "topic", "intent", "channel"]
     signal = escalation_signal(messages, rollup) if len(rollup) else pd.Series([], dtype=bool)
     escalated = signal.to_numpy(bool)

@@ -77,6 +77,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from metrics import memo
 from metrics.errors import ConfigError, InsufficientDataError
 from metrics.schema import has_timestamps
 
@@ -520,6 +521,14 @@ def _prepare(messages: pd.DataFrame) -> _Prepared:
         if col not in messages.columns:
             raise InsufficientDataError(f"the messages have no {col!r} column; load them with "
                                         "metrics.loaders so they follow the Chatlens format")
+    # the position order is computed once per messages frame (metrics.memo); this object lives for one call
+    order, codes, ids, start, ts_ns = memo.cached("funnel.prepare", (messages,), None, lambda: _positions(messages))
+    stamps = pd.Series(np.asarray(ts_ns).view("datetime64[ns]")).dt.tz_localize("UTC")
+    return _Prepared(messages, order, codes, ids, start, stamps)
+
+
+def _positions(messages: pd.DataFrame) -> tuple:
+    """(order, codes, conversation ids, start positions, timestamps as int64 ns) of :func:`_prepare`."""
     n = len(messages)
     codes, ids = _conversation_codes(messages["conversation_id"].astype("str").fillna("nan"))
     if "timestamp" in messages.columns:
@@ -534,10 +543,9 @@ def _prepare(messages: pd.DataFrame) -> _Prepared:
     order = None
     if n > 1 and not _is_sorted(keys):
         order = np.lexsort(keys[::-1])  # stable: ties keep the input order
-        codes, ts = codes[order], ts.take(order)
+        codes, ts_int = codes[order], ts_int[order]
     start = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if n else np.array([], dtype=np.int64)
-    return _Prepared(messages, order, codes, ids, start.astype(np.int64),
-                     pd.Series(ts.array, dtype="datetime64[ns, UTC]"))
+    return order, codes, ids, start.astype(np.int64), ts_int
 
 
 def _is_sorted(keys: tuple[np.ndarray, ...]) -> bool:
@@ -662,6 +670,13 @@ def _reach(messages: pd.DataFrame, stages, *, strict: bool) -> _Reach:
     if not isinstance(strict, (bool, np.bool_)):
         raise ConfigError(f"strict={strict!r}: expected True or False")
     prep = _prepare(messages)
+    reached, at_pos = memo.cached("funnel.reach", (messages,), (tuple(stages), bool(strict)),
+                                  lambda: _reach_arrays(prep, stages, strict))
+    return _Reach(prep, stages, reached, at_pos)
+
+
+def _reach_arrays(prep: _Prepared, stages: list, strict: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(reached, at_pos) of :func:`_reach`: per conversation and stage, reached and its position."""
     n_conv, n_st = len(prep.conversation_ids), len(stages)
     reached = np.zeros((n_conv, n_st), dtype=bool)
     at_pos = np.full((n_conv, n_st), -1, dtype=np.int64)
@@ -688,7 +703,7 @@ def _reach(messages: pd.DataFrame, stages, *, strict: bool) -> _Reach:
             chain_pos = np.where(now, first, chain_pos)
         reached[:, k] = now
         prev_reached = now
-    return _Reach(prep, stages, reached, at_pos)
+    return reached, at_pos
 
 
 def _resolve_stage(stages: list[Stage], stage) -> int:

@@ -561,6 +561,14 @@ def _period_rows(rollup: pd.DataFrame, period_of: pd.Series) -> dict:
     return {int(k): r_idx[v] for k, v in pd.Series(r_idx).groupby(r_code[r_found]).indices.items()}
 
 
+def _positions(index: pd.Index, ids: pd.Series) -> np.ndarray:
+    """Position of each of ``ids`` in ``index`` (-1: absent); no hashing when they are the same ids in order."""
+    ids = ids.astype("str")
+    if len(ids) == len(index) and index.equals(pd.Index(ids.array)):
+        return np.arange(len(index))
+    return index.get_indexer(ids)
+
+
 def _series(data: KpiData, metric: str, freq: str, wanted: set | None = None) -> pd.DataFrame:
     _require_times(data.rollup)
     periods = data.get(f"periods_{freq}", lambda: _periods(data.rollup, freq))
@@ -571,8 +579,7 @@ def _series(data: KpiData, metric: str, freq: str, wanted: set | None = None) ->
     else:
         units = data.get(f"units_{metric}", lambda: fn(data))
         # every freq's period_of has the same index (the timed conversations, rollup order): locate once
-        positions = data.get(f"positions_{metric}",
-                             lambda: period_of.index.get_indexer(units["conversation_id"].astype("str")))
+        positions = data.get(f"positions_{metric}", lambda: _positions(period_of.index, units["conversation_id"]))
         values = _aggregate(units, positions, period_of, periods, how)
     out = pd.concat([periods.reset_index(drop=True), values], axis=1)
     out.insert(0, "metric", pd.Series([metric] * len(out), dtype="str"))

@@ -260,9 +260,27 @@ def _keep_sorted(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     rows = frame["row"].to_numpy()[idx]
     order = np.lexsort((rows, ts, codes))
     if np.array_equal(order, np.arange(len(order))):  # already in order: keep rows without reordering
-        # take, not frame[keep]: a boolean mask over string columns costs about five times as much
-        return (frame if len(idx) == len(frame) else frame.take(idx)).reset_index(drop=True)
+        return (frame if len(idx) == len(frame) else _filter_rows(frame, keep)).reset_index(drop=True)
     return frame.take(idx[order]).reset_index(drop=True)
+
+
+def _filter_rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """``frame[keep]`` with a fresh RangeIndex, column by column: Arrow filters its string columns
+    directly (about four times faster than ``take``, and pandas' boolean mask is slower still)."""
+    mask = None
+    out = {}
+    for position, name in enumerate(frame.columns):
+        column = frame.iloc[:, position]
+        if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
+            import pyarrow as pa  # installed: pandas stores these strings in it
+
+            mask = pa.array(keep) if mask is None else mask
+            out[name] = pd.array(column.array.__arrow_array__().filter(mask), dtype=column.dtype)
+        else:
+            out[name] = column.array[keep]
+    result = pd.DataFrame(out)
+    result.columns = frame.columns
+    return result
 
 
 def _join_conversations(frame, conversations, *, timezone, max_expanded_bytes, notices) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from metrics import memo
 from metrics.errors import ConfigError
 from metrics.stats import wilson_interval
 
@@ -200,9 +201,15 @@ class _Sorted:
 
     def __init__(self, messages: pd.DataFrame):
         self.frame = messages
+        self.code, self.ids, self.take = memo.cached("outcomes.sorted", (messages,), None,
+                                                     lambda: self._order(messages))
+
+    @classmethod
+    def _order(cls, messages: pd.DataFrame) -> tuple[np.ndarray, pd.Index, np.ndarray | None]:
+        """(code, ids, take): each sorted message's conversation number, the ids, the sorting take."""
         n = len(messages)
         cid = messages["conversation_id"].astype("str")
-        code, self.ids = self._codes(cid)
+        code, ids = cls._codes(cid)
         rows = messages["row"].to_numpy() if "row" in messages.columns else np.arange(1, n + 1)
         ts = _sort_key(messages["timestamp"]) if "timestamp" in messages.columns else np.zeros(n, dtype=np.int64)
         in_order = bool((code >= 0).all())
@@ -211,12 +218,10 @@ class _Sorted:
             in_order = bool((c1 >= c0).all()
                             and ((c1 != c0) | (t1 > t0) | ((t1 == t0) & (rows[1:] >= rows[:-1]))).all())
         if in_order:
-            self.take = None
-        else:
-            take = np.lexsort((rows, ts, code))  # stable, like sort_values(kind="stable")
-            self.take = take[code[take] >= 0]
-            code = code[self.take]
-        self.code = code
+            return code, ids, None
+        take = np.lexsort((rows, ts, code))  # stable, like sort_values(kind="stable")
+        take = take[code[take] >= 0]
+        return code[take], ids, take
 
     @property
     def index(self) -> np.ndarray:
@@ -357,6 +362,12 @@ def _small_talk(text: pd.Series) -> np.ndarray:
     return _by_value(text, rule).astype(bool)
 
 
+def _small_talk_column(text: pd.Series) -> np.ndarray:
+    """:func:`_small_talk` of a whole text column, computed once per column (:mod:`metrics.memo`)."""
+    return memo.cached("outcomes.small_talk", (text.to_frame("text").reset_index(drop=True),), None,
+                       lambda: _small_talk(text))
+
+
 def _export_end(messages: pd.DataFrame, rules: OutcomeRules) -> pd.Timestamp:
     if rules.export_end is not None:
         return rules.export_end
@@ -438,9 +449,7 @@ def _intent_rows(s: _Sorted, scope: np.ndarray | None = None) -> np.ndarray:
     candidate = s.column("speaker").eq("user").to_numpy(bool) & s.column("intent").notna().to_numpy(bool)
     if scope is not None:
         candidate &= scope
-    small = np.zeros(len(candidate), dtype=bool)
-    rows = np.flatnonzero(candidate)
-    small[rows] = _small_talk(s.column("text").iloc[rows])
+    small = _small_talk_column(s.column("text"))  # every message: shared by all callers on this text column
     pick = s.first(candidate & ~small)
     return np.where(pick >= 0, pick, s.first(candidate))
 
@@ -449,7 +458,14 @@ def _facts(messages: pd.DataFrame, rollup: pd.DataFrame, rules: OutcomeRules,
            s: _Sorted | None = None, *, end_event: bool = False) -> pd.DataFrame:
     """Per-conversation signals used by every outcome rule (index: conversation_id, rollup order).
     ``end_event`` (only the vendor styles need it) adds whether an end/survey event occurred.
-    ``explicit`` is the explicit outcome as a position in OUTCOMES (-1: none)."""
+    ``explicit`` is the explicit outcome as a position in OUTCOMES (-1: none).
+    Computed once per messages, rollup and rules (:mod:`metrics.memo`)."""
+    return memo.cached("outcomes.facts", (messages, rollup), (rules, end_event),
+                       lambda: _compute_facts(messages, rollup, rules, s, end_event=end_event))
+
+
+def _compute_facts(messages: pd.DataFrame, rollup: pd.DataFrame, rules: OutcomeRules,
+                   s: _Sorted | None = None, *, end_event: bool = False) -> pd.DataFrame:
     ids = pd.Index(rollup["conversation_id"].astype("str"), name="conversation_id")
     f = {}  # column -> array in rollup order; one DataFrame at the end (no index alignment per column)
     if len(messages):
@@ -824,7 +840,18 @@ def _vendor_flags(messages: pd.DataFrame, rollup: pd.DataFrame, rules: OutcomeRu
                   rasa_session_minutes: float, zendesk_session_hours: float
                   ) -> tuple[pd.Index, dict[str, dict[str, np.ndarray]]]:
     """The rules of :data:`VENDOR_STYLES`: per style, each flag of :func:`vendor_outcome_table` as a
-    boolean array over the rollup's conversations (False where the style does not count it)."""
+    boolean array over the rollup's conversations (False where the style does not count it).
+    Computed once per messages, rollup and options (:mod:`metrics.memo`)."""
+    options = (rules, fin_window_hours, rasa_session_minutes, zendesk_session_hours)
+    ids, styles = memo.cached("outcomes.vendor_flags", (messages, rollup), options,
+                              lambda: _compute_vendor_flags(messages, rollup, *options))
+    return ids, {style: {name: np.array(values, copy=True) for name, values in flags.items()}
+                 for style, flags in styles.items()}
+
+
+def _compute_vendor_flags(messages: pd.DataFrame, rollup: pd.DataFrame, rules: OutcomeRules, fin_window_hours: float,
+                          rasa_session_minutes: float, zendesk_session_hours: float
+                          ) -> tuple[pd.Index, dict[str, dict[str, np.ndarray]]]:
     s = _Sorted(messages)
     f = _facts(messages, rollup, rules, s, end_event=True)
     ids = f.index
@@ -863,9 +890,7 @@ def _vendor_flags(messages: pd.DataFrame, rollup: pd.DataFrame, rules: OutcomeRu
     speaker = s.column("speaker")
     is_user = speaker.eq("user").to_numpy(bool)
     is_bot = speaker.eq("bot").to_numpy(bool)
-    substantive = is_user.copy()
-    users = np.flatnonzero(is_user)
-    substantive[users] = ~_small_talk(s.column("text").iloc[users])
+    substantive = is_user & ~_small_talk_column(s.column("text"))
     never = len(s.code)  # an index no message reaches
 
     def index_of(first_or_last: np.ndarray) -> np.ndarray:  # per message, its conversation's index

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from metrics import memo
 from metrics.errors import ConfigError, InsufficientDataError
 from metrics.schema import CONVERSATION_FIELDS, has_timestamps
 from metrics.sentiment import LABELS, Cutoffs, sentiment_labels
@@ -186,7 +187,15 @@ def _conversation_rows(frame: pd.DataFrame, mask: np.ndarray) -> tuple[np.ndarra
 def _presorted_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
     """``pd.factorize(ids, sort=True)`` for ``str`` ids already in ascending order without a missing
     value (validated frames): two vectorised comparisons instead of hashing 1M strings. None otherwise."""
-    if not isinstance(ids.dtype, pd.StringDtype) or len(ids) == 0 or ids.isna().any():
+    if not isinstance(ids.dtype, pd.StringDtype) or len(ids) == 0:
+        return None
+    # once per id column (metrics.memo): several metrics of a page share it
+    return memo.cached("sentiment_metrics.presorted_codes", (ids.to_frame("id").reset_index(drop=True),), None,
+                       lambda: _compute_presorted_codes(ids))
+
+
+def _compute_presorted_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
+    if ids.isna().any():
         return None
     values = ids.array
     if not np.asarray(values[:-1] <= values[1:], dtype=bool).all():
