@@ -58,6 +58,7 @@ __all__ = [
     "FUNNEL_STAGES",
     "INTENTS",
     "generate",
+    "personalise",
     "write_csv",
     "main",
 ]
@@ -950,7 +951,7 @@ def _assign_users(rng, count):
 
 
 def generate(*, seed: int = 42, n_conversations: int = 3000, weeks: int = 13,
-             start: str = "2026-08-03") -> pd.DataFrame:
+             start: str = "2026-08-03", free_text: float = 0.0) -> pd.DataFrame:
     """Generate the sample export: one row per message, columns :data:`COLUMNS`.
 
     Parameters
@@ -964,6 +965,14 @@ def generate(*, seed: int = 42, n_conversations: int = 3000, weeks: int = 13,
         Length of the period in weeks (>= 1), starting at ``start``.
     start : str
         First day (UTC), an ISO date; the default is a Monday.
+    free_text : float
+        Share of user messages (0-1) that also carry what people add in their
+        own words: a detail (a day, a city, a device, a name, an amount), a
+        remark or a typo (:func:`personalise`). The default 0 keeps the
+        template texts, so most user texts repeat (about 12% are distinct at
+        100k conversations); real exports repeat far less (see
+        ``tests/benchmark_pages.py``). It draws from its own random stream, so
+        every other value of the export is the same as with 0.
 
     Returns
     -------
@@ -985,6 +994,8 @@ def generate(*, seed: int = 42, n_conversations: int = 3000, weeks: int = 13,
         raise ValueError(f"n_conversations must be a positive integer, got {n_conversations!r}")
     if not isinstance(weeks, (int, np.integer)) or weeks < 1:
         raise ValueError(f"weeks must be a positive integer, got {weeks!r}")
+    if isinstance(free_text, bool) or not isinstance(free_text, (int, float)) or not 0 <= free_text <= 1:
+        raise ValueError(f"free_text must be a number from 0 to 1, got {free_text!r}")
     try:
         base_day = np.datetime64(str(start), "D")
     except ValueError as exc:
@@ -1135,7 +1146,86 @@ def generate(*, seed: int = 42, n_conversations: int = 3000, weeks: int = 13,
         users_by_conv[i] = user
         segments_by_conv[i] = segment
 
-    return _assemble(out, conv_ids, fields_by_conv, channel_by_conv, users_by_conv, segments_by_conv, rng)
+    frame = _assemble(out, conv_ids, fields_by_conv, channel_by_conv, users_by_conv, segments_by_conv, rng)
+    return personalise(frame, share=free_text, seed=seed) if free_text else frame
+
+
+_DETAILS = (
+    "I ordered it on {day}", "it's been {n} days now", "I already asked {n} times", "I'm in {city}",
+    "my name is {name}", "it's for my {who}", "I'm on my {device}", "since {day}", "it was {amount}",
+    "I need it before {day}", "I'm on the {plan} plan", "my {who} told me to ask here", "I live in {city}",
+    "this is {name} by the way", "I tried on my {device} too", "I paid {amount}", "we're {n} people in the team",
+    "it happened again on {day}", "{name} from support said to write here", "I'm travelling to {city} on {day}",
+)
+_REMARKS = ("sorry for the typos", "quick question", "hope that makes sense", "not sure this is the right place",
+            "long story", "fyi", "just checking", "no rush", "asap please", "thx", "btw", "one more thing")
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "last week", "yesterday",
+         "the weekend", "the 3rd", "the 12th", "the 21st", "the 28th", "March 4", "June 17", "Oct 9", "Christmas")
+_CITIES = ("Leeds", "Lyon", "Austin", "Porto", "Graz", "Dublin", "Cork", "Denver", "Malmo", "Turin", "Bristol",
+           "Ghent", "Bergen", "Tampa", "Leipzig", "Seville", "Toronto", "Perth", "Oslo", "Nantes", "Krakow", "Utrecht",
+           "Boise", "Reno", "Bilbao", "Aarhus", "Brno", "Cardiff", "Galway", "Basel")
+_NAMES = ("Sam", "Priya", "Jonas", "Mia", "Ahmed", "Lena", "Tom", "Chloe", "Diego", "Anna", "Kofi", "Yuki", "Ben",
+          "Sara", "Luca", "Ines", "Omar", "Eva", "Noah", "Zoe", "Ravi", "Lea", "Max", "Nora", "Ivan", "Aisha", "Leo",
+          "Emma", "Hugo", "Maya", "Finn", "Rosa", "Eli", "Tara", "Milo", "Lina", "Adam", "Ella", "Jack", "Ada")
+_WHO = ("wife", "husband", "son", "daughter", "mum", "dad", "boss", "team", "sister", "brother", "flatmate", "client")
+_DEVICES = ("iPhone", "Android", "laptop", "iPad", "work PC", "Mac", "tablet", "phone")
+_PLANS = ("basic", "plus", "pro", "family", "business", "starter")
+
+
+def _detail(pyr: random.Random) -> str:
+    return pyr.choice(_DETAILS).format(
+        day=pyr.choice(_DAYS), n=pyr.randint(2, 30), city=pyr.choice(_CITIES), name=pyr.choice(_NAMES),
+        who=pyr.choice(_WHO), device=pyr.choice(_DEVICES), plan=pyr.choice(_PLANS),
+        amount=f"${pyr.randint(5, 400)}.{pyr.randint(0, 99):02d}")
+
+
+def _typo(text: str, pyr: random.Random) -> str:
+    """Swap two inner letters of one word of 4+ letters (the text is unchanged when it has none)."""
+    words = text.split(" ")
+    long = [i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha()]
+    if not long:
+        return text
+    i = pyr.choice(long)
+    w = words[i]
+    j = pyr.randint(1, len(w) - 3)
+    words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+    return " ".join(words)
+
+
+def _own_words(text: str, pyr: random.Random) -> str:
+    r = pyr.random()
+    if r < 0.6:
+        glue = " " if text.rstrip()[-1:] in ".!?" else pyr.choice((", ", " - ", ". ", " "))
+        joined = f"{text.rstrip()}{glue}{_detail(pyr)}"
+    elif r < 0.8:
+        joined = f"{pyr.choice(_REMARKS)}{pyr.choice((', ', ': ', ' - '))}{text}"
+    else:
+        joined = f"{text} ({_detail(pyr)})"
+    return _typo(joined, pyr) if pyr.random() < 0.3 else joined
+
+
+def personalise(frame: pd.DataFrame, *, share: float, seed: int) -> pd.DataFrame:
+    """A copy of ``frame`` where about ``share`` of the user messages carry words of the user's own.
+
+    A chosen message gets a detail (a day, a city, a device, a name, an amount:
+    ``"where is my order, I'm in Leeds"``), a remark (``"quick question: ..."``)
+    or both plus a swapped-letter typo; the template words stay, so what the
+    message says (its intent, its funnel step) does not change. Uses its own
+    ``random.Random`` stream seeded from ``seed``. ``frame`` is not modified.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"speaker": ["user", "bot"], "text": ["where is my order", "Let me check."]})
+    >>> out = personalise(f, share=1.0, seed=1)
+    >>> out["text"][0] != "where is my order", out["text"][1]
+    (True, 'Let me check.')
+    """
+    pyr = random.Random(f"chatlens-free-text-{seed}")
+    texts = frame["text"].to_numpy(dtype=object, na_value=None).copy()
+    for i in np.flatnonzero(frame["speaker"].eq("user").fillna(False).to_numpy(dtype=bool)):
+        if texts[i] is not None and pyr.random() < share:
+            texts[i] = _own_words(texts[i], pyr)
+    return frame.assign(text=pd.array(texts, dtype=frame["text"].dtype))
 
 
 def _agents_online(t: int) -> bool:

@@ -64,13 +64,15 @@ def best_time(fn, repeat: int) -> float:
     return best
 
 
-def make_input(n_conversations: int, folder: Path) -> Path:
+def make_input(n_conversations: int, folder: Path, *, free_text: float = 0.0) -> Path:
+    """The generated export (seed 7), written once per size and ``free_text`` share (data.generate)."""
     from data.generate import generate, write_csv
 
-    path = folder / f"bench_{n_conversations}.csv"
+    suffix = f"_free{round(free_text * 100)}" if free_text else ""
+    path = folder / f"bench_{n_conversations}{suffix}.csv"
     if not path.exists():
         t0 = time.perf_counter()
-        frame = generate(seed=7, n_conversations=n_conversations)
+        frame = generate(seed=7, n_conversations=n_conversations, free_text=free_text)
         write_csv(frame, path)
         print(f"generated {len(frame):,} messages in {time.perf_counter() - t0:.1f}s -> {path}", file=sys.stderr)
     return path
@@ -80,12 +82,14 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--free-text", type=float, default=0.0,
+                        help="share of user messages in the users' own words (data.generate's free_text)")
     parser.add_argument("--workdir", default=None, help="where to keep the generated CSV (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     folder = Path(args.workdir or tempfile.mkdtemp(prefix="chatlens-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
-    path = make_input(args.conversations, folder)
+    path = make_input(args.conversations, folder, free_text=args.free_text)
     data = path.read_bytes()
 
     def baseline():

@@ -106,11 +106,26 @@ def test_generation_leaves_global_random_state_alone():
 
 
 @pytest.mark.parametrize("kwargs, bad", [
-    ({"n_conversations": 0}, "0"), ({"weeks": 0}, "0"), ({"start": "soon"}, "soon"),
+    ({"n_conversations": 0}, "0"), ({"weeks": 0}, "0"), ({"start": "soon"}, "soon"), ({"free_text": 1.5}, "1.5"),
+    ({"free_text": -0.1}, "-0.1"), ({"free_text": True}, "True"),
 ])
 def test_bad_arguments_are_refused_with_the_value(kwargs, bad):
     with pytest.raises(ValueError, match=re.escape(repr(bad) if bad == "soon" else bad)):
         generate(**kwargs)
+
+
+def test_free_text_changes_only_user_texts_and_makes_them_distinct():
+    plain = generate(seed=5, n_conversations=2000)
+    free = generate(seed=5, n_conversations=2000, free_text=0.5)
+    pd.testing.assert_frame_equal(plain.drop(columns="text"), free.drop(columns="text"))
+    users = plain["speaker"].eq("user").to_numpy()
+    pd.testing.assert_series_equal(plain["text"][~users], free["text"][~users])
+    changed = (plain["text"][users] != free["text"][users]).mean()
+    assert 0.45 <= changed <= 0.55  # about half the user messages, drawn one by one
+    assert free["text"][users].nunique() > 2 * plain["text"][users].nunique()
+    pd.testing.assert_frame_equal(free, generate(seed=5, n_conversations=2000, free_text=0.5))  # seeded
+    longer = free["text"][users].str.len().mean() - plain["text"][users].str.len().mean()
+    assert 3 <= longer <= 20  # a detail or a remark, not an essay
 
 
 def test_exact_conversation_count_for_other_sizes():
