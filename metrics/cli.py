@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from metrics.loaders import configure_arrow_memory
+
+    configure_arrow_memory()  # as the app does: faster first loads
     handler = getattr(args, "handler", None)
     try:
         if handler is None:

@@ -522,7 +522,9 @@ def _prepare(messages: pd.DataFrame) -> _Prepared:
             raise InsufficientDataError(f"the messages have no {col!r} column; load them with "
                                         "metrics.loaders so they follow the Chatlens format")
     # the position order is computed once per messages frame (metrics.memo); this object lives for one call
-    order, codes, ids, start, ts_ns = memo.cached("funnel.prepare", (messages,), None, lambda: _positions(messages))
+    order, codes, ids, start, ts_ns = memo.cached("funnel.prepare",
+                                                  (memo.only(messages, ("conversation_id", "timestamp", "row")),),
+                                                  None, lambda: _positions(messages))
     stamps = pd.Series(np.asarray(ts_ns).view("datetime64[ns]")).dt.tz_localize("UTC")
     return _Prepared(messages, order, codes, ids, start, stamps)
 

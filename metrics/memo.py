@@ -35,7 +35,7 @@ from typing import Callable, Hashable, TypeVar
 import numpy as np
 import pandas as pd
 
-__all__ = ["MAX_ENTRIES", "cached", "clear", "frame_token", "stats"]
+__all__ = ["MAX_ENTRIES", "cached", "clear", "frame_token", "only", "stats"]
 
 #: Results kept at most (least recently used first out).
 MAX_ENTRIES = 64
@@ -139,6 +139,19 @@ def cached(name: str, frames: tuple[pd.DataFrame, ...], options: Hashable, compu
             evicted.append(_ENTRIES.popitem(last=False))
     del evicted
     return _shielded(result)
+
+
+def only(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """The columns of ``frame`` among ``columns`` (those present), sharing its arrays: the key of a
+    derivation that reads only them, so frames that differ elsewhere (a scored copy) share its result.
+
+    Examples
+    --------
+    >>> list(only(pd.DataFrame({"a": [1], "b": [2], "c": [3]}), ("c", "a", "z")).columns)
+    ['a', 'c']
+    """
+    wanted = set(columns)
+    return frame[[c for c in frame.columns if c in wanted]]
 
 
 def _shielded(result):

@@ -201,8 +201,8 @@ class _Sorted:
 
     def __init__(self, messages: pd.DataFrame):
         self.frame = messages
-        self.code, self.ids, self.take = memo.cached("outcomes.sorted", (messages,), None,
-                                                     lambda: self._order(messages))
+        self.code, self.ids, self.take = memo.cached("outcomes.sorted", (memo.only(messages, _ORDER_INPUTS),),
+                                                     None, lambda: self._order(messages))
 
     @classmethod
     def _order(cls, messages: pd.DataFrame) -> tuple[np.ndarray, pd.Index, np.ndarray | None]:
@@ -286,6 +286,12 @@ class _Sorted:
         values = np.asarray(values)
         out = values[np.maximum(at, 0)] if len(values) else np.full(len(at), fill)
         return np.where(at >= 0, out, fill)
+
+
+#: The message columns that decide the sorted order (:class:`_Sorted`), and every message column the
+#: outcome facts and vendor flags read: their cached results are keyed on these only (metrics.memo).
+_ORDER_INPUTS = ("conversation_id", "timestamp", "row")
+_MESSAGE_INPUTS = _ORDER_INPUTS + ("speaker", "text", "event", "intent")
 
 
 def _sort_key(stamps: pd.Series) -> np.ndarray:
@@ -460,7 +466,7 @@ def _facts(messages: pd.DataFrame, rollup: pd.DataFrame, rules: OutcomeRules,
     ``end_event`` (only the vendor styles need it) adds whether an end/survey event occurred.
     ``explicit`` is the explicit outcome as a position in OUTCOMES (-1: none).
     Computed once per messages, rollup and rules (:mod:`metrics.memo`)."""
-    return memo.cached("outcomes.facts", (messages, rollup), (rules, end_event),
+    return memo.cached("outcomes.facts", (memo.only(messages, _MESSAGE_INPUTS), rollup), (rules, end_event),
                        lambda: _compute_facts(messages, rollup, rules, s, end_event=end_event))
 
 
@@ -843,7 +849,7 @@ def _vendor_flags(messages: pd.DataFrame, rollup: pd.DataFrame, rules: OutcomeRu
     boolean array over the rollup's conversations (False where the style does not count it).
     Computed once per messages, rollup and options (:mod:`metrics.memo`)."""
     options = (rules, fin_window_hours, rasa_session_minutes, zendesk_session_hours)
-    ids, styles = memo.cached("outcomes.vendor_flags", (messages, rollup), options,
+    ids, styles = memo.cached("outcomes.vendor_flags", (memo.only(messages, _MESSAGE_INPUTS), rollup), options,
                               lambda: _compute_vendor_flags(messages, rollup, *options))
     return ids, {style: {name: np.array(values, copy=True) for name, values in flags.items()}
                  for style, flags in styles.items()}

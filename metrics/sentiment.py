@@ -27,6 +27,7 @@ chunked process pool above ``parallel_threshold`` texts to score.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import multiprocessing
@@ -176,8 +177,16 @@ def sentiment_labels(compound: pd.Series, *, cutoffs: Cutoffs = Cutoffs()) -> pd
     ['positive', 'neutral', 'negative', nan]
     """
     values = pd.to_numeric(compound, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    out = np.where(values >= cutoffs.positive, "positive",
-                   np.where(values <= cutoffs.negative, "negative", "neutral")).astype(object)
+    codes = np.where(values >= cutoffs.positive, 0, np.where(values <= cutoffs.negative, 2, 1)).astype(np.int8)
+    str_dtype = pd.api.types.pandas_dtype("str")
+    if getattr(str_dtype, "storage", None) == "pyarrow":  # three strings spread by Arrow, not 1M Python objects
+        import pyarrow as pa
+
+        labels = pa.DictionaryArray.from_arrays(pa.array(codes, mask=np.isnan(values)),
+                                                pa.array(["positive", "neutral", "negative"]))
+        return pd.Series(pd.array(labels.cast(pa.large_string()), dtype=str_dtype), index=compound.index,
+                         name="sentiment")
+    out = np.array(["positive", "neutral", "negative"], dtype=object)[codes]
     out[np.isnan(values)] = None
     return pd.Series(out, index=compound.index, dtype="str", name="sentiment")
 
@@ -243,15 +252,73 @@ def _build_analyzer(emoji_valence: Mapping[str, float]):
     VADER's emoji pass (which replaces every emoji it knows): texts without
     the emoji never meet it. A trailing space keeps the token apart from a
     word glued to the emoji ("😡worst").
+
+    With vaderSentiment 3.3.2 the analyzer skips VADER's emoji pass for ASCII
+    texts (:func:`_ascii_fast_analyzer_class`): the same scores, about 15% faster.
     """
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    analyzer = SentimentIntensityAnalyzer()
+    try:
+        vader = importlib.metadata.version("vaderSentiment")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - vendored copy
+        vader = "unknown"
+    analyzer = _ascii_fast_analyzer_class()() if vader == _FAST_VADER else SentimentIntensityAnalyzer()
     for emoji, valence in emoji_valence.items():
         token = f"emoji{emoji}"
         analyzer.emojis[emoji] = token + " "
         analyzer.lexicon[token] = float(valence)
     return analyzer
+
+
+#: The vaderSentiment release whose ``polarity_scores`` body :func:`_ascii_fast_analyzer_class` repeats.
+_FAST_VADER = "3.3.2"
+
+
+@functools.lru_cache(maxsize=1)
+def _ascii_fast_analyzer_class():
+    from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentimentIntensityAnalyzer, SentiText
+
+    class AsciiFastAnalyzer(SentimentIntensityAnalyzer):
+        """VADER whose ``polarity_scores`` skips the emoji pass for ASCII texts.
+
+        VADER's pass walks the text character by character, replacing each
+        character of its emoji table by a description, then strips the text.
+        When no key of that table is ASCII (checked again whenever the table's
+        size changes), an ASCII text meets none of them and the pass only
+        strips it. The rest is VADER 3.3.2's own ``polarity_scores`` body,
+        unchanged; ``tests/test_sentiment.py`` compares both on real and
+        generated texts.
+        """
+
+        def polarity_scores(self, text):
+            if not text.isascii() or self._ascii_emoji():
+                return super().polarity_scores(text)
+            text = text.strip()
+            sentitext = SentiText(text)
+            sentiments = []
+            words_and_emoticons = sentitext.words_and_emoticons
+            for i, item in enumerate(words_and_emoticons):
+                valence = 0
+                if item.lower() in BOOSTER_DICT:
+                    sentiments.append(valence)
+                    continue
+                if (i < len(words_and_emoticons) - 1 and item.lower() == "kind" and
+                        words_and_emoticons[i + 1].lower() == "of"):
+                    sentiments.append(valence)
+                    continue
+                sentiments = self.sentiment_valence(valence, sentitext, item, i, sentiments)
+            sentiments = self._but_check(words_and_emoticons, sentiments)
+            return self.score_valence(sentiments, text)
+
+        def _ascii_emoji(self) -> bool:
+            """Whether the emoji table has an ASCII key (then the shortcut would be wrong)."""
+            size = len(self.emojis)
+            if getattr(self, "_checked_size", None) != size:
+                self._has_ascii_key = any(key.isascii() for key in self.emojis)
+                self._checked_size = size
+            return self._has_ascii_key
+
+    return AsciiFastAnalyzer
 
 
 class SentimentScorer:
@@ -368,15 +435,24 @@ class SentimentScorer:
             stats.cached_count = len(texts) - len(todo)
         missing = [texts[i] for i in todo]
         on_chunk = None
+        pending: dict[str, float] = {}
         if cache is not None:
             version = self.version
 
             def on_chunk(start: int, part: list[float]) -> None:
-                # written chunk by chunk: the parent writes while the pool scores the next
-                # chunks, and an interrupted run keeps what it has scored
-                cache.put_many({hashes[todo[start + j]]: s for j, s in enumerate(part)}, version=version)
+                # written in batches of _CACHE_FLUSH_ROWS while the pool scores the next chunks (one
+                # transaction per 4,000-text chunk cost more than the scoring it saved), the rest at the
+                # end; an interrupted run keeps what it has scored (the finally below)
+                pending.update({hashes[todo[start + j]]: s for j, s in enumerate(part)})
+                if len(pending) >= _CACHE_FLUSH_ROWS:
+                    cache.put_many(pending, version=version)
+                    pending.clear()
 
-        scores, stats.processes = self._score_missing(missing, progress, on_chunk)
+        try:
+            scores, stats.processes = self._score_missing(missing, progress, on_chunk)
+        finally:
+            if pending:
+                cache.put_many(pending, version=version)
         result[list(todo)] = scores
         stats.scored_count = len(missing)
         self.last_stats = stats
@@ -420,6 +496,7 @@ class SentimentScorer:
 
 
 _WORKER: SentimentScorer | None = None
+_CACHE_FLUSH_ROWS = 50_000  # scores written to the cache per transaction while scoring
 
 
 def _init_worker(emoji_valence, strip_variation_selector):

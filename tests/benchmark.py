@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from metrics.loaders import load_bytes  # noqa: E402
+from metrics.loaders import configure_arrow_memory, load_bytes  # noqa: E402
 from metrics.rollup import conversation_rollup  # noqa: E402
 
 
@@ -87,6 +87,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--workdir", default=None, help="where to keep the generated CSV (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
+    configure_arrow_memory()  # as the app and the CLI do once per process
     folder = Path(args.workdir or tempfile.mkdtemp(prefix="chatlens-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     path = make_input(args.conversations, folder, free_text=args.free_text)

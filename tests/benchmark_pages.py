@@ -314,6 +314,9 @@ def upload_and_first_computation(path: Path, db_path: Path, profile: bool) -> di
     t0 = time.perf_counter()
     for module in IMPORTS:  # a server imports these once; the first page visit should not pay for them here
         importlib.import_module(module)
+    from metrics.loaders import configure_arrow_memory
+
+    configure_arrow_memory()  # as ui.shell.setup_page does once per server process
     imports_s = time.perf_counter() - t0
     data = path.read_bytes()
     print("upload + first computation (forked child):", file=sys.stderr)

@@ -8,12 +8,11 @@ import zipfile
 from pathlib import Path
 
 import hypothesis.strategies as st
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from conftest import FIXTURES, messages_frame
+from conftest import FIXTURES
 from metrics.errors import ChatlensError, ConfigError, ValidationError
 from metrics.loaders import load_bytes, parse_map_args
 from metrics.validate import detect_mapping
@@ -315,20 +314,3 @@ def test_a_large_file_of_day_first_dates_is_read_day_first_at_vectorised_speed()
     assert r.frame["timestamp"].dt.month.eq(4).all()
     assert any("read day first" in n for n in r.notices)
 
-
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.booleans(), min_size=0, max_size=12))
-def test_row_filter_equals_a_boolean_mask(keep):
-    """loaders._filter_rows (Arrow filter per string column) equals pandas' own boolean mask."""
-    from metrics.loaders import _filter_rows
-
-    n = len(keep)
-    frame = messages_frame([{"conversation_id": f"c{i % 3}", "speaker": "user" if i % 2 else None,
-                             "text": None if i == 4 else f"text {i} é", "timestamp": None if i == 2 else
-                             f"2026-08-0{1 + i % 9}T10:00:00Z", "confidence": None if i == 1 else i / 10,
-                             "is_test": None if i == 3 else bool(i % 2)} for i in range(n)])
-    mask = np.array(keep, dtype=bool)
-    before = frame.copy(deep=True)
-    got = _filter_rows(frame, mask).reset_index(drop=True)
-    pd.testing.assert_frame_equal(got, frame[mask].reset_index(drop=True))
-    pd.testing.assert_frame_equal(frame, before)

@@ -73,6 +73,7 @@ OTHER_MODULES = {
     "export": "CSV writing", "store": "sqlite persistence", "audit_store": "sqlite persistence",
     "funnel_store": "sqlite persistence", "goals_store": "sqlite persistence", "roi_store": "sqlite persistence",
     "sentiment_cache": "sqlite persistence", "roi_params": "URL query parameters",
+    "frames": "row selection helper (tests/test_frames.py)",
     "memo": "internal cache of intermediate tables shared by metric functions (tests/test_memo.py)",
     "cli": "command line", "cli_alerts": "command line", "cli_audit": "command line", "cli_funnel": "command line",
     "cli_intents": "command line", "cli_outcomes": "command line", "cli_roi": "command line",

@@ -180,6 +180,31 @@ def test_inserting_a_variation_selector_never_changes_the_score(text, at):
 SCORER = SentimentScorer(processes=1)
 
 
+_VADER_WORDS = st.sampled_from(["good", "GOOD", "not", "very", "kind", "of", "but", "bad", "hate", "love", "!!!", "?",
+                                ":)", ":(", "no", "never", "extremely", "sort", "least", "great", "ok", "lol", "meh",
+                                "without", "doubt", "the", "it", "was", "isn't", "kinda", "so", "  ", "\t", "."])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_VADER_WORDS, st.text(alphabet=st.characters(max_codepoint=127), max_size=8)),
+                max_size=14), st.sampled_from(["", " ", "  ", "\n"]))
+def test_the_ascii_shortcut_scores_like_vader(words, pad):
+    """ASCII texts skip VADER's emoji pass (metrics.sentiment._ascii_fast_analyzer_class): same scores as
+    VADER's full polarity_scores, on negations, boosters, 'but', 'kind of', caps, emoticons and padding."""
+    text = pad + " ".join(words) + pad
+    analyzer = SCORER.analyzer
+    assert type(analyzer).__name__ == "AsciiFastAnalyzer"  # the shortcut is what is tested here
+    assert analyzer.polarity_scores(text) == SentimentIntensityAnalyzer.polarity_scores(analyzer, text)
+
+
+def test_the_ascii_shortcut_is_off_when_the_emoji_table_has_an_ascii_key():
+    scorer = SentimentScorer(processes=1, emoji_valence={"x": -3.0})  # an ASCII character in the emoji table
+    text = "great x thanks"
+    assert scorer.analyzer.polarity_scores(text) == SentimentIntensityAnalyzer.polarity_scores(scorer.analyzer, text)
+    assert scorer.analyzer._ascii_emoji()
+    assert scorer.polarity(text) < SCORER.polarity(text)  # the '#' valence counts: the full pass ran
+
+
 # --------------------------------------------------------------------------- labels
 
 def test_labels_use_vader_cutoffs_inclusive():

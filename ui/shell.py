@@ -25,6 +25,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 from metrics import store
 from metrics.errors import ChatlensError, ValidationError
 from metrics.export import to_csv_bytes
+from metrics.loaders import configure_arrow_memory
 from metrics.rollup import conversation_rollup
 from ui.fmt import literal
 from ui import auth
@@ -293,6 +294,7 @@ def _url_path(path: str) -> str:
 def setup_page(title: str, *, filters: bool = True) -> PageContext:
     """Configure the page, draw navigation and return the active data (filtered)."""
     st.set_page_config(page_title=f"{title} · Chatlens", page_icon="🔎", layout="wide")
+    configure_arrow_memory()  # once per process in effect (idempotent): faster first loads
     auth.gate()  # optional sign-in (.streamlit/secrets.toml): draws the login and stops when signed out
     _init_state()
     draw_nav()
