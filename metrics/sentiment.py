@@ -32,6 +32,7 @@ import hashlib
 import importlib.metadata
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -57,6 +58,9 @@ __all__ = [
     "score_messages",
     "sentiment_labels",
     "add_sentiment",
+    "PendingScores",
+    "prefetch_scores",
+    "PREFETCH_MIN_TEXTS",
 ]
 
 #: U+FE0F VARIATION SELECTOR-16 (emoji presentation); VADER misses "❤️" because of it.
@@ -497,6 +501,7 @@ class SentimentScorer:
 
 _WORKER: SentimentScorer | None = None
 _CACHE_FLUSH_ROWS = 50_000  # scores written to the cache per transaction while scoring
+_WORKER_NICENESS = 10  # pool workers yield the CPU to the app's own threads
 
 
 def _init_worker(emoji_valence, strip_variation_selector):
@@ -507,6 +512,10 @@ def _init_worker(emoji_valence, strip_variation_selector):
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    try:  # below the app's own priority: scoring in the background takes only the cores the app leaves idle
+        os.nice(_WORKER_NICENESS)
+    except (AttributeError, OSError):  # pragma: no cover - no nice() (Windows) or not allowed
+        pass
     global _WORKER
     _WORKER = SentimentScorer(emoji_valence=emoji_valence,
                               strip_variation_selector=strip_variation_selector, processes=1)
@@ -521,15 +530,106 @@ def _score_chunk(texts: list[str]) -> list[float]:
 
 # --------------------------------------------------------------------------- frames
 
+#: Fewer distinct texts than this are scored when a page needs them: a background start would not pay off.
+PREFETCH_MIN_TEXTS = 20_000
+
+
+class PendingScores:
+    """Distinct texts being scored in a background thread (:func:`prefetch_scores`).
+
+    :meth:`lookup` waits for the scores and gives them for any texts (NaN for a text it does not
+    hold); :meth:`result` gives them in the order of :attr:`texts`, or raises what the thread raised.
+    """
+
+    def __init__(self, texts: list[str]):
+        self.texts = texts
+        self.stats = ScoringStats()  # the background scorer's, once done
+        self._finished = threading.Event()
+        self._scores: np.ndarray | None = None
+        self._error: BaseException | None = None
+
+    def done(self) -> bool:
+        """Whether the background scoring has ended (with scores or an error)."""
+        return self._finished.is_set()
+
+    def result(self, timeout: float | None = None) -> np.ndarray:
+        """The scores of :attr:`texts` (float64), waiting up to ``timeout`` seconds (None: as long as it takes).
+
+        Raises ``TimeoutError`` when it is not done by then, or the exception the scoring raised.
+        """
+        if not self._finished.wait(timeout):
+            raise TimeoutError(f"sentiment scoring of {len(self.texts)} texts is still running")
+        if self._error is not None:
+            raise self._error
+        return self._scores
+
+    def lookup(self, texts: Sequence[str]) -> np.ndarray:
+        """The scores of ``texts`` (NaN where a text was not among :attr:`texts`), after waiting for them."""
+        scores = self.result()
+        at = pd.Index(self.texts, dtype=object).get_indexer(pd.Index(list(texts), dtype=object))
+        out = np.full(len(at), np.nan, dtype="float64")
+        found = at >= 0
+        out[found] = scores[at[found]]
+        return out
+
+    def _run(self, scorer: "SentimentScorer", cache: ScoreCache | None, close_cache: bool) -> None:
+        try:
+            self._scores = scorer.score_distinct(self.texts, cache=cache)
+            self.stats = scorer.last_stats
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for the scores
+            self._error = exc
+        finally:
+            close = getattr(getattr(cache, "db", None), "close", None)
+            if close_cache and close is not None:
+                close()
+            self._finished.set()
+
+
+def prefetch_scores(messages: pd.DataFrame, *, scorer: SentimentScorer | None = None,
+                    open_cache: Callable[[], ScoreCache] | None = None,
+                    min_texts: int | None = None) -> PendingScores | None:
+    """Start scoring the distinct texts of ``messages`` in a background thread; None when there are
+    fewer than ``min_texts`` (default :data:`PREFETCH_MIN_TEXTS`) or no ``text`` column.
+
+    The app calls it when a dataset is saved, so the scores are ready, or nearly, when the first page
+    needs them: the scoring (a process pool on every core) runs while the dataset is written and the
+    first page computes, work that keeps only one core busy. ``open_cache`` is called here, only when
+    the scoring starts, to open a score cache of its own (on a store connection nobody else uses
+    meanwhile): the background thread looks scores up in it, writes the new ones to it and closes
+    its ``db`` at the end. Pass the handle to :func:`score_messages` (``pending=``). ``messages`` is
+    not modified.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"text": ["thanks, great help", "this is useless"]})
+    >>> pending = prefetch_scores(frame, min_texts=1)
+    >>> score_messages(frame, pending=pending).tolist()
+    [0.8658, -0.4215]
+    """
+    if "text" not in messages.columns:
+        return None
+    texts = [t if isinstance(t, str) else str(t) for t in pd.unique(messages["text"].dropna())]
+    if len(texts) < (PREFETCH_MIN_TEXTS if min_texts is None else min_texts):
+        return None
+    pending = PendingScores(texts)
+    scorer = scorer if scorer is not None else SentimentScorer()
+    cache = open_cache() if open_cache is not None else None
+    threading.Thread(target=pending._run, args=(scorer, cache, open_cache is not None),
+                     name="chatlens-sentiment-prefetch", daemon=True).start()
+    return pending
+
+
 def score_messages(messages: pd.DataFrame, *, scorer: SentimentScorer | None = None,
-                   cache: ScoreCache | None = None) -> pd.Series:
+                   cache: ScoreCache | None = None, pending: PendingScores | None = None) -> pd.Series:
     """Compound score of every message, a float64 Series named ``compound`` on the frame's index.
 
     Every speaker is scored (pick ``speaker == 'user'`` for the customer's
     sentiment, ``'bot'`` for the bot's tone). Each distinct text is scored
     once; a missing text (NA) gets NaN, an empty one 0.0 (what VADER gives).
-    ``cache`` (or the scorer's own) avoids rescoring. Empty frame -> empty
-    Series. ``InsufficientDataError`` without a ``text`` column. The frame is
+    ``cache`` (or the scorer's own) avoids rescoring; ``pending`` (from
+    :func:`prefetch_scores`) gives the scores scored in the background (it is
+    waited for; a text it lacks, or a background failure, is scored here).
+    Empty frame -> empty Series. ``InsufficientDataError`` without a ``text`` column. The frame is
     not modified.
 
     Examples
@@ -546,7 +646,17 @@ def score_messages(messages: pd.DataFrame, *, scorer: SentimentScorer | None = N
     texts = uniques.tolist()
     if not isinstance(messages["text"].dtype, pd.StringDtype):
         texts = [t if isinstance(t, str) else str(t) for t in texts]
-    distinct = scorer.score_distinct(texts, cache=cache)
+    distinct = None
+    if pending is not None:
+        try:
+            distinct = pending.lookup(texts)
+        except Exception:  # noqa: BLE001 - the background scoring failed: score here instead
+            distinct = None
+    if distinct is None:
+        distinct = scorer.score_distinct(texts, cache=cache)
+    elif np.isnan(distinct).any():  # texts the background scoring did not have
+        todo = np.flatnonzero(np.isnan(distinct))
+        distinct[todo] = scorer.score_distinct([texts[i] for i in todo], cache=cache)
     out = np.full(len(codes), np.nan, dtype="float64")
     known = codes >= 0
     out[known] = distinct[codes[known]]
@@ -555,12 +665,13 @@ def score_messages(messages: pd.DataFrame, *, scorer: SentimentScorer | None = N
 
 def add_sentiment(messages: pd.DataFrame, compound: pd.Series | None = None, *,
                   scorer: SentimentScorer | None = None, cache: ScoreCache | None = None,
-                  cutoffs: Cutoffs = Cutoffs()) -> pd.DataFrame:
+                  cutoffs: Cutoffs = Cutoffs(), pending: PendingScores | None = None) -> pd.DataFrame:
     """A copy of ``messages`` with ``compound`` (float) and ``sentiment`` (label) columns.
 
     This "scored frame" is the input of :mod:`metrics.sentiment_metrics`. Pass
     ``compound`` when the scores are already known (it must share the frame's
-    index), otherwise the messages are scored with :func:`score_messages`.
+    index), otherwise the messages are scored with :func:`score_messages`
+    (``scorer``, ``cache`` and ``pending`` are passed on).
 
     Examples
     --------
@@ -568,11 +679,11 @@ def add_sentiment(messages: pd.DataFrame, compound: pd.Series | None = None, *,
     ['positive', 'negative']
     """
     if compound is None:
-        compound = score_messages(messages, scorer=scorer, cache=cache)
+        compound = score_messages(messages, scorer=scorer, cache=cache, pending=pending)
     elif not compound.index.equals(messages.index):
         raise ConfigError("compound scores must share the frame's index "
                           f"(got {len(compound)} scores for {len(messages)} messages)")
-    scored = messages.copy()
+    scored = messages.copy(deep=False)  # copy-on-write: the new columns never reach ``messages``
     scored["compound"] = pd.to_numeric(compound, errors="coerce").astype("float64")
     scored["sentiment"] = sentiment_labels(scored["compound"], cutoffs=cutoffs)
     return scored

@@ -188,6 +188,17 @@ def test_a_cut_content_string_is_a_problem_on_its_record():
     assert skipped.conversations == 10 and skipped.skipped_rows == 1
 
 
+@pytest.mark.parametrize("content", [float("nan"), None, 17, "", "{not json"])
+def test_a_content_that_is_not_json_text_is_a_problem_naming_its_record(content):
+    """Found by the fuzz test: {"content": NaN} raised a TypeError instead of a problem."""
+    data = json.dumps([{"content": content}]).encode()  # json.dumps writes NaN as the bare token NaN
+    with pytest.raises(ValidationError) as info:
+        load_bytes(data, "export.json", platform="copilot_studio")
+    problem = info.value.problems[0]
+    assert (problem.row, problem.column) == (1, "content")
+    assert "'content' is missing or not valid JSON" in problem.message
+
+
 def test_unknown_roles_are_reported():
     data = json.dumps([_transcript([_msg(7, "?", 1, "x")])]).encode()
     with pytest.raises(ValidationError, match=r"from.role 7 \(expected 0 = bot or 1 = user\)"):

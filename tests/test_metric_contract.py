@@ -685,6 +685,9 @@ EXCLUDED: dict[str, str] = {
     **{f"sentiment.{n}": "takes one text or analyzer options, not a frame" for n in (
         "analyzer_version", "text_hash", "touched_by_fixes")},
     "sentiment.sentiment_labels": "takes a Series of scores, not a frame (add_sentiment covers it)",
+    "sentiment.prefetch_scores": "starts scoring in a background thread and returns a handle (PendingScores), "
+                                 "no metric result; score_messages(pending=...) equals score_messages in "
+                                 "tests/test_sentiment.py",
     **{f"pii.{n}": "takes one text, not a frame" for n in ("luhn_valid", "iban_valid", "find_pii", "redact_text")},
     "pii.redact_series": "takes a Series of texts, not a frame",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -132,3 +133,37 @@ def test_upload_names_the_detected_platform_and_allows_override(db_path):
     assert not at.exception
     # read as a generic table the Rasa events table has no text column: a clear error, not a traceback
     assert "no message text column" in at.error[0].value
+
+
+def test_a_large_save_scores_sentiment_in_the_background_for_the_first_page(db_path, monkeypatch):
+    """ui.shell.save_dataset starts metrics.sentiment.prefetch_scores (here from 1 distinct text on); the first
+    page that needs the scores takes them (once) instead of scoring again, and shows the same numbers."""
+    from metrics import sentiment
+    from ui import shell
+
+    monkeypatch.setattr(sentiment, "PREFETCH_MIN_TEXTS", 1)
+    looked_up = []
+    real = sentiment.PendingScores.lookup
+    monkeypatch.setattr(sentiment.PendingScores, "lookup",
+                        lambda self, texts: looked_up.append(list(texts)) or real(self, texts))
+    at = app("pages/1_Data.py")
+    csv = (b"session_id,role,message,created_at,msg_id\n"
+           b"s7,customer,this is useless and slow,2024-05-01T10:00:00Z,m1\n"
+           b"s7,assistant,Sorry about that.,2024-05-01T10:00:03Z,m2\n"
+           b"s7,customer,\"great, thanks a lot!\",2024-05-01T10:01:00Z,m3\n")
+    at.file_uploader(key="data_upload").set_value(("bg.csv", csv, "text/csv")).run()
+    at.text_input(key="data_name").set_value("Background").run()
+    at.button(key="data_save").click().run()
+    assert not at.exception, at.exception
+    fresh = at.session_state["active_dataset_id"]
+    keys = [k for k in shell._PENDING if k[1] == fresh]
+    assert len(keys) == 1  # the save left the background scoring for the first page
+    at.switch_page("pages/5_Sentiment.py").run()
+    assert not at.exception, at.exception
+    assert shell._PENDING == {}  # taken once
+    assert sorted(looked_up[-1]) == sorted(["this is useless and slow", "Sorry about that.", "great, thanks a lot!"])
+    # the page shows the scores VADER gives these texts
+    expected = sentiment.score_messages(pd.DataFrame({"text": ["this is useless and slow", "great, thanks a lot!"]}))
+    assert expected.lt(0).sum() == 1 and expected.gt(0).sum() == 1
+    shown = " ".join(str(m.value) for m in at.metric)
+    assert shown, "the Sentiment page shows its headline metrics"

@@ -16,7 +16,7 @@ from metrics import sentiment_cache
 from metrics.errors import ConfigError, InsufficientDataError
 from metrics.sentiment import (
     ANALYZER_VERSION, EMOJI_VALENCE, VARIATION_SELECTOR, Cutoffs, MemoryCache, SentimentScorer, add_sentiment,
-    analyzer_version, score_messages, sentiment_labels, text_hash, touched_by_fixes,
+    PendingScores, analyzer_version, prefetch_scores, score_messages, sentiment_labels, text_hash, touched_by_fixes,
 )
 
 BARE = SentimentIntensityAnalyzer()
@@ -423,3 +423,88 @@ def test_small_jobs_stay_in_process():
     scorer = SentimentScorer(processes=2, parallel_threshold=1000)
     scorer.score([f"text {i}" for i in range(50)])
     assert scorer.last_stats.processes == 1
+
+
+# --------------------------------------------------------------------------- scoring in the background
+
+def _texts_frame(n: int) -> pd.DataFrame:
+    words = ["great", "awful", "ok", "thanks", "useless", "fine", "love it", "not good"]
+    return pd.DataFrame({"text": pd.array([f"{words[i % 8]} {i // 8}" if i % 11 else None for i in range(n)],
+                                          dtype="str")})
+
+
+def test_prefetch_starts_only_for_enough_texts_with_a_text_column():
+    assert prefetch_scores(pd.DataFrame({"speaker": ["user"]}), min_texts=0) is None
+    assert prefetch_scores(_texts_frame(10), min_texts=100) is None
+    assert isinstance(prefetch_scores(_texts_frame(10), min_texts=1), PendingScores)
+
+
+def test_scores_from_the_background_equal_scores_computed_here():
+    frame = _texts_frame(300)
+    pending = prefetch_scores(frame, scorer=SentimentScorer(processes=1), min_texts=1)
+    got = score_messages(frame, pending=pending)
+    pd.testing.assert_series_equal(got, score_messages(frame, scorer=SentimentScorer(processes=1)))
+    assert pending.done() and len(pending.result()) == frame["text"].nunique()
+
+
+def test_texts_the_background_did_not_have_are_scored_here():
+    frame = _texts_frame(200)
+    pending = prefetch_scores(frame.iloc[:50], min_texts=1)  # covers a quarter of the texts
+    cache = MemoryCache()
+    got = score_messages(frame, pending=pending, cache=cache)
+    pd.testing.assert_series_equal(got, score_messages(frame))
+    # only the texts the background did not have were scored here (and so written to this cache)
+    assert len(cache.entries) == len(set(frame["text"].dropna()) - set(frame["text"].iloc[:50].dropna())) > 0
+
+
+class _FailingScorer(SentimentScorer):
+    def score_distinct(self, texts, *, cache=None, progress=None):
+        raise RuntimeError("the pool died")
+
+
+def test_a_background_failure_is_scored_here_instead():
+    frame = _texts_frame(50)
+    pending = prefetch_scores(frame, scorer=_FailingScorer(processes=1), min_texts=1)
+    with pytest.raises(RuntimeError, match="the pool died"):
+        pending.result(timeout=10)
+    pd.testing.assert_series_equal(score_messages(frame, pending=pending), score_messages(frame))
+
+
+def test_result_waits_and_times_out_while_the_scoring_runs():
+    import threading
+
+    release = threading.Event()
+
+    class Slow(SentimentScorer):
+        def score_distinct(self, texts, *, cache=None, progress=None):
+            release.wait(10)
+            return super().score_distinct(texts, cache=cache, progress=progress)
+
+    pending = prefetch_scores(_texts_frame(20), scorer=Slow(processes=1), min_texts=1)
+    with pytest.raises(TimeoutError, match="still running"):
+        pending.result(timeout=0.05)
+    assert not pending.done()
+    release.set()
+    assert len(pending.result(timeout=10)) == _texts_frame(20)["text"].nunique()
+
+
+def test_the_background_writes_the_store_cache_on_its_own_connection_and_closes_it(db_path):
+    from metrics import store
+
+    frame = _texts_frame(120)
+    opened = []
+
+    def open_cache():
+        cache = sentiment_cache.StoreCache(store.connect(db_path))
+        opened.append(cache.db)
+        return cache
+
+    pending = prefetch_scores(frame, open_cache=open_cache, min_texts=1)
+    pending.result(timeout=30)
+    reader = store.connect(db_path)
+    try:
+        assert sentiment_cache.StoreCache(reader).count(version=ANALYZER_VERSION) == frame["text"].nunique()
+    finally:
+        reader.close()
+    with pytest.raises(Exception, match="closed"):
+        opened[0].execute("select 1")

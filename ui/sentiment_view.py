@@ -142,7 +142,11 @@ def _scores(ctx: shell.PageContext):
 
     def score():
         scorer = SentimentScorer(progress=progress)
-        return score_messages(ctx.messages, scorer=scorer, cache=cache), scorer.last_stats
+        pending = shell.take_pending_scores(*ctx.key[:3])  # scored in the background since the save, if large
+        compound = score_messages(ctx.messages, scorer=scorer, cache=cache, pending=pending)
+        if pending is not None and pending.done() and not scorer.last_stats.distinct_count:
+            return compound, pending.stats  # every text came from the background scoring
+        return compound, scorer.last_stats
 
     compound, stats = _memo("compound", score)
     progress_slot.empty()

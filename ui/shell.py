@@ -102,15 +102,43 @@ _KEPT: dict[tuple[str, int, int], pd.DataFrame] = {}
 _KEPT_LOCK = threading.Lock()
 
 
+# A save also starts scoring the sentiment of a large dataset's texts in the background
+# (metrics.sentiment.prefetch_scores): the first page that needs the scores takes them from here. At most one.
+_PENDING: dict[tuple[str, int, int], object] = {}
+
+
 def save_dataset(db, frame: pd.DataFrame, **kwargs) -> store.SaveResult:
     """``store.save_messages`` for the pages: the next load of the saved version uses the frame kept in memory
-    when the dataset held nothing before (typed store errors propagate unchanged)."""
+    when the dataset held nothing before, and the sentiment of a large upload is scored in the background
+    meanwhile (typed store errors propagate unchanged)."""
+    from metrics.sentiment import prefetch_scores
+
+    path = str(store.default_db_path())
+    pending = prefetch_scores(frame, open_cache=partial(_score_cache, path))  # large uploads only
     saved = store.save_messages(db, frame, keep_frame=True, **kwargs)
     if saved.frame is not None:
         with _KEPT_LOCK:
             _KEPT.clear()
-            _KEPT[(str(store.default_db_path()), saved.dataset_id, saved.version)] = saved.frame
+            _KEPT[(path, saved.dataset_id, saved.version)] = saved.frame
+    if pending is not None and saved.new_rows:
+        with _KEPT_LOCK:
+            _PENDING.clear()
+            _PENDING[(path, saved.dataset_id, saved.version)] = pending
     return saved
+
+
+def _score_cache(path: str):
+    """The score cache on a connection of its own, for the background scoring (it closes it); it waits for
+    the save's write lock up to a minute when it writes."""
+    from metrics.sentiment_cache import StoreCache
+
+    return StoreCache(store.connect(path, timeout_seconds=60.0))
+
+
+def take_pending_scores(path: str, dataset_id: int | None, version: int | None):
+    """The background scoring started when this dataset version was saved (once; None when there is none)."""
+    with _KEPT_LOCK:
+        return _PENDING.pop((path, dataset_id, version), None)
 
 
 @st.cache_resource(show_spinner="Loading dataset…", max_entries=3)
@@ -221,7 +249,8 @@ def _scored_frame(slice_key: tuple, cutoffs_key: str, _messages: pd.DataFrame, _
             cache = StoreCache(_db)
         except ChatlensError:
             cache = None
-        return add_sentiment(_messages, cache=cache, cutoffs=_cutoffs)
+        pending = take_pending_scores(*slice_key[:3]) if len(slice_key) >= 3 else None
+        return add_sentiment(_messages, cache=cache, cutoffs=_cutoffs, pending=pending)
     return add_sentiment(_messages, _compound, cutoffs=_cutoffs)
 
 

@@ -110,7 +110,7 @@ def _transcript(record, number: int, name: str, rows: list, records: list, probl
             problems.append(problem(LABEL, name, f"record {number}: 'content' is missing or not valid JSON "
                                     "(it may be cut)", "export the conversationtranscript table again",
                                     row=number, column="content",
-                                    value=None if raw is None else text_of(raw)[:80]))
+                                    value=(text_of(raw) or "")[:80] or None))
             return
     activities = content.get("activities")
     if not isinstance(activities, list):
