@@ -672,7 +672,10 @@ def _reach(messages: pd.DataFrame, stages, *, strict: bool) -> _Reach:
     if not isinstance(strict, (bool, np.bool_)):
         raise ConfigError(f"strict={strict!r}: expected True or False")
     prep = _prepare(messages)
-    reached, at_pos = memo.cached("funnel.reach", (messages,), (tuple(stages), bool(strict)),
+    # keyed on the columns the stages read (metrics.memo), so a scored copy of the messages shares it
+    read = ("conversation_id", "timestamp", "row", "speaker", "text", "event", "intent", "true_intent") + tuple(
+        s.rule.name for s in stages if s.rule.kind == "field")
+    reached, at_pos = memo.cached("funnel.reach", (memo.only(messages, read),), (tuple(stages), bool(strict)),
                                   lambda: _reach_arrays(prep, stages, strict))
     return _Reach(prep, stages, reached, at_pos)
 

@@ -276,7 +276,9 @@ def _test_rows(frame: pd.DataFrame, keep: np.ndarray, patterns) -> tuple[np.ndar
 
 
 def _keep_sorted(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
-    """Kept rows ordered by (conversation_id, timestamp, row), with a single take (a filter if already so)."""
+    """Kept rows ordered by (conversation_id, timestamp, row): a filter when already in that order, else one
+    take. ``frame`` is the loader's own and is emptied column by column as the kept rows are copied, so the
+    peak memory is one frame plus one column, not two frames."""
     idx = np.flatnonzero(keep)
     codes, _ = pd.factorize(frame["conversation_id"], sort=True)  # ranks of the ids, as integers
     codes = codes[idx]
@@ -284,8 +286,18 @@ def _keep_sorted(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     rows = frame["row"].to_numpy()[idx]
     order = np.lexsort((rows, ts, codes))
     if np.array_equal(order, np.arange(len(order))):  # already in order: keep rows without reordering
-        return (frame if len(idx) == len(frame) else filter_rows(frame, keep)).reset_index(drop=True)
-    return frame.take(idx[order]).reset_index(drop=True)
+        if len(idx) == len(frame):
+            return frame.reset_index(drop=True)
+        pick = lambda part: filter_rows(part, keep)  # noqa: E731
+    else:
+        pick = lambda part: part.take(idx[order])  # noqa: E731
+    out = {}
+    for number, name in enumerate(list(frame.columns), start=1):
+        out[name] = pick(frame[[name]]).iloc[:, 0].reset_index(drop=True)
+        del frame[name]  # its memory goes back before the next column is copied
+        if number % 8 == 0:
+            release_arrow_memory()  # small parse blocks stay with the allocator until trimmed
+    return pd.DataFrame(out)
 
 
 def _join_conversations(frame, conversations, *, timezone, max_expanded_bytes, notices) -> pd.DataFrame:

@@ -130,3 +130,17 @@ def test_metric_results_follow_a_changed_frame():
     assert escalation.escalation_table(m, r2).empty
     pd.testing.assert_frame_equal(outcomes.outcome_table(m, r2), outcomes.outcome_table(m.copy(deep=True), r2))
     assert not outcomes.outcome_table(m, r2).equals(first)
+
+
+def test_funnel_reach_is_shared_by_a_scored_copy_but_not_when_a_field_stage_column_differs():
+    from metrics import funnel
+
+    m = _frame().assign(event=pd.array(["inquiry", None, "inquiry", None], dtype="str"))
+    stages = [funnel.parse_stage("asked=event:inquiry"), funnel.parse_stage("flag=field:is_test=true")]
+    first = funnel.funnel_table(m, stages, strict=True)
+    misses = memo.stats()["misses"]
+    scored = m.assign(compound=[0.1, 0.2, 0.3, 0.4])  # a column no stage reads
+    pd.testing.assert_frame_equal(funnel.funnel_table(scored, stages, strict=True), first)
+    assert memo.stats()["misses"] == misses  # reach and positions came from the memo
+    flipped = m.assign(is_test=pd.array([False, None, False, None], dtype="boolean"))  # the field stage column
+    assert not funnel.funnel_table(flipped, stages, strict=True).equals(first)
