@@ -539,18 +539,29 @@ class PendingScores:
 
     :meth:`lookup` waits for the scores and gives them for any texts (NaN for a text it does not
     hold); :meth:`result` gives them in the order of :attr:`texts`, or raises what the thread raised.
+    The new scores are written to the cache after they are handed over (:meth:`join` waits for that
+    too): the first page does not wait for the cache.
     """
 
     def __init__(self, texts: list[str]):
         self.texts = texts
         self.stats = ScoringStats()  # the background scorer's, once done
+        self.cache_error: BaseException | None = None  # what writing the cache raised, if anything
         self._finished = threading.Event()
         self._scores: np.ndarray | None = None
         self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
 
     def done(self) -> bool:
         """Whether the background scoring has ended (with scores or an error)."""
         return self._finished.is_set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the thread is over, cache written and closed; False when ``timeout`` ran out first."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return self._finished.wait(timeout)
 
     def result(self, timeout: float | None = None) -> np.ndarray:
         """The scores of :attr:`texts` (float64), waiting up to ``timeout`` seconds (None: as long as it takes).
@@ -573,16 +584,46 @@ class PendingScores:
         return out
 
     def _run(self, scorer: "SentimentScorer", cache: ScoreCache | None, close_cache: bool) -> None:
+        held = _HeldWrites(cache) if cache is not None else None
         try:
-            self._scores = scorer.score_distinct(self.texts, cache=cache)
-            self.stats = scorer.last_stats
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for the scores
-            self._error = exc
+            try:
+                self._scores = scorer.score_distinct(self.texts, cache=held)
+                self.stats = scorer.last_stats
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for the scores
+                self._error = exc
+            finally:
+                self._finished.set()  # the scores (or the error) are handed over before the cache is written
+            if held is not None:
+                try:
+                    held.write()
+                except Exception as exc:  # noqa: BLE001 - the scores are already out; a later page rescores
+                    self.cache_error = exc
         finally:
             close = getattr(getattr(cache, "db", None), "close", None)
             if close_cache and close is not None:
                 close()
-            self._finished.set()
+
+
+class _HeldWrites:
+    """A :class:`ScoreCache` wrapper: lookups go through, writes wait for :meth:`write` (one batch, after the
+    scores are handed over, so the waiting page and the writing do not compete)."""
+
+    def __init__(self, cache: ScoreCache):
+        self.cache = cache
+        self.items: dict[str, float] = {}
+        self.version: str | None = None
+
+    def get_many(self, hashes: Sequence[str], *, version: str) -> dict[str, float]:
+        return self.cache.get_many(hashes, version=version)
+
+    def put_many(self, items: Mapping[str, float], *, version: str) -> None:
+        self.items.update(items)
+        self.version = version
+
+    def write(self) -> None:
+        if self.items:
+            self.cache.put_many(self.items, version=self.version)
+            self.items = {}
 
 
 def prefetch_scores(messages: pd.DataFrame, *, scorer: SentimentScorer | None = None,
@@ -614,8 +655,9 @@ def prefetch_scores(messages: pd.DataFrame, *, scorer: SentimentScorer | None = 
     pending = PendingScores(texts)
     scorer = scorer if scorer is not None else SentimentScorer()
     cache = open_cache() if open_cache is not None else None
-    threading.Thread(target=pending._run, args=(scorer, cache, open_cache is not None),
-                     name="chatlens-sentiment-prefetch", daemon=True).start()
+    pending._thread = threading.Thread(target=pending._run, args=(scorer, cache, open_cache is not None),
+                                       name="chatlens-sentiment-prefetch", daemon=True)
+    pending._thread.start()
     return pending
 
 

@@ -501,6 +501,7 @@ def test_the_background_writes_the_store_cache_on_its_own_connection_and_closes_
 
     pending = prefetch_scores(frame, open_cache=open_cache, min_texts=1)
     pending.result(timeout=30)
+    assert pending.join(timeout=30) and pending.cache_error is None  # written after the scores were handed over
     reader = store.connect(db_path)
     try:
         assert sentiment_cache.StoreCache(reader).count(version=ANALYZER_VERSION) == frame["text"].nunique()
