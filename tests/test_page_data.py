@@ -20,6 +20,15 @@ def app(path: str) -> AppTest:
     return at
 
 
+def upload_and_save(at: AppTest, file_name: str, csv: bytes, dataset_name: str) -> int:
+    """Upload ``csv`` on the Data page, save it as a new dataset; returns the active (saved) dataset id."""
+    at.file_uploader(key="data_upload").set_value((file_name, csv, "text/csv")).run()
+    at.text_input(key="data_name").set_value(dataset_name).run()
+    at.button(key="data_save").click().run()
+    assert not at.exception, at.exception
+    return at.session_state["active_dataset_id"]
+
+
 def test_overview_opens_on_the_generated_sample(db_path):
     at = app("app.py")
     assert at.title[0].value == "Overview"
@@ -79,11 +88,7 @@ def test_a_fresh_save_is_shown_without_reading_the_store_back(db_path, monkeypat
     csv = (b"session_id,role,message,created_at,msg_id\n"
            b"s9,customer,Where is my parcel?,2024-05-01T10:00:00Z,m1\n"
            b"s9,assistant,It ships today.,2024-05-01T10:00:03Z,m2\n")
-    at.file_uploader(key="data_upload").set_value(("fresh.csv", csv, "text/csv")).run()
-    at.text_input(key="data_name").set_value("Fresh").run()
-    at.button(key="data_save").click().run()
-    assert not at.exception, at.exception
-    fresh = at.session_state["active_dataset_id"]
+    fresh = upload_and_save(at, "fresh.csv", csv, "Fresh")
     assert at.selectbox(key="data_browse_select").value == "s9"
     assert [m.text[1].value for m in at.chat_message] == ["Where is my parcel?", "It ships today."]
     assert fresh not in reads
@@ -151,11 +156,7 @@ def test_a_large_save_scores_sentiment_in_the_background_for_the_first_page(db_p
            b"s7,customer,this is useless and slow,2024-05-01T10:00:00Z,m1\n"
            b"s7,assistant,Sorry about that.,2024-05-01T10:00:03Z,m2\n"
            b"s7,customer,\"great, thanks a lot!\",2024-05-01T10:01:00Z,m3\n")
-    at.file_uploader(key="data_upload").set_value(("bg.csv", csv, "text/csv")).run()
-    at.text_input(key="data_name").set_value("Background").run()
-    at.button(key="data_save").click().run()
-    assert not at.exception, at.exception
-    fresh = at.session_state["active_dataset_id"]
+    fresh = upload_and_save(at, "bg.csv", csv, "Background")
     keys = [k for k in shell._PENDING if k[1] == fresh]
     assert len(keys) == 1  # the save left the background scoring for the first page
     at.switch_page("pages/5_Sentiment.py").run()
@@ -167,3 +168,21 @@ def test_a_large_save_scores_sentiment_in_the_background_for_the_first_page(db_p
     assert expected.lt(0).sum() == 1 and expected.gt(0).sum() == 1
     shown = " ".join(str(m.value) for m in at.metric)
     assert shown, "the Sentiment page shows its headline metrics"
+
+
+def test_a_score_cache_that_cannot_open_does_not_stop_the_save(db_path, monkeypatch):
+    from metrics import sentiment
+    from metrics.errors import StoreError
+    from ui import shell
+
+    monkeypatch.setattr(sentiment, "PREFETCH_MIN_TEXTS", 1)
+
+    def locked(path):
+        raise StoreError("the store is busy")
+
+    monkeypatch.setattr(shell, "_score_cache", locked)
+    at = app("pages/1_Data.py")
+    csv = b"session_id,role,message\ns8,customer,hello there\ns8,assistant,hi!\n"
+    fresh = upload_and_save(at, "busy.csv", csv, "Busy")
+    assert "2 new message(s)" in at.success[0].value
+    assert not [k for k in shell._PENDING if k[1] == fresh]  # no background scoring: the page will score

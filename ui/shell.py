@@ -114,7 +114,10 @@ def save_dataset(db, frame: pd.DataFrame, **kwargs) -> store.SaveResult:
     from metrics.sentiment import prefetch_scores
 
     path = str(store.default_db_path())
-    pending = prefetch_scores(frame, open_cache=partial(_score_cache, path))  # large uploads only
+    try:
+        pending = prefetch_scores(frame, open_cache=partial(_score_cache, path))  # large uploads only
+    except ChatlensError:  # the score cache could not be opened: the first page scores instead
+        pending = None
     saved = store.save_messages(db, frame, keep_frame=True, **kwargs)
     if saved.frame is not None:
         with _KEPT_LOCK:
