@@ -81,7 +81,6 @@ import secrets
 import sqlite3
 import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterator
@@ -994,7 +993,8 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
                       version=int(version), load_id=int(load_id), frame=loaded)
 
 
-# --------------------------------------------------------------------------- loading
+# --------------------------------------------------------------------------- reading version 1's row table
+# (only migration 3 reads it: it moves each dataset's rows into parts)
 
 def _aggregate(column: str) -> str:
     """The SQL aggregate reading one column of a chunk as a single string.
@@ -1096,6 +1096,8 @@ def _fetch_chunks(db: sqlite_utils.Database, dataset_id: int, aggregates: list[s
             return
         lower, first = upper[0], False
 
+
+# --------------------------------------------------------------------------- loading
 
 @contextlib.contextmanager
 def _snapshot(db: sqlite_utils.Database) -> Iterator[None]:
