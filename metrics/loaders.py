@@ -285,15 +285,14 @@ def _keep_sorted(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     ts = frame["timestamp"].array.asi8[idx]  # NaT is int64 min: sorts first within a conversation
     rows = frame["row"].to_numpy()[idx]
     order = np.lexsort((rows, ts, codes))
-    if np.array_equal(order, np.arange(len(order))):  # already in order: keep rows without reordering
-        if len(idx) == len(frame):
-            return frame.reset_index(drop=True)
-        pick = lambda part: filter_rows(part, keep)  # noqa: E731
-    else:
-        pick = lambda part: part.take(idx[order])  # noqa: E731
+    in_order = np.array_equal(order, np.arange(len(order)))  # then a filter keeps the rows without reordering
+    if in_order and len(idx) == len(frame):
+        return frame.reset_index(drop=True)
+    taken = None if in_order else idx[order]
     out = {}
     for number, name in enumerate(list(frame.columns), start=1):
-        out[name] = pick(frame[[name]]).iloc[:, 0].reset_index(drop=True)
+        part = filter_rows(frame[[name]], keep) if in_order else frame[[name]].take(taken)
+        out[name] = part.iloc[:, 0].reset_index(drop=True)
         del frame[name]  # its memory goes back before the next column is copied
         if number % 8 == 0:
             release_arrow_memory()  # small parse blocks stay with the allocator until trimmed

@@ -541,13 +541,10 @@ def main(argv=None) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     path = bench.make_input(args.conversations, folder, free_text=args.free_text)
     db_path = folder / f"pages_{path.stem}.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-
     load_start = os.getloadavg()[0]
     runs = []  # (ratio, baseline, first) per repeat: the baseline runs again before each repeat
     for repeat in range(args.repeat):
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm"):  # each run saves into a fresh store
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
         print(f"baseline (run {repeat + 1} of {args.repeat}):", file=sys.stderr)
         base = run_in_child(lambda: baseline(path))  # forked like the measured run: the same memory conditions
@@ -557,10 +554,7 @@ def main(argv=None) -> dict:
         runs.append((sum(first["steps"].values()) / base["baseline_s"], base, first))
     runs.sort(key=lambda run: run[0])
     _, base, first = runs[(len(runs) - 1) // 2]  # the median run (the lower middle one of an even count)
-    if len(runs) > 1:  # the store of the median run is the one the AppTest part reads: write it again
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-        run_in_child(lambda: upload_and_first_computation(path, db_path, False))
+    # the AppTest part reads the store the last run saved: every run saves the same dataset into a fresh store
     fig = {"date": time.strftime("%Y-%m-%d"),
            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
                       f"Python {platform.python_version()}, pandas {pd.__version__}",

@@ -313,4 +313,3 @@ def test_a_large_file_of_day_first_dates_is_read_day_first_at_vectorised_speed()
     # 13/04 and later can only be day first, so 01/04 .. 12/04 are April too
     assert r.frame["timestamp"].dt.month.eq(4).all()
     assert any("read day first" in n for n in r.notices)
-
