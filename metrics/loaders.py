@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from metrics.adapters._common import upload_tag
 from metrics.errors import ConfigError, Problem, ValidationError
 from metrics.frames import filter_rows
 from metrics.readers import DEFAULT_MAX_EXPANDED_BYTES, read_table
@@ -128,6 +129,9 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
     else:
         chosen = detect_mapping(table.frame.columns, sample=sample, overrides=mapping)
     notices = list(table.notices)
+    source_id = chosen.get("conversation_id")
+    made_up_ids = platform is None and (source_id is None or source_id not in table.frame.columns
+                                        or source_id.endswith("__conversation_index"))
     header_problems = _duplicate_headers(table, chosen)
     norm = normalize(table.frame, file=table.file, mapping=chosen, rows=table.rows, timezone=timezone, now=now)
     source_rows = len(table.frame) + len(table.problems)
@@ -141,6 +145,11 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
     if len(file_level):
         raise _error(file_level)
     frame, norm.frame = norm.frame, None
+    if made_up_ids and len(frame):  # numbered in the file: the content tag keeps two uploads' numbers apart
+        tag = upload_tag(data)
+        frame["conversation_id"] = (tag + ":") + frame["conversation_id"]
+        notices.append(f"Conversation ids made up for this file start with its content tag '{tag}', so they never "
+                       "merge with another upload's.")
     skipped = problems.iloc[0:0]
     skipped_rows = 0
     keep = np.ones(len(frame), dtype=bool)

@@ -64,9 +64,12 @@ The message key
 ``msg_key`` is the ``message_id`` when the row has one, else the SHA-1 hex of
 ``conversation_id, timestamp, speaker, text`` joined by U+001F, where the
 timestamp is written as its UTC epoch nanoseconds (an exact, fast-to-format
-identity of the instant) and missing values as the empty string
-(:func:`message_keys`). Re-uploading an overlapping export therefore adds only
-messages whose key is new.
+identity of the instant) and missing values as the empty string, with ``#k``
+appended for the k-th repeat of the same content within one upload
+(:func:`message_keys`, :func:`content_keys`). Re-uploading an overlapping
+export therefore adds only messages whose key is new, while a user who says
+"yes" twice keeps both messages; an export that gains message ids is matched
+to the earlier one by content.
 """
 
 from __future__ import annotations
@@ -107,11 +110,13 @@ __all__ = [
     "migrate",
     "schema_version",
     "message_keys",
+    "content_keys",
     "save_messages",
     "load_messages",
     "distinct_texts",
     "list_datasets",
     "get_dataset",
+    "find_dataset",
     "dataset_version",
     "rename_dataset",
     "delete_dataset",
@@ -528,23 +533,30 @@ def _new_positions(keys: pd.Series) -> np.ndarray:
 
 
 def message_keys(frame: pd.DataFrame) -> pd.Series:
-    """The store's key of each message: ``message_id`` when present, else a content SHA-1.
+    """The store's key of each message: ``message_id`` when present, else its content key.
 
-    The content hash is ``sha1("<conversation_id>\\x1f<ns>\\x1f<speaker>\\x1f<text>")``
+    The content key (:func:`content_keys`) is ``sha1("<conversation_id>\\x1f<ns>\\x1f<speaker>\\x1f<text>")``
     in hex, where ``<ns>`` is the timestamp as UTC epoch nanoseconds and a
-    missing value is the empty string. Returns a ``str`` Series aligned with
+    missing value is the empty string, followed by ``#k`` for the k-th repeat
+    (k >= 1) of the same content in ``frame`` (in frame order). So a user who
+    says "yes" twice in one upload keeps both messages, and re-uploading the
+    same export gives the same keys. The occurrences are counted among the
+    rows without a ``message_id``. Returns a ``str`` Series aligned with
     ``frame``; the frame is not modified.
 
     Examples
     --------
     >>> import pandas as pd, hashlib
-    >>> f = pd.DataFrame({"conversation_id": ["c1", "c1"], "speaker": ["user", "bot"], "text": ["hi", "hello"],
-    ...                   "timestamp": pd.to_datetime(["1970-01-01T00:00:01Z", None], utc=True),
-    ...                   "message_id": ["m1", None]})
+    >>> f = pd.DataFrame({"conversation_id": ["c1", "c1", "c1"], "speaker": ["user", "bot", "bot"],
+    ...                   "text": ["hi", "hello", "hello"],
+    ...                   "timestamp": pd.to_datetime(["1970-01-01T00:00:01Z", None, None], utc=True),
+    ...                   "message_id": ["m1", None, None]})
     >>> keys = message_keys(f)
     >>> keys[0]
     'm1'
     >>> keys[1] == hashlib.sha1("c1\\x1f\\x1fbot\\x1fhello".encode()).hexdigest()
+    True
+    >>> keys[2] == keys[1] + "#1"
     True
     """
     if "message_id" in frame.columns:
@@ -555,13 +567,42 @@ def message_keys(frame: pd.DataFrame) -> pd.Series:
     else:
         ids, need = None, np.ones(len(frame), dtype=bool)
     part = frame[need] if not need.all() else frame  # hash only the rows without a message_id
-    hashes = [_content_hashes(part.iloc[i:i + _CHUNK_ROWS]) for i in range(0, len(part), _CHUNK_ROWS)]
-    hashed = pd.array(np.concatenate(hashes) if hashes else np.array([], dtype=object), dtype="str")
+    hashed = pd.array(content_keys(part), dtype="str")
     if ids is None:
         return pd.Series(hashed, index=frame.index, dtype="str")
     keys = ids.copy()
     keys.iloc[np.flatnonzero(need)] = hashed
     return keys.astype("str")
+
+
+def content_keys(frame: pd.DataFrame) -> np.ndarray:
+    """Each message's content key (see :func:`message_keys`), whatever its ``message_id``: an object array.
+
+    The k-th repeat (k >= 1, frame order) of the same conversation, time, speaker and text gets ``#k``, so
+    repeats within one upload stay distinct messages and only a repeat *across* uploads is a duplicate.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"conversation_id": ["c"] * 3, "speaker": ["user"] * 3, "text": ["yes", "no", "yes"],
+    ...                   "timestamp": pd.to_datetime([None] * 3, utc=True)})
+    >>> k = content_keys(f)
+    >>> (k[2] == k[0] + "#1", "#" in k[1])
+    (True, False)
+    >>> len(content_keys(f.iloc[0:0]))
+    0
+    """
+    chunks = [_content_hashes(frame.iloc[i:i + _CHUNK_ROWS]) for i in range(0, len(frame), _CHUNK_ROWS)]
+    hashes = np.concatenate(chunks) if chunks else np.array([], dtype=object)
+    if not len(hashes):
+        return hashes
+    codes, _ = pd.factorize(hashes)
+    occurrence = pd.Series(codes).groupby(codes, sort=False).cumcount().to_numpy()
+    repeated = np.flatnonzero(occurrence)
+    if len(repeated):
+        hashes = hashes.copy()
+        hashes[repeated] = [f"{h}#{k}" for h, k in zip(hashes[repeated].tolist(), occurrence[repeated].tolist())]
+    return hashes
 
 
 def _content_hashes(part: pd.DataFrame) -> np.ndarray:
@@ -619,6 +660,32 @@ def get_dataset(db: sqlite_utils.Database, dataset_id: int) -> DatasetInfo:
         source_format=row["source_format"], files=tuple(json.loads(row["files"])),
         message_count=int(row["message_count"]), conversation_count=int(row["conversation_count"]),
         version=int(row["version"]), columns=tuple(json.loads(row["columns"])))
+
+
+def find_dataset(db: sqlite_utils.Database, name: str) -> DatasetInfo:
+    """The dataset called ``name`` (surrounding spaces ignored); StoreError naming the stored ones otherwise.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> db = connect(":memory:")
+    >>> f = pd.DataFrame({"conversation_id": ["c1"], "timestamp": pd.to_datetime(["2024-01-01"], utc=True),
+    ...                   "speaker": ["user"], "text": ["hi"], "row": [1]})
+    >>> find_dataset(db, "demo")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    metrics.errors.StoreError: no dataset named 'demo' ...
+    >>> _ = save_messages(db, f, dataset_name="demo")
+    >>> find_dataset(db, " demo ").message_count
+    1
+    >>> db.close()
+    """
+    name = _clean_name(name)
+    row = db.conn.execute("SELECT id FROM datasets WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        known = [r[0] for r in db.conn.execute("SELECT name FROM datasets ORDER BY name LIMIT 20")]
+        raise StoreError(f"no dataset named {name!r} in the store. Fix: use one of "
+                         f"{', '.join(map(repr, known)) or '(none yet: add one with ingest)'}")
+    return get_dataset(db, int(row[0]))
 
 
 def dataset_version(db: sqlite_utils.Database, dataset_id: int) -> int:
@@ -889,14 +956,70 @@ def _dataset_counts(db: sqlite_utils.Database, dataset_id: int) -> tuple[int, in
     return table.num_rows, pc.count_distinct(table.column("conversation_id"), mode="only_valid").as_py()
 
 
+def _keys_by_row(frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """Content keys of ``frame``'s rows at ``rows`` (occurrences counted among them), spread over a
+    full-length object array (None elsewhere)."""
+    out = np.full(len(frame), None, dtype=object)
+    out[rows] = content_keys(frame.iloc[rows])
+    return out
+
+
+def _stored_id_content_keys(db: sqlite_utils.Database, dataset_id: int) -> np.ndarray:
+    """The content keys of the dataset's stored messages that have a ``message_id``, each upload's counted
+    on its own (as they were when that upload had no ids)."""
+    by_load: dict = {}
+    for load_id, data in _stored_parts(db, dataset_id):
+        by_load.setdefault(load_id, []).append(data)
+    keys = []
+    for blobs in by_load.values():
+        table = _decode_parts(blobs, ["conversation_id", "timestamp", "speaker", "text", "message_id"])
+        table = table.filter(pc.is_valid(table.column("message_id")))
+        if table.num_rows:
+            keys.append(content_keys(_to_frame(table)))
+    return np.concatenate(keys) if keys else np.array([], dtype=object)
+
+
+def _already_stored(db: sqlite_utils.Database, dataset_id: int, frame: pd.DataFrame, key_values: np.ndarray,
+                    positions: np.ndarray, known: list[str]) -> np.ndarray:
+    """Which of the candidate rows at ``positions`` the dataset already holds.
+
+    A row is held when its key (``message_id``, else its content key) is stored. When one export has
+    message ids and another of the same messages has none, the content key decides: a new row with an id
+    matches a stored row without one by content, and a new row without an id matches a stored row with one
+    by the content key computed from the stored columns. So adding ids to an export never doubles it.
+    """
+    stored = _decode_parts([data for _, data in _stored_parts(db, dataset_id)],
+                           ["msg_key"] + (["message_id"] if "message_id" in known else []))
+    stored_keys = stored.column("msg_key").to_numpy(zero_copy_only=False)
+    found = np.array(pd.Series(key_values[positions], dtype=object).isin(stored_keys), dtype=bool)
+    if found.all():
+        return found
+    has_id = (frame["message_id"].notna().to_numpy() if "message_id" in frame.columns
+              else np.zeros(len(frame), dtype=bool))
+    stored_has_id = (stored.column("message_id").is_valid().to_numpy(zero_copy_only=False)
+                     if "message_id" in known else np.zeros(stored.num_rows, dtype=bool))
+    look = ~found & has_id[positions]
+    if look.any() and not stored_has_id.all():  # ids now, none before: compare contents
+        contents = _keys_by_row(frame, np.flatnonzero(has_id))[positions[look]]
+        found[np.flatnonzero(look)] = pd.Series(contents, dtype=object).isin(stored_keys[~stored_has_id]).to_numpy()
+    look = ~found & ~has_id[positions]
+    if look.any() and stored_has_id.any():  # no ids now, ids before: compare with the stored rows' contents
+        found[np.flatnonzero(look)] = pd.Series(key_values[positions[look]], dtype=object).isin(
+            _stored_id_content_keys(db, dataset_id)).to_numpy()
+    return found
+
+
 def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_name: str,
                   source_format: str = "csv", file_name: str = "", skipped_rows: int = 0,
                   keep_frame: bool = False) -> SaveResult:
     """Add a validated frame to the dataset ``dataset_name`` (created if new); only new messages are added.
 
     A message is new when its key (:func:`message_keys`) is not yet stored in
-    the dataset; a key repeated within the upload counts once as new and then
-    as duplicate. The new messages are stored as Parquet parts (see the module
+    the dataset (nor, when one export has message ids and the other has none,
+    its content key: see ``_already_stored``). A message repeated within one
+    upload is never a duplicate: repeats get distinct content keys (``#k``);
+    only a ``message_id`` given twice in one frame counts once as new and then
+    as duplicate (the loader refuses such files). The new messages are stored as Parquet parts (see the module
     docstring). Everything (dataset row, messages, counts, the ``loads``
     record, the version bump) happens in one ``BEGIN IMMEDIATE`` transaction:
     any failure leaves the store as it was. ``skipped_rows`` (rows the loader
@@ -955,10 +1078,7 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
                 "INSERT INTO loads (dataset_id, at, file, new_rows, duplicate_rows, skipped_rows) "
                 "VALUES (?, ?, ?, 0, 0, ?)", (dataset_id, now, str(file_name), int(skipped_rows))).lastrowid
             if had_messages and len(positions):
-                stored = _decode_parts([data for _, data in _stored_parts(db, dataset_id)], ["msg_key"])
-                is_stored = pd.Series(key_values[positions], dtype=object).isin(
-                    stored.column("msg_key").to_numpy(zero_copy_only=False)).to_numpy()
-                positions = positions[~is_stored]
+                positions = positions[~_already_stored(db, dataset_id, frame, key_values, positions, known)]
             new_rows = len(positions)
             columns = _loaded_columns(frame, positions)
             if new_rows or (keep_frame and not had_messages):

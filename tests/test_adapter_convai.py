@@ -58,7 +58,10 @@ def test_timestamps_come_from_the_dialog_start_and_end():
     raw = json.loads(_data("data_volunteers.json").read_text())
     frame = load_path(_data("data_volunteers.json")).frame
     dialog = raw[1]  # "Hello!" ... 2018-10-29 09:08:40, with several messages
-    conv = frame[frame["conversation_id"] == "data_volunteers:2"]
+    from metrics.adapters._common import upload_tag
+
+    # dialogs without dialog_id: <file stem>@<content tag>:<record number>, unique per file content
+    conv = frame[frame["conversation_id"] == f"data_volunteers@{upload_tag(_data('data_volunteers.json').read_bytes())}:2"]
     assert conv["text"].iloc[0] == dialog["dialog"][0]["text"] == "Hello!"
     assert conv["timestamp"].iloc[0] == pd.Timestamp(dialog["start_time"], tz="UTC")
     assert conv["timestamp"].iloc[-1] == pd.Timestamp(dialog["end_time"], tz="UTC")

@@ -64,7 +64,10 @@ def test_events_table_golden_counts():
     frame = result.frame
     assert result.conversations == 5 and len(frame) == 119
     sizes = frame.groupby("conversation_id").size()
-    assert sizes.to_dict() == {"4:1": 84, "4:2": 2, "4:3": 10, "4:4": 19, "5:1": 4}
+    # ids are the sender and the session's start time (stable across overlapping exports)
+    assert sizes.to_dict() == {"4:2025-04-19T06:33:13.202479Z": 84, "4:2025-04-19T12:15:27.646482Z": 2,
+                               "4:2025-04-19T13:16:50.250872Z": 10, "4:2025-04-19T16:47:22.661017Z": 19,
+                               "5:2025-04-19T15:34:35.181230Z": 4}
     assert (frame["speaker"] == "user").sum() == 55 == (msgs["type_name"] == "user").sum()
     assert (frame["speaker"] == "bot").sum() == 64
     users = frame[frame["speaker"] == "user"]
@@ -105,7 +108,7 @@ def test_rasa_export_event_lines_and_tracker_arrays_read_the_same():
     as_array = load_bytes(json.dumps(trackers).encode(), "trackers.json").frame
     pd.testing.assert_frame_equal(as_array[cols], reference[cols])
     single = load_bytes(json.dumps(trackers[1]).encode(), "tracker.json").frame  # GET /conversations/5/tracker
-    assert single["conversation_id"].unique().tolist() == ["5:1"] and len(single) == 4
+    assert single["conversation_id"].unique().tolist() == ["5:2025-04-19T15:34:35.181230Z"] and len(single) == 4
 
 
 @pytest.mark.shared_data
@@ -132,7 +135,8 @@ def test_session_started_splits_conversations_and_leading_session_events_do_not(
                     _user("bye", "goodbye", 102))
     frame = load_bytes(data, "t.jsonl").frame
     assert _values(frame, ["conversation_id", "speaker", "text"]) == [
-        ["s1:1", "user", "hi"], ["s1:1", "bot", "Hello!"], ["s1:2", "user", "bye"]]
+        ["s1:1970-01-01T00:00:01Z", "user", "hi"], ["s1:1970-01-01T00:00:01Z", "bot", "Hello!"],
+        ["s1:1970-01-01T00:01:41Z", "user", "bye"]]  # the empty session at 100 s is not one
     assert _values(frame, ["user_id"]) == [["s1"], [None], ["s1"]]
     assert frame["timestamp"].iloc[0] == pd.Timestamp("1970-01-01T00:00:02Z")
 
@@ -181,7 +185,7 @@ def test_events_table_without_data_falls_back_on_its_columns():
            "2,u9,action,1700000001,,action_handoff,\n")
     frame = load_bytes(csv.encode(), "events.csv").frame
     assert _values(frame, ["conversation_id", "speaker", "intent", "event"]) == [
-        ["u9:1", "user", "greet", "handoff"]]
+        ["u9:2023-11-14T22:13:20.500000Z", "user", "greet", "handoff"]]
 
 
 # --------------------------------------------------------------------------- broken files

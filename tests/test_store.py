@@ -473,12 +473,15 @@ def test_a_small_upload_into_a_large_dataset_counts_duplicates_the_same_way(memo
     assert (info.message_count, info.conversation_count) == (201, 21)  # 20 conversations of 10, plus c999
 
 
-def test_a_key_repeated_within_one_upload_counts_once(memory_db):
+def test_a_message_repeated_within_one_upload_is_kept_and_a_reupload_adds_nothing(memory_db):
     rows = conversation_rows(3)
-    frame = messages_frame(rows + [rows[1]])  # the second message twice (different row number)
+    frame = messages_frame(rows + [rows[1]])  # the second message twice (same content, different row number)
     saved = store.save_messages(memory_db, frame, dataset_name="dups")
-    assert (saved.new_rows, saved.duplicate_rows) == (3, 1)
-    assert store.get_dataset(memory_db, saved.dataset_id).message_count == 3
+    assert (saved.new_rows, saved.duplicate_rows) == (4, 0)
+    assert store.get_dataset(memory_db, saved.dataset_id).message_count == 4
+    again = store.save_messages(memory_db, frame, dataset_name="dups")
+    assert (again.new_rows, again.duplicate_rows) == (0, 4)
+    assert store.get_dataset(memory_db, saved.dataset_id).message_count == 4
     # a message id repeated in another conversation: the first occurrence wins, so the second
     # conversation has no stored message and is not counted (1 conversation, not 2)
     ids = messages_frame([{"conversation_id": "c1", "speaker": "user", "text": "a", "message_id": "m1"},

@@ -8,6 +8,7 @@ refused the file and why.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -25,7 +26,26 @@ __all__ = [
     "FALLBACK_INTENT", "PEEK_BYTES", "peek", "peek_text", "unwrap", "fail", "problem", "parse_json_records",
     "read_csv_records", "as_dict", "as_list", "text_of", "iso_from_epoch", "iso_from_text", "build_table",
     "json_keys_in", "csv_header", "names_option", "bool_option", "loads_or_none", "clean_text", "looks_like_json",
+    "upload_tag",
 ]
+
+def upload_tag(data: bytes) -> str:
+    """A short tag of a file's content (8 hex digits of BLAKE2b): the prefix of ids made up for it.
+
+    Ids a reader has to invent (``row-N`` for a table without conversation ids, ``conversation-N`` for nested
+    JSON without ids, ``<file>:<N>`` for ConvAI dialogs without ``dialog_id``) are numbered by position in the
+    file, so two different uploads would reuse them and merge unrelated conversations. Prefixed with this tag
+    they are unique per file content, yet the same file uploaded twice gets the same ids (and is a duplicate).
+
+    Examples
+    --------
+    >>> upload_tag(b"a,b\\n1,2\\n")
+    'd18e5fe5'
+    >>> upload_tag(b"x") != upload_tag(b"y")
+    True
+    """
+    return hashlib.blake2b(data, digest_size=4).hexdigest()
+
 
 #: The intent written for "the bot did not understand" turns (= metrics.intents.DEFAULT_FALLBACK_INTENT).
 FALLBACK_INTENT = "nlu_fallback"

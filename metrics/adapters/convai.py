@@ -23,6 +23,7 @@ from collections import Counter
 
 from metrics.adapters import Adapter
 from metrics.adapters._common import (
+    upload_tag,
     as_dict, build_table, iso_from_text, json_keys_in, parse_json_records, peek_text, problem, text_of, unwrap,
 )
 from metrics.errors import ConfigError
@@ -63,7 +64,8 @@ def convert(data: bytes, file_name: str, *, options: dict,
     rows, records, problems, stats = [], [], [], Counter()
     for name, content in parts:
         recs, _ = parse_json_records(content, name, LABEL, list_keys=("dialogs", "data"))
-        stem = name.rsplit(":", 1)[-1].rsplit("/", 1)[-1].rsplit(".", 1)[0] or "dialog"
+        # dialogs without a dialog_id are numbered in the file: the content tag keeps two files' numbers apart
+        stem = (name.rsplit(":", 1)[-1].rsplit("/", 1)[-1].rsplit(".", 1)[0] or "dialog") + "@" + upload_tag(content)
         before, counted = len(problems), Counter(stats)
         for number, dialog in recs:
             _dialog(dialog, number, name, stem, roles, rows, records, problems, stats)

@@ -167,13 +167,18 @@ def _sender_rows(sender: str, events: list, handoff: set, rows: list, records: l
     session, ranking, has_rows = 1, 0, False
     start = len(rows)
     last_user = None
+    anchor = None  # the session's start time: its session_started event, else its first event
     for record, event in events:
         kind = text_of(event.get("event"))
         if kind == "session_started":
             if has_rows:
-                session, has_rows, last_user = session + 1, False, None
+                session, has_rows, last_user, anchor = session + 1, False, None, None
+            anchor = _session_anchor(event) or anchor  # the last session start before the session's rows
             continue
-        conv = f"{sender}:{session}"
+        anchor = anchor or _session_anchor(event)
+        # anchored to the session's start time, so the same session in two overlapping exports gets the same id
+        # (a position in the file would not); the session number only when the events have no timestamps
+        conv = f"{sender}:{anchor or session}"
         metadata = as_dict(event.get("metadata"))
         base = {"conversation_id": conv, "timestamp": iso_from_epoch(event.get("timestamp")),
                 "user_id": sender, "model_version": text_of(metadata.get("model_id"))}
@@ -220,6 +225,15 @@ def _sender_rows(sender: str, events: list, handoff: set, rows: list, records: l
     return ranking
 
 
+def _session_anchor(event: dict) -> str | None:
+    """The event's time as ISO 8601 UTC (a session id's anchor), or None without a usable timestamp."""
+    stamp = event.get("timestamp")
+    if _number(stamp) is None:
+        return None
+    iso = iso_from_epoch(stamp)
+    return iso if iso and iso[:1].isdigit() else None
+
+
 def _spread_conversation_field(rows: list, key: str) -> None:
     first = {}
     for r in rows:
@@ -238,7 +252,8 @@ ADAPTER = Adapter(
     description="Tracker JSON/JSONL ({sender_id, events}), the SQL tracker store's events table as CSV, "
                 "or `rasa export` event JSONL.",
     source_fields={
-        "conversation_id": "sender_id + session number (a session_started event starts a new session)",
+        "conversation_id": "sender_id + ':' + the session's start time (ISO 8601 UTC; a session_started event "
+                           "starts a new session; the session number when events have no timestamps)",
         "timestamp": "event timestamp (epoch seconds)",
         "speaker": "event type: user -> user, bot -> bot; a handoff with no user message -> system",
         "text": "user/bot event text (bot events without text show their [buttons]/[custom] payload kinds)",
