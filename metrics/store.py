@@ -1011,7 +1011,7 @@ def _already_stored(db: sqlite_utils.Database, dataset_id: int, frame: pd.DataFr
 
 def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_name: str,
                   source_format: str = "csv", file_name: str = "", skipped_rows: int = 0,
-                  keep_frame: bool = False) -> SaveResult:
+                  keep_frame: bool = False, create_only: bool = False) -> SaveResult:
     """Add a validated frame to the dataset ``dataset_name`` (created if new); only new messages are added.
 
     A message is new when its key (:func:`message_keys`) is not yet stored in
@@ -1030,6 +1030,11 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
     ``conversation_count`` its number of distinct ``conversation_id``; its
     ``version`` grows by one when ``new_rows > 0`` (a new dataset starts at 1).
     An empty frame creates (or leaves) the dataset with nothing added.
+
+    ``create_only=True``: the save must create the dataset; when one called
+    ``dataset_name`` exists already (created meanwhile by another session),
+    :class:`~metrics.errors.ConfigError` and nothing is saved (the Data page's
+    "new dataset" choice, where adding to an existing one needs more rights).
 
     ``keep_frame=True``: when the dataset held no messages before, the result's
     ``frame`` is what :func:`load_messages` would return for the new version,
@@ -1067,6 +1072,9 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
             row = db.conn.execute("SELECT id, files, columns, message_count FROM datasets WHERE name = ?",
                                   (name,)).fetchone()
             had_messages = row is not None and row[3] > 0
+            if create_only and row is not None:
+                raise ConfigError(f"a dataset called {name!r} exists already; Fix: choose another name "
+                                  "(adding to an existing dataset needs the right to change it)")
             if row is None:
                 dataset_id = db.conn.execute(
                     "INSERT INTO datasets (name, created_at, updated_at, source_format, files, version, columns) "

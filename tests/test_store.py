@@ -892,3 +892,14 @@ def test_kept_frame_equals_the_read_back_on_real_exports(memory_db, parts):
     frame = load_path(shared_path(*parts), on_error="skip").frame
     assert len(frame) > 0
     _kept_equals_loaded(memory_db, frame, "real")
+
+
+def test_create_only_refuses_an_existing_dataset_and_saves_nothing(memory_db):
+    frame = messages_frame(conversation_rows(4))
+    store.save_messages(memory_db, frame, dataset_name="first", create_only=True)
+    other = messages_frame(conversation_rows(2, per_conversation=1))
+    with pytest.raises(ConfigError, match="exists already"):
+        store.save_messages(memory_db, other, dataset_name=" first ", create_only=True)
+    info = store.find_dataset(memory_db, "first")
+    assert (info.message_count, info.version) == (4, 1)
+    assert memory_db.conn.execute("SELECT count(*) FROM loads").fetchone()[0] == 1
