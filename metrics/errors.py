@@ -7,9 +7,11 @@ prints or formats them for a UI.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import asdict, dataclass
 
 __all__ = [
+    "printable",
     "ChatlensError",
     "Problem",
     "ValidationError",
@@ -17,6 +19,33 @@ __all__ = [
     "ConfigError",
     "InsufficientDataError",
 ]
+
+
+def printable(text) -> str:
+    """``text`` with every control and format character (NUL, line breaks, ANSI escapes, bidi overrides,
+    zero-width characters) written as an escape, so a message built from a file's bytes stays one honest line.
+
+    Tabs become spaces; everything else printable (accents, CJK, emoji) is kept.
+
+    Examples
+    --------
+    >>> printable("line\\nbreak\\u202e.csv \\x1b[31mred \\x00 café")
+    'line\\\\nbreak\\\\u202e.csv \\\\x1b[31mred \\\\x00 café'
+    >>> printable("plain")
+    'plain'
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch == "\t":
+            out.append(" ")
+        elif ch.isprintable() and unicodedata.category(ch) != "Cf":
+            out.append(ch)
+        else:
+            out.append(repr(ch)[1:-1] if ch not in "'\"" else ch)
+    return "".join(out)
 
 
 class ChatlensError(Exception):
@@ -45,7 +74,7 @@ class Problem:
         if self.column is not None:
             where.append(f"column '{self.column}'")
         shown = "" if self.value is None else f" (got {self.value!r})"
-        return f"{', '.join(where)}: {self.message}{shown}. Fix: {self.fix}"
+        return printable(f"{', '.join(where)}: {self.message}{shown}. Fix: {self.fix}")
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -169,9 +169,13 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
     keep &= ~test_rows
     if excluded:
         notices.append(f"Excluded {excluded} test/bot-to-bot conversation(s) ({excluded_msgs} messages).")
-    if not keep.any() and skipped_rows == 0 and excluded == 0:
-        raise ValidationError([Problem(table.file, None, None, None, "no messages to load",
-                                       "export a period that contains conversations")])
+    if not keep.any():
+        if skipped_rows and not excluded:  # every row had a problem: skipping them leaves nothing to save
+            raise _error(skipped)
+        what = ("every conversation is test or bot-to-bot traffic" if excluded else "no messages to load")
+        raise ValidationError([Problem(table.file, None, None, None, what,
+                                       "export a period that contains real conversations"
+                                       + (" (or change the test-user patterns)" if excluded else ""))])
     frame = _keep_sorted(frame, keep)
     table_file, table_format = table.file, table.format
     if redact_pii and len(frame):

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 from conftest import FIXTURES
 from metrics.errors import ChatlensError, ConfigError, ValidationError
+from metrics.adapters._common import upload_tag
 from metrics.loaders import load_bytes, parse_map_args
 from metrics.validate import detect_mapping
 
@@ -133,8 +134,10 @@ def test_mapping_to_missing_column_is_a_file_problem():
 
 
 def test_rows_without_conversation_ids_become_their_own_conversation():
-    r = load_bytes(b"sentence,label\nhi,greet\nbye,goodbye\n", "nlu.csv")
-    assert r.frame["conversation_id"].tolist() == ["row-1", "row-2"]
+    data = b"sentence,label\nhi,greet\nbye,goodbye\n"
+    r = load_bytes(data, "nlu.csv")
+    tag = upload_tag(data)  # made-up ids carry the file's content tag, so two files' row-1 never merge
+    assert r.frame["conversation_id"].tolist() == [f"{tag}:row-1", f"{tag}:row-2"]
     assert r.frame["speaker"].tolist() == ["user", "user"]
     assert r.frame["timestamp"].isna().all()
     assert any("own conversation" in n for n in r.notices)
