@@ -65,7 +65,7 @@ OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operat
 VOLUME_SPIKE = "volume_spike"
 #: The issue's three examples; used when no rule is saved or given.
 DEFAULT_RULES = ("intent_accuracy < 80%", "escalation_rate > 30%", VOLUME_SPIKE)
-_RULE_RX = re.compile(r"^\s*(?P<metric>[A-Za-z][A-Za-z0-9_ ]*?)\s*(?P<op><=|>=|<|>)\s*"
+_RULE_RX = re.compile(r"^\s*(?P<metric>[A-Za-z](?:[A-Za-z0-9_ ]*[A-Za-z0-9_])?)\s*(?P<op><=|>=|<|>)\s*"
                       r"(?P<value>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<pct>%?)\s*$")
 _KEYS = {"rule", "metric", "op", "threshold", "name", "min_count"}
 

@@ -113,11 +113,12 @@ def _connect(args):
 
 def run_ingest(args) -> int:
     """Load ``args.path`` and add it to ``args.dataset``; print the counts."""
+    from metrics import store
     from metrics.cli import load_from_args
 
     db = _connect(args)
     try:
-        result = ingest(db, load_from_args(args), dataset=args.dataset)
+        result = ingest(db, load_from_args(args, pseudonym_key=store.pseudonym_key(db)), dataset=args.dataset)
     finally:
         db.close()
     report = result.as_dict()

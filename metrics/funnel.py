@@ -7,8 +7,9 @@ A *funnel* is an ordered list of :class:`Stage` objects. Each stage has a name a
 ``event:NAME``         a message whose ``event`` equals NAME (case-insensitive, trimmed)
 ``intent:NAME``        a message whose predicted ``intent`` *or* ``true_intent`` equals NAME
                        (case-insensitive, trimmed)
-``user~REGEX``         a *user* message whose text matches REGEX (Python ``re.search``,
-                       case-insensitive)
+``user~REGEX``         a *user* message whose text matches REGEX (searched with RE2, which
+                       runs in linear time on any text; case-insensitive; lookarounds and
+                       backreferences are not supported)
 ``bot~REGEX``          a *bot* message whose text matches REGEX (same)
 ``field:NAME=VALUE``   the conversation has a message whose column NAME equals VALUE
                        (booleans accept true/false/yes/no/1/0; numbers compare as numbers;
@@ -119,7 +120,8 @@ RULE_SYNTAX_HELP = ("use one of event:NAME, intent:NAME, user~REGEX, bot~REGEX, 
                     "field:NAME=VALUE (e.g. event:inquiry, user~@, field:converted=true)")
 
 #: An e-mail address (local part, ``@``, a dotted domain ending in 2+ letters).
-EMAIL_PATTERN = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
+#: Possessive runs, so a long run of letters with an ``@`` is read once (linear time), never backtracked.
+EMAIL_PATTERN = r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]++@(?:[A-Za-z0-9\-]++\.)+[A-Za-z]{2,}"
 #: A phone number: optional ( and +, then 7-15 digits separated by at most two of
 #: space . - ( ) between digits; not glued to letters, digits or a preceding @ (a handle
 #: such as @115913 is not a phone); dates such as 2024-01-15 or 15.01.2024 and IPv4
@@ -129,6 +131,51 @@ PHONE_PATTERN = (r"(?<![\w+(@])(?<!\d[.\-/])(?!\d{4}-\d{1,2}-\d{1,2}(?!\d))(?!\d
                  r"(?!\d{1,3}(?:\.\d{1,3}){3}(?!\.?\d))\(?\+?\(?\d(?:[ .\-()]{0,2}\d){6,14}(?!\w|[.\-/]\d)")
 
 _EMAIL_RX = re.compile(EMAIL_PATTERN)
+
+
+def _trusted_patterns() -> frozenset:
+    """The built-in contact-stage patterns (lookarounds RE2 lacks, written to run in linear time)."""
+    from metrics import pii
+
+    return frozenset({EMAIL_STAGE_PATTERN, PHONE_STAGE_PATTERN, EMAIL_PATTERN, PHONE_PATTERN,
+                      pii.EMAIL_RULE_PATTERN, pii.PHONE_RULE_PATTERN})
+
+
+def regex_search(texts, pattern: str) -> np.ndarray:
+    """Which of ``texts`` contain a match of the user-written ``pattern`` (case-insensitive), as a bool array.
+
+    Rule regexes are written by users, so they run on RE2 (pyarrow's ``match_substring_regex``), whose time
+    is linear in the text for any pattern: a catastrophic pattern such as ``(a+)+$`` cannot freeze the
+    server. Missing texts never match. :class:`ConfigError` names a pattern RE2 cannot run and how to fix it.
+    Chatlens' own contact patterns (:data:`EMAIL_STAGE_PATTERN`, :data:`PHONE_STAGE_PATTERN` and
+    :mod:`metrics.pii`'s rule patterns) use lookarounds RE2 lacks; they are written to run in linear time on
+    Python's ``re`` (checked by ``tests/test_regex_linear.py``) and run there.
+
+    Examples
+    --------
+    >>> regex_search(["Price?", "no", None], r"\\bprice\\b").tolist()
+    [True, False, False]
+    >>> regex_search(["a" * 100_000 + "!"], r"(a+)+$").tolist()
+    [False]
+    >>> regex_search([""], r"(?<=x)y")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    metrics.errors.ConfigError: invalid regex '(?<=x)y' ...
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = [t if isinstance(t, str) else None for t in texts]
+    if pattern in _trusted_patterns():  # Chatlens' own contact patterns: Python re, linear (tests/test_regex_linear)
+        rx = re.compile(pattern, re.IGNORECASE)
+        return np.fromiter((t is not None and rx.search(t) is not None for t in values), dtype=bool,
+                           count=len(values))
+    try:
+        found = pc.match_substring_regex(pa.array(values, type=pa.large_string()), pattern, ignore_case=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ConfigError(f"invalid regex {pattern!r} ({str(exc).splitlines()[0]}); fix the pattern: escape "
+                          "special characters such as ( [ + * ? with a backslash; lookarounds (?=, (?<=) and "
+                          "backreferences (\\1) are not supported") from None
+    return found.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
 _PHONE_RX = re.compile(PHONE_PATTERN)
 
 #: Columns (plus the derived ISO ``week``) a funnel can be compared by.
@@ -189,10 +236,9 @@ def _rule_problem(kind: str, name: str, pattern: str, value: str) -> str | None:
             return (f"empty regex; write {kind}~REGEX, e.g. {kind}~@ or "
                     f"{kind}~\\bprice\\b")
         try:
-            re.compile(pattern, re.IGNORECASE)
-        except re.error as exc:
-            return (f"invalid regex {pattern!r} ({exc}); fix the pattern (escape special "
-                    "characters such as ( [ + * ? with a backslash)")
+            regex_search([""], pattern)
+        except ConfigError as exc:
+            return str(exc)
         return None
     if not name.strip():
         example = "field:converted=true" if kind == "field" else f"{kind}:inquiry"
@@ -615,9 +661,7 @@ def _message_match(prep: _Prepared, rule: Rule, candidates: np.ndarray) -> np.nd
         if len(pos):
             # one regex search per distinct text among the candidates
             text_codes, texts = pd.factorize(frame["text"].take(prep.input_rows(pos)))
-            rx = re.compile(rule.pattern, re.IGNORECASE)
-            per_text = np.fromiter((isinstance(t, str) and rx.search(t) is not None
-                                    for t in texts.to_numpy(dtype=object)), dtype=bool, count=len(texts))
+            per_text = regex_search(texts.to_numpy(dtype=object), rule.pattern)
             hit[pos] = _lookup(per_text, np.asarray(text_codes, dtype=np.int64))
         return hit
     # field
@@ -797,8 +841,7 @@ def validate_funnel(stages, messages: pd.DataFrame) -> list[str]:
                 elif not _column_equals(col, r.value).any():
                     warnings.append(f"{label}: no message has {r.name} = {r.value!r}")
         else:
-            rx = re.compile(r.pattern, re.IGNORECASE)
-            if rx.search("") is not None:
+            if regex_search([""], r.pattern)[0]:
                 warnings.append(f"{label}: regex {r.pattern!r} matches the empty string, so every "
                                 f"{r.kind} message matches it")
     reach = _reach(messages, stages, strict=True)
@@ -1397,7 +1440,6 @@ def contact_stage_warning(stages) -> bool:
         if _CONTACT_WORDS.search(s.name):
             return True
         if s.rule.kind in ("user", "bot"):
-            rx = re.compile(s.rule.pattern, re.IGNORECASE)
-            if rx.search("") is None and any(rx.search(sample) for sample in _CONTACT_SAMPLES):
+            if not regex_search([""], s.rule.pattern)[0] and regex_search(_CONTACT_SAMPLES, s.rule.pattern).any():
                 return True
     return False

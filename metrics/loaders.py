@@ -18,6 +18,7 @@ No row is ever dropped without being counted in :attr:`LoadResult.skipped` or
 from __future__ import annotations
 
 import fnmatch
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
                on_error: str = "refuse", test_users=(), conversations: tuple[bytes, str] | None = None,
                max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES, now: pd.Timestamp | None = None,
                platform: str | None = "auto", platform_options: dict | None = None,
-               redact_pii: bool = True) -> LoadResult:
+               redact_pii: bool = True, pseudonym_key: bytes | None = None) -> LoadResult:
     """Parse, map, validate and clean one export.
 
     Parameters
@@ -109,8 +110,13 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
     platform : "auto" detects a native platform export (see :mod:`metrics.adapters`), None or "generic"
         reads the file as a generic table, or an adapter name forces that adapter.
     platform_options : options passed to the adapter (e.g. ``handoff_names``).
-    redact_pii : mask e-mail addresses, phone numbers, Luhn-valid card numbers and IBANs in the text
-        (``<EMAIL>``, ``<PHONE>``, ``<CARD>``, ``<IBAN>``) before anything is stored. On by default.
+    redact_pii : mask e-mail addresses, phone numbers, Luhn-valid card numbers and IBANs in the text and the
+        free-text conversation fields (``topic``, ``escalation_reason``) as ``<EMAIL>``, ``<PHONE>``,
+        ``<CARD>``, ``<IBAN>``, and pseudonymise the personal data inside ids (``conversation_id``,
+        ``user_id``, ``message_id``: ``whatsapp:+14155550132`` -> ``whatsapp:<PHONE:e5bd…>``, a keyed hash,
+        so the same person keeps one id) before anything is stored. On by default.
+    pseudonym_key : the key of those hashes; pass the store's (:func:`metrics.store.pseudonym_key`) so every
+        upload into one store agrees. Default: a random key made once per process.
 
     Examples
     --------
@@ -179,12 +185,7 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
     frame = _keep_sorted(frame, keep)
     table_file, table_format = table.file, table.format
     if redact_pii and len(frame):
-        from metrics.pii import redact_series
-
-        text, redaction = redact_series(frame["text"])
-        frame = frame.assign(text=text)
-        if redaction.total_count:
-            notices.append(redaction.summary())
+        frame = _redact(frame, notices, key=pseudonym_key or _PROCESS_KEY)
     if len(norm.ignored_columns):
         shown = ", ".join(norm.ignored_columns[:15]) + (" ..." if len(norm.ignored_columns) > 15 else "")
         notices.append(f"Ignored {len(norm.ignored_columns)} column(s) not in the Chatlens format: {shown}")
@@ -194,6 +195,38 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
                       skipped=skipped, skipped_rows=skipped_rows, excluded_conversations=excluded,
                       excluded_messages=excluded_msgs, ignored_columns=norm.ignored_columns,
                       source_rows=source_rows)
+
+
+#: The pseudonym key of loads that are given none (the CLI's ``summary PATH``): stable within one process.
+_PROCESS_KEY = secrets.token_bytes(32)
+#: Free-text fields masked like ``text``; ids whose personal data is pseudonymised.
+_FREE_TEXT = ("topic", "escalation_reason")
+_IDS = ("conversation_id", "user_id", "message_id")
+
+
+def _redact(frame: pd.DataFrame, notices: list[str], *, key: bytes) -> pd.DataFrame:
+    """Mask personal data in the text and free-text fields, and pseudonymise it inside ids (one notice each)."""
+    from metrics.pii import redact_ids, redact_series
+
+    text, redaction = redact_series(frame["text"])
+    changes = {"text": text}
+    if redaction.total_count:
+        notices.append(redaction.summary())
+    for column in _FREE_TEXT:
+        if column in frame.columns and frame[column].notna().any():
+            masked, counts = redact_series(frame[column])
+            if counts.total_count:
+                changes[column] = masked
+                notices.append(f"{column}: {counts.summary()}")
+    for column in _IDS:
+        if column in frame.columns and frame[column].notna().any():
+            masked = redact_ids(frame[column], key=key)
+            changed = int((masked != frame[column]).fillna(False).sum())
+            if changed:
+                changes[column] = masked
+                notices.append(f"Pseudonymised personal data (e-mail addresses, phone numbers) inside {changed:,} "
+                               f"{column} value(s) with a keyed hash; the same person keeps one id.")
+    return frame.assign(**changes)
 
 
 def configure_arrow_memory() -> str:

@@ -53,6 +53,8 @@ conversation_count, version, columns)``
     several (migration 3 moved the rows of version 1's ``messages`` table here).
 ``loads(id, dataset_id, at, file, new_rows, duplicate_rows, skipped_rows)``
     one row per upload.
+``store_secrets(name, value)``
+    the store's random keys: ``pseudonym_key`` (:func:`pseudonym_key`).
 
 Every table with a ``dataset_id`` column, or a foreign key to ``datasets`` (or
 to another table's ``dataset_id``), belongs to a dataset: :func:`delete_dataset`
@@ -117,6 +119,7 @@ __all__ = [
     "list_datasets",
     "get_dataset",
     "find_dataset",
+    "pseudonym_key",
     "dataset_version",
     "rename_dataset",
     "delete_dataset",
@@ -454,10 +457,16 @@ def _read_v1_rows(db: sqlite_utils.Database, dataset_id: int, columns: list[str]
 
 
 #: Ordered ``(version, name, function)``; :func:`migrate` applies the missing ones in order.
+def _migration_4(db: sqlite_utils.Database) -> None:
+    """``store_secrets``: the store's own random keys (the pseudonym key, see :func:`pseudonym_key`)."""
+    db.conn.execute("CREATE TABLE store_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
+
+
 MIGRATIONS: tuple[tuple[int, str, Callable[[sqlite_utils.Database], None]], ...] = (
     (1, "core tables: datasets, messages, loads", _migration_1),
     (2, "datasets.columns", _migration_2),
     (3, "messages as Parquet parts", _migration_3),
+    (4, "store_secrets", _migration_4),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -660,6 +669,31 @@ def get_dataset(db: sqlite_utils.Database, dataset_id: int) -> DatasetInfo:
         source_format=row["source_format"], files=tuple(json.loads(row["files"])),
         message_count=int(row["message_count"]), conversation_count=int(row["conversation_count"]),
         version=int(row["version"]), columns=tuple(json.loads(row["columns"])))
+
+
+def pseudonym_key(db: sqlite_utils.Database) -> bytes:
+    """The store's key for pseudonymising personal data inside ids (:func:`metrics.pii.redact_ids`).
+
+    32 random bytes, made on first use and kept in ``store_secrets``; every upload into this store uses the
+    same key, so the same e-mail or phone inside an id always gets the same pseudonym (repeat users still
+    count, re-uploads still de-duplicate), while another store's pseudonyms cannot be linked to these. The key
+    is as secret as the data: whoever has the file can test a guessed e-mail against it.
+
+    Examples
+    --------
+    >>> db = connect(":memory:")
+    >>> key = pseudonym_key(db)
+    >>> len(key), key == pseudonym_key(db)
+    (32, True)
+    >>> db.close()
+    """
+    with immediate(db):  # read-then-write: two first uploads at once agree on one key
+        row = db.conn.execute("SELECT value FROM store_secrets WHERE name = 'pseudonym_key'").fetchone()
+        if row is None:
+            key = secrets.token_bytes(32)
+            db.conn.execute("INSERT INTO store_secrets (name, value) VALUES ('pseudonym_key', ?)", (key,))
+            return key
+    return bytes(row[0])
 
 
 def find_dataset(db: sqlite_utils.Database, name: str) -> DatasetInfo:

@@ -190,3 +190,21 @@ def test_ingest_runs_as_a_command_and_summary_and_export_read_the_store(tmp_path
     assert pd.read_csv(out)["text"].tolist() == [r[3] for r in ROWS]
     missing = run("export", "--db", db, "--dataset", "nope")
     assert missing.returncode == 2 and "no dataset named 'nope'" in missing.stderr and "weekly" in missing.stderr
+
+
+def test_personal_data_inside_ids_gets_one_pseudonym_per_store_across_uploads(tmp_path, capsys):
+    week1 = ("conversation_id,user_id,speaker,text,escalation_reason\n"
+             "whatsapp:+14155550132,alice@example.com,user,hi,\n"
+             "whatsapp:+14155550132,alice@example.com,bot,Hello!,\n")
+    week2 = ("conversation_id,user_id,speaker,text,escalation_reason\n"
+             "whatsapp:+14155550199,alice@example.com,user,call +44 20 7946 0958,wants bob@example.com\n")
+    assert counts(ingest(tmp_path, "w1.csv", week1, capsys=capsys)) == (2, 0, 2, 1)
+    assert counts(ingest(tmp_path, "w2.csv", week2, capsys=capsys)) == (1, 0, 3, 2)
+    assert counts(ingest(tmp_path, "w1-again.csv", week1, capsys=capsys)) == (0, 2, 3, 2)  # same pseudonyms
+    frame = stored(tmp_path)
+    assert not frame.astype(str).apply(lambda c: c.str.contains("4155550|alice@|bob@|7946", regex=True)).any().any()
+    assert frame["user_id"].nunique() == 1  # alice is one (repeat) user
+    assert frame["conversation_id"].str.fullmatch(r"whatsapp:<PHONE:[0-9a-f]{16}>").all()
+    assert frame["conversation_id"].nunique() == 2  # two numbers never merge
+    assert frame["escalation_reason"].dropna().tolist() == ["wants <EMAIL>"]
+    assert sorted(frame["text"]) == ["Hello!", "call <PHONE>", "hi"]

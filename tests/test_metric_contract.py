@@ -77,7 +77,7 @@ OTHER_MODULES = {
     "memo": "internal cache of intermediate tables shared by metric functions (tests/test_memo.py)",
     "cli": "command line", "cli_alerts": "command line", "cli_audit": "command line", "cli_funnel": "command line",
     "cli_intents": "command line", "cli_outcomes": "command line", "cli_roi": "command line",
-    "cli_sentiment": "command line",
+    "cli_sentiment": "command line", "cli_ingest": "command line",
     "engagement_charts": "altair chart builders", "outcome_charts": "altair chart builders",
     "intent_charts": "altair chart builders", "sentiment_charts": "altair chart builders",
     "funnel_charts": "altair chart builders", "roi_charts": "altair chart builders",
@@ -690,6 +690,8 @@ EXCLUDED: dict[str, str] = {
                                  "tests/test_sentiment.py",
     **{f"pii.{n}": "takes one text, not a frame" for n in ("luhn_valid", "iban_valid", "find_pii", "redact_text")},
     "pii.redact_series": "takes a Series of texts, not a frame",
+    "pii.pseudonymise": "takes a Series of ids, not a frame",
+    "pii.redact_ids": "takes a Series of ids, not a frame",
 }
 
 

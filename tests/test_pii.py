@@ -228,7 +228,8 @@ TWCS_KEEP = ["Order 111-5014070-4118645", "Order# 3632693-6196346", "Reference n
 TWCS_PHONES = ["800-222-2377", "0344 556 5650", "850.266.3576", "08070635658", "1.877.350.0038", "800-325-8224",
                "7703743799", "9958520468", "0344 493 0787", "00447900248601", "888-780-3962", "8106028994",
                "1-800-869-3557", "1-800-956-4442", "1-866-216-1072", "800-892-4357", "+380671277946",
-               "09020564975", "+1(818)930-5703", "(706)614-7640", "+91-90002-89198", "+49 1708733216"]
+               "09020564975", "+1(818)930-5703", "(706)614-7640", "+91-90002-89198", "+49 1708733216",
+               "0120-999-373"]  # the last: Amazon Japan's toll-free number, in Japanese text (フリーダイヤル：0120-...)
 
 
 @pytest.fixture(scope="module")
@@ -257,3 +258,101 @@ def test_real_twcs_text_keeps_handles_and_order_numbers(twcs_text):
     changed = [(a, b) for a, b in zip(twcs_text, out) if a != b]
     assert len(changed) == counts.message_count
     assert all(re.sub(r"<PHONE>", "", b) != b for _, b in changed)
+
+
+# --------------------------------------------------------------------------- formats added with phonenumbers
+
+@pytest.mark.parametrize("text,expected", [
+    ("card 4111.1111.1111.1111 exp 09/27", "card <CARD> exp 09/27"),            # dotted groups
+    ("amex 3787.344936.71000", "amex <CARD>"),
+    ("IMEI 490154203237518", "IMEI 490154203237518"),                          # Luhn-valid, but a device number
+    ("IBAN DE89-3704-0044-0532-0130-00.", "IBAN <IBAN>."),                      # dashes between groups
+    ("part XY12 ABCD 1234 5678 9", "part XY12 ABCD 1234 5678 9"),               # no such country
+    ("appelez le 01.23.45.67.89", "appelez le <PHONE>"),                        # French dotted pairs
+    ("позвоните 8 (495) 123-45-67", "позвоните <PHONE>"),                       # Russian trunk 8
+    ("meu celular é (11) 91234-5678", "meu celular é <PHONE>"),
+    ("手机号13800138000", "手机号<PHONE>"),                                       # Chinese text touches the number
+    ("mi celular 55 1234 5678", "mi celular <PHONE>"),
+    ("Tel. 089/1234567", "Tel. <PHONE>"),
+    ("Zip:30093; Phone#: 7703743799", "Zip:30093; Phone#: <PHONE>"),            # "Phone#" is a phone word
+    ("numéro de commande 100234567", "numéro de commande 100234567"),           # the nearer word decides
+    ("case ID is PP-006-234-348-863", "case ID is PP-006-234-348-863"),         # glued to an identifier
+    ("from 2024/03/15 to 15-03-2024", "from 2024/03/15 to 15-03-2024"),         # dates
+    ("born 2015 2017 2019", "born 2015 2017 2019"), ("SSN 123-45-6789", "SSN 123-45-6789"),
+    ("Windows 10.0.19045.3803", "Windows 10.0.19045.3803"), ("it is 1234 5678", "it is 1234 5678"),
+])
+def test_world_formats(text, expected):
+    assert pii.redact_text(text) == expected
+
+
+def test_national_formats_follow_the_regions():
+    assert pii.redact_text("55 1234 5678", regions=("MX",)) == "<PHONE>"  # Mexico City, grouped as Mexico does
+    assert pii.redact_text("55 1234 5678", regions=("GB",)) == "55 1234 5678"
+    assert pii.redact_text("+52 55 1234 5678", regions=()) == "<PHONE>"  # + needs no region
+    assert len(pii.PHONE_REGIONS) >= 15 and {"US", "GB", "FR", "DE", "IN", "BR", "CN", "RU", "MX"} <= set(
+        pii.PHONE_REGIONS)
+
+
+def test_a_long_local_part_is_masked_by_its_last_64_characters():
+    text = "x" * 100 + "@example.com"
+    assert pii.redact_text(text) == "x" * 36 + "<EMAIL>"
+    assert pii.redact_text("'lead@company.travel'") == "'<EMAIL>'"
+
+
+# --------------------------------------------------------------------------- identifiers
+
+KEY = bytes(range(32))
+
+
+def test_pseudonymise_is_keyed_stable_and_keeps_missing():
+    ids = pd.Series(["u1", "jane@example.com", None, "u1", "+14155550132"], index=[5, 6, 7, 8, 9])
+    out = pii.pseudonymise(ids, key=KEY)
+    assert out.index.equals(ids.index) and str(out.dtype) == "str" and pd.isna(out[7])
+    assert out[5] == out[8] and len({out[5], out[6], out[9]}) == 3
+    assert all(re.fullmatch(r"u_[0-9a-f]{16}", v) for v in out.dropna())
+    assert pii.pseudonymise(ids, key=KEY).equals(out)                            # stable for the same key
+    assert pii.pseudonymise(ids, key=bytes(32))[5] != out[5]                      # another key, other pseudonyms
+    assert pii.pseudonymise(out, key=KEY).equals(out)                             # applying twice changes nothing
+    assert pii.pseudonymise(ids, key=KEY, prefix="c_")[5].startswith("c_")
+    assert len(pii.pseudonymise(pd.Series([], dtype="str"), key=KEY)) == 0
+
+
+@pytest.mark.parametrize("call", [lambda: pii.pseudonymise(["u1"], key=KEY),
+                                  lambda: pii.redact_ids(["u1"], key=KEY)])
+def test_id_functions_want_a_series(call):
+    with pytest.raises(TypeError, match="Series"):
+        call()
+
+
+@pytest.mark.parametrize("key,error", [("secret", TypeError), (b"short", ValueError), (None, TypeError)])
+def test_id_functions_want_a_key_of_random_bytes(key, error):
+    with pytest.raises(error):
+        pii.pseudonymise(pd.Series(["u1"]), key=key)
+    with pytest.raises(error):
+        pii.redact_ids(pd.Series(["u1"]), key=key)
+
+
+def test_redact_ids_masks_the_pii_inside_and_keeps_the_rest():
+    ids = pd.Series(["whatsapp:+14155550132", "whatsapp:+14155550133", "whatsapp:+1 415 555 0132", "web-8841",
+                     "email:jane@example.com", "14155550132", "c-1001", None, "whatsapp:+14155550132"])
+    out = pii.redact_ids(ids, key=KEY)
+    assert re.fullmatch(r"whatsapp:<PHONE:[0-9a-f]{16}>", out[0]) and out[0] == out[8]  # stable
+    assert len(set(out[:3])) == 3  # different numbers, or the same number written otherwise: still different ids
+    assert out[3] == "web-8841" and out[6] == "c-1001" and pd.isna(out[7])
+    assert re.fullmatch(r"email:<EMAIL:[0-9a-f]{16}>", out[4])
+    assert re.fullmatch(r"<PHONE:[0-9a-f]{16}>", out[5])  # a WhatsApp wa_id: the number without its +
+    assert pii.redact_ids(out, key=KEY).equals(out)
+    assert pii.redact_ids(ids, key=bytes(32))[0] != out[0]
+
+
+_id_fragment = st.sampled_from(["whatsapp:", "sms:", "+14155550132", "+447700900123", "14155550132", "jane@example.com",
+                                "j.doe@example.org", "-", "_", "c", "1001", "0612345678", "4111111111111111", " ", "<",
+                                ">", "PHONE:", "2024"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(_id_fragment, max_size=5).map("".join), max_size=25))
+def test_redact_ids_never_merges_two_ids(ids):
+    out = pii.redact_ids(pd.Series(ids, dtype="str"), key=KEY)
+    assert len(set(out)) == len(set(ids))  # one-to-one on the distinct ids
+    assert pii.redact_ids(out, key=KEY).equals(out)

@@ -397,7 +397,7 @@ def iso_from_epoch(value) -> str | None:
         return text_of(value)
 
 
-_UTC_SUFFIX = re.compile(r"\s+(?:UTC|GMT)$")
+_UTC_SUFFIX = re.compile(r"(?<!\s)\s+(?:UTC|GMT)$")  # (?<!\s): one start per run of spaces (linear)
 _NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$")
 
 
