@@ -18,7 +18,7 @@ from metrics.loaders import load_path, parse_map_args
 __all__ = ["main", "SUBCOMMANDS", "add_load_options", "load_from_args"]
 
 #: Extra subcommand modules; each has ``add_parser(subparsers)`` and ``run(args) -> int``.
-SUBCOMMANDS: list[str] = ["metrics.cli_intents", "metrics.cli_funnel", "metrics.cli_roi", "metrics.cli_audit", "metrics.cli_alerts"]
+SUBCOMMANDS: list[str] = ["metrics.cli_ingest", "metrics.cli_intents", "metrics.cli_funnel", "metrics.cli_roi", "metrics.cli_audit", "metrics.cli_alerts", "metrics.cli_report"]
 
 
 def add_load_options(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +39,11 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
                              "intercom, langfuse, twcs, convai")
     parser.add_argument("--platform-option", action="append", default=[], metavar="KEY=JSON",
                         help="adapter option, e.g. 'participant_roles={\"participant1\": \"user\"}'")
+    from metrics.readers import DEFAULT_MAX_EXPANDED_BYTES
+
+    parser.add_argument("--max-expanded-bytes", type=int, default=DEFAULT_MAX_EXPANDED_BYTES, metavar="N",
+                        help="refuse .gz/.zip files that unpack to more than N bytes, counting every file and "
+                             f"level of the archive together (default {DEFAULT_MAX_EXPANDED_BYTES:,})")
 
 
 def _platform_options(items) -> dict:
@@ -54,20 +59,43 @@ def _platform_options(items) -> dict:
     return out
 
 
-def load_from_args(args):
-    """Load ``args.path`` with the shared options."""
-    return load_path(args.path, mapping=parse_map_args(args.map), timezone=args.timezone,
-                     on_error="skip" if args.skip_bad_rows else "refuse",
-                     test_users=[p for p in args.test_users.split(",") if p.strip()],
-                     conversations_path=args.conversations, platform=getattr(args, "platform", "auto"),
-                     platform_options=_platform_options(getattr(args, "platform_option", [])),
-                     redact_pii=not getattr(args, "keep_pii", False))
+def load_from_args(args, **extra):
+    """Load ``args.path`` with the shared options (``extra``: more :func:`metrics.loaders.load_bytes` options)."""
+    from metrics.readers import DEFAULT_MAX_EXPANDED_BYTES, LimitError
+
+    try:
+        return load_path(args.path, mapping=parse_map_args(args.map), timezone=args.timezone,
+                         on_error="skip" if args.skip_bad_rows else "refuse",
+                         test_users=[p for p in args.test_users.split(",") if p.strip()],
+                         conversations_path=args.conversations, platform=getattr(args, "platform", "auto"),
+                         platform_options=_platform_options(getattr(args, "platform_option", [])),
+                         redact_pii=not getattr(args, "keep_pii", False),
+                         max_expanded_bytes=getattr(args, "max_expanded_bytes", DEFAULT_MAX_EXPANDED_BYTES),
+                         **extra)
+    except LimitError as exc:  # the reader's fix says what to raise; here is how, on the command line
+        if exc.option != "max_expanded_bytes":
+            raise
+        raise exc.with_hint("on the command line: --max-expanded-bytes N") from None
 
 
 def _summary(args) -> int:
     from metrics.summary import build_summary
 
-    result = load_from_args(args)
+    if getattr(args, "dataset", None):  # a stored dataset (python -m metrics summary --db DB --dataset NAME)
+        from metrics import store
+        from metrics.cli_ingest import stored_result
+
+        if args.path:
+            raise ConfigError("give an export PATH or --dataset NAME, not both")
+        db = store.connect(args.db)
+        try:
+            result = stored_result(db, args.dataset)
+        finally:
+            db.close()
+    elif not args.path:
+        raise ConfigError("give an export PATH, or --dataset NAME (a dataset in the store, see --db)")
+    else:
+        result = load_from_args(args)
     report = build_summary(result)
     if args.format == "json":
         print(json.dumps(report, ensure_ascii=False))
@@ -93,8 +121,10 @@ def _as_text(report: dict, indent: int = 0) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m metrics", description="Chatlens chatbot analytics")
     sub = parser.add_subparsers(dest="command", required=True)
-    summary = sub.add_parser("summary", help="load a transcript export and print its metrics")
-    add_load_options(summary)
+    summary = sub.add_parser("summary", help="load a transcript export (or a stored dataset) and print its metrics")
+    from metrics.cli_report import add_source_options
+
+    add_source_options(summary)
     summary.set_defaults(handler=_summary)
     for name in SUBCOMMANDS:
         module = importlib.import_module(name)

@@ -6,13 +6,15 @@
 ``two_proportion_ztest``
     The pooled two-proportion z-test (two-sided), as used to compare two models.
 
-Both are plain functions of counts, free of pandas, so any family can reuse them.
+Both are plain functions of counts, free of pandas, so any family can reuse them. The
+arithmetic is statsmodels' (``proportion_confint(method="wilson")`` and ``proportions_ztest``,
+imported on first use); this module adds the validation of the counts, the zero-denominator
+and zero-variance cases and the exact 0/1 bounds at the extremes.
 """
 
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 from metrics.errors import ConfigError
 
@@ -57,14 +59,13 @@ def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tupl
         raise ConfigError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
     if n == 0:
         return (math.nan, math.nan)
-    z = NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0)
-    p = successes / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2.0 * n)) / denom
-    half = z / denom * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = (float(v) for v in proportion_confint(successes, n, alpha=1.0 - float(confidence),
+                                                        method="wilson"))
     # At p = 0 or 1 the bound is exactly 0 or 1; rounding would otherwise leave 0.9999999999999999.
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
+    low = 0.0 if successes == 0 else max(0.0, low)
+    high = 1.0 if successes == n else min(1.0, high)
     return (low, high)
 
 
@@ -96,11 +97,9 @@ def two_proportion_ztest(x1: int, n1: int, x2: int, n2: int) -> tuple[float, flo
     _check_counts(x2, n2, what="second sample")
     if n1 == 0 or n2 == 0:
         return (math.nan, math.nan)
-    p1, p2 = x1 / n1, x2 / n2
-    pooled = (x1 + x2) / (n1 + n2)
-    se = math.sqrt(pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2))
-    if se == 0.0:
+    if x1 + x2 in (0, n1 + n2):  # both samples all successes or all failures: se == 0, equal proportions
         return (0.0, 1.0)
-    z = (p1 - p2) / se
-    p_value = math.erfc(abs(z) / math.sqrt(2.0))
-    return (z, min(1.0, p_value))
+    from statsmodels.stats.proportion import proportions_ztest
+
+    z, p_value = proportions_ztest([x1, x2], [n1, n2], alternative="two-sided")
+    return (float(z), min(1.0, float(p_value)))

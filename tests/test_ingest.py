@@ -188,6 +188,11 @@ def test_ingest_runs_as_a_command_and_summary_and_export_read_the_store(tmp_path
     out = tmp_path / "messages.csv"
     assert run("export", "--db", db, "--dataset", "weekly", "--out", str(out)).returncode == 0
     assert pd.read_csv(out)["text"].tolist() == [r[3] for r in ROWS]
+    from_store = json.loads(run("summary", "--db", db, "--dataset", "weekly", "--format", "json").stdout)
+    from_file = json.loads(run("summary", str(path), "--format", "json").stdout)
+    assert (from_store["dataset"]["messages"], from_store["dataset"]["conversations"]) == (6, 2)
+    del from_store["dataset"], from_file["dataset"]
+    assert from_store == from_file  # every metric section is the same computed from the store or the file
     missing = run("export", "--db", db, "--dataset", "nope")
     assert missing.returncode == 2 and "no dataset named 'nope'" in missing.stderr and "weekly" in missing.stderr
 

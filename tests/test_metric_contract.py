@@ -54,6 +54,7 @@ from conftest import messages_frame
 from hypothesis import HealthCheck, example, given, seed, settings
 from hypothesis import strategies as st
 
+from metrics import compare
 from metrics import (abandonment, alerts, audit, audit_labels, backlog, changelog, engagement, escalation, funnel,
                      intents, kpis, labels, outcomes, overview, review, roi, rollup, sentiment, sentiment_metrics,
                      store, volume)
@@ -63,7 +64,8 @@ from metrics.errors import ChatlensError
 #: Metric family modules: every public function is registered or excluded.
 FAMILY_MODULES = ("engagement", "volume", "outcomes", "escalation", "abandonment", "intents", "sentiment_metrics",
                   "funnel", "kpis", "alerts", "roi", "audit", "audit_queue", "audit_labels", "backlog", "changelog",
-                  "overview", "labels", "review", "stats", "summary", "goals", "rollup", "sentiment", "pii")
+                  "overview", "labels", "review", "stats", "summary", "goals", "rollup", "sentiment", "pii",
+                  "compare")
 #: Every other module of metrics/, with the reason it is not a metric family.
 OTHER_MODULES = {
     "__init__": "package marker", "__main__": "CLI entry point",
@@ -77,7 +79,8 @@ OTHER_MODULES = {
     "memo": "internal cache of intermediate tables shared by metric functions (tests/test_memo.py)",
     "cli": "command line", "cli_alerts": "command line", "cli_audit": "command line", "cli_funnel": "command line",
     "cli_intents": "command line", "cli_outcomes": "command line", "cli_roi": "command line",
-    "cli_sentiment": "command line", "cli_ingest": "command line",
+    "cli_sentiment": "command line", "cli_ingest": "command line", "cli_report": "command line",
+    "notify": "delivers alert reports (webhooks, e-mail), no frame",
     "engagement_charts": "altair chart builders", "outcome_charts": "altair chart builders",
     "intent_charts": "altair chart builders", "sentiment_charts": "altair chart builders",
     "funnel_charts": "altair chart builders", "roi_charts": "altair chart builders",
@@ -216,6 +219,9 @@ CHANGES = (changelog.ChangeEntry(dt.date(2026, 8, 17), "New hand-off flow", "wor
            changelog.ChangeEntry(dt.date(2026, 8, 24), "Retrained NLU", "training_data", "intent_accuracy", id=2),
            changelog.ChangeEntry(dt.date(2026, 9, 7), "Shorter answers", "response_rewrite", "resolution_rate", id=3))
 REVIEWERS = ("ann", "ben", "cy")
+WEEKS = compare.PeriodPair(
+    compare.Window(pd.Timestamp("2026-08-10", tz="UTC"), pd.Timestamp("2026-08-17", tz="UTC"), "2026-W33", "W"),
+    compare.Window(pd.Timestamp("2026-08-03", tz="UTC"), pd.Timestamp("2026-08-10", tz="UTC"), "2026-W32", "W"), "week")
 
 
 class Data:
@@ -448,6 +454,12 @@ F = funnel.DEFAULT_LEAD_FUNNEL
 TWO_STAGES = ("in=event:inquiry", "qual=event:qualification")
 
 REGISTRY: dict[str, Entry | Callable[[Data], object]] = {
+    "compare.compare_periods": lambda d: compare.compare_periods(d.scored, d.rollup, WEEKS),
+    "compare.compare_datasets": lambda d: compare.compare_datasets((d.scored, d.rollup), (d.messages, d.rollup)),
+    "compare.compare_intents": lambda d: compare.compare_intents(d.messages, d.messages),
+    "compare.window_slice": lambda d: compare.window_slice(d.messages, d.rollup, WEEKS.current),
+    "compare.latest_period": lambda d: compare.latest_period(d.rollup),
+    "compare.parse_period": lambda d: compare.parse_period("2026-08-03..2026-08-16", d.rollup),
     # ------------------------------------------------------------------ rollup
     "rollup.conversation_rollup": lambda d: each(
         default=lambda: rollup.conversation_rollup(d.messages),
@@ -1009,7 +1021,7 @@ def modified_inputs(view: View) -> list[str]:
 #: Entries costing 25-60 ms a call (KPI and ROI models per week, sklearn's kappa, VADER): fewer
 #: examples, so the whole file stays around a minute on two cores. They still run the hand-written
 #: RICH transcript first.
-SLOW = {"kpis.kpi_table", "review.weekly_review", "kpis.kpi_value", "kpis.kpi_series", "kpis.kpi_units",
+SLOW = {"compare.compare_periods", "compare.compare_datasets", "kpis.kpi_table", "review.weekly_review", "kpis.kpi_value", "kpis.kpi_series", "kpis.kpi_units",
         "outcomes.outcome_mix", "backlog.improvement_candidates", "backlog.rank_backlog", "audit.rater_agreement",
         "sentiment_metrics.sentiment_calibration", "audit.group_means", "alerts.evaluate_rules"}
 NAMES = sorted(REGISTRY)
