@@ -40,8 +40,11 @@ def _values(frame, columns):
     return frame[columns].astype(object).where(frame[columns].notna(), None).values.tolist()
 
 
+T0 = 1_700_000_000  # 2023-11-14T22:13:20Z: hand-made trackers start here (times before 1990 are refused)
+
+
 def _user(text, intent, t, confidence=0.9):
-    return {"event": "user", "timestamp": t, "text": text,
+    return {"event": "user", "timestamp": T0 + t, "text": text,
             "parse_data": {"intent": {"name": intent, "confidence": confidence}, "intent_ranking": []}}
 
 
@@ -127,23 +130,23 @@ def test_gzip_and_zip_wrappers_read_the_same():
 # --------------------------------------------------------------------------- mapping rules (small hand-made trackers)
 
 def test_session_started_splits_conversations_and_leading_session_events_do_not():
-    data = _tracker({"event": "action", "name": "action_session_start", "timestamp": 1},
-                    {"event": "session_started", "timestamp": 1},
-                    _user("hi", "greet", 2), {"event": "bot", "text": "Hello!", "timestamp": 3},
-                    {"event": "session_started", "timestamp": 100},
-                    {"event": "session_started", "timestamp": 101},  # an empty session is not a conversation
+    data = _tracker({"event": "action", "name": "action_session_start", "timestamp": T0 + 1},
+                    {"event": "session_started", "timestamp": T0 + 1},
+                    _user("hi", "greet", 2), {"event": "bot", "text": "Hello!", "timestamp": T0 + 3},
+                    {"event": "session_started", "timestamp": T0 + 100},
+                    {"event": "session_started", "timestamp": T0 + 101},  # an empty session is not a conversation
                     _user("bye", "goodbye", 102))
     frame = load_bytes(data, "t.jsonl").frame
     assert _values(frame, ["conversation_id", "speaker", "text"]) == [
-        ["s1:1970-01-01T00:00:01Z", "user", "hi"], ["s1:1970-01-01T00:00:01Z", "bot", "Hello!"],
-        ["s1:1970-01-01T00:01:41Z", "user", "bye"]]  # the empty session at 100 s is not one
+        ["s1:2023-11-14T22:13:21Z", "user", "hi"], ["s1:2023-11-14T22:13:21Z", "bot", "Hello!"],
+        ["s1:2023-11-14T22:15:01Z", "user", "bye"]]  # the empty session at T0 + 100 s is not one
     assert _values(frame, ["user_id"]) == [["s1"], [None], ["s1"]]
-    assert frame["timestamp"].iloc[0] == pd.Timestamp("1970-01-01T00:00:02Z")
+    assert frame["timestamp"].iloc[0] == pd.Timestamp("2023-11-14T22:13:22Z")
 
 
 def test_handoff_action_marks_the_user_message_before_it():
     data = _tracker(_user("I want a person", "ask_human", 10), {"event": "action", "name": "action_handoff",
-                                                                 "timestamp": 11})
+                                                                 "timestamp": T0 + 11})
     frame = load_bytes(data, "t.jsonl").frame
     assert frame["event"].tolist() == ["handoff"]
     assert frame["escalation_reason"].tolist() == ["action action_handoff"]
@@ -151,7 +154,7 @@ def test_handoff_action_marks_the_user_message_before_it():
 
 
 def test_handoff_names_are_configurable_and_match_intents_too():
-    data = _tracker(_user("I want a person", "ask_human", 10), {"event": "bot", "text": "Connecting", "timestamp": 11})
+    data = _tracker(_user("I want a person", "ask_human", 10), {"event": "bot", "text": "Connecting", "timestamp": T0 + 11})
     assert "event" not in load_bytes(data, "t.jsonl").frame.columns
     frame = load_bytes(data, "t.jsonl", platform_options={"handoff_names": ["ASK_HUMAN"]}).frame
     assert _values(frame, ["event"]) == [["handoff"], [None]]
@@ -159,8 +162,8 @@ def test_handoff_names_are_configurable_and_match_intents_too():
 
 
 def test_handoff_without_a_user_message_is_a_system_row():
-    data = _tracker({"event": "bot", "text": "Hi", "timestamp": 1}, {"event": "action", "name": "human_handoff",
-                                                                      "timestamp": 2})
+    data = _tracker({"event": "bot", "text": "Hi", "timestamp": T0 + 1}, {"event": "action", "name": "human_handoff",
+                                                                      "timestamp": T0 + 2})
     frame = load_bytes(data, "t.jsonl").frame
     assert _values(frame, ["speaker", "text", "event"]) == [["bot", "Hi", None], ["system", "", "handoff"]]
 
@@ -175,7 +178,7 @@ def test_intent_ranking_is_kept_in_an_internal_column_and_counted():
 
 
 def test_bot_events_without_text_show_what_they_sent():
-    data = _tracker({"event": "bot", "text": None, "timestamp": 1, "data": {"buttons": [{"title": "Yes"}]}})
+    data = _tracker({"event": "bot", "text": None, "timestamp": T0 + 1, "data": {"buttons": [{"title": "Yes"}]}})
     assert load_bytes(data, "t.jsonl").frame["text"].tolist() == ["[buttons]"]
 
 

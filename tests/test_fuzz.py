@@ -204,8 +204,8 @@ def _seeds() -> list[tuple[str, bytes]]:
     return [
         ("trackers.jsonl", _j(rasa_tracker) + b"\n"),
         ("events.csv", b"id,sender_id,type_name,timestamp,intent_name,action_name,data\n"
-                       b'1,s1,user,1700000001,greet,,"{""event"": ""user"", ""text"": ""hi"", ""timestamp"": 1}"\n'
-                       b'2,s1,bot,1700000002,,,"{""event"": ""bot"", ""text"": ""hello"", ""timestamp"": 2}"\n'),
+                       b'1,s1,user,1700000001,greet,,"{""event"": ""user"", ""text"": ""hi"", ""timestamp"": 1700000001}"\n'
+                       b'2,s1,bot,1700000002,,,"{""event"": ""bot"", ""text"": ""hello"", ""timestamp"": 1700000002}"\n'),
         ("conversationtranscripts.json", _j([copilot])),
         ("dfcx.jsonl", b"\n".join((p / "dialogflow_cx_bigquery.jsonl").read_bytes().splitlines()[:3]) + b"\n"),
         ("dfcx.csv", b"\n".join((p / "dialogflow_cx_bigquery.csv").read_bytes().split(b"\n")[:3]) + b"\n"),
