@@ -75,24 +75,20 @@ def test_sample_golden_counts_and_thread_rebuild():
 
 
 @pytest.mark.shared_data
-def test_the_malformed_record_is_reported_not_dropped_silently():
+def test_the_malformed_record_is_joined_back_with_a_notice_not_refused():
     path = _path()
     table, _ = read(path.read_bytes(), path.name)
-    assert len(table.problems) == 1
-    problem = table.problems[0]
-    assert problem.row == 2485 and problem.column == "text"
-    assert problem.message.startswith(f"{LABEL}: record 2485 (tweet 3399) is broken by an unquoted line break")
-    assert "I just love the start of email" in problem.message  # the joined text is shown for checking
-    # refused by default, naming the record ...
-    with pytest.raises(ValidationError) as info:
-        load_path(path)
-    assert info.value.problems[0].row == 2485 and info.value.total == 1
-    # ... and skip mode loads every other tweet, keeping tweet 3399's thread (its reply 3398 is still there)
-    result = load_path(path, on_error="skip")
-    assert result.skipped_rows == 1 and len(result.frame) == 4999 and result.conversations == 1312
+    assert table.problems == []
+    notice = next(n for n in table.notices if "joined back" in n)
+    assert "row 2485 (tweet 3399) was broken by an unquoted line break" in notice
+    assert "I just love the start of email" in notice  # the joined text is shown for checking
+    # loaded by default: every tweet, tweet 3399 with its text joined and its thread kept (its reply 3398 too)
+    result = load_path(path)
+    assert result.skipped_rows == 0 and len(result.frame) == 5000 and result.conversations == 1312
+    by_id = result.frame.set_index("message_id")
+    assert by_id.loc["3399", "text"].startswith("@AskPayPal \n\nI just love the start of email")
     assert result.frame.loc[result.frame["message_id"] == "3398", "conversation_id"].tolist() == ["3399"]
-    first = result.frame.set_index("message_id").loc["1", "timestamp"]
-    assert first == pd.Timestamp("2017-10-31T22:10:47Z")
+    assert by_id.loc["1", "timestamp"] == pd.Timestamp("2017-10-31T22:10:47Z")
 
 
 @pytest.mark.shared_data
@@ -138,16 +134,14 @@ def test_bad_inbound_values_are_reported():
 
 
 @pytest.mark.shared_data
-def test_cli_summary_names_the_platform_and_the_broken_record():
+def test_cli_summary_names_the_platform_and_the_repaired_record():
     path = _path()
-    refused = subprocess.run([sys.executable, "-m", "metrics", "summary", str(path), "--format", "json"], cwd=ROOT,
-                             capture_output=True, text=True)
-    assert refused.returncode == 2 and "record 2485 (tweet 3399)" in refused.stderr
-    out = subprocess.run([sys.executable, "-m", "metrics", "summary", str(path), "--format", "json",
-                          "--skip-bad-rows"], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "metrics", "summary", str(path), "--format", "json"], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
     dataset = json.loads(out.stdout)["dataset"]
     assert dataset["format"] == "twcs"
-    assert (dataset["conversations"], dataset["messages"], dataset["skipped_rows"]) == (1312, 4999, 1)
+    assert (dataset["conversations"], dataset["messages"], dataset["skipped_rows"]) == (1312, 5000, 0)
+    assert any("row 2485 (tweet 3399)" in w and "joined back" in w for w in dataset["warnings"])
 
 
 # --------------------------------------------------------------------------- fuzz

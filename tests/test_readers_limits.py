@@ -431,9 +431,6 @@ def test_a_first_record_wider_than_the_header_is_a_problem_not_a_shifted_table()
     assert time.perf_counter() - started < 2
 
 
-@pytest.mark.xfail(strict=True, raises=ValidationError,
-                   reason="metrics/adapters/twcs.py reports the record it rejoins as a problem (refusing the file); "
-                          "it should be a notice (see the readers-limits report)")
 def test_a_record_the_reader_repaired_is_a_notice_and_the_file_loads():
     header = b"tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
     data = (header + b"1,115712,True,Tue Oct 31 22:10:47 +0000 2017,@sprintcare my text\n"

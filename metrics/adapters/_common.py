@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from metrics.errors import Problem, ValidationError
-from metrics.readers import DEFAULT_MAX_EXPANDED_BYTES, RawTable, decode_bytes
+from metrics.readers import DEFAULT_MAX_EXPANDED_BYTES, MAX_ZIP_ENTRIES, RawTable, decode_bytes, zip_entry_count
 from metrics.schema import COLUMNS
 
 __all__ = [
@@ -66,6 +66,8 @@ def peek(data: bytes, file_name: str, size: int = PEEK_BYTES) -> list[tuple[str,
         return []
     data = bytes(data)
     lower = (file_name or "").lower()
+    if data[:4] == b"PK\x03\x04" and (zip_entry_count(data) or 0) > MAX_ZIP_ENTRIES:
+        return []  # not parsed once per adapter: the generic reader refuses it, naming the limit
     try:
         if lower.endswith(".gz") or data[:2] == b"\x1f\x8b":
             head = zlib.decompressobj(wbits=31).decompress(data, size)
@@ -145,6 +147,10 @@ def _gunzip(data: bytes, name: str, label: str, limit: int) -> bytes:
 
 
 def _unzip(data: bytes, name: str, label: str, limit: int) -> list[tuple[str, bytes]]:
+    entries = zip_entry_count(data) or 0
+    if entries > MAX_ZIP_ENTRIES:
+        raise fail(label, name, f"the zip has {entries:,} entries; at most {MAX_ZIP_ENTRIES:,} are examined",
+                   "zip only the export's files")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = _table_members(archive)

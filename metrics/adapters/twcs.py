@@ -11,8 +11,9 @@ agent (``agent``). The brand (author_id of the thread's first non-inbound tweet)
 ``channel`` and ``segment``. ``created_at`` looks like ``Tue Oct 31 22:10:47 +0000 2017``.
 
 A record broken by an unquoted line break (fewer fields than the header, continued on the next
-line(s)) is joined back when the pieces add up to a full record, and reported as a problem on
-that record either way: the load is refused by default, and ``skip`` mode drops just that tweet.
+line(s)) is joined back when the pieces add up to a full record, with a notice naming the row and
+the joined text (a repair is not a refusal). A record that cannot be joined back is a problem on
+that record: the load is refused by default, and ``skip`` mode drops just that tweet.
 """
 
 from __future__ import annotations
@@ -41,16 +42,17 @@ def detect(data: bytes, file_name: str) -> bool:
 def convert(data: bytes, file_name: str, *, options: dict,
             max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES):
     parts = unwrap(data, file_name, LABEL, max_expanded_bytes=max_expanded_bytes)
-    tweets, problems = [], []
+    tweets, problems, repaired = [], [], []
     for name, content in parts:
-        tweets.extend(_tweets(content, name, problems))
+        tweets.extend(_tweets(content, name, problems, repaired))
     rows, records, notices = _threads(tweets)
+    notices.extend(repaired)
     label_file = parts[0][0] if len(parts) == 1 else file_name
     return build_table(rows, records, file=label_file, platform=NAME, label=LABEL, notices=notices,
                        problems=problems)
 
 
-def _tweets(content: bytes, name: str, problems: list) -> list[dict]:
+def _tweets(content: bytes, name: str, problems: list, repaired: list) -> list[dict]:
     header, records, lines = read_csv_records(content, name, LABEL, required=_REQUIRED)
     width = len(header)
     col = {h: header.index(h) for h in _REQUIRED if h in header}
@@ -71,10 +73,10 @@ def _tweets(content: bytes, name: str, problems: list) -> list[dict]:
                 i += 1
                 continue
             text = joined[col["text"]]
-            problems.append(problem(LABEL, name, f"record {number} (tweet {tweet_id}) is broken by an unquoted "
-                                    f"line break: its text continues on the next {consumed - 1} line(s); joined, "
-                                    f"it reads {text[:120]!r}", "quote the text field when exporting; use skip "
-                                    "mode to load the other tweets without this one", row=number, column="text"))
+            repaired.append(f"{LABEL}: {name}, row {number} (tweet {tweet_id}) was broken by an unquoted line "
+                            f"break and has been joined back: its text continued on the next {consumed - 1} "
+                            f"line(s) and now reads {text[:120]!r}. Check it, and quote the text field when "
+                            "exporting.")
             fields = joined
         elif len(fields) > width:
             problems.append(problem(LABEL, name, f"record {number} has {len(fields)} fields but the header has "
