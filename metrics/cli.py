@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 
-from metrics.errors import ChatlensError, ConfigError, ValidationError
+from metrics.errors import ChatlensError, ConfigError, ValidationError, printable
 from metrics.loaders import load_path, parse_map_args
 
 __all__ = ["main", "SUBCOMMANDS", "add_load_options", "load_from_args"]
@@ -39,11 +40,12 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
                              "intercom, langfuse, twcs, convai")
     parser.add_argument("--platform-option", action="append", default=[], metavar="KEY=JSON",
                         help="adapter option, e.g. 'participant_roles={\"participant1\": \"user\"}'")
-    from metrics.readers import DEFAULT_MAX_EXPANDED_BYTES
+    from metrics.readers import DEFAULT_MAX_EXPANDED_BYTES, MAX_EXPANDED_BYTES_ENV
 
-    parser.add_argument("--max-expanded-bytes", type=int, default=DEFAULT_MAX_EXPANDED_BYTES, metavar="N",
+    parser.add_argument("--max-expanded-bytes", type=int, default=None, metavar="N",
                         help="refuse .gz/.zip files that unpack to more than N bytes, counting every file and "
-                             f"level of the archive together (default {DEFAULT_MAX_EXPANDED_BYTES:,})")
+                             f"level of the archive together (default: {MAX_EXPANDED_BYTES_ENV}, else "
+                             f"{DEFAULT_MAX_EXPANDED_BYTES:,})")
 
 
 def _platform_options(items) -> dict:
@@ -61,7 +63,7 @@ def _platform_options(items) -> dict:
 
 def load_from_args(args, **extra):
     """Load ``args.path`` with the shared options (``extra``: more :func:`metrics.loaders.load_bytes` options)."""
-    from metrics.readers import DEFAULT_MAX_EXPANDED_BYTES, LimitError
+    from metrics.readers import LimitError, configured_max_expanded_bytes
 
     try:
         return load_path(args.path, mapping=parse_map_args(args.map), timezone=args.timezone,
@@ -70,7 +72,7 @@ def load_from_args(args, **extra):
                          conversations_path=args.conversations, platform=getattr(args, "platform", "auto"),
                          platform_options=_platform_options(getattr(args, "platform_option", [])),
                          redact_pii=not getattr(args, "keep_pii", False),
-                         max_expanded_bytes=getattr(args, "max_expanded_bytes", DEFAULT_MAX_EXPANDED_BYTES),
+                         max_expanded_bytes=getattr(args, "max_expanded_bytes", None) or configured_max_expanded_bytes(),
                          **extra)
     except LimitError as exc:  # the reader's fix says what to raise; here is how, on the command line
         if exc.option != "max_expanded_bytes":
@@ -132,14 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from metrics.loaders import configure_arrow_memory
+#: Exit status of an unexpected error (a bug): a one-line message, the traceback only with CHATLENS_DEBUG=1.
+EXIT_BUG = 70
 
-    configure_arrow_memory()  # as the app does: faster first loads
-    handler = getattr(args, "handler", None)
+
+def main(argv=None) -> int:
+    """Run one subcommand. Exit status 2 and one line naming the problem for bad input; never a traceback
+    (an unexpected error is one line too, exit 70, with the traceback only when ``CHATLENS_DEBUG=1``)."""
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        from metrics.loaders import configure_arrow_memory
+
+        configure_arrow_memory()  # as the app does: faster first loads
+        handler = getattr(args, "handler", None)
         if handler is None:
             module = importlib.import_module(args.module)
             return int(module.run(args))
@@ -151,8 +159,19 @@ def main(argv=None) -> int:
         print(f"error: {first}{more}", file=sys.stderr)
         return 2
     except ChatlensError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (``... | head``): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the edge: a bug is one line, not a traceback
+        if os.environ.get("CHATLENS_DEBUG") == "1":
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {printable(exc)[:500]}. This is a Chatlens bug: please "
+              "report it with the command you ran (CHATLENS_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return EXIT_BUG
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -62,6 +62,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 import struct
 import threading
@@ -77,11 +78,37 @@ from metrics.errors import Problem, ValidationError
 from metrics.frames import filter_rows
 
 __all__ = ["RawTable", "read_table", "decode_bytes", "LimitError", "DEFAULT_MAX_EXPANDED_BYTES",
+           "MAX_EXPANDED_BYTES_ENV", "configured_max_expanded_bytes",
            "DEFAULT_MAX_COLUMNS", "DEFAULT_MAX_MEMBERS", "DEFAULT_MAX_FIELD_BYTES", "MAX_ARCHIVE_DEPTH",
            "MAX_ZIP_ENTRIES", "MAX_JSON_DEPTH", "zip_entry_count"]
 
 #: Refuse uploads whose archives (.gz, .zip, at every level together) expand beyond this; per call.
 DEFAULT_MAX_EXPANDED_BYTES = 1_000_000_000
+#: The environment variable that sets the limit for the CLI's default and the Data page alike.
+MAX_EXPANDED_BYTES_ENV = "CHATLENS_MAX_EXPANDED_BYTES"
+
+
+def configured_max_expanded_bytes() -> int:
+    """The expanded-size limit in force: ``CHATLENS_MAX_EXPANDED_BYTES`` when set, else
+    :data:`DEFAULT_MAX_EXPANDED_BYTES`. The CLI's ``--max-expanded-bytes`` default and the Data page both read it.
+
+    Raises :class:`~metrics.errors.ConfigError` for a value that is not a positive whole number.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ.pop(MAX_EXPANDED_BYTES_ENV, None) and None
+    >>> configured_max_expanded_bytes()
+    1000000000
+    """
+    raw = os.environ.get(MAX_EXPANDED_BYTES_ENV, "").strip().replace("_", "").replace(",", "")
+    if not raw:
+        return DEFAULT_MAX_EXPANDED_BYTES
+    if not raw.isdigit() or int(raw) <= 0:
+        from metrics.errors import ConfigError
+
+        raise ConfigError(f"{MAX_EXPANDED_BYTES_ENV} must be a whole number of bytes > 0, got {raw!r}")
+    return int(raw)
 #: Refuse files with more columns than this (counted on the header line before parsing); per call.
 DEFAULT_MAX_COLUMNS = 2_000
 #: Refuse zips holding more table files (CSV, TSV, JSON, JSONL, also gzipped) than this; per call.
