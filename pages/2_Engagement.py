@@ -9,6 +9,7 @@ import streamlit as st
 
 from ui import engagement_view, shell
 
-ctx = shell.setup_page("Engagement")
-st.title("Engagement")
-engagement_view.render(ctx)
+with shell.page_guard():  # errors become one line, never a traceback (ui/shell.py)
+    ctx = shell.setup_page("Engagement")
+    st.title("Engagement")
+    engagement_view.render(ctx)

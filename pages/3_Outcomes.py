@@ -9,6 +9,7 @@ import streamlit as st
 
 from ui import outcomes_view, shell
 
-ctx = shell.setup_page("Outcomes & escalations")
-st.title("Outcomes & escalations")
-outcomes_view.render(ctx)
+with shell.page_guard():  # errors become one line, never a traceback (ui/shell.py)
+    ctx = shell.setup_page("Outcomes & escalations")
+    st.title("Outcomes & escalations")
+    outcomes_view.render(ctx)

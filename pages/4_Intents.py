@@ -8,6 +8,7 @@ import streamlit as st
 
 from ui import intents_view, shell
 
-ctx = shell.setup_page("Intents")
-st.title("Intents")
-intents_view.render(ctx)
+with shell.page_guard():  # errors become one line, never a traceback (ui/shell.py)
+    ctx = shell.setup_page("Intents")
+    st.title("Intents")
+    intents_view.render(ctx)

@@ -10,6 +10,7 @@ import streamlit as st
 
 from ui import funnel_view, shell
 
-ctx = shell.setup_page("Funnel")
-st.title("Funnel")
-funnel_view.render(ctx)
+with shell.page_guard():  # errors become one line, never a traceback (ui/shell.py)
+    ctx = shell.setup_page("Funnel")
+    st.title("Funnel")
+    funnel_view.render(ctx)

@@ -9,6 +9,7 @@ import streamlit as st
 
 from ui import roi_view, shell
 
-ctx = shell.setup_page("ROI")
-st.title("Cost per outcome & ROI")
-roi_view.render(ctx)
+with shell.page_guard():  # errors become one line, never a traceback (ui/shell.py)
+    ctx = shell.setup_page("ROI")
+    st.title("Cost per outcome & ROI")
+    roi_view.render(ctx)

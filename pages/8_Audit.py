@@ -9,8 +9,9 @@ import streamlit as st
 
 from ui import audit_view, shell
 
-ctx = shell.setup_page("Audit")
-st.title("Audit")
-st.caption("Human review of sampled conversations: the guide's 50-100 a week, scored 1-5 on a simple rubric. "
-           "Your reviews are saved as you submit them; two reviewers can work at the same time.")
-audit_view.render(ctx)
+with shell.page_guard():  # errors become one line, never a traceback (ui/shell.py)
+    ctx = shell.setup_page("Audit")
+    st.title("Audit")
+    st.caption("Human review of sampled conversations: the guide's 50-100 a week, scored 1-5 on a simple rubric. "
+               "Your reviews are saved as you submit them; two reviewers can work at the same time.")
+    audit_view.render(ctx)

@@ -1,6 +1,8 @@
 """Optional sign-in (ui/auth.py) under AppTest: no secrets (sign-in off, as before), the shared
-password mode, the OIDC mode (``at.user`` stands in for ``st.user``), admin-only dataset
-deletion and the reviewer identity on the Audit page."""
+password mode, the OIDC mode (``at.user`` stands in for ``st.user``), who is admin (never by a typed name
+alone), admin-only dataset deletion, writing into datasets and the reviewer identity on the Audit page.
+Names on the page are compared through ``ui.fmt.literal``, the project's Markdown escape.
+The wrong-password rate limit is in tests/test_auth_ratelimit.py."""
 
 from __future__ import annotations
 
@@ -12,10 +14,13 @@ from conftest import ROOT, messages_frame
 from metrics import audit_store, store
 from metrics.audit import CRITERIA, assign_reviewers
 from ui import auth
+from ui.fmt import literal
 
 DATA = "pages/1_Data.py"
 AUDIT = "pages/8_Audit.py"
 PASSWORD = {"password": "correct horse", "admins": ["alice@example.com"]}
+#: the same with a separate admin password: only then can a name in admins be admin in password mode
+WITH_ADMIN = {**PASSWORD, "admin_password": "battery staple"}
 OIDC = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "not-a-real-secret",
         "client_id": "chatlens-test", "client_secret": "not-a-real-secret",
         "server_metadata_url": "https://accounts.example.com/.well-known/openid-configuration"}
@@ -73,6 +78,14 @@ def _button_keys(at: AppTest) -> set:
     return {b.key for b in at.button}
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """The wrong-password counts are process-wide: no test inherits another's."""
+    auth._reset_rate_limits()
+    yield
+    auth._reset_rate_limits()
+
+
 # --------------------------------------------------------------------------- configuration (no script run)
 
 @pytest.mark.parametrize("sections, mode", [
@@ -97,6 +110,24 @@ def test_passwords_are_checked_exactly_and_admins_can_have_their_own(monkeypatch
     assert not auth._check_password("bob", "boss")           # the admin password is not a second team password
     assert auth._check_password("alice@example.com", "boss")  # names compare case-insensitively
     assert not auth._check_password("alice@example.com", "team")
+    assert auth._password_role("ALICE@example.com ", "boss") == "admin"
+    assert auth._password_role("bob", "team") == "user"
+
+
+def test_without_admin_password_an_admin_name_signs_in_as_a_plain_user(monkeypatch):
+    conf = {"password": "team", "admins": ["alice@example.com"]}
+    monkeypatch.setattr(auth, "_section", lambda name: conf if name == "chatlens" else {})
+    assert auth._password_role("alice@example.com", "team") == "user"
+    assert auth._password_role("alice@example.com", "wrong") is None
+
+
+@pytest.mark.parametrize("admin_password", ["", 1234, "team"])
+def test_an_unusable_admin_password_gives_no_admin_rights(monkeypatch, admin_password):
+    """Empty, not a string, or the team password itself (then everyone knows it): no admin sign-in."""
+    conf = {"password": "team", "admin_password": admin_password, "admins": ["alice"]}
+    monkeypatch.setattr(auth, "_section", lambda name: conf if name == "chatlens" else {})
+    assert auth._admin_password() is None
+    assert auth._password_role("alice", "team") == "user"
 
 
 def test_same_user_ignores_case_and_spacing_but_never_matches_none():
@@ -136,7 +167,7 @@ def test_password_mode_refuses_a_wrong_password_and_admits_the_right_one(db_path
 
     _sign_in(at, "bob@example.com", "correct horse")
     assert any(t.value == "Data" for t in at.title)
-    assert "Signed in as **bob@example\\.com**" in _texts(at.sidebar.caption)
+    assert f"Signed in as **{literal('bob@example.com')}**" in _texts(at.sidebar.caption)
     assert "admin" not in _texts(at.sidebar.caption)
     # logging out shows the login again
     at.button(key="auth_logout").click()
@@ -171,10 +202,40 @@ def test_a_non_admin_cannot_delete_a_dataset(db_path):
     assert _datasets(db_path) == ["first", "second"]
 
 
-def test_an_admin_can_delete_a_dataset(db_path):
-    ids = _seed(db_path)
+def test_an_admin_email_with_the_team_password_is_not_admin_without_admin_password(db_path):
+    """The issue: with one shared password, typing an admin's e-mail gave delete rights."""
+    _seed(db_path)
     at = _run(_page(DATA, secrets={"chatlens": PASSWORD}))
     _sign_in(at, "alice@example.com", "correct horse")
+    assert any(t.value == "Data" for t in at.title)                 # signed in, as a plain user
+    assert "admin" not in _texts(at.sidebar.caption)
+    assert "data_delete" not in _button_keys(at)
+    assert "data_delete_id" not in {s.key for s in at.selectbox}
+    warning = _texts(at.warning)
+    assert "Only admins can delete datasets" in warning
+    assert "set `admin_password` under `[chatlens]` in .streamlit/secrets.toml" in warning  # how to enable
+    assert "OIDC" in warning
+    assert _datasets(db_path) == ["first", "second"]
+
+
+def test_a_planted_identity_without_the_admin_sign_in_is_not_admin(db_path):
+    """Admin needs this session's admin-password sign-in, not just an admin's name in the session."""
+    _seed(db_path)
+    at = _run(_page(DATA, secrets={"chatlens": WITH_ADMIN}))
+    _sign_in(at, "bob@example.com", "correct horse")
+    at.session_state[auth.USER_KEY] = "alice@example.com"
+    _run(at)
+    assert "data_delete" not in _button_keys(at)
+    assert "Only admins can delete datasets" in _texts(at.warning)
+    assert "admin_password" not in _texts(at.warning)  # it is set: the note names the admin password instead
+
+
+def test_an_admin_can_delete_a_dataset(db_path):
+    ids = _seed(db_path)
+    at = _run(_page(DATA, secrets={"chatlens": WITH_ADMIN}))
+    _sign_in(at, "alice@example.com", "correct horse")   # the team password is refused for an admin name
+    assert "Wrong name or password." in _texts(at.error)
+    _sign_in(at, "alice@example.com", "battery staple")
     assert "· admin" in _texts(at.sidebar.caption)
     assert not any("Only admins" in w.value for w in at.warning)
     at.selectbox(key="data_delete_id").set_value(ids["second"])
@@ -218,7 +279,7 @@ def test_oidc_logged_in_non_admin_uses_the_app_but_cannot_delete(db_path):
     at = _run(_page(DATA, secrets={"auth": OIDC, "chatlens": {"admins": ["alice@example.com"]}},
                     user={"is_logged_in": True, "email": "bob@example.com", "name": "Bob"}))
     assert any(t.value == "Data" for t in at.title)
-    assert "Signed in as **bob@example\\.com**" in _texts(at.sidebar.caption)
+    assert f"Signed in as **{literal('bob@example.com')}**" in _texts(at.sidebar.caption)
     assert "auth_logout" in _button_keys(at)
     assert "data_delete" not in _button_keys(at)
     assert _datasets(db_path) == ["first", "second"]
@@ -229,6 +290,21 @@ def test_oidc_logged_in_admin_sees_the_delete_button(db_path):
     at = _run(_page(DATA, secrets={"auth": OIDC, "chatlens": {"admins": ["Alice@example.com"]}},
                     user={"is_logged_in": True, "email": "alice@example.com"}))
     assert "data_delete" in _button_keys(at)
+    assert "· admin" in _texts(at.sidebar.caption)
+
+
+@pytest.mark.parametrize("user", [
+    {"is_logged_in": True, "email": "alice@example.com", "email_verified": False},    # unverified address
+    {"is_logged_in": True, "email": "alice@example.com", "email_verified": "false"},  # as some providers send it
+    {"is_logged_in": True, "name": "alice@example.com", "sub": "123"},                 # display name only
+    {"is_logged_in": True, "preferred_username": "alice@example.com"},                 # a chosen username
+], ids=["unverified", "unverified-string", "display-name", "username"])
+def test_oidc_admin_needs_the_providers_email(db_path, user):
+    _seed(db_path)
+    at = _run(_page(DATA, secrets={"auth": OIDC, "chatlens": {"admins": ["alice@example.com"]}}, user=user))
+    assert any(t.value == "Data" for t in at.title)   # signed in ...
+    assert "data_delete" not in _button_keys(at)      # ... but not admin
+    assert "Only admins can delete datasets" in _texts(at.warning)
 
 
 # --------------------------------------------------------------------------- audit identity
@@ -255,8 +331,8 @@ def test_with_sign_in_the_reviewer_is_the_login_and_edits_only_their_own_scores(
     _sign_in(at, "bob@example.com", "correct horse")
     assert "audit_reviewer" not in {s.key for s in at.selectbox}   # no dropdown
     assert "audit_new_reviewer" not in {t.key for t in at.text_input}
-    assert "Reviewing as **bob@example\\.com**" in _texts(at.caption)
-    assert "**bob@example.com: 0 of 3 reviewed**" in _texts(at.markdown)
+    assert f"Reviewing as **{literal('bob@example.com')}**" in _texts(at.caption)
+    assert f"**{literal('bob@example.com')}: 0 of 3 reviewed**" in _texts(at.markdown)
     assert at.selectbox(key="audit_current").value == convs[0]
     for radio in at.radio:
         if radio.key.startswith("audit_score_"):
@@ -286,7 +362,7 @@ def test_a_save_for_another_reviewer_is_refused(db_path):
     at.session_state[auth.USER_KEY] = "alice@example.com"
     next(b for b in at.button if b.label == "Save review").click()
     _run(at)
-    assert "Not saved: you are signed in as 'alice@example.com' and can edit only your own reviews." \
+    assert literal("Not saved: you are signed in as 'alice@example.com' and can edit only your own reviews.") \
         in _texts(at.error)
     db = store.connect(str(db_path))
     assert audit_store.get_score(db, rid, convs[0], "bob@example.com") is None
@@ -316,3 +392,75 @@ def test_a_non_admin_cannot_save_goals(db_path):
     goals_store.ensure_schema(db)
     assert goals_store.list_goals(db) == []
     db.close()
+
+
+# --------------------------------------------------------------------------- writing into datasets
+
+@pytest.fixture
+def signed_in(monkeypatch):
+    """Secrets and a session without a script run: ``signed_in(chatlens=..., oidc=..., state=..., user=...)``."""
+    import streamlit as st
+
+    def configure(*, chatlens=None, oidc=False, state=None, user=None):
+        sections = {"chatlens": chatlens or {}, "auth": OIDC if oidc else {}}
+        monkeypatch.setattr(auth, "_section", lambda name: dict(sections.get(name, {})))
+        monkeypatch.setattr(st, "session_state", dict(state or {}))
+        monkeypatch.setattr(st, "user", dict(user or {"is_logged_in": False}))
+    return configure
+
+
+EXISTING = ["first", "second"]
+
+
+def test_sign_in_off_everyone_writes_everywhere(signed_in):
+    signed_in()
+    assert auth.is_admin()
+    assert auth.can_write_dataset("first", EXISTING) and auth.can_write_dataset("new", EXISTING)
+
+
+def test_a_plain_user_creates_datasets_but_does_not_add_to_existing_ones(signed_in):
+    signed_in(chatlens=WITH_ADMIN, state={auth.USER_KEY: "bob@example.com"})
+    assert auth.can_write_dataset("third", EXISTING)
+    assert not auth.can_write_dataset("first", EXISTING)
+    assert not auth.can_write_dataset("  second ", EXISTING)  # the store strips the name: same dataset
+
+
+def test_without_admin_password_nobody_adds_to_an_existing_dataset(signed_in):
+    signed_in(chatlens=PASSWORD, state={auth.USER_KEY: "alice@example.com", auth.ADMIN_KEY: True})
+    assert not auth.is_admin()  # even a stale admin flag: without admin_password there are no admins
+    assert not auth.can_write_dataset("first", EXISTING)
+    assert auth.can_write_dataset("third", EXISTING)
+
+
+def test_an_admin_adds_to_existing_datasets(signed_in):
+    signed_in(chatlens=WITH_ADMIN, state={auth.USER_KEY: "alice@example.com", auth.ADMIN_KEY: True})
+    assert auth.is_admin()
+    assert auth.can_write_dataset("first", EXISTING)
+
+
+def test_oidc_writing_follows_the_verified_email(signed_in):
+    signed_in(chatlens={"admins": ["alice@example.com"]}, oidc=True,
+              user={"is_logged_in": True, "email": "alice@example.com"})
+    assert auth.can_write_dataset("first", EXISTING)
+    signed_in(chatlens={"admins": ["alice@example.com"]}, oidc=True,
+              user={"is_logged_in": True, "email": "bob@example.com"})
+    assert not auth.can_write_dataset("first", EXISTING) and auth.can_write_dataset("third", EXISTING)
+
+
+def test_nobody_signed_in_writes_nothing(signed_in):
+    signed_in(chatlens=WITH_ADMIN)
+    assert not auth.can_write_dataset("third", EXISTING)
+
+
+def test_require_dataset_write_explains_the_refusal():
+    at = AppTest.from_string(
+        "import streamlit as st\n"
+        "from ui import auth\n"
+        "st.session_state[auth.USER_KEY] = 'bob'\n"
+        "st.write(auth.require_dataset_write('third', ['first']), auth.require_dataset_write('first', ['first']))\n")
+    at.secrets["chatlens"] = PASSWORD
+    _run(at)
+    assert "True False" in _texts(at.markdown).replace("`", "")
+    warning = _texts(at.warning)
+    assert "Only admins can add to an existing dataset ('first')" in warning
+    assert "set `admin_password`" in warning

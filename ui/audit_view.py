@@ -33,6 +33,7 @@ FLASH = "audit_flash"
 # --------------------------------------------------------------------------- small helpers
 
 def _flash(kind: str, text: str) -> None:
+    """Keep a message (plain text: it is escaped when shown) for the next run."""
     st.session_state[FLASH] = (kind, text)
 
 
@@ -40,9 +41,10 @@ def _show_flash() -> None:
     item = st.session_state.pop(FLASH, None)
     if item:
         kind, text = item
-        {"success": st.success, "error": st.error, "info": st.info, "warning": st.warning}[kind](text)
+        {"success": st.success, "error": st.error, "info": st.info, "warning": st.warning}[kind](literal(text))
 
 
+@shell.guarded
 def _copy(src: str, dst: str) -> None:
     st.session_state[dst] = st.session_state.get(src)
 
@@ -119,11 +121,12 @@ def _show_flash_top() -> None:
     item = st.session_state.get(FLASH)
     if item and item[0] == "round":
         st.session_state.pop(FLASH)
-        st.success(item[1])
+        st.success(literal(item[1]))
 
 
 # --------------------------------------------------------------------------- reviewer and round
 
+@shell.guarded
 def _add_reviewer(db) -> None:
     name = st.session_state.get("audit_new_reviewer", "")
     try:
@@ -146,7 +149,7 @@ def _signed_in_reviewer(db, user: str | None) -> str | None:
     names = audit_store.list_reviewers(db)
     stored = next((n for n in names if auth.same_user(n, user)), None) or audit_store.add_reviewer(db, user)
     st.session_state["audit_reviewer_name"] = stored
-    st.caption(f"Reviewing as **{auth.escape_markdown(stored)}** (from your sign-in). "
+    st.caption(f"Reviewing as **{literal(stored)}** (from your sign-in). "
                "You can edit only your own reviews.")
     return stored
 
@@ -175,7 +178,7 @@ def _pick_reviewer(db) -> str | None:
     item = st.session_state.get(FLASH)
     if item and item[0] == "error" and item[1].startswith("Reviewer not added"):
         st.session_state.pop(FLASH)
-        st.error(item[1])
+        st.error(literal(item[1]))
     return choice
 
 
@@ -247,7 +250,7 @@ def _new_round(ctx, reviewer: str, rounds: pd.DataFrame) -> None:
         shell.show_error(exc)
         return
     st.session_state["audit_round_id"] = rid
-    st.session_state[FLASH] = ("round", f"Round {name.strip()!r} created. Open the **Review** tab to start.")
+    st.session_state[FLASH] = ("round", f"Round '{name.strip()}' created. Open the Review tab to start.")
     st.rerun()
 
 
@@ -286,6 +289,7 @@ def _create_round(ctx, *, name, n, strategy, seed, stratify_by, random_share, lo
 
 # --------------------------------------------------------------------------- review
 
+@shell.guarded
 def _go_next(db, round_id: int, reviewer: str) -> None:
     nxt = audit_store.next_unreviewed(db, round_id, reviewer, after=st.session_state.get("audit_current_id"))
     if nxt is None:
@@ -300,14 +304,14 @@ def _review(ctx, reviewer: str, round_info: dict) -> None:
     queue = audit_store.reviewer_queue(db, round_id, reviewer)
     progress = audit_store.round_progress(db, round_id)
     if len(queue) == 0:
-        st.info(f"{reviewer} has no conversation in round {round_info['name']!r}. "
+        st.info(f"{literal(reviewer)} has no conversation in round '{literal(round_info['name'])}'. "
                 "Pick another round or create one that includes you.")
         return
     done, total = int(queue["reviewed"].sum()), len(queue)
     st.progress(done / total if total else 0.0)
-    st.markdown(f"**{reviewer}: {done} of {total} reviewed** · round: {progress.reviewed_conversation_count} of "
-                f"{progress.conversation_count} conversations reviewed "
-                f"({progress.reviewed_assignment_count} of {progress.assignment_count} assignments)")
+    st.markdown(f"**{literal(reviewer)}: {done:,} of {total:,} reviewed** · round: "
+                f"{progress.reviewed_conversation_count:,} of {progress.conversation_count:,} conversations reviewed "
+                f"({progress.reviewed_assignment_count:,} of {progress.assignment_count:,} assignments)")
     with st.expander("Your queue"):
         st.dataframe(queue[["position", "conversation_id", "reason", "reviewed", "revision", "saved_at"]],
                      hide_index=True, width="stretch", key="audit_queue_table")
@@ -332,13 +336,13 @@ def _review_form(ctx, reviewer: str, round_info: dict, cid: str) -> None:
     db, round_id = ctx.db, int(round_info["id"])
     conv = ctx.all_messages[ctx.all_messages["conversation_id"] == cid].reset_index(drop=True)
     if len(conv) == 0:
-        st.warning(f"Conversation {cid!r} is no longer in this dataset; it cannot be reviewed.")
+        st.warning(f"Conversation '{literal(cid)}' is no longer in this dataset; it cannot be reviewed.")
         return
     saved = audit_store.get_score(db, round_id, cid, reviewer)
     keys = store.message_keys(conv)
     saved_labels = audit_store.reviewer_labels(db, int(ctx.dataset_id), reviewer, keys.tolist())
     if saved:
-        st.caption(f"Your review was saved at {saved['saved_at']} (revision {saved['revision']}). "
+        st.caption(f"Your review was saved at {literal(saved['saved_at'])} (revision {int(saved['revision']):,}). "
                    "Change anything and save again to update it; earlier versions are kept.")
     intents = _known_intents(ctx.all_messages)
     suffix = f"{round_id}_{cid}"
@@ -356,7 +360,8 @@ def _review_form(ctx, reviewer: str, round_info: dict, cid: str) -> None:
                 vkey, ikey = f"audit_verdict_{suffix}_{i}", f"audit_true_intent_{suffix}_{i}"
                 a, b = st.columns([2, 3])
                 verdicts = list(audit.VERDICTS)
-                a.radio(f"Intent “{predicted}” correct?", verdicts, horizontal=True, key=vkey,
+                a.radio(f"Intent “{literal(predicted)}” correct?", verdicts, horizontal=True, key=vkey,
+                        format_func=literal,
                         index=verdicts.index(prior["verdict"]) if prior.get("verdict") in verdicts else None)
                 options = list(intents)
                 if prior.get("true_intent") and prior["true_intent"] not in options:
@@ -371,8 +376,8 @@ def _review_form(ctx, reviewer: str, round_info: dict, cid: str) -> None:
         for cell, crit in zip(cells, audit.RUBRIC):
             key = f"audit_score_{crit.name}_{suffix}"
             spec["scores"][crit.name] = key
-            cell.radio(crit.label, list(audit.SCORE_LEVELS), key=key, help=crit.question,
-                       format_func=lambda k, c=crit: f"{k} · {c.anchor(k)}",
+            cell.radio(literal(crit.label), list(audit.SCORE_LEVELS), key=key, help=literal(crit.question),
+                       format_func=lambda k, c=crit: f"{k:d} · {literal(c.anchor(k))}",
                        index=(saved[crit.name] - 1) if saved else None)
         flag_cols = st.columns(len(audit.FLAGS))
         for col, flag in zip(flag_cols, audit.FLAGS):
@@ -390,6 +395,7 @@ def _review_form(ctx, reviewer: str, round_info: dict, cid: str) -> None:
             st.dataframe(history.drop(columns="labels"), hide_index=True, width="stretch")
 
 
+@shell.guarded
 def _save_review(db, round_id: int, cid: str, reviewer: str, spec: dict) -> None:
     """The rubric form's on_click: read the widgets, save atomically, leave a message. Widgets keep their values."""
     state = st.session_state
@@ -436,9 +442,11 @@ def _fmt_rate(value) -> str:
 def _results(ctx, round_info: dict) -> None:
     db, round_id = ctx.db, int(round_info["id"])
     scores = audit_store.load_scores(db, round_id)
-    st.caption(f"Round {round_info['name']!r}: strategy {round_info['strategy']}, seed {round_info['seed']}, "
-               f"{round_info['conversation_count']} conversation(s), created {round_info['created_at']}"
-               + (f" by {round_info['created_by']}" if round_info.get("created_by") not in (None, "None") else ""))
+    st.caption(f"Round '{literal(round_info['name'])}': strategy {literal(round_info['strategy'])}, seed "
+               f"{int(round_info['seed'])}, {int(round_info['conversation_count']):,} conversation(s), created "
+               f"{literal(round_info['created_at'])}"
+               + (f" by {literal(round_info['created_by'])}" if round_info.get("created_by") not in (None, "None")
+                  else ""))
     _exports(ctx, round_info)
     if len(scores) == 0:
         st.info("No review saved in this round yet.")
@@ -530,10 +538,11 @@ def _results(ctx, round_info: dict) -> None:
     c1.metric("Outcome disagrees with reviewers", _fmt_rate(avh.outcome_disagreement_rate),
               help="Automated 'resolved' but reviewers scored overall 1-2, or automated escalated/abandoned/"
                    "unresolved but reviewers scored 4-5.")
-    c1.caption(f"{avh.outcome_disagreement_count} of {avh.outcome_compared_count} comparable conversation(s).")
+    c1.caption(f"{avh.outcome_disagreement_count:,} of {avh.outcome_compared_count:,} comparable conversation(s).")
     c2.metric("VADER disagrees with tone score", _fmt_rate(avh.sentiment_disagreement_rate),
               help="User sentiment positive but tone scored 1-2, or negative but tone scored 4-5.")
-    c2.caption(f"{avh.sentiment_disagreement_count} of {avh.sentiment_compared_count} comparable conversation(s).")
+    c2.caption(f"{avh.sentiment_disagreement_count:,} of {avh.sentiment_compared_count:,} comparable "
+               "conversation(s).")
     flagged = avh.table[avh.table["outcome_disagrees"].fillna(False) | avh.table["sentiment_disagrees"].fillna(False)]
     if len(flagged):
         st.dataframe(flagged, hide_index=True, width="stretch", key="audit_avh")

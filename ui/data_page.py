@@ -82,7 +82,7 @@ def render_upload(ctx: shell.PageContext) -> None:
     conv_digest = f"{content_digest(conv_upload)} {conv_upload.name}" if conv_upload is not None else None
     overrides = st.session_state.setdefault("data_mapping_overrides", {})
     test_users = tuple(p.strip() for p in tests.split(",") if p.strip())
-    progress = st.progress(0.0, text=f"Reading {upload.name} ({len(data) / 1e6:.1f} MB)…")
+    progress = st.progress(0.0, text=f"Reading {literal(upload.name)} ({len(data) / 1e6:.1f} MB)…")
     try:
         result = cached_load(digest, upload.name, tuple(sorted(overrides.items())), timezone, on_error, test_users,
                              conv_digest, platform, _data=data, _conv=conv)
@@ -105,7 +105,7 @@ def render_upload(ctx: shell.PageContext) -> None:
 def _report(result: LoadResult) -> None:
     detected = adapters.ADAPTERS[result.format].label if result.format in adapters.ADAPTERS else \
         f"generic {result.format.upper()}"
-    st.markdown(f"**Validation report** · read as: **{detected}** · {len(result.frame):,} messages in "
+    st.markdown(f"**Validation report** · read as: **{literal(detected)}** · {len(result.frame):,} messages in "
                 f"{result.conversations:,} conversations")
     cols = st.columns(3)
     cols[0].metric("Rows read", f"{result.source_rows:,}")
@@ -114,7 +114,7 @@ def _report(result: LoadResult) -> None:
     for notice in result.notices:
         st.info(literal(notice))
     if result.skipped_rows:
-        st.warning(f"{result.skipped_rows} row(s) were skipped. Every one is listed here.")
+        st.warning(f"{result.skipped_rows:,} row(s) were skipped. Every one is listed here.")
         st.dataframe(result.skipped.head(500), width="stretch", hide_index=True)
         shell.download_csv(result.skipped, label="Download skipped rows (CSV)", file_name="skipped_rows.csv",
                            key="data_skipped_download")
@@ -159,14 +159,14 @@ def _save_form(ctx: shell.PageContext, result: LoadResult, file_name: str) -> No
             return
         st.session_state["active_dataset_id"] = saved.dataset_id
         st.session_state["data_last_save"] = (
-            f"Saved to '{literal(name)}': {saved.new_rows:,} new message(s), {saved.duplicate_rows:,} already present.")
+            f"Saved to '{name}': {saved.new_rows:,} new message(s), {saved.duplicate_rows:,} already present.")
         st.rerun()
 
 
 def render_datasets(ctx: shell.PageContext) -> None:
     st.subheader("Stored datasets")
-    if msg := st.session_state.pop("data_last_save", None):
-        st.success(msg)
+    if msg := st.session_state.pop("data_last_save", None):  # plain text, escaped when shown
+        st.success(literal(msg))
     datasets = store.list_datasets(ctx.db)
     if len(datasets) == 0:
         st.info("The store is empty.")
@@ -189,7 +189,7 @@ def render_datasets(ctx: shell.PageContext) -> None:
                 return
             if st.session_state.get("active_dataset_id") == victim:
                 st.session_state["active_dataset_id"] = None
-            st.session_state["data_last_save"] = f"Deleted '{literal(names[victim])}'."
+            st.session_state["data_last_save"] = f"Deleted '{names[victim]}'."
             st.rerun()
 
 
@@ -212,6 +212,6 @@ def render_browser(ctx: shell.PageContext) -> None:
     row = ctx.rollup[ctx.rollup["conversation_id"] == cid]
     if len(row):
         r = row.iloc[0]
-        st.caption(f"{int(r['message_count'])} messages · {int(r['user_turns'])} user turns · channel "
-                   f"{r['channel'] if pd.notna(r['channel']) else '—'}")
+        st.caption(f"{int(r['message_count']):,} messages · {int(r['user_turns']):,} user turns · channel "
+                   f"{literal(r['channel'])}")
     shell.render_transcript(convo)

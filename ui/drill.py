@@ -13,6 +13,7 @@ import streamlit as st
 
 from metrics.engagement_charts import rows_matching, selection_points
 from ui import shell
+from ui.fmt import literal
 
 __all__ = ["picked", "linked", "listing", "conversations", "chart_with_drill"]
 
@@ -33,8 +34,9 @@ def linked(field: str) -> str | None:
 
 
 def listing(frame: pd.DataFrame, *, heading: str, key: str) -> None:
-    """A bold heading, then the conversations of ``frame`` (needs ``conversation_id``)."""
-    st.markdown(f"**{heading}**")
+    """A bold heading (plain text: it is escaped here), then the conversations of ``frame`` (needs
+    ``conversation_id``)."""
+    st.markdown(f"**{literal(heading)}**")
     shell.conversation_list(frame, key=key)
 
 

@@ -13,7 +13,7 @@ from metrics import engagement_charts as charts
 from metrics.errors import ChatlensError
 from metrics.schema import has_timestamps
 from ui import drill, shell
-from ui.fmt import num, pct
+from ui.fmt import literal, num, pct
 
 DRILL_COLUMNS = ["conversation_id", "started_at", "channel", "user_turns", "message_count", "duration_seconds"]
 
@@ -80,14 +80,14 @@ def _volume(rollup, details, ctx: shell.PageContext) -> None:
         _chart(trend,
                key="engagement_volume", name="volume", rows=lambda: periods().rename(columns={period: "period"}),
                title="Conversations started", details=details)
-        st.caption(f"Conversations started per {period}; red bars contain a spike day. Look for steps and "
+        st.caption(f"Conversations started per {literal(period)}; red bars contain a spike day. Look for steps and "
                    "spikes, then click a bar to read its conversations.")
         shell.download_csv(per_period, label="Download volume (CSV)", file_name=f"volume_per_{period}.csv",
                            key="engagement_volume_csv")
 
         st.subheader("Spikes")
         if spike_list:
-            st.warning(f"{len(spike_list)} spike day(s): {', '.join(spike_list)}. {volume.SPIKE_WARNING}",
+            st.warning(f"{len(spike_list):,} spike day(s): {literal(', '.join(spike_list))}. {volume.SPIKE_WARNING}",
                        icon=":material/warning:")
         else:
             st.caption(f"No day is more than k = {k:g} robust standard deviations above its 28-day baseline.")

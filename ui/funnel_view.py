@@ -15,7 +15,7 @@ from metrics import funnel_charts as charts
 from metrics import funnel_store
 from metrics.errors import ChatlensError
 from ui import drill, shell
-from ui.fmt import num, pct, plain
+from ui.fmt import literal, num, pct
 
 BUILTIN = ""  # selectbox value of the built-in lead funnel
 BUILTIN_LABEL = "Lead generation (built-in)"
@@ -29,14 +29,15 @@ def render(ctx: shell.PageContext) -> None:
     pick = _pick_funnel(ctx.db, saved)
     flash = st.session_state.pop("funnel_flash", None)  # the outcome of the last form action (after its rerun)
     if flash:
-        st.success(plain(flash), icon=":material/check_circle:")
+        st.success(literal(flash), icon=":material/check_circle:")
     _form(ctx, pick, saved)
     try:
         stages = F.stages_from_dicts(st.session_state["funnel_applied"])
     except (ChatlensError, KeyError):
         stages = list(F.DEFAULT_LEAD_FUNNEL)
 
-    st.caption("Stages: " + " → ".join(f"**{s.name}** (`{F.rule_label(s.rule)}`)" for s in stages))
+    st.caption("Stages: " + " → ".join(f"**{literal(s.name)}** ({literal(F.rule_label(s.rule), code=True)})"
+                                       for s in stages))
     if F.contact_stage_warning(stages):
         st.info("**Privacy:** this funnel has stages that capture contact details. Views and exports show "
                 "which stage was reached, never the value: e-mail addresses and phone numbers are masked as "
@@ -50,7 +51,7 @@ def render(ctx: shell.PageContext) -> None:
                        help="On: a stage counts only at or after the message that reached the previous stage. "
                             "Off: the stages may happen in any order.")
     for warning in shell.cached(ctx, F.validate_funnel, stages, messages):
-        st.warning(plain(warning), icon=":material/warning:")
+        st.warning(literal(warning), icon=":material/warning:")
     try:
         table = shell.cached(ctx, F.funnel_table, messages, stages, strict=strict)
     except ChatlensError as exc:
@@ -132,7 +133,7 @@ def _form(ctx: shell.PageContext, pick: str, saved: list[str]) -> None:
             if do_save or do_apply or do_copy:
                 stages = F.parse_stage_lines(text)
                 for warning in F.validate_funnel(stages, ctx.messages):
-                    feedback.warning(plain(warning), icon=":material/warning:")
+                    feedback.warning(literal(warning), icon=":material/warning:")
                 if do_apply:
                     st.session_state["funnel_applied"] = F.stages_to_dicts(stages)
                     feedback.info("Applied below without saving.")
@@ -155,13 +156,13 @@ def _form(ctx: shell.PageContext, pick: str, saved: list[str]) -> None:
                 if pick == BUILTIN:
                     feedback.error("The built-in funnel cannot be deleted.")
                 elif not confirm:
-                    feedback.error(f"Tick 'Yes, delete the selected funnel' to delete '{pick}'.")
+                    feedback.error(f"Tick 'Yes, delete the selected funnel' to delete '{literal(pick)}'.")
                 else:
                     funnel_store.delete_funnel(db, pick)
                     _finish(f"Deleted funnel '{pick}'.", BUILTIN)
         except ChatlensError as exc:
             for problem in str(exc).split(" | "):  # parse_stage_lines joins one problem per line
-                feedback.error(plain(problem), icon=":material/error:")
+                feedback.error(literal(problem), icon=":material/error:")
 
 
 # ----------------------------------------------------------------------------------------- stages
@@ -171,8 +172,8 @@ def _stages(ctx: shell.PageContext, stages, table, strict: bool) -> None:
     finished = int(table["conversations"].iloc[-1])
     m = st.columns(3)
     m[0].metric("Entered the funnel", f"{entered:,}",
-                help=f"Conversations reaching '{stages[0].name}', of {len(ctx.rollup):,}.")
-    m[1].metric("Finished", f"{finished:,}", help=f"Conversations reaching '{stages[-1].name}'.")
+                help=f"Conversations reaching '{literal(stages[0].name)}', of {len(ctx.rollup):,}.")
+    m[1].metric("Finished", f"{finished:,}", help=f"Conversations reaching '{literal(stages[-1].name)}'.")
     m[2].metric("Entry to finish", "—" if entered == 0 else f"{finished / entered:.1%}")
 
     st.subheader("Stages")
@@ -195,9 +196,9 @@ def _stages(ctx: shell.PageContext, stages, table, strict: bool) -> None:
     if picked in names:
         stopped = shell.cached(ctx, F.dropoff_conversations, messages, stages, stage=picked, strict=strict)
         if picked == names[-1]:
-            st.markdown(f"**'{picked}' is the last stage: conversations there finished the funnel.**")
+            st.markdown(f"**'{literal(picked)}' is the last stage: conversations there finished the funnel.**")
         else:
-            st.markdown(f"**Stopped at '{picked}': {len(stopped):,} conversation(s)**")
+            st.markdown(f"**Stopped at '{literal(picked)}': {len(stopped):,} conversation(s)**")
             st.caption("Each reached this stage but not the next; the bot's last message is shown masked.")
             shell.conversation_list(stopped, key="funnel_drill_convs")
             shell.download_csv(stopped, label="Download these conversations (CSV)",
@@ -230,7 +231,7 @@ def _segments(ctx: shell.PageContext, stages, strict: bool, available: list[str]
     try:
         seg = shell.cached(ctx, F.funnel_by_segment, messages, stages, by=by, strict=strict)
         shell.show_chart(ctx, charts.segment_comparison_chart, seg, value=value)
-        st.caption(f"Each stage's bars compare the values of {by}; look for a segment that drops earlier.")
+        st.caption(f"Each stage's bars compare the values of {literal(by)}; look for a segment that drops earlier.")
         wide = seg.pivot(index=["stage_index", "stage"], columns="segment", values=value).reset_index()
         fmt = "%d" if value == "conversations" else "percent"
         st.dataframe(wide.drop(columns="stage_index"), width="stretch", hide_index=True, key="funnel_seg_table",

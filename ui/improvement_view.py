@@ -17,8 +17,9 @@ import streamlit as st
 from metrics import changelog, changelog_charts, goals_store, kpis
 from metrics.backlog import DEFAULT_MIN_COUNT, SOURCE_LABELS, improvement_candidates, rank_backlog
 from metrics.errors import ChatlensError
-from metrics.review import improvement_report, md_escape
+from metrics.review import improvement_report
 from ui import shell
+from ui.fmt import harden_markdown, literal
 from ui.overview import audit_scores, scored_messages
 
 FLASH = "improve_flash"
@@ -34,9 +35,9 @@ def render(ctx: shell.PageContext) -> None:
     if ctx.dataset_id is None or len(ctx.messages) == 0:
         st.info("No conversations to analyse. Load a dataset on the **Data** page (or widen the filters).")
         return
-    flash = st.session_state.pop(FLASH, None)
+    flash = st.session_state.pop(FLASH, None)  # plain text (it may name a change): escaped when shown
     if flash:
-        st.success(flash, icon=":material/check_circle:")
+        st.success(literal(flash), icon=":material/check_circle:")
     try:
         entries = goals_store.list_changes(ctx.db, dataset_id=ctx.dataset_id)
     except ChatlensError as exc:
@@ -98,7 +99,7 @@ def _change_log(ctx: shell.PageContext, entries: list) -> None:
             st.session_state[FLASH] = f"Deleted change #{doomed}."
             st.rerun()
         chosen = by_id[doomed]
-        with st.expander(f"Edit #{chosen.id} {chosen.title}"):
+        with st.expander(f"Edit #{chosen.id:d} {literal(chosen.title)}"):
             with st.form(f"improve_edit_form_{chosen.id}"):
                 e1, e2, e3 = st.columns([1, 1, 2])
                 new_date = e1.date_input("Went live on", value=chosen.date, key=f"improve_edit_date_{chosen.id}")
@@ -143,13 +144,13 @@ def _before_after(ctx: shell.PageContext, entries: list) -> pd.DataFrame:
                                         "what happened", width="large")})
         for row in results.itertuples(index=False):
             if not row.attributable:
-                st.warning(f"**{md_escape(row.title)}**: cannot be attributed — {md_escape(row.reasons)}",
+                st.warning(f"**{literal(row.title)}**: cannot be attributed — {literal(row.reasons)}",
                            icon=":material/warning:")
         pick = st.selectbox("Chart", list(range(len(entries))), key="improve_chart_entry",
                             format_func=lambda i: f"{entries[i].date} {entries[i].title} → {metric_label(entries[i].metric)}")
         e = entries[pick]
         verdict = results.iloc[pick]["verdict"]
-        (st.success if results.iloc[pick].get("significant", False) else st.info)(md_escape(verdict))
+        (st.success if results.iloc[pick].get("significant", False) else st.info)(literal(verdict))
         try:
             series = shell.cached(ctx, kpis.kpi_series, ctx.messages, ctx.rollup, metric=e.metric, freq="W")
             span = pd.Timedelta(days=int(window))
@@ -184,7 +185,7 @@ def _backlog(ctx: shell.PageContext) -> None:
         shell.show_error(exc)
         return
     for source, reason in found.skipped:
-        st.caption(f"{SOURCE_LABELS[source]}: not available — {md_escape(reason)}")
+        st.caption(f"{SOURCE_LABELS[source]}: not available — {literal(reason)}")
 
     if len(ranked) == 0:
         st.info("No candidate reaches the minimum count.")
@@ -242,6 +243,6 @@ def _report(ctx: shell.PageContext, entries: list, results: pd.DataFrame) -> Non
     st.header("Improvement report")
     report = improvement_report(entries, results, dataset_name=ctx.dataset_name)
     with st.expander("Preview", expanded=False):
-        st.markdown(improvement_report(entries, results, dataset_name=ctx.dataset_name, level=4))
+        st.markdown(harden_markdown(improvement_report(entries, results, dataset_name=ctx.dataset_name, level=4)))
     st.download_button("Download the improvement report (Markdown)", partial(str.encode, report, "utf-8"),
                        file_name="improvement-report.md", mime="text/markdown", key="improve_report_md")

@@ -13,7 +13,7 @@ from metrics import intent_charts as charts
 from metrics import intents
 from metrics.errors import ChatlensError, InsufficientDataError
 from ui import drill, shell
-from ui.fmt import num, pct, plain
+from ui.fmt import literal, num, pct
 
 #: Labels tried, in order, for the intents folded out of the matrix (the first no intent uses).
 OTHER_LABELS = ("other", "(other)", "(other intents)", "(rest)")
@@ -61,7 +61,7 @@ def render(ctx: shell.PageContext) -> None:
     labelled = report.labelled_count if report else 0
     if labelled < intents.MIN_LABELLED_MESSAGES:
         st.warning(
-            f"Only {labelled} labelled message(s) (fewer than {intents.MIN_LABELLED_MESSAGES}): the accuracy shown "
+            f"Only {labelled:,} labelled message(s) (fewer than {intents.MIN_LABELLED_MESSAGES}): the accuracy shown "
             "is unreliable. Don't assume high accuracy without human review: reviewers can label more messages "
             "on the **Audit** page.", icon=":material/warning:")
         if (shell.ROOT / "pages" / "8_Audit.py").exists():
@@ -167,7 +167,8 @@ def _confusion(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str, to
         true_i, pred_i = str(cell.get("true_intent", "")), str(cell.get("intent", ""))
         pair = shell.cached(ctx, intents.pair_messages, messages, true_intent=true_i, intent=pred_i,
                             fallback_intent=fallback, folded=conf.folded, other_label=conf.other_label)
-        st.markdown(f"**Messages labelled `{true_i}` and predicted `{pred_i}`: {len(pair):,}**")
+        st.markdown(f"**Messages labelled {literal(true_i, code=True)} and predicted {literal(pred_i, code=True)}: "
+                    f"{len(pair):,}**")
         st.dataframe(pair, width="stretch", hide_index=True, key="intents_drill_table")
         shell.download_csv(pair, label="Download these messages (CSV)", file_name="intent_cell_messages.csv",
                            key="intents_drill_csv")
@@ -199,7 +200,7 @@ def _per_intent(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str, t
     if wanted is not None:
         labelled = shell.cached(ctx, intents.labelled_messages, messages, fallback_intent=fallback)
         misread = labelled[(labelled["true_intent"] == wanted) & (labelled["intent"] != wanted)]
-        st.markdown(f"**Messages labelled {plain(wanted)} that the bot misread: {len(misread):,}**")
+        st.markdown(f"**Messages labelled {literal(wanted, code=True)} that the bot misread: {len(misread):,}**")
         st.dataframe(misread, width="stretch", hide_index=True, key="intents_linked_table")
 
     tab_fp, tab_fn = st.tabs(["False positives", "False negatives"])
@@ -276,7 +277,7 @@ def _drift(messages: pd.DataFrame, fallback: str, ctx: shell.PageContext) -> Non
     try:
         drift = shell.cached(ctx, intents.intent_drift, messages, fallback_intent=fallback)
     except InsufficientDataError as exc:
-        st.info(f"Drift needs timestamps: {exc}")
+        st.info(f"Drift needs timestamps: {literal(exc)}")
         return
     if not len(drift.weekly):
         return
@@ -314,8 +315,8 @@ def _model_ab(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str) -> 
         return
     st.dataframe(ab.overall, width="stretch", hide_index=True)
     shell.show_chart(ctx, charts.model_comparison_chart, ab.per_intent)
-    st.caption(f"Accuracy of each model minus the baseline {ab.baseline} per true intent; faded bars have "
-               f"fewer than {ab.min_support} labelled messages on a side: too small to judge.")
+    st.caption(f"Accuracy of each model minus the baseline {literal(ab.baseline)} per true intent; faded bars have "
+               f"fewer than {ab.min_support:,} labelled messages on a side: too small to judge.")
     st.dataframe(ab.per_intent, width="stretch", hide_index=True)
     shell.download_csv(ab.per_intent, label="Download model comparison (CSV)", file_name="intent_model_ab.csv",
                        key="intents_ab_csv")

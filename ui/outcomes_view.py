@@ -15,7 +15,7 @@ from metrics import outcome_charts as charts
 from metrics.errors import ChatlensError
 from metrics.schema import has_timestamps
 from ui import drill, shell
-from ui.fmt import num, pct
+from ui.fmt import literal, num, pct
 
 DRILL = ["conversation_id", "started_at", "channel", "user_turns", "topic"]
 #: The five-definition chart's metric -> the vendor table's flag column listed when a cell is clicked.
@@ -158,7 +158,7 @@ def _mix(results: dict, table, details, period: str, timed: bool, ctx: shell.Pag
                key="outcomes_mix",
                name="mix", rows=rows,
                title="Conversations", details=details)
-        st.caption(f"Share of each outcome per {period}: watch the green (resolved) band shrink or the red "
+        st.caption(f"Share of each outcome per {literal(period)}: watch the green (resolved) band shrink or the red "
                    "(abandoned) band grow. Click a segment for its conversations.")
         shell.download_csv(mix, label="Download outcome mix (CSV)", file_name=f"outcome_mix_{period}.csv",
                            key="outcomes_mix_csv")
@@ -178,8 +178,8 @@ def _vendors(ctx: shell.PageContext, results: dict, details) -> None:
                                 for c in ("resolution_rate", "escalation_rate", "abandonment_rate",
                                           "containment_rate")})
     for _, row in vendor.iterrows():
-        with st.expander(f"How {row['style']} counts"):
-            st.markdown(str(row["definition"]).replace("_", "\\_"))
+        with st.expander(f"How {literal(row['style'])} counts"):
+            st.markdown(literal(row["definition"]))
     shell.download_csv(vendor, label="Download the five definitions (CSV)", file_name="outcome_definitions.csv",
                        key="outcomes_vendor_csv")
     points = drill.picked(event, charts.PARAMS["vendor"][0])
@@ -200,7 +200,7 @@ def _escalations(ctx: shell.PageContext, results: dict, details, timed: bool) ->
     cols[1].metric("Escalation rate (all hand-offs)", pct(esc.escalation_rate))
     cols[2].metric("Within the first 3 user turns", pct(timing.early_escalation_rate))
     if timing.warning:
-        st.warning(timing.warning, icon=":material/warning:")
+        st.warning(literal(timing.warning), icon=":material/warning:")
     st.caption("High escalation is not always bad - it protects users when the bot is not ready. Don't optimise "
                "it down at the expense of satisfaction.")
 
@@ -238,8 +238,8 @@ def _escalations(ctx: shell.PageContext, results: dict, details, timed: bool) ->
         _chart(shell.chart(ctx, charts.escalation_by_chart, by_frame, by=by), key="outcomes_esc_by_chart", name="by",
                rows=lambda: etable.assign(group=etable[group_col].fillna("(none)")), title="Escalations in that group",
                details=details)
-        st.caption(f"Escalation rate per {by}: a bar far above the rest is a time or topic the bot can't cover. "
-                   "Click it for the escalated conversations.")
+        st.caption(f"Escalation rate per {literal(by)}: a bar far above the rest is a time or topic the bot can't "
+                   "cover. Click it for the escalated conversations.")
         shell.download_csv(by_frame, label=f"Download escalation by {by} (CSV)", file_name=f"escalation_by_{by}.csv",
                            key="outcomes_esc_by_csv")
     except ChatlensError as exc:
@@ -318,12 +318,12 @@ def _by_tag(ctx: shell.PageContext, results: dict, details, rules) -> None:
         st.info("Tag conversations with a `topic` (inquiry / complaint / request) or predicted intents to compare "
                 "which categories succeed.")
         return
-    tag_by = st.radio("Tag", tag_options, horizontal=True, key="outcomes_tag_by")
+    tag_by = st.radio("Tag", tag_options, horizontal=True, key="outcomes_tag_by", format_func=literal)
     tags = shell.cached(ctx, outcomes.resolution_by_tag, messages, rollup, by=tag_by, rules=rules)
     _chart(shell.chart(ctx, charts.resolution_tag_chart, tags, by=tag_by), key="outcomes_tag", name="tag",
            rows=results["tags"][tag_by], title="Conversations tagged", details=details)
     small = int(tags["small_group"].sum())
-    st.caption(f"Resolution rate per {tag_by} with its 95% Wilson interval: compare intervals, not dots. "
+    st.caption(f"Resolution rate per {literal(tag_by)} with its 95% Wilson interval: compare intervals, not dots. "
                f"Hollow points are small groups (< 30 conversations, {small} here): read them with care.")
     shell.download_csv(tags, label=f"Download resolution by {tag_by} (CSV)",
                        file_name=f"resolution_by_{tag_by}.csv", key="outcomes_tag_csv")

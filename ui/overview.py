@@ -27,8 +27,9 @@ from metrics.backlog import SOURCE_LABELS, improvement_candidates, rank_backlog
 from metrics.errors import ChatlensError
 from metrics.export import to_csv_bytes
 from metrics.overview import dataset_overview
-from metrics.review import md_escape, recent_window, review_frame, review_markdown, weekly_review
+from metrics.review import recent_window, review_frame, review_markdown, weekly_review
 from ui import auth, shell
+from ui.fmt import harden_markdown, literal
 
 VIEWS = ("Executive", "Operational")
 MAX_TILES = 8  # the guide: "stick to 7-10 key metrics on your main dashboard"
@@ -116,16 +117,18 @@ def _short(text, limit: int) -> str:
 
 def link(page: str, label: str, *, params: dict | None = None, icon: str | None = None,
          help: str | None = None) -> None:
-    """A page link carrying ``params`` as query parameters (the filter that shows the item)."""
+    """A page link carrying ``params`` as query parameters (the filter that shows the item). ``label`` and
+    ``help`` are plain text (item names from the data): they are escaped here."""
     try:
-        st.page_link(page, label=label, icon=icon, query_params=params or None,
-                     help=md_escape(help) if help else None)
+        st.page_link(page, label=literal(label), icon=icon, query_params=params or None,
+                     help=literal(help) if help else None)
     except StreamlitPageNotFoundError:
-        st.markdown(f"{label} ({page})")
+        st.markdown(f"{literal(label)} ({literal(page)})")
 
 
 def _fmt(value, kind) -> str:
-    return kpis.format_value(value, kind)
+    """A KPI value in its unit, ready for Markdown (money's ``$`` escaped)."""
+    return literal(kpis.format_value(value, kind))
 
 
 def _evidence(test: str, p, significant: bool, *, short: bool = False) -> str:
@@ -139,37 +142,41 @@ def _evidence(test: str, p, significant: bool, *, short: bool = False) -> str:
 
 
 def tile_help(row, kpi, goal) -> str:
-    parts = [f"**Definition:** {kpi.definition}."]
-    parts.append(f"**Week-over-week:** {row.period or '—'} vs the week before: "
-                 f"{kpis.format_delta(row.wow_delta, kpi.kind)}, {_evidence(row.wow_test, row.wow_p_value, row.wow_significant)}"
-                 + (f" ({row.wow_test})" if row.wow_test != kpis.NOT_TESTED else "") + ".")
-    parts.append(f"**Month-over-month:** {row.mom_period or '—'} vs the month before: "
-                 f"{kpis.format_delta(row.mom_delta, kpi.kind)}, {_evidence(row.mom_test, row.mom_p_value, row.mom_significant)}.")
+    """The tile's tooltip: Markdown with every value escaped."""
+    wow_test = f" ({literal(row.wow_test)})" if row.wow_test != kpis.NOT_TESTED else ""
+    parts = [f"**Definition:** {literal(kpi.definition)}.",
+             f"**Week-over-week:** {literal(row.period or '—')} vs the week before: "
+             f"{literal(kpis.format_delta(row.wow_delta, kpi.kind))}, "
+             f"{_evidence(row.wow_test, row.wow_p_value, row.wow_significant)}{wow_test}.",
+             f"**Month-over-month:** {literal(row.mom_period or '—')} vs the month before: "
+             f"{literal(kpis.format_delta(row.mom_delta, kpi.kind))}, "
+             f"{_evidence(row.mom_test, row.mom_p_value, row.mom_significant)}."]
     if goal is not None:
         word = "or more" if goal.direction == "higher" else "or less"
-        parts.append(f"**Goal** “{goal.name}”: target {_fmt(goal.target, kpi.kind)}; green at {_fmt(goal.green, kpi.kind)} "
-                     f"{word}, red {'below' if goal.direction == 'higher' else 'above'} {_fmt(goal.red, kpi.kind)}.")
+        side = "below" if goal.direction == "higher" else "above"
+        parts.append(f"**Goal** “{literal(goal.name)}”: target {_fmt(goal.target, kpi.kind)}; green at "
+                     f"{_fmt(goal.green, kpi.kind)} {word}, red {side} {_fmt(goal.red, kpi.kind)}.")
     if kpi.vanity:
         parts.append("Volume is activity, not quality.")
     parts.append(f"Units this week: {row.n:,}.")
     if row.reason:
-        parts.append(row.reason)
-    return "\n\n".join(md_escape(p).replace("\\*\\*", "**") for p in parts)
+        parts.append(literal(row.reason))
+    return "\n\n".join(parts)
 
 
 def render_tile(row, goal=None) -> None:
     kpi = kpis.CATALOGUE[row.name]
-    label = kpi.label + (" · goal" if goal is not None else "")
+    label = literal(kpi.label) + (" · goal" if goal is not None else "")
     with st.container(border=True):
         text, color = BADGES[row.status if row.available else "none"]
         if goal is None and row.status == "none":
             text = "No goal"
         st.badge(text if row.available else "Unavailable", color=color if row.available else "gray")
         if not row.available:
-            st.metric(label, "—", help=md_escape(row.reason))
-            st.caption(md_escape(row.reason))
+            st.metric(label, "—", help=literal(row.reason))
+            st.caption(literal(row.reason))
             return
-        delta = None if math.isnan(row.wow_delta) else kpis.format_delta(row.wow_delta, kpi.kind)
+        delta = None if math.isnan(row.wow_delta) else literal(kpis.format_delta(row.wow_delta, kpi.kind))
         colored = bool(row.wow_significant)
         delta_color = ("normal" if kpi.direction == "higher" else "inverse") if colored else "off"
         spark = [v for v in row.sparkline if not (isinstance(v, float) and math.isnan(v))]
@@ -178,9 +185,9 @@ def render_tile(row, goal=None) -> None:
                   delta_description=f"WoW · {_evidence(row.wow_test, row.wow_p_value, row.wow_significant, short=True)}"
                   if delta else None,
                   help=tile_help(row, kpi, goal), chart_data=spark if len(spark) >= 2 else None, chart_type="line")
-        mom = "—" if math.isnan(row.mom_delta) else kpis.format_delta(row.mom_delta, kpi.kind)
+        mom = "—" if math.isnan(row.mom_delta) else literal(kpis.format_delta(row.mom_delta, kpi.kind))
         mom_p = "" if math.isnan(row.mom_p_value) else f" (p = {row.mom_p_value:.2g})"
-        st.caption(f"{row.period} · MoM {mom} · "
+        st.caption(f"{literal(row.period)} · MoM {mom} · "
                    f"{_evidence(row.mom_test, row.mom_p_value, row.mom_significant, short=True)}{mom_p}")
 
 
@@ -212,15 +219,16 @@ def tile_metrics(goals, table: pd.DataFrame, *, max_tiles: int = MAX_TILES) -> l
 
 def render_alerts(results: list, saved: bool, error: str) -> None:
     if error:
-        st.caption(f"Alerts not evaluated: {error}")
+        st.caption(f"Alerts not evaluated: {literal(error)}")
         return
     breached = [r for r in results if r.breached]
     source = "saved rules" if saved else "default rules"
     if breached:
-        st.error("**Breached alerts** (" + (results[0].week or "") + f", {source}):\n\n"
-                 + "\n".join(f"- {md_escape(r.sentence())}" for r in breached), icon=":material/notifications_active:")
+        st.error(f"**Breached alerts** ({literal(results[0].week or '')}, {source}):\n\n"
+                 + "\n".join(f"- {literal(r.sentence())}" for r in breached), icon=":material/notifications_active:")
     else:
-        st.success(f"No alert breached in {results[0].week if results else '—'} ({len(results)} {source} evaluated).",
+        st.success(f"No alert breached in {literal(results[0].week) if results else '—'} ({len(results):,} {source} "
+                   "evaluated).",
                    icon=":material/notifications:")
 
 
@@ -250,19 +258,19 @@ def render_business_strip(ctx, options) -> None:
         inputs = inputs_from_basis(shell.cached(ctx, data_basis, ctx.messages, ctx.rollup), base=options.roi_base)
         result = compute_roi(inputs)
     except ChatlensError as exc:
-        st.info(f"The ROI model cannot run on this data: {exc}")
+        st.info(f"The ROI model cannot run on this data: {literal(exc)}")
         return
     cols = st.columns(4)
     cols[0].metric("Leads", f"{inputs.leads_monthly:,.0f}", border=True,
                    help="Conversations with an e-mail event or a known conversion, per month (ROI model).")
-    cols[1].metric("Revenue", kpis.format_value(result.attributed_revenue, "money"), border=True,
+    cols[1].metric("Revenue", _fmt(result.attributed_revenue, "money"), border=True,
                    help="Attributed revenue: leads x value per lead x lead conversion rate.")
-    cols[2].metric("Cost savings", kpis.format_value(result.automation_savings, "money"), border=True,
+    cols[2].metric("Cost savings", _fmt(result.automation_savings, "money"), border=True,
                    help="Contained conversations x human cost per ticket - total monthly cost.")
-    cols[3].metric("Cost per outcome", kpis.format_value(result.cost_per_outcome, "money"), border=True,
+    cols[3].metric("Cost per outcome", _fmt(result.cost_per_outcome, "money"), border=True,
                    help="Total monthly cost / successful outcomes per month.")
     st.caption(f"From the ROI model on the selected data: volumes and rates from the data, costs from "
-               f"“{md_escape(label)}”.")
+               f"“{literal(label)}”.")
     link("pages/7_ROI.py", "Open the ROI model to change the costs", icon=":material/payments:")
 
 
@@ -300,15 +308,15 @@ def render_goals_editor(ctx, goals, saved: bool) -> None:
         except ChatlensError as exc:
             parsed, check, problem = None, None, str(exc)
         for w in warnings:
-            st.warning(md_escape(w), icon=":material/warning:")
+            st.warning(literal(w), icon=":material/warning:")
         c1, c2, _ = st.columns([1, 1, 3])
         if c1.button("Save goals", key="overview_goals_save", type="primary") and \
                 auth.require_admin("edit goals"):
             if problem:
-                st.error(md_escape(problem))
+                st.error(literal(problem))
             elif check is not None and not check.ok:
                 for e in check.errors:
-                    st.error(md_escape(e), icon=":material/block:")
+                    st.error(literal(e), icon=":material/block:")
             else:
                 try:
                     goals_store.save_goals(ctx.db, parsed)
@@ -325,17 +333,17 @@ def render_goals_editor(ctx, goals, saved: bool) -> None:
             st.rerun()
         st.markdown("**Suggested starting bands** (the guide's industry figures):")
         for s in goals_mod.SUGGESTIONS:
-            st.caption(f"• **{md_escape(s.note)}** — {md_escape(s.source)}")
-        st.caption(f"• **alert when {md_escape(goals_mod.SUGGESTED_ALERT)}** — "
-                   f"{md_escape(goals_mod.SUGGESTED_ALERT_SOURCE)}")
+            st.caption(f"• **{literal(s.note)}** — {literal(s.source)}")
+        st.caption(f"• **alert when {literal(goals_mod.SUGGESTED_ALERT)}** — "
+                   f"{literal(goals_mod.SUGGESTED_ALERT_SOURCE)}")
 
 
 def _section(title: str, body) -> None:
-    st.markdown(f"**{title}**")
+    st.markdown(f"**{literal(title)}**")
     try:
         body()
     except ChatlensError as exc:
-        st.caption(f"— {md_escape(exc)}")
+        st.caption(f"— {literal(exc)}")
 
 
 def render_operational(ctx, scored: pd.DataFrame, sentiment_reason: str, ranked, skipped) -> None:
@@ -349,7 +357,7 @@ def render_operational(ctx, scored: pd.DataFrame, sentiment_reason: str, ranked,
         m, r, span = scored, ctx.rollup, "the selected data"
     else:
         m, r, span = shell.derive(ctx, "overview_window", recent_window, scored, ctx.rollup, weeks=weeks)
-    st.caption(f"What needs improvement, over {md_escape(span)} ({len(r):,} conversations). "
+    st.caption(f"What needs improvement, over {literal(span)} ({len(r):,} conversations). "
                "Each item opens the page that shows it.")
     left, right = st.columns(2)
 
@@ -359,7 +367,7 @@ def render_operational(ctx, scored: pd.DataFrame, sentiment_reason: str, ranked,
         if len(table) == 0:
             st.caption("— no intent with at least 10 labelled messages")
         for row in table.itertuples(index=False):
-            link("pages/4_Intents.py", f"{md_escape(row.intent)} — F1 {row.f1:.2f}, recall {row.recall:.0%}, "
+            link("pages/4_Intents.py", f"{row.intent} — F1 {row.f1:.2f}, recall {row.recall:.0%}, "
                  f"{row.support} labelled", params={"intent": row.intent}, icon=":material/psychology:")
 
     def reasons():
@@ -367,7 +375,7 @@ def render_operational(ctx, scored: pd.DataFrame, sentiment_reason: str, ranked,
         if len(table) == 0:
             st.caption("— no escalation")
         for row in table.itertuples(index=False):
-            link("pages/3_Outcomes.py", f"{md_escape(row.reason)} — {row.conversation_count:,} escalations "
+            link("pages/3_Outcomes.py", f"{row.reason} — {row.conversation_count:,} escalations "
                  f"({row.share_rate:.0%})", params={"reason": row.reason}, icon=":material/support_agent:")
 
     def biggest_drop():
@@ -380,19 +388,19 @@ def render_operational(ctx, scored: pd.DataFrame, sentiment_reason: str, ranked,
             st.caption("— no drop-off")
             return
         row = body.loc[body["dropped"].idxmax()]
-        link("pages/6_Funnel.py", f"{md_escape(row['stage'])} — {int(row['dropped']):,} of "
+        link("pages/6_Funnel.py", f"{row['stage']} — {int(row['dropped']):,} of "
              f"{int(row['conversations']):,} stopped here", params={"stage": row["stage"]}, icon=":material/filter_alt:")
 
     def negative_bot():
         if "compound" not in m.columns:
-            st.caption(f"— sentiment not available: {md_escape(sentiment_reason or 'messages not scored')}")
+            st.caption(f"— sentiment not available: {literal(sentiment_reason or 'messages not scored')}")
             return
         table = shell.cached(ctx, negative_reactions, m, min_count=5, top=5)
         if len(table) == 0:
             st.caption("— no bot message with a negative reply")
         for row in table.itertuples(index=False):
             text = _short(row.bot_text, 40)
-            link("pages/5_Sentiment.py", f"“{md_escape(text)}” — {row.negative_count} negative replies "
+            link("pages/5_Sentiment.py", f"“{text}” — {row.negative_count} negative replies "
                  f"({row.negative_rate:.0%})", params={"bot_text": row.bot_text[:200]}, icon=":material/mood_bad:")
 
     def audit_topics():
@@ -405,7 +413,7 @@ def render_operational(ctx, scored: pd.DataFrame, sentiment_reason: str, ranked,
             return
         table = group_means(scores, ctx.rollup[["conversation_id", "topic"]], by="topic").head(5)
         for row in table.itertuples(index=False):
-            link("pages/8_Audit.py", f"{md_escape(row.topic)} — overall {row.overall:.1f}/5 "
+            link("pages/8_Audit.py", f"{row.topic} — overall {row.overall:.1f}/5 "
                  f"({row.conversation_count} audited)", params={"topic": row.topic}, icon=":material/rate_review:")
 
     with left:
@@ -420,7 +428,7 @@ def render_operational(ctx, scored: pd.DataFrame, sentiment_reason: str, ranked,
             st.caption("— no candidate with enough conversations")
         else:
             for row in ranked.head(3).itertuples(index=False):
-                link("pages/9_Improvement.py", f"{md_escape(_short(row.subject, 40))} — "
+                link("pages/9_Improvement.py", f"{_short(row.subject, 40)} — "
                      f"{row.impact_per_week:.1f}/week", icon=":material/autorenew:",
                      help=f"{SOURCE_LABELS[row.source]}: {row.problem}")
     render_rules_editor(ctx)
@@ -463,7 +471,7 @@ def render_rules_editor(ctx) -> None:
                     flags.append(bool(row.get("enabled", True)) if row.get("enabled") is not None else True)
                 goals_store.save_alert_rules(ctx.db, parsed, enabled=flags)
             except ChatlensError as exc:
-                st.error(md_escape(exc))
+                st.error(literal(exc))
             else:
                 st.session_state.pop("overview_rules_editor", None)
                 st.session_state[FLASH] = f"Saved {len(parsed)} alert rule(s)."
@@ -475,7 +483,7 @@ def render_review(ctx, table, ranked, alert_results, goals) -> None:
     review = weekly_review(table, backlog=ranked, alert_results=alert_results, goals=goals)
     markdown = review_markdown(review, dataset_name=ctx.dataset_name)
     with st.container(border=True):
-        st.markdown(review_markdown(review, dataset_name=ctx.dataset_name, level=4))
+        st.markdown(harden_markdown(review_markdown(review, dataset_name=ctx.dataset_name, level=4)))
     week = review.week or "review"
     c1, c2, _ = st.columns([1, 1, 3])
     c1.download_button("Download Markdown", partial(str.encode, markdown, "utf-8"), file_name=f"weekly-review-{week}.md",
@@ -491,12 +499,13 @@ def render(ctx: shell.PageContext) -> None:
         st.info("No dataset is loaded yet. Upload an export on the **Data** page.")
         st.page_link("pages/1_Data.py", label="Go to Data", icon=":material/upload_file:")
         return
-    flash = st.session_state.pop(FLASH, None)
+    flash = st.session_state.pop(FLASH, None)  # plain text, escaped when shown
     if flash:
-        st.success(flash, icon=":material/check_circle:")
+        st.success(literal(flash), icon=":material/check_circle:")
     summary = shell.cached(ctx, dataset_overview, ctx.messages, ctx.rollup)
-    span = f" · {summary.first_day} to {summary.last_day} (UTC)" if summary.first_day else " · no timestamps"
-    st.caption(f"Dataset: {md_escape(ctx.dataset_name)} · {summary.conversation_count:,} conversations · "
+    span = (f" · {literal(summary.first_day)} to {literal(summary.last_day)} (UTC)" if summary.first_day
+            else " · no timestamps")
+    st.caption(f"Dataset: {literal(ctx.dataset_name)} · {summary.conversation_count:,} conversations · "
                f"{summary.message_count:,} messages{span}")
     if len(ctx.messages) == 0:
         st.info("No conversation matches the filters. Widen them in the sidebar.")

@@ -16,7 +16,7 @@ import streamlit as st
 from metrics import roi, roi_charts, roi_params, roi_store
 from metrics.errors import ChatlensError
 from ui import shell
-from ui.fmt import by_unit, money
+from ui.fmt import by_unit, literal, money
 
 _state = st.session_state
 SPECS = {f.name: f for f in roi.FIELDS}
@@ -99,7 +99,7 @@ def _seed_inputs(ctx: shell.PageContext) -> roi.RoiInputs:
     _state.setdefault("roi_inputs", _inputs_from_state(data_defaults))
 
     for notice in _state.get("roi_notices", []):
-        st.warning(notice, icon=":material/link_off:")
+        st.warning(literal(notice), icon=":material/link_off:")  # it repeats the link's value
     if ctx.empty:
         st.info("No data loaded: the inputs start from the guide's worked example ($5,000/month, 10,000 "
                 "conversations, 100 leads worth $10,000).")
@@ -117,10 +117,12 @@ def _seed_inputs(ctx: shell.PageContext) -> roi.RoiInputs:
 
 # --------------------------------------------------------------------------- callbacks
 
+@shell.guarded
 def _apply_what_if(name: str, data_defaults: roi.RoiInputs) -> None:
     _put_in_state(roi.what_if(_inputs_from_state(data_defaults), name))
 
 
+@shell.guarded
 def _reset_to_data(data_defaults: roi.RoiInputs) -> None:
     _put_in_state(data_defaults)
     _state["roi_notices"] = []
@@ -131,18 +133,20 @@ def _reset_to_data(data_defaults: roi.RoiInputs) -> None:
 def _input_widget(name: str) -> None:
     spec, key = SPECS[name], WIDGET[name]
     if spec.is_rate:
-        st.slider(f"{spec.label} (%)", 0.0, 100.0, step=0.1, format="%.1f%%", key=key, help=spec.help)
+        st.slider(f"{literal(spec.label)} (%)", 0.0, 100.0, step=0.1, format="%.1f%%", key=key,
+                  help=literal(spec.help))
     elif name == "amortization_months":
         # 12-24 months as the guide suggests, widened (never narrowed: a new range would reset the
         # slider) when a link or a scenario brings a value outside it
         lo, hi = _state.get("roi_amortization_range", (12.0, 24.0))
         lo, hi = min(lo, _state[key]), max(hi, _state[key])
         _state["roi_amortization_range"] = (lo, hi)
-        st.slider(f"{spec.label} (months)", lo, hi, step=1.0, format="%.0f", key=key, help=spec.help)
+        st.slider(f"{literal(spec.label)} (months)", lo, hi, step=1.0, format="%.0f", key=key,
+                  help=literal(spec.help))
     else:
-        st.number_input(f"{spec.label} ({spec.unit.replace('currency', '$')})", min_value=spec.minimum,
-                        max_value=spec.maximum, step=STEPS.get(spec.unit, 1.0), format="%.2f", key=key,
-                        help=spec.help)
+        st.number_input(f"{literal(spec.label)} ({literal(spec.unit.replace('currency', '$'))})",
+                        min_value=spec.minimum, max_value=spec.maximum, step=STEPS.get(spec.unit, 1.0), format="%.2f",
+                        key=key, help=literal(spec.help))
 
 
 def _render_outputs(result: roi.RoiResult) -> None:
@@ -156,17 +160,17 @@ def _render_outputs(result: roi.RoiResult) -> None:
             label, _, formula = roi.OUTPUTS[name]
             col.metric(label, _fmt(name, getattr(result, name)), help=f"= {formula}")
     for note in result.notes:
-        st.caption(f":material/info: {note}")
+        st.caption(f":material/info: {literal(note)}")
     with st.expander("Formulas, with this scenario's numbers"):
         st.dataframe(pd.DataFrame({"output": [v[0] for v in roi.OUTPUTS.values()],
                                    "value": [_fmt(n, getattr(result, n)) for n in roi.OUTPUTS],
                                    "formula": [v[2] for v in roi.OUTPUTS.values()]}),
                      hide_index=True, width="stretch")
-        st.markdown("Parts of the total: "
-                    f"training {money(result.training_cost_monthly, 0)}, amortised development "
-                    f"{money(result.amortized_development_monthly, 0)}, escalation handling "
-                    f"{money(result.escalation_cost_monthly, 0)} ({result.escalated_conversations:,.0f} "
-                    f"escalated conversations), quality cost {money(result.quality_cost_monthly, 0)}. "
+        st.markdown("Parts of the total: "  # literal(): a pair of $ amounts would read as LaTeX
+                    f"training {literal(money(result.training_cost_monthly, 0))}, amortised development "
+                    f"{literal(money(result.amortized_development_monthly, 0))}, escalation handling "
+                    f"{literal(money(result.escalation_cost_monthly, 0))} ({result.escalated_conversations:,.0f} "
+                    f"escalated conversations), quality cost {literal(money(result.quality_cost_monthly, 0))}. "
                     "Zero denominators (no conversations, no outcomes, no cost) show **—**.")
         st.caption("The quality cost is optional: it prices the brand damage of a bad conversation so that "
                    "poor experiences are not free in the model.")
@@ -176,7 +180,7 @@ def _render_what_ifs(inputs: roi.RoiInputs, result: roi.RoiResult, data_defaults
     st.subheader("What if…")
     cols = st.columns(len(roi.WHAT_IFS) + 1)
     for col, (name, label) in zip(cols, roi.WHAT_IFS.items()):
-        col.button(label, key=f"roi_whatif_{name}", on_click=_apply_what_if, args=(name, data_defaults),
+        col.button(literal(label), key=f"roi_whatif_{name}", on_click=_apply_what_if, args=(name, data_defaults),
                    width="stretch")
     cols[-1].button("Reset to the data", key="roi_reset", on_click=_reset_to_data, args=(data_defaults,),
                     width="stretch")
@@ -222,11 +226,12 @@ def _render_sensitivity(inputs: roi.RoiInputs) -> None:
 
 
 @st.fragment
+@shell.guarded  # a fragment rerun runs this alone, outside the page's guard
 def roi_section(data_defaults: roi.RoiInputs) -> None:
     started, started_cpu = time.perf_counter(), time.thread_time()
     for (title, names), col in zip(GROUPS, st.columns(len(GROUPS))):
         with col:
-            st.markdown(f"**{title}**")
+            st.markdown(f"**{literal(title)}**")
             for name in names:
                 _input_widget(name)
     try:
@@ -251,6 +256,7 @@ def roi_section(data_defaults: roi.RoiInputs) -> None:
 
 # --------------------------------------------------------------------------- scenarios
 
+@shell.guarded
 def _save_current(data_defaults: roi.RoiInputs, db, dataset_id) -> None:
     name = _state.get("roi_scenario_name", "")
     try:
@@ -260,6 +266,7 @@ def _save_current(data_defaults: roi.RoiInputs, db, dataset_id) -> None:
         _state["roi_flash"] = ("error", str(exc))
 
 
+@shell.guarded
 def _load_picked(db) -> None:
     name = _state.get("roi_scenario_pick")
     try:
@@ -269,6 +276,7 @@ def _load_picked(db) -> None:
         _state["roi_flash"] = ("error", str(exc))
 
 
+@shell.guarded
 def _delete_picked(db) -> None:
     name = _state.get("roi_scenario_pick")
     try:
@@ -283,7 +291,7 @@ def _scenarios(ctx: shell.PageContext, data_defaults: roi.RoiInputs) -> None:
     st.subheader("Scenarios")
     flash = _state.pop("roi_flash", None)
     if flash:
-        (st.success if flash[0] == "success" else st.error)(flash[1])
+        (st.success if flash[0] == "success" else st.error)(literal(flash[1]))  # plain text, escaped here
     try:
         roi_store.ensure_schema(ctx.db)
         saved = roi_store.list_scenarios(ctx.db)

@@ -21,7 +21,7 @@ from metrics.schema import has_timestamps
 from metrics.sentiment import ANALYZER_VERSION, Cutoffs, SentimentScorer, score_messages
 from metrics.sentiment_cache import StoreCache
 from ui import drill, shell
-from ui.fmt import num, pct
+from ui.fmt import literal, num, pct
 
 #: Show a progress bar when at least this many distinct texts need scoring.
 PROGRESS_MIN_TEXTS = 5_000
@@ -48,9 +48,9 @@ def render(ctx: shell.PageContext) -> None:
     if ctx.dataset_id is None or len(messages) == 0:
         st.info("No messages to analyse. Load a dataset on the **Data** page (or widen the filters).")
         return
-    flash = st.session_state.pop(FLASH, None)
+    flash = st.session_state.pop(FLASH, None)  # plain text, escaped when shown
     if flash:
-        st.success(flash, icon=":material/check_circle:")
+        st.success(literal(flash), icon=":material/check_circle:")
     settings = _settings()
     if settings is None:
         return
@@ -196,8 +196,8 @@ def _headline(dist, ratings, stats, cutoffs: Cutoffs, bands: sm.QualityBands) ->
     cols[3].metric("Negative", pct(dist.negative_rate), help=f"Share with compound ≤ {cutoffs.negative:g}.")
     cols[4].metric("Mean rating", _stars(ratings.mean_rating), help=f"{ratings.rating_count:,} rated conversations.")
     kind, label = BAND_MESSAGES[band.band]
-    getattr(st, kind)(f"**{label}**: {'; '.join(band.reasons)}. Guide: {GUIDE}")
-    processes = f" on {stats.processes} processes" if stats.processes > 1 else ""
+    getattr(st, kind)(f"**{label}**: {literal('; '.join(band.reasons))}. Guide: {GUIDE}")
+    processes = f" on {stats.processes:,} processes" if stats.processes > 1 else ""
     st.caption(f"{stats.distinct_count:,} distinct texts: {stats.cached_count:,} from the score cache, "
                f"{stats.scored_count:,} scored now{processes}. Each distinct text is scored once; scores are kept "
                "in the store.")
@@ -215,9 +215,9 @@ def _trend(ctx: shell.PageContext, scored: pd.DataFrame, cutoffs: Cutoffs) -> No
     trend = shell.cached(ctx, sm.sentiment_trend, scored, freq=freq, window=int(window), cutoffs=cutoffs)
     changes = change_log_annotations(ctx.db, ctx.dataset_id)
     event = shell.show_chart(ctx, charts.trend_chart, trend, changes=changes, on_select="rerun", key="sentiment_trend")
-    st.caption(f"Mean compound of user messages per {freq} (blue) and its {int(window)}-{freq} rolling mean "
-               "(orange, dashed); improving sentiment means the training is working. Click a point to list "
-               "that period's conversations" + (" ; purple rules are change-log entries." if changes is not None
+    st.caption(f"Mean compound of user messages per {literal(freq)} (blue) and its {int(window)}-{literal(freq)} "
+               "rolling mean (orange, dashed); improving sentiment means the training is working. Click a point "
+               "to list that period's conversations" + (" ; purple rules are change-log entries." if changes is not None
                                                 else "."))
     shell.download_csv(trend, label="Download the trend (CSV)", file_name=f"sentiment_trend_{freq}.csv",
                        key="sentiment_trend_csv")
@@ -277,7 +277,7 @@ def _breakdowns(ctx: shell.PageContext, scored: pd.DataFrame, cutoffs: Cutoffs) 
     breakdown = shell.cached(ctx, sm.sentiment_breakdown, scored, by=by, cutoffs=cutoffs)
     event = shell.show_chart(ctx, charts.breakdown_chart, breakdown, by=by, on_select="rerun",
                              key="sentiment_breakdown")
-    st.caption(f"Mean compound of user messages per {by}, worst first: the problem areas. Click a bar to list "
+    st.caption(f"Mean compound of user messages per {literal(by)}, worst first: the problem areas. Click a bar to list "
                "its conversations.")
     shell.download_csv(breakdown, label="Download the breakdown (CSV)", file_name=f"sentiment_by_{by}.csv",
                        key="sentiment_breakdown_csv")
@@ -364,7 +364,7 @@ def _ratings(ctx: shell.PageContext, scored: pd.DataFrame, ratings, bands: sm.Qu
             shell.download_csv(rtrend, label="Download the rating trend (CSV)", file_name="rating_trend.csv",
                                key="sentiment_rating_trend_csv")
         except InsufficientDataError as exc:
-            st.info(f"Rating trend: {exc}")
+            st.info(f"Rating trend: {literal(exc)}")
     picked = drill.picked(event, charts.STARS_PARAM)
     if picked:
         stars = int(picked[0].get("stars", 0))
@@ -384,7 +384,7 @@ def _ratings(ctx: shell.PageContext, scored: pd.DataFrame, ratings, bands: sm.Qu
             shell.download_csv(by_intent, label="Download ratings by intent (CSV)", file_name="rating_by_intent.csv",
                                key="sentiment_rating_intent_csv")
         except InsufficientDataError as exc:
-            st.info(str(exc))
+            st.info(literal(exc))
     with g2:
         st.markdown("**Ratings vs escalation and sentiment**")
         by_esc = shell.cached(ctx, sm.rating_by_group, ctx.messages, ctx.rollup, by="escalated")

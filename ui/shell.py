@@ -11,7 +11,11 @@ any page works on a freshly started server.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import logging
+import re
+import secrets
 import threading
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,6 +33,8 @@ from metrics.loaders import configure_arrow_memory
 from metrics.rollup import conversation_rollup
 from ui.fmt import literal
 from ui import auth
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_PATH = ROOT / "data" / "sample_transcripts.csv.gz"
@@ -300,9 +306,9 @@ def page_link(path: str, *, label: str, icon: str | None = None) -> None:
     and a plain link to the page's URL is drawn instead.
     """
     try:
-        st.page_link(path, label=label, icon=icon)
+        st.page_link(path, label=literal(label), icon=icon)
     except StreamlitPageNotFoundError:
-        st.markdown(f"[{label}](/{_url_path(path)})")
+        st.markdown(f"[{literal(label)}](/{literal(_url_path(path))})")
 
 
 def draw_nav() -> None:
@@ -389,7 +395,7 @@ def _draw_filters(rollup: pd.DataFrame, title: str) -> dict:
             if column in rollup.columns and rollup[column].notna().any():
                 options = sorted(rollup[column].dropna().unique().tolist())
                 default = [v for v in saved.get(column, []) if v in options]
-                picked = st.multiselect(label, options, default=default, key=f"shell_{column}_{title}")
+                picked = st.multiselect(literal(label), options, default=default, key=f"shell_{column}_{title}")
                 if picked:
                     chosen[column] = picked
     st.session_state["filters"] = chosen
@@ -472,17 +478,97 @@ def show_chart(ctx: "PageContext", builder, *args, key: str | None = None, on_se
 def show_error(exc: Exception) -> None:
     """Turn a typed Chatlens error into an on-page message (never a traceback)."""
     if isinstance(exc, ValidationError):
-        st.error(f"**The file was not loaded.** {exc.total} problem(s) found. First: {literal(str(exc.problems[0]))}"
-                 if exc.problems else str(exc))
+        st.error(f"**The file was not loaded.** {exc.total:,} problem(s) found. First: {literal(exc.problems[0])}"
+                 if exc.problems else literal(exc))
         frame = getattr(exc, "frame", None)
         if frame is None:
             frame = exc.to_frame()
-        with st.expander(f"All {exc.total} problem(s)", expanded=exc.total <= 5):
+        with st.expander(f"All {exc.total:,} problem(s)", expanded=exc.total <= 5):
             st.dataframe(frame.head(500), width="stretch", hide_index=True)
             st.download_button("Download the problem list (CSV)", partial(to_csv_bytes, frame), file_name="problems.csv",
                                mime="text/csv", key=f"problems_{id(exc)}")
     else:
-        st.error(literal(str(exc)))
+        st.error(literal(without_server_paths(str(exc))))
+
+
+#: Absolute file paths in an unexpected exception's message (``/srv/app/ui/x.py``, ``C:\\app\\x.py``).
+_PATHS = re.compile(r"(?<![\w.:/\\])(?:[A-Za-z]:)?(?:[/\\][\w.~@+-]+){2,}[/\\]?")
+#: The longest exception message shown (the server log has all of it).
+MAX_ERROR_CHARS = 300
+
+
+@functools.lru_cache(maxsize=1)
+def _server_roots() -> re.Pattern:
+    """This server's own directories (the app, the store, Python, home, temp), longest first."""
+    import sys
+    import tempfile
+
+    roots = {str(ROOT), str(store.default_db_path().resolve().parent), sys.prefix, sys.base_prefix,
+             sys.exec_prefix, tempfile.gettempdir(), str(Path.home())}
+    roots = sorted((r for r in roots if r and r not in ("/", ".")), key=len, reverse=True)
+    return re.compile("|".join(re.escape(r) + r"(?:[^\s'\",;)\]]*[^\s'\",;)\].:])?" for r in roots))
+
+
+def without_server_paths(text: str) -> str:
+    """``text`` with every path under this server's own directories replaced by ``<path>`` (typed messages
+    name files the user gave; the server's paths are never theirs to see)."""
+    return _server_roots().sub("<path>", text)
+
+
+def error_summary(exc: BaseException) -> str:
+    """``exc``'s message on one line, absolute file paths replaced by ``<path>``, at most
+    :data:`MAX_ERROR_CHARS` characters."""
+    text = " ".join(_PATHS.sub("<path>", without_server_paths(str(exc))).split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 1] + "…"
+
+
+def show_unexpected(exc: BaseException) -> None:
+    """An error Chatlens did not expect: one line on the page (its type and message, escaped, without file
+    paths) and a hint to report it; the traceback goes to the server log under a short reference."""
+    reference = secrets.token_hex(4)
+    log.error("Unexpected error on a page (reference %s)", reference, exc_info=exc)
+    st.error(f"Something went wrong on this page: {literal(type(exc).__name__)}: {literal(error_summary(exc))}",
+             icon=":material/error:")
+    st.caption(f"This is a bug in Chatlens. Please report it with the reference {literal(reference)}: the "
+               "details are in the server log.")
+
+
+class page_guard:
+    """The edge of a page (and of a fragment or a callback, see :func:`guarded`)::
+
+        with shell.page_guard():
+            ctx = shell.setup_page("Data")
+            ...
+
+    A :class:`~metrics.errors.ChatlensError` becomes its message (:func:`show_error`); any other exception
+    becomes one line (:func:`show_unexpected`) with the traceback logged, never a traceback on the page.
+    Streamlit's own control flow (``st.rerun``, ``st.stop``, ``st.switch_page``) is not an ``Exception``
+    and passes through.
+    """
+
+    def __enter__(self) -> "page_guard":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None or not isinstance(exc, Exception):
+            return False
+        try:
+            if isinstance(exc, ChatlensError):
+                show_error(exc)
+            else:
+                show_unexpected(exc)
+        except Exception as shown:  # noqa: BLE001 - the message itself failed: still no traceback
+            show_unexpected(shown)
+        return True
+
+
+def guarded(fn):
+    """``fn`` (a widget callback or an ``st.fragment`` body) run inside :class:`page_guard`."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with page_guard():
+            return fn(*args, **kwargs)
+    return run
 
 
 def download_csv(frame: pd.DataFrame, *, label: str = "Download CSV", file_name: str = "chatlens.csv",
@@ -492,7 +578,7 @@ def download_csv(frame: pd.DataFrame, *, label: str = "Download CSV", file_name:
     The CSV is written only when the button is clicked (deferred data): a rerun does not serialise every
     table of the page, and no media file of an earlier run is left for the browser to miss.
     """
-    st.download_button(label, partial(to_csv_bytes, frame), file_name=file_name, mime="text/csv", key=key)
+    st.download_button(literal(label), partial(to_csv_bytes, frame), file_name=file_name, mime="text/csv", key=key)
 
 
 def open_conversation(conversation_id: str) -> None:
@@ -513,7 +599,7 @@ def conversation_list(frame: pd.DataFrame, *, key: str, columns: list[str] | Non
     rows = event["selection"]["rows"] if event and "selection" in event else []
     if rows:
         cid = shown.head(1000).iloc[rows[0]]["conversation_id"]
-        if st.button(f"Open conversation {cid}", key=f"{key}_open"):
+        if st.button(f"Open conversation {literal(cid)}", key=f"{key}_open"):
             open_conversation(cid)
 
 
