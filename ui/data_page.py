@@ -11,6 +11,7 @@ import streamlit as st
 from metrics import adapters, store
 from metrics.errors import ChatlensError
 from metrics.loaders import LoadResult, load_bytes
+from metrics.readers import MAX_EXPANDED_BYTES_ENV, LimitError, configured_max_expanded_bytes
 from metrics.schema import COLUMNS
 from ui import auth, shell
 from ui.fmt import literal
@@ -21,11 +22,19 @@ NONE = "(none)"
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def cached_load(digest: str, name: str, mapping: tuple, timezone: str, on_error: str, test_users: tuple,
-                conv_digest: str | None, platform: str = "auto", *, _data: bytes, _conv: tuple | None) -> LoadResult:
-    """Parse and validate uploaded bytes, cached on their content digest (:func:`content_digest`) and the
-    options: never on an UploadedFile, and a rerun does not re-hash a 200 MB upload."""
-    return load_bytes(_data, name, mapping=dict(mapping) or None, timezone=timezone, on_error=on_error,
-                      test_users=test_users, conversations=_conv, platform=platform)
+                conv_digest: str | None, platform: str = "auto", store_path: str = "", max_expanded_bytes: int = 0,
+                *, _data: bytes, _conv: tuple | None, _key: bytes | None = None) -> LoadResult:
+    """Parse, validate and mask uploaded bytes, cached on their content digest (:func:`content_digest`), the
+    options and the store (whose pseudonym key ``_key`` masks ids): never on an UploadedFile, and a rerun does
+    not re-hash a 200 MB upload. The expanded-size limit is the CLI's (``CHATLENS_MAX_EXPANDED_BYTES``)."""
+    try:
+        return load_bytes(_data, name, mapping=dict(mapping) or None, timezone=timezone, on_error=on_error,
+                          test_users=test_users, conversations=_conv, platform=platform, pseudonym_key=_key,
+                          max_expanded_bytes=max_expanded_bytes or configured_max_expanded_bytes())
+    except LimitError as exc:
+        if exc.option != "max_expanded_bytes":
+            raise
+        raise exc.with_hint(f"on the server: set {MAX_EXPANDED_BYTES_ENV} and restart Chatlens") from None
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -85,7 +94,8 @@ def render_upload(ctx: shell.PageContext) -> None:
     progress = st.progress(0.0, text=f"Reading {literal(upload.name)} ({len(data) / 1e6:.1f} MB)…")
     try:
         result = cached_load(digest, upload.name, tuple(sorted(overrides.items())), timezone, on_error, test_users,
-                             conv_digest, platform, _data=data, _conv=conv)
+                             conv_digest, platform, str(store.default_db_path()), configured_max_expanded_bytes(),
+                             _data=data, _conv=conv, _key=store.pseudonym_key(ctx.db))
     except ChatlensError as exc:
         progress.empty()
         shell.show_error(exc)
@@ -146,18 +156,28 @@ def _save_form(ctx: shell.PageContext, result: LoadResult, file_name: str) -> No
     st.markdown("**Save to the store**")
     datasets = store.list_datasets(ctx.db)
     existing = datasets["name"].tolist()
-    target = st.selectbox("Add to", ["A new dataset"] + existing, key="data_target")
+    # only datasets this user may change are offered
+    writable = [n for n in existing if auth.can_write_dataset(n, existing)]
+    target = st.selectbox("Add to", ["A new dataset"] + writable, key="data_target")
+    new = target == "A new dataset"
     name = st.text_input("Dataset name", value=Path(file_name).name.split(".")[0], key="data_name") \
-        if target == "A new dataset" else target
+        if new else target
     if st.button("Save dataset", type="primary", key="data_save"):
+        # checked again at the click against the stored names: adding to an existing dataset follows the rule of
+        # deleting it; a "new" dataset created meanwhile by someone else is refused by the store (create_only)
+        if not auth.require_dataset_write(name, store.list_datasets(ctx.db)["name"].tolist()):
+            return
         try:
             with st.spinner(f"Saving {len(result.frame):,} messages…"):
                 saved = shell.save_dataset(ctx.db, result.frame, dataset_name=name, source_format=result.format,
-                                           file_name=file_name, skipped_rows=result.skipped_rows)
+                                           file_name=file_name, skipped_rows=result.skipped_rows,
+                                           create_only=new and not auth.can_write_dataset(name, [name]))
         except ChatlensError as exc:
             shell.show_error(exc)
             return
         st.session_state["active_dataset_id"] = saved.dataset_id
+        for key in ("data_target", "data_name"):  # the next upload starts at "A new dataset", named after its file
+            st.session_state.pop(key, None)
         st.session_state["data_last_save"] = (
             f"Saved to '{name}': {saved.new_rows:,} new message(s), {saved.duplicate_rows:,} already present.")
         st.rerun()

@@ -603,10 +603,24 @@ def conversation_list(frame: pd.DataFrame, *, key: str, columns: list[str] | Non
             open_conversation(cid)
 
 
-def render_transcript(messages: pd.DataFrame) -> None:
-    """Chat bubbles for one conversation. Text is always shown literally (never Markdown/HTML)."""
+#: Chat bubbles drawn per page of a transcript: a conversation of 60,000 messages (a broken export that put
+#: everything in one conversation) must not freeze the page.
+TRANSCRIPT_PAGE = 200
+
+
+def render_transcript(messages: pd.DataFrame, *, key: str = "transcript_page") -> None:
+    """Chat bubbles for one conversation, :data:`TRANSCRIPT_PAGE` at a time. Text is always shown literally
+    (never Markdown/HTML)."""
     avatars = {"user": "user", "bot": "assistant", "agent": ":material/support_agent:",
                "system": ":material/settings:"}
+    total = len(messages)
+    if total > TRANSCRIPT_PAGE:
+        pages = (total + TRANSCRIPT_PAGE - 1) // TRANSCRIPT_PAGE
+        page = st.number_input(f"Page of the transcript (1–{pages:,}; {TRANSCRIPT_PAGE} messages each)",
+                               min_value=1, max_value=pages, value=1, step=1, key=key)
+        start = (int(page) - 1) * TRANSCRIPT_PAGE
+        st.caption(f"Messages {start + 1:,}–{min(start + TRANSCRIPT_PAGE, total):,} of {total:,}.")
+        messages = messages.iloc[start:start + TRANSCRIPT_PAGE]
     for msg in messages.itertuples(index=False):
         speaker = getattr(msg, "speaker", "user")
         name = "user" if speaker == "user" else "assistant"
