@@ -47,7 +47,7 @@ def test_executive_view_tiles_strip_and_review(store_path):
     assert any("suggested goals" in s.value for s in at.subheader)
     review = [m.value for m in at.markdown if "Weekly review: 2026-W44" in m.value]
     assert review and "One thing to optimise this week" in review[0] and "\\$14\\.50" in review[0]
-    assert [b.label for b in at.get("download_button")] == ["Download Markdown", "Download CSV"]
+    assert [b.label for b in at.get("download_button")] == ["Download Markdown", "Download CSV", "Download report"]
     assert any("No alert breached in 2026-W44" in s.value for s in at.success)
 
 
@@ -152,3 +152,29 @@ def test_dataset_without_timestamps_degrades_gracefully(tmp_path, monkeypatch):
     assert tiles["Intent accuracy · goal"] == "—"
     at.segmented_control(key="overview_view").set_value("Operational").run()
     assert not at.exception
+
+
+def test_download_report_builds_a_self_contained_page_of_the_selected_data(store_path):
+    import re
+
+    from ui import overview
+
+    at = home()
+    assert not at.exception
+    button = [b for b in at.get("download_button") if b.proto.label == "Download report"]
+    assert button, "the Overview offers the report"
+    # build it the way the button does (AppTest does not run deferred downloads)
+    from metrics import store
+    from metrics.rollup import conversation_rollup
+    from metrics.sentiment import add_sentiment
+
+    db = _db(store_path)
+    info = store.list_datasets(db).iloc[0]
+    messages = store.load_messages(db, int(info["id"]))
+    scored = add_sentiment(messages)
+    ctx = type("Ctx", (), {"db": db, "dataset_id": int(info["id"]), "dataset_name": info["name"],
+                           "rollup": conversation_rollup(messages)})()
+    html = overview.report_html(ctx, scored, goals=(), rules=("volume_spike",), options=None, view="executive")
+    text = html.decode()
+    assert text.startswith("<!DOCTYPE html>") and "Resolution rate" in text
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?https?://""", text)

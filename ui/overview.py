@@ -478,18 +478,42 @@ def render_rules_editor(ctx) -> None:
                 st.rerun()
 
 
-def render_review(ctx, table, ranked, alert_results, goals) -> None:
+def report_html(ctx, scored, goals, rules, options, view: str) -> bytes:
+    """The report of the selected data (latest complete week) as one printable HTML page, built on click."""
+    from metrics.report import build_report, render_html
+
+    try:
+        report = build_report(scored, ctx.rollup, period="last-week", view=view, dataset_name=ctx.dataset_name,
+                              goals=goals, rules=rules, options=options,
+                              changes=goals_store.list_changes(ctx.db, dataset_id=ctx.dataset_id),
+                              backlog_state=goals_store.backlog_state(ctx.db, ctx.dataset_id))
+        return render_html(report).encode("utf-8")
+    except ChatlensError as exc:
+        import html
+
+        return (f"<!DOCTYPE html><meta charset='utf-8'><title>Chatlens report</title>"
+                f"<p>The report could not be built: {html.escape(str(exc))}</p>").encode("utf-8")
+
+
+def render_review(ctx, table, ranked, alert_results, goals, *, scored=None, rules=(), options=None,
+                  view: str = "Executive") -> None:
     st.subheader("Weekly review")
     review = weekly_review(table, backlog=ranked, alert_results=alert_results, goals=goals)
     markdown = review_markdown(review, dataset_name=ctx.dataset_name)
     with st.container(border=True):
         st.markdown(harden_markdown(review_markdown(review, dataset_name=ctx.dataset_name, level=4)))
     week = review.week or "review"
-    c1, c2, _ = st.columns([1, 1, 3])
+    c1, c2, c3, _ = st.columns([1, 1, 1, 2])
     c1.download_button("Download Markdown", partial(str.encode, markdown, "utf-8"), file_name=f"weekly-review-{week}.md",
                        mime="text/markdown", key="overview_review_md")
     c2.download_button("Download CSV", partial(to_csv_bytes, review_frame(review)), file_name=f"weekly-review-{week}.csv",
                        mime="text/csv", key="overview_review_csv")
+    if scored is not None:
+        c3.download_button("Download report", partial(report_html, ctx, scored, goals, rules, options, view.lower()),
+                           file_name=f"chatlens-report-{week}.html", mime="text/html", key="overview_report_html",
+                           help="The weekly report as one self-contained page: KPI tiles with status and deltas, "
+                                "trends, what needs improvement, escalation reasons and the change log. Print it to "
+                                "PDF from the browser, or use python -m metrics report --format pdf.")
 
 
 # --------------------------------------------------------------------------- the page
@@ -551,4 +575,4 @@ def render(ctx: shell.PageContext) -> None:
         render_operational(ctx, scored, sentiment_reason, ranked, skipped)
     else:
         render_executive(ctx, table, goals, saved_goals, options)
-    render_review(ctx, table, ranked, alert_results, goals)
+    render_review(ctx, table, ranked, alert_results, goals, scored=scored, rules=rules, options=options, view=view)
