@@ -220,8 +220,9 @@ def _redact(frame: pd.DataFrame, notices: list[str], *, key: bytes) -> pd.DataFr
                 notices.append(f"{column}: {counts.summary()}")
     for column in _IDS:
         if column in frame.columns and frame[column].notna().any():
-            masked = redact_ids(frame[column], key=key)
-            changed = int((masked != frame[column]).fillna(False).sum())
+            original = frame[column]
+            masked = redact_ids(original, key=key)
+            changed = int(((masked != original) & original.notna()).fillna(False).sum())
             if changed:
                 changes[column] = masked
                 notices.append(f"Pseudonymised personal data (e-mail addresses, phone numbers) inside {changed:,} "

@@ -213,3 +213,10 @@ def test_personal_data_inside_ids_gets_one_pseudonym_per_store_across_uploads(tm
     assert frame["conversation_id"].nunique() == 2  # two numbers never merge
     assert frame["escalation_reason"].dropna().tolist() == ["wants <EMAIL>"]
     assert sorted(frame["text"]) == ["Hello!", "call <PHONE>", "hi"]
+
+
+def test_ids_without_personal_data_are_left_alone_and_not_counted(tmp_path, capsys):
+    data = "conversation_id,user_id,speaker,text\nc1,u1,user,hi\nc1,,bot,Hello!\n"  # the bot row has no user id
+    report = ingest(tmp_path, "plain.csv", data, capsys=capsys)
+    assert not [n for n in report["notices"] if "Pseudonymised" in n]
+    assert stored(tmp_path)["user_id"].fillna("(none)").tolist() == ["u1", "(none)"]
