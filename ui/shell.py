@@ -286,7 +286,7 @@ def ensure_sample(db) -> None:
         return
     from metrics.loaders import load_bytes
 
-    result = load_bytes(SAMPLE_PATH.read_bytes(), SAMPLE_PATH.name)
+    result = load_bytes(SAMPLE_PATH.read_bytes(), SAMPLE_PATH.name, pseudonym_key=store.pseudonym_key(db))
     save_dataset(db, result.frame, dataset_name=SAMPLE_NAME, source_format=result.format, file_name=SAMPLE_PATH.name)
 
 
