@@ -113,7 +113,7 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
     redact_pii : mask e-mail addresses, phone numbers, Luhn-valid card numbers and IBANs in the text and the
         free-text conversation fields (``topic``, ``escalation_reason``) as ``<EMAIL>``, ``<PHONE>``,
         ``<CARD>``, ``<IBAN>``, and pseudonymise the personal data inside ids (``conversation_id``,
-        ``user_id``, ``message_id``: ``whatsapp:+14155550132`` -> ``whatsapp:<PHONE:e5bd…>``, a keyed hash,
+        ``user_id``: ``whatsapp:+14155550132`` -> ``whatsapp:<PHONE:e5bd…>``, a keyed hash,
         so the same person keeps one id) before anything is stored. On by default.
     pseudonym_key : the key of those hashes; pass the store's (:func:`metrics.store.pseudonym_key`) so every
         upload into one store agrees. Default: a random key made once per process.
@@ -201,7 +201,9 @@ def load_bytes(data: bytes, file_name: str, *, mapping: dict[str, str] | None = 
 _PROCESS_KEY = secrets.token_bytes(32)
 #: Free-text fields masked like ``text``; ids whose personal data is pseudonymised.
 _FREE_TEXT = ("topic", "escalation_reason")
-_IDS = ("conversation_id", "user_id", "message_id")
+#: (Not ``message_id``: platforms generate it, and it is distinct per message, so checking it would cost seconds
+#: per million messages for nothing.)
+_IDS = ("conversation_id", "user_id")
 
 
 def _redact(frame: pd.DataFrame, notices: list[str], *, key: bytes) -> pd.DataFrame:

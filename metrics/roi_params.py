@@ -1,7 +1,8 @@
 """ROI inputs <-> URL query parameters, so a copied link opens the same scenario.
 
 Every field of :class:`metrics.roi.RoiInputs` is one parameter, named after the field
-(``?platform_cost_monthly=5000&lead_conversion_rate=0.1&...``). Numbers are written so that
+(``?platform_cost_monthly=5000&lead_conversion_rate=0.1&...``), plus ``dataset=<id>``, the
+dataset the inputs were made on (the ROI page opens that dataset when a link names it). Numbers are written so that
 they read back exactly: whole numbers without a decimal point, others with Python's
 shortest round-trip ``repr``.
 
@@ -18,7 +19,10 @@ from typing import Mapping
 
 from metrics.roi import FIELDS, RoiInputs
 
-__all__ = ["to_query_params", "from_query_params", "format_number"]
+__all__ = ["DATASET_PARAM", "to_query_params", "from_query_params", "format_number"]
+
+#: The parameter naming the dataset the inputs were made on (a link opens that dataset, not the default one).
+DATASET_PARAM = "dataset"
 
 
 def format_number(value: float) -> str:
@@ -35,16 +39,22 @@ def format_number(value: float) -> str:
     return repr(value)
 
 
-def to_query_params(inputs: RoiInputs) -> dict[str, str]:
-    """Every input as ``{field name: text}``, in the order of :data:`metrics.roi.FIELDS`.
+def to_query_params(inputs: RoiInputs, *, dataset_id: int | None = None) -> dict[str, str]:
+    """Every input as ``{field name: text}``, in the order of :data:`metrics.roi.FIELDS`, then the
+    dataset the inputs belong to (:data:`DATASET_PARAM`) when ``dataset_id`` is given.
 
     Examples
     --------
     >>> p = to_query_params(RoiInputs())
     >>> p["platform_cost_monthly"], p["lead_conversion_rate"], len(p)
     ('5000', '0.1', 16)
+    >>> to_query_params(RoiInputs(), dataset_id=3)["dataset"]
+    '3'
     """
-    return {f.name: format_number(getattr(inputs, f.name)) for f in FIELDS}
+    params = {f.name: format_number(getattr(inputs, f.name)) for f in FIELDS}
+    if dataset_id is not None:
+        params[DATASET_PARAM] = str(int(dataset_id))
+    return params
 
 
 def _value(raw) -> str:

@@ -63,6 +63,16 @@ def _add_reviewer(at: AppTest, name: str) -> None:
     _run(at)
 
 
+def _pick(at: AppTest, name: str) -> None:
+    at.selectbox(key="audit_reviewer").set_value(name)
+    _run(at)
+
+
+def _add_and_pick(at: AppTest, name: str) -> None:
+    _add_reviewer(at, name)
+    _pick(at, name)
+
+
 def _create_round(at: AppTest, *, n=4, reviewers=("Ann", "Ben"), overlap=1.0, seed=7) -> None:
     at.text_input(key="audit_round_name").set_value("week 32")
     at.number_input(key="audit_n").set_value(n)
@@ -106,8 +116,10 @@ def test_pick_reviewer_create_round_review_resubmit_edit(db_path):
     assert "Pick your name above" in _texts(at.info)
     _add_reviewer(at, "Ben")
     _add_reviewer(at, "Ann")
-    assert at.selectbox(key="audit_reviewer").value == "Ann"  # the reviewer just added is picked
+    assert at.selectbox(key="audit_reviewer").value is None  # adding a reviewer does not pick them
     assert at.selectbox(key="audit_reviewer").options == ["Ann", "Ben"]
+    _pick(at, "Ann")
+    assert at.query_params["reviewer"] == "Ann"  # the choice is in the link: a reload keeps it
     assert "No audit round for this dataset yet" in _texts(at.info)
     _create_round(at)
     assert "Round 'week 32' created" in _texts(at.success)
@@ -179,7 +191,7 @@ def test_labels_are_applied_on_the_intents_page(db_path):
 def test_a_failed_save_says_so_and_keeps_the_values(db_path, monkeypatch):
     _seed(db_path)
     at = _app()
-    _add_reviewer(at, "Ann")
+    _add_and_pick(at, "Ann")
     _create_round(at, reviewers=("Ann",), overlap=0.0)
 
     def broken(*args, **kwargs):
@@ -205,7 +217,7 @@ def test_a_failed_save_says_so_and_keeps_the_values(db_path, monkeypatch):
 def test_every_criterion_is_required(db_path):
     _seed(db_path)
     at = _app()
-    _add_reviewer(at, "Ann")
+    _add_and_pick(at, "Ann")
     _create_round(at, reviewers=("Ann",), overlap=0.0, n=2)
     _fill(at, {"understood_intent": 4, "accurate_helpful": 4, "edge_cases": 4, "overall": 4})
     _save(at)
@@ -252,7 +264,7 @@ def test_the_reviewer_is_remembered_across_pages(db_path):
     at = _run(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60))
     at.switch_page("pages/8_Audit.py")
     _run(at)
-    _add_reviewer(at, "Ann")
+    _add_and_pick(at, "Ann")
     at.switch_page("pages/4_Intents.py")
     _run(at)
     at.switch_page("pages/8_Audit.py")
@@ -277,7 +289,7 @@ def test_prioritised_round_offers_queued_conversations_first_and_takes_them_off_
     audit_queue.queue_conversations(db, ds, ["c4"], reason="most negative")
     db.close()
     at = _app()
-    _add_reviewer(at, "Ann")
+    _add_and_pick(at, "Ann")
     assert "1 conversation(s) queued for review from the Sentiment page" in _texts(at.caption)
     at.selectbox(key="audit_strategy").set_value("prioritised")
     _create_round(at, reviewers=("Ann",), overlap=0.0, n=3)
@@ -313,3 +325,80 @@ def test_a_topic_link_from_the_overview_lists_that_topics_audited_conversations(
     at.query_params["topic"] = topic
     _run(at)
     assert any(f"Audited conversations about {topic}: {expected}" in m.value for m in at.markdown)
+
+
+def _rounds_with_scores(db_path, reviewers=("ann", "ben")):
+    """A round of c0-c2 shared by ``reviewers`` (no score yet); returns (dataset id, round id)."""
+    ds = _seed(db_path)
+    db = store.connect(str(db_path))
+    ids = ["c0", "c1", "c2"]
+    for name in reviewers:
+        audit_store.add_reviewer(db, name)
+    rid = audit_store.create_round(db, name="shared", dataset_id=ds, strategy="random", seed=1,
+                                   sample=pd.DataFrame({"position": range(1, 4), "conversation_id": ids}),
+                                   assignments=assign_reviewers(ids, list(reviewers), overlap_rate=1.0))
+    db.close()
+    return ds, rid
+
+
+def test_adding_a_reviewer_keeps_the_current_one(db_path):
+    _, rid = _rounds_with_scores(db_path)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["audit_reviewer_name"] = "ann"
+    _run(at)
+    assert at.selectbox(key="audit_reviewer").value == "ann"
+    _add_reviewer(at, "cat")
+    assert at.selectbox(key="audit_reviewer").value == "ann"  # still ann, not the name just added
+    assert at.selectbox(key="audit_reviewer").options == ["ann", "ben", "cat"]
+    assert at.query_params["reviewer"] == "ann"
+    assert "Reviewer 'cat' added" in _texts(at.success)
+    assert "**ann: 0 of 3 reviewed**" in _texts(at.markdown)
+    # a round created now is recorded as created by ann
+    _create_round(at, n=2, reviewers=("ann", "cat"), overlap=0.0)
+    db = store.connect(str(db_path))
+    assert audit_store.get_round(db, "week 32")["created_by"] == "ann"
+    db.close()
+
+
+def test_the_reviewer_in_the_link_survives_a_reload(db_path):
+    _rounds_with_scores(db_path)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["reviewer"] = "ben"
+    _run(at)
+    assert at.selectbox(key="audit_reviewer").value == "ben"
+    assert "**ben: 0 of 3 reviewed**" in _texts(at.markdown)
+    assert not at.warning
+    _pick(at, "ann")  # picking another name rewrites the link
+    assert at.query_params["reviewer"] == "ann"
+
+
+def test_an_unknown_reviewer_in_the_link_falls_back_with_a_notice(db_path):
+    _rounds_with_scores(db_path)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["audit_reviewer_name"] = "ann"
+    at.query_params["reviewer"] = "**zed**"
+    _run(at)
+    assert at.selectbox(key="audit_reviewer").value == "ann"
+    assert len(at.warning) == 1 and "'reviewer' = '\\*\\*zed\\*\\*' is not a stored reviewer" in at.warning[0].value
+    assert at.query_params["reviewer"] == "ann"  # the link now names the reviewer shown
+    _run(at)
+    assert not at.warning
+
+
+def test_results_show_a_score_saved_by_another_connection_on_the_next_rerun(db_path):
+    _, rid = _rounds_with_scores(db_path)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["audit_reviewer_name"] = "ann"
+    _run(at)
+    assert "No review saved in this round yet." in _texts(at.info)
+    assert "Export all scores (CSV, 0 rows)" in [b.label for b in at.get("download_button")]
+    other = store.connect(str(db_path))  # another reviewer's session, on its own connection
+    audit_store.save_score(other, round_id=rid, conversation_id="c1", reviewer="ben",
+                           scores={c: 4 for c in CRITERIA}, flags=[])
+    other.close()
+    _run(at)
+    assert "No review saved in this round yet." not in _texts(at.info)
+    means = next(d.value for d in at.dataframe if "mean_score" in d.value.columns)
+    assert means["mean_score"].round(6).tolist() == [4.0] * len(CRITERIA)
+    labels = [b.label for b in at.get("download_button")]
+    assert "Export all scores (CSV, 1 rows)" in labels and "Export this round's scores (CSV, 1 rows)" in labels

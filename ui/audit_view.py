@@ -4,7 +4,10 @@ Definitions and persistence live in :mod:`metrics.audit` and :mod:`metrics.audit
 module reads widgets, calls them and renders. Widget keys start with ``audit_``. Values the
 page must remember across page switches live in plain session-state keys
 (``audit_reviewer_name``, ``audit_round_id``, ``audit_current_id``) and are copied into the
-widgets' keys before each widget is drawn (widget state is dropped when the page is left).
+widgets' keys before each widget is drawn (widget state is dropped when the page is left). The current
+reviewer is also kept in the URL (``?reviewer=``) so a reload keeps it, unless sign-in is on: then it is
+the signed-in user. Adding a reviewer never changes the current one. Results and exports read the store
+on every run (nothing is cached across reruns), so another reviewer's saves show on the next rerun.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ __all__ = ["render"]
 STRATEGY_LABELS = {"random": "Random", "stratified": "Stratified (by intent or topic)",
                    "prioritised": "Prioritised (negative, escalated, low confidence first)"}
 FLASH = "audit_flash"
+#: The URL parameter holding the current reviewer (when sign-in is off).
+REVIEWER_PARAM = "reviewer"
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -41,7 +46,7 @@ def _show_flash() -> None:
     item = st.session_state.pop(FLASH, None)
     if item:
         kind, text = item
-        {"success": st.success, "error": st.error, "info": st.info, "warning": st.warning}[kind](literal(text))
+        {"error": st.error, "info": st.info, "warning": st.warning}.get(kind, st.success)(literal(text))
 
 
 @shell.guarded
@@ -134,8 +139,8 @@ def _add_reviewer(db) -> None:
     except ChatlensError as exc:
         _flash("error", f"Reviewer not added: {exc}")
         return
-    st.session_state["audit_reviewer_name"] = stored
-    st.session_state["audit_reviewer"] = stored
+    _flash("reviewer_added", f"Reviewer '{stored}' added. Pick the name under “Your name” to review as them.")
+    # Adding a reviewer never changes who is reviewing (a round once got the wrong creator that way).
     st.session_state["audit_new_reviewer"] = ""
     chosen = st.session_state.get("audit_round_reviewers")
     if isinstance(chosen, list) and stored not in chosen:  # a new reviewer joins the next round by default
@@ -154,13 +159,32 @@ def _signed_in_reviewer(db, user: str | None) -> str | None:
     return stored
 
 
+def _link_reviewer(names: list[str]) -> str | None:
+    """The reviewer named in the URL (``?reviewer=``) when it is a stored reviewer; an unknown name falls
+    back (to the one remembered in this session, or none) with a one-line notice."""
+    raw = st.query_params.get(REVIEWER_PARAM)
+    if raw is None:
+        return None
+    if raw in names:
+        return raw
+    st.warning(f"Link parameter 'reviewer' = {literal(repr(raw))} is not a stored reviewer; pick your name below.",
+               icon=":material/link_off:")
+    return None
+
+
 def _pick_reviewer(db) -> str | None:
+    """The current reviewer: the signed-in user when sign-in is on; otherwise, on the session's first load, the
+    URL's ``?reviewer=`` (so a reload keeps it), then the one picked in this session, mirrored into the URL.
+    Only picking a name changes it."""
     if auth.auth_mode() != "none":
         return _signed_in_reviewer(db, auth.current_user())
     names = audit_store.list_reviewers(db)
     left, right = st.columns([2, 3], vertical_alignment="bottom")
     remembered = st.session_state.get("audit_reviewer_name")
     remembered = remembered if remembered in names else None
+    if not st.session_state.get("audit_reviewer_link_read"):  # first load in this session: the link wins
+        st.session_state["audit_reviewer_link_read"] = True
+        remembered = _link_reviewer(names) or remembered
     extra = {}
     if remembered is None:
         st.session_state.pop("audit_reviewer", None)
@@ -169,8 +193,14 @@ def _pick_reviewer(db) -> str | None:
         st.session_state["audit_reviewer"] = remembered
     choice = left.selectbox("Your name", names, **extra, placeholder="Pick your name", key="audit_reviewer",
                             on_change=_copy, args=("audit_reviewer", "audit_reviewer_name"),
-                            help="Remembered for this session. Reviews are saved under this name.")
+                            help="Kept in the page's link, so a reload keeps it. Reviews are saved under this "
+                                 "name.")
     st.session_state["audit_reviewer_name"] = choice
+    if choice is None:
+        if REVIEWER_PARAM in st.query_params:
+            del st.query_params[REVIEWER_PARAM]
+    elif st.query_params.get(REVIEWER_PARAM) != choice:
+        st.query_params[REVIEWER_PARAM] = choice
     with right.form("audit_add_reviewer_form", clear_on_submit=False, border=False):
         a, b = st.columns([3, 1], vertical_alignment="bottom")
         a.text_input("New reviewer", key="audit_new_reviewer", placeholder="Add a reviewer's name")
@@ -179,6 +209,9 @@ def _pick_reviewer(db) -> str | None:
     if item and item[0] == "error" and item[1].startswith("Reviewer not added"):
         st.session_state.pop(FLASH)
         st.error(literal(item[1]))
+    elif item and item[0] == "reviewer_added":
+        st.session_state.pop(FLASH)
+        st.success(literal(item[1]))
     return choice
 
 

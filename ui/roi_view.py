@@ -3,7 +3,9 @@
 Every input is a widget keyed ``roi_<field>`` (rates in percent), seeded from the data
 (:func:`metrics.roi.inputs_from_data`) or, on the first load, from the URL's query
 parameters. The ROI section is an ``st.fragment`` (:func:`roi_section`): moving a slider reruns
-only it, and it mirrors the inputs into ``st.query_params`` so a copied link opens the same scenario.
+only it, and it mirrors the inputs (and the dataset's id) into ``st.query_params`` so a copied link opens
+the same scenario on the same dataset. Everything data-derived is kept per (dataset id, version) in
+``roi_slots``: switching datasets loads that dataset's own inputs and never carries another's figures.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from metrics import roi, roi_charts, roi_params, roi_store
+from metrics import roi, roi_charts, roi_params, roi_store, store
 from metrics.errors import ChatlensError
 from ui import shell
 from ui.fmt import by_unit, literal, money
@@ -69,36 +71,80 @@ def _fmt(name: str, v: float) -> str:
 
 # --------------------------------------------------------------------------- defaults from the data
 
+def _slot() -> dict:
+    """The state of the active dataset version (see :func:`_seed_inputs`)."""
+    return _state["roi_slots"][_state["roi_active_slot"]]
+
+
+def _load_basis(ctx: shell.PageContext):
+    try:
+        basis = shell.cached(ctx, roi.data_basis, ctx.messages, ctx.rollup) if not ctx.empty else None
+        return basis, (roi.inputs_from_basis(basis) if basis is not None else roi.RoiInputs())
+    except ChatlensError as exc:
+        shell.show_error(exc)
+        return None, roi.RoiInputs()
+
+
+def _follow_link_dataset(ctx: shell.PageContext) -> None:
+    """On the first load, a link naming another stored dataset switches to it (and reruns)."""
+    raw = st.query_params.get(roi_params.DATASET_PARAM)
+    if raw is None or ctx.dataset_id is None or str(raw) == str(ctx.dataset_id):
+        return
+    try:
+        ids = store.list_datasets(ctx.db)["id"].astype(int).tolist()
+    except ChatlensError:
+        ids = []
+    wanted = int(raw) if str(raw).isdigit() else None
+    if wanted in ids:
+        _state["active_dataset_id"] = wanted
+        st.rerun()
+    _state["roi_link_dataset_notice"] = (f"Link parameter {roi_params.DATASET_PARAM!r} = {str(raw)!r} names no "
+                                         f"stored dataset; showing {ctx.dataset_name}.")
+
+
 def _seed_inputs(ctx: shell.PageContext) -> roi.RoiInputs:
-    """Put the starting inputs in the widgets' state and return what the data gives (the defaults)."""
-    data_key = (ctx.dataset_id, ctx.version, repr(sorted(ctx.filters.items())))
-    if _state.get("roi_basis_key") != data_key:
-        try:
-            basis = shell.cached(ctx, roi.data_basis, ctx.messages, ctx.rollup) if not ctx.empty else None
-            data_defaults = roi.inputs_from_basis(basis) if basis is not None else roi.RoiInputs()
-        except ChatlensError as exc:
-            shell.show_error(exc)
-            basis, data_defaults = None, roi.RoiInputs()
-        _state["roi_basis"], _state["roi_defaults"] = basis, data_defaults
-    basis, data_defaults = _state["roi_basis"], _state["roi_defaults"]
+    """Put the starting inputs in the widgets' state and return what the data gives (the defaults).
 
-    if "roi_inputs" not in _state:
-        # First load in this session: the link wins; bad link values fall back with a notice.
-        start, _state["roi_notices"] = roi_params.from_query_params(st.query_params, defaults=data_defaults)
-        _put_in_state(start)
-    elif _state.get("roi_basis_key") != data_key:
-        # New dataset or filters: refresh what the data gives, keep the costs the user typed.
-        current = _inputs_from_state(_state["roi_inputs"])
-        derived = basis.derived if basis is not None else {}
-        _put_in_state(current.replace(**{n: getattr(data_defaults, n) for n in derived}))
-    else:
-        for name, key in WIDGET.items():  # widget state is dropped when the user visits another page
-            if key not in _state:
-                _state[key] = _to_widget(name, getattr(_state["roi_inputs"], name))
-    _state["roi_basis_key"] = data_key
-    _state.setdefault("roi_inputs", _inputs_from_state(data_defaults))
+    Everything data-derived lives in ``roi_slots[(dataset id, version)]``: its defaults, the inputs last
+    shown for it (what the user typed is kept per dataset version: switching back restores it) and the link's
+    notices. The widgets (keys ``roi_<field>``) always show the active slot's inputs: on a switch, they are
+    loaded from the new slot, never carried over from the old one.
+    """
+    slots = _state.setdefault("roi_slots", {})
+    slot_key, filters_key = (ctx.dataset_id, ctx.version), repr(sorted(ctx.filters.items()))
+    first_load = not _state.get("roi_link_read")
+    if first_load:
+        _follow_link_dataset(ctx)
+    slot = slots.get(slot_key)
+    reload_widgets = _state.get("roi_active_slot") != slot_key or any(k not in _state for k in WIDGET.values())
+    if slot is None:
+        basis, data_defaults = _load_basis(ctx)
+        notices = []
+        if first_load:  # first load in this session: the link wins; bad values fall back with a notice
+            start, notices = roi_params.from_query_params(st.query_params, defaults=data_defaults)
+            link_notice = _state.pop("roi_link_dataset_notice", None)
+            notices = ([link_notice] if link_notice else []) + notices
+        else:  # another dataset (or version) opened in this session: it starts from its own data
+            start = data_defaults
+        slot = slots[slot_key] = {"basis": basis, "defaults": data_defaults, "filters": filters_key,
+                                  "inputs": start, "notices": notices}
+        reload_widgets = True
+    elif slot["filters"] != filters_key:
+        # Other filters on the same data: refresh what the data gives, keep what the user changed.
+        old_defaults = slot["defaults"]
+        current = _inputs_from_state(slot["inputs"]) if not reload_widgets else slot["inputs"]
+        basis, data_defaults = _load_basis(ctx)
+        kept = {n: getattr(current, n) for n in WIDGET if getattr(current, n) != getattr(old_defaults, n)}
+        slot.update(basis=basis, defaults=data_defaults, filters=filters_key, inputs=data_defaults.replace(**kept))
+        reload_widgets = True
+    _state["roi_link_read"] = True
+    _state["roi_active_slot"] = slot_key
+    if reload_widgets:
+        _put_in_state(slot["inputs"])
+    basis, data_defaults = slot["basis"], slot["defaults"]
+    _state["roi_inputs"] = slot["inputs"]
 
-    for notice in _state.get("roi_notices", []):
+    for notice in slot["notices"]:
         st.warning(literal(notice), icon=":material/link_off:")  # it repeats the link's value
     if ctx.empty:
         st.info("No data loaded: the inputs start from the guide's worked example ($5,000/month, 10,000 "
@@ -125,7 +171,7 @@ def _apply_what_if(name: str, data_defaults: roi.RoiInputs) -> None:
 @shell.guarded
 def _reset_to_data(data_defaults: roi.RoiInputs) -> None:
     _put_in_state(data_defaults)
-    _state["roi_notices"] = []
+    _slot()["notices"] = []
 
 
 # --------------------------------------------------------------------------- the ROI section
@@ -138,9 +184,10 @@ def _input_widget(name: str) -> None:
     elif name == "amortization_months":
         # 12-24 months as the guide suggests, widened (never narrowed: a new range would reset the
         # slider) when a link or a scenario brings a value outside it
-        lo, hi = _state.get("roi_amortization_range", (12.0, 24.0))
+        slot = _slot()
+        lo, hi = slot.get("amortization_range", (12.0, 24.0))
         lo, hi = min(lo, _state[key]), max(hi, _state[key])
-        _state["roi_amortization_range"] = (lo, hi)
+        slot["amortization_range"] = (lo, hi)
         st.slider(f"{literal(spec.label)} (months)", lo, hi, step=1.0, format="%.0f", key=key,
                   help=literal(spec.help))
     else:
@@ -239,8 +286,8 @@ def roi_section(data_defaults: roi.RoiInputs) -> None:
     except ChatlensError as exc:
         shell.show_error(exc)
         return
-    _state["roi_inputs"] = inputs
-    wanted = roi_params.to_query_params(inputs)
+    _state["roi_inputs"] = _slot()["inputs"] = inputs
+    wanted = roi_params.to_query_params(inputs, dataset_id=_state["roi_active_slot"][0])
     changed = {k: v for k, v in wanted.items() if st.query_params.get(k) != v}
     if changed:
         st.query_params.update(changed)
