@@ -59,7 +59,8 @@ def _no_exception(*pages) -> None:
 def test_two_reviewers_score_overlapping_conversations_at_once(streamlit_server, browser, tmp_path):
     ctx_a, ann = _reviewer_page(browser, streamlit_server.url)
     _add_reviewer(ann, "Ben")
-    _add_reviewer(ann, "Ann")  # the reviewer added last is the one picked
+    _add_reviewer(ann, "Ann")
+    _pick_name(ann, "Ann")  # adding a reviewer never switches who you are: pick yourself
     ann.get_by_role("tab", name="New round").click()
     ann.get_by_label("Round name").fill(ROUND)
     ann.get_by_role("spinbutton", name="Conversations", exact=True).fill(str(N))

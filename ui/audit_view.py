@@ -34,6 +34,9 @@ FLASH = "audit_flash"
 #: The URL parameter holding the current reviewer (when sign-in is off).
 REVIEWER_PARAM = "reviewer"
 
+#: Criterion name -> its label (constants from metrics.audit.RUBRIC).
+RUBRIC_LABELS = {c.name: c.label for c in audit.RUBRIC}
+
 
 # --------------------------------------------------------------------------- small helpers
 
@@ -409,7 +412,8 @@ def _review_form(ctx, reviewer: str, round_info: dict, cid: str) -> None:
         for cell, crit in zip(cells, audit.RUBRIC):
             key = f"audit_score_{crit.name}_{suffix}"
             spec["scores"][crit.name] = key
-            cell.radio(literal(crit.label), list(audit.SCORE_LEVELS), key=key, help=literal(crit.question),
+            # the rubric's own labels (constants): not escaped, so "Accurate & helpful" is also the accessible name
+            cell.radio(RUBRIC_LABELS[crit.name], list(audit.SCORE_LEVELS), key=key, help=literal(crit.question),
                        format_func=lambda k, c=crit: f"{k:d} · {literal(c.anchor(k))}",
                        index=(saved[crit.name] - 1) if saved else None)
         flag_cols = st.columns(len(audit.FLAGS))
