@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -178,3 +179,30 @@ def test_download_report_builds_a_self_contained_page_of_the_selected_data(store
     text = html.decode()
     assert text.startswith("<!DOCTYPE html>") and "Resolution rate" in text
     assert not re.search(r"""(?:src|href)\s*=\s*["']?https?://""", text)
+
+
+def test_compare_two_periods_shows_every_kpi_side_by_side_with_its_test(store_path):
+    from metrics import compare
+    from metrics import store as store_mod
+    from metrics.rollup import conversation_rollup
+    from metrics.sentiment import add_sentiment
+
+    at = home()
+    assert not at.exception
+    frames = [d.value for d in at.dataframe if "p_value" in getattr(d.value, "columns", [])]
+    assert len(frames) == 1
+    shown = frames[0]
+    # the same numbers as metrics.compare on the latest week of the stored data
+    db = _db(store_path)
+    info = store_mod.list_datasets(db).iloc[0]
+    messages = store_mod.load_messages(db, int(info["id"]))
+    rollup = conversation_rollup(messages)
+    expected = compare.compare_periods(add_sentiment(messages), rollup, compare.latest_period(rollup, freq="W"))
+    assert shown["label"].tolist() == expected["label"].tolist()
+    pd.testing.assert_series_equal(shown["value_a"].reset_index(drop=True), expected["value_a"].reset_index(drop=True),
+                                   check_names=False)
+    assert set(shown["test"].dropna()) >= {"two-proportion z-test"}
+    at.radio(key="overview_compare_periods").set_value("Latest month vs the month before").run()
+    assert not at.exception
+    month = [d.value for d in at.dataframe if "p_value" in getattr(d.value, "columns", [])][0]
+    assert month["value_a"].tolist() != shown["value_a"].tolist()

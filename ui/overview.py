@@ -518,6 +518,51 @@ def render_review(ctx, table, ranked, alert_results, goals, *, scored=None, rule
 
 # --------------------------------------------------------------------------- the page
 
+PERIOD_CHOICES = ("Latest week vs the week before", "Latest month vs the month before", "Two date ranges")
+COMPARISON_SHOWN = ["label", "value_a", "value_b", "delta", "p_value", "test", "significant", "n_a", "n_b", "reason"]
+
+
+def render_period_comparison(ctx, scored, options) -> None:
+    """Every KPI in two periods side by side, with the delta, the test named per row and its p-value."""
+    from metrics import compare
+
+    with st.expander("Compare two periods"):
+        choice = st.radio("Periods", PERIOD_CHOICES, horizontal=True, key="overview_compare_periods")
+        try:
+            if choice == PERIOD_CHOICES[0]:
+                current, previous = _pair(compare.latest_period(ctx.rollup, freq="W"))
+            elif choice == PERIOD_CHOICES[1]:
+                current, previous = _pair(compare.latest_period(ctx.rollup, freq="M"))
+            else:
+                starts = ctx.rollup["started_at"].dropna()
+                first, last = starts.min().date(), starts.max().date()
+                c1, c2 = st.columns(2)
+                a = c1.date_input("Period A", value=(first, last), min_value=first, max_value=last,
+                                  key="overview_compare_a")
+                b = c2.date_input("Period B (compared with)", value=(first, first), min_value=first,
+                                  max_value=last, key="overview_compare_b")
+                if len(a) != 2 or len(b) != 2:
+                    st.caption("Pick a start and an end date for both periods.")
+                    return
+                current = compare.parse_period(f"{a[0]}..{a[1]}", ctx.rollup).current
+                previous = compare.parse_period(f"{b[0]}..{b[1]}", ctx.rollup).current
+            table = shell.cached(ctx, compare.compare_periods, scored, ctx.rollup, current, previous,
+                                 options=options)
+        except ChatlensError as exc:
+            shell.show_error(exc)
+            return
+        st.caption(f"A = {literal(current.label)}, B = {literal(previous.label)}. Rates are tested with the "
+                   "two-proportion z-test, CSAT with Mann-Whitney U, counts with the exact Poisson rate test; "
+                   "money is not tested. Significant at p < 0.05.")
+        st.dataframe(table[[c for c in COMPARISON_SHOWN if c in table.columns]], width="stretch", hide_index=True)
+        shell.download_csv(table, label="Download the comparison (CSV)", file_name="chatlens-comparison.csv",
+                           key="overview_compare_csv")
+
+
+def _pair(pair):
+    return pair.current, pair.previous
+
+
 def render(ctx: shell.PageContext) -> None:
     if ctx.dataset_id is None:
         st.info("No dataset is loaded yet. Upload an export on the **Data** page.")
@@ -575,4 +620,5 @@ def render(ctx: shell.PageContext) -> None:
         render_operational(ctx, scored, sentiment_reason, ranked, skipped)
     else:
         render_executive(ctx, table, goals, saved_goals, options)
+    render_period_comparison(ctx, scored, options)
     render_review(ctx, table, ranked, alert_results, goals, scored=scored, rules=rules, options=options, view=view)
