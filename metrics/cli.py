@@ -19,7 +19,8 @@ from metrics.loaders import load_path, parse_map_args
 __all__ = ["main", "SUBCOMMANDS", "add_load_options", "load_from_args"]
 
 #: Extra subcommand modules; each has ``add_parser(subparsers)`` and ``run(args) -> int``.
-SUBCOMMANDS: list[str] = ["metrics.cli_ingest", "metrics.cli_intents", "metrics.cli_funnel", "metrics.cli_roi", "metrics.cli_audit", "metrics.cli_alerts", "metrics.cli_report"]
+SUBCOMMANDS: list[str] = ["metrics.cli_ingest", "metrics.cli_intents", "metrics.cli_funnel", "metrics.cli_roi", "metrics.cli_audit", "metrics.cli_alerts", "metrics.cli_report",
+                         "metrics.topics.cli"]
 
 
 def add_load_options(parser: argparse.ArgumentParser) -> None:

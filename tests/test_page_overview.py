@@ -48,7 +48,8 @@ def test_executive_view_tiles_strip_and_review(store_path):
     assert any("suggested goals" in s.value for s in at.subheader)
     review = [m.value for m in at.markdown if "Weekly review: 2026-W44" in m.value]
     assert review and "One thing to optimise this week" in review[0] and "\\$14\\.50" in review[0]
-    assert [b.label for b in at.get("download_button")] == ["Download Markdown", "Download CSV", "Download report"]
+    assert [b.label for b in at.get("download_button")] == ["Download the comparison (CSV)", "Download Markdown",
+                                                            "Download CSV", "Download report"]
     assert any("No alert breached in 2026-W44" in s.value for s in at.success)
 
 

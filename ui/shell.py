@@ -52,6 +52,7 @@ PAGES = (
     ("pages/7_ROI.py", "ROI", ":material/payments:"),
     ("pages/8_Audit.py", "Audit", ":material/rate_review:"),
     ("pages/9_Improvement.py", "Improvement loop", ":material/autorenew:"),
+    ("pages/10_Topics.py", "Topics", ":material/topic:"),
 )
 
 

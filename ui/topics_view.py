@@ -172,7 +172,7 @@ def _topics_section(ctx: shell.PageContext) -> None:
 
     st.subheader("Topics")
     color = st.radio("Colour by", ["escalation_rate", "resolution_rate", "abandonment_rate", "negative_rate"],
-                     key="topics_color", horizontal=True, format_func=lambda c: charts._RATE_TITLES[c])
+                     key="topics_color", horizontal=True, format_func=lambda c: charts.RATE_TITLES[c])
     event = shell.show_chart(ctx, charts.topic_bar_chart, table, color=color, on_select="rerun",
                              key=f"topics_chart_{ctx.dataset_id}_{unit}")
     st.caption("Bars: messages per topic. Click a bar to see the topic below.")
@@ -236,7 +236,8 @@ def _topic_detail(ctx, model: T.TopicModel, shown: T.TopicModel, table: pd.DataF
         "similarity": st.column_config.NumberColumn("similarity to the topic", format="%.2f")})
     st.caption("The most typical messages of the topic (closest to its centre).")
     convs = shown.assignments[shown.assignments["topic"] == topic]
-    listing = convs.groupby("conversation_id", sort=True).agg(messages=("text", "size"), first_message=("text", "first"))
+    listing = convs.groupby("conversation_id", sort=True).agg(messages=("text", "size"),
+                                                              first_message=("text", "first"))
     shell.conversation_list(listing.reset_index(), key="topics_convs")
 
 
@@ -370,7 +371,8 @@ def _gap_detail(ctx: shell.PageContext, report: T.GapReport, table: pd.DataFrame
     st.markdown(f"**Gap topic {int(gap)}: {literal(row['name'])}**")
     near = row["nearest_intent"]
     if isinstance(near, str) and near:
-        st.caption(f"Closest existing intent: {literal(near, code=True)} (similarity {num(row['similarity'], '{:.2f}')}). "
+        st.caption(f"Closest existing intent: {literal(near, code=True)} "
+                   f"(similarity {num(row['similarity'], '{:.2f}')}). "
                    "Close: add these examples to it; far: a new intent.")
     else:
         st.caption("No existing intent to compare with (the data has no predicted or labelled intents).")
