@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from test_hostile_corpus import make_corpus2  # noqa: E402 (imported there from its folder)
 from test_hostile_corpus import (CASES, WorkerPool, answer_and_exit, arm_hang_dump, case_path, disarm_hang_dump,
                                  hang_summary, selected_params, write_generated)
 
@@ -100,6 +101,12 @@ def run_data_page(path: str, name: str, db_dir: str, dataset: str, dump: str | N
 
     _DUMP["path"] = dump
     os.environ["CHATLENS_DB"] = str(Path(db_dir) / f"worker-{os.getpid()}.db")
+    # the Data page reads the same expanded-size setting as the CLI's --max-expanded-bytes default
+    extra = make_corpus2.EXTRA_ARGS.get(name, [])
+    if "--max-expanded-bytes" in extra:
+        os.environ["CHATLENS_MAX_EXPANDED_BYTES"] = extra[extra.index("--max-expanded-bytes") + 1]
+    else:
+        os.environ.pop("CHATLENS_MAX_EXPANDED_BYTES", None)
     data = Path(path).read_bytes()
     mime = _MIME.get(Path(name).suffix, "application/octet-stream")
     record: dict = {}
