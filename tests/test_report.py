@@ -306,3 +306,19 @@ def test_cli_report_real_export_html_and_pdf(tmp_path, capsys):
         pdf = tmp_path / "rasa.pdf"
         assert _cli(["report", str(rasa), "--period", "2025-04-19..2025-04-19", "--out", str(pdf)]) == 0
         assert pdf.read_bytes().startswith(b"%PDF-")
+
+
+def test_the_report_lists_the_periods_top_knowledge_gaps(reports, sample):
+    from metrics import topics
+    from metrics.compare import window_slice
+
+    report = reports["executive"]
+    assert 0 < len(report.gaps) <= 5
+    # the same gap topics, in the same order, as metrics.topics.gap_report on the period's messages
+    messages, _ = window_slice(sample[0], sample[1], report.period.current)
+    expected = topics.gap_report(messages).topics.head(5)
+    assert report.gaps["label"].tolist() == expected["label"].tolist()
+    assert report.gaps["message_count"].tolist() == expected["message_count"].tolist()
+    html = render_html(report)
+    assert "Top knowledge gaps" in html and html_lib.escape(report.gaps["label"].iloc[0]) in html
+    assert "## Top knowledge gaps" in render_markdown(report)

@@ -39,6 +39,8 @@ class Report:
     previous_count``). ``review``: :class:`metrics.review.WeeklyReview` of the period.
     ``changes``: :func:`metrics.changelog.before_after_table` rows of the change log entries
     dated before the period's end, newest first. ``backlog``: the ranked open backlog (top 5).
+    ``gaps``: the top knowledge-gap topics of the period (:func:`metrics.topics.gap_report`: ``rank, label,
+    message_count, conversation_count, escalation_rate, top_signal, example``), at most :data:`TOP_GAPS`.
     ``alpha``: the significance level of every test in the report.
     """
 
@@ -62,6 +64,7 @@ class Report:
     goals: tuple
     notes: tuple[str, ...] = field(default=())
     alpha: float = 0.05
+    gaps: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def title(self) -> str:
@@ -167,6 +170,26 @@ def _escalations(messages, rollup, period: PeriodPair) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+#: Knowledge-gap topics a report lists.
+TOP_GAPS = 5
+
+
+def _gaps(messages: pd.DataFrame) -> pd.DataFrame:
+    """The period's top knowledge-gap topics with one example message each (empty without user text)."""
+    from metrics.topics import gap_report
+
+    cols = ["rank", "label", "message_count", "conversation_count", "escalation_rate", "top_signal", "example"]
+    if not len(messages) or not messages["speaker"].eq("user").any():
+        return pd.DataFrame({c: [] for c in cols})
+    report = gap_report(messages)
+    top = report.topics.head(TOP_GAPS).copy()
+    if not len(top):
+        return pd.DataFrame({c: [] for c in cols})
+    first = report.messages.drop_duplicates("topic").set_index("topic")["text"] if len(report.messages) else {}
+    top["example"] = [str(first.get(t, "")) for t in top["topic"]]
+    return top[cols].reset_index(drop=True)
+
+
 def build_report(messages: pd.DataFrame, rollup: pd.DataFrame, *, period: str | PeriodPair = "last-week",
                  view: str = "executive", dataset_name: str = "", goals: Sequence = (), rules: Sequence | None = None,
                  changes: Sequence = (), backlog_state: pd.DataFrame | None = None,
@@ -244,6 +267,11 @@ def build_report(messages: pd.DataFrame, rollup: pd.DataFrame, *, period: str | 
     else:
         table = pd.DataFrame({c: [] for c in ("change_id", "date", "title", "metric", "verdict")})
     pm, pr = window_slice(m, r, pair.current)
+    try:
+        gaps = _gaps(pm)
+    except ChatlensError as exc:
+        gaps = pd.DataFrame()
+        notes.append(f"Knowledge gaps: {exc}")
     if len(pr) < SMALL_PERIOD:
         notes.append(f"Only {len(pr)} conversations started in {pair.current.label}: the values and their moves are "
                      "noisy; a longer period (a month, or a custom range) gives firmer numbers.")
@@ -253,7 +281,8 @@ def build_report(messages: pd.DataFrame, rollup: pd.DataFrame, *, period: str | 
                   period=pair, mom=mom, first_day=first.date().isoformat(), last_day=last.date().isoformat(),
                   conversation_count=int(len(pr)), message_count=int(len(pm)), tiles=tiles, trends=trends,
                   escalations=escalations, review=review, alerts=alert_results, changes=table,
-                  change_entries=tuple(entries), backlog=backlog, goals=goals, notes=tuple(notes), alpha=alpha)
+                  change_entries=tuple(entries), backlog=backlog, goals=goals, notes=tuple(notes), alpha=alpha,
+                  gaps=gaps)
 
 
 def is_missing(value) -> bool:

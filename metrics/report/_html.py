@@ -156,6 +156,15 @@ About {{ focus.impact }} affected conversations per week; expected to move {{ fo
 <img src="{{ reasons_chart.uri }}" alt="{{ reasons_chart.alt }}" width="{{ reasons_chart.width }}"></figure>{% endif %}
 {% else %}<p>No escalation in the period.</p>{% endif %}
 
+<h2>Top knowledge gaps</h2>
+{% if gaps %}
+<table><thead><tr><th class="num">#</th><th>Gap topic</th><th class="num">Messages</th><th class="num">Conversations</th>
+<th class="num">Escalated</th><th>Main signal</th><th>Example</th></tr></thead>
+<tbody>{% for g in gaps %}<tr><td class="num">{{ g.rank }}</td><td>{{ g.label }}</td><td class="num">{{ g.messages }}</td>
+<td class="num">{{ g.conversations }}</td><td class="num">{{ g.escalated }}</td><td>{{ g.signal }}</td>
+<td>{{ g.example }}</td></tr>{% endfor %}</tbody></table>
+{% else %}<p>No knowledge gap found in the period (no fallback, low-confidence, misunderstood or rephrased message).</p>{% endif %}
+
 <h2>Change log: before and after</h2>
 {% if changes %}
 <table><thead><tr><th>Date</th><th>Change</th><th>Expected to move</th><th>What happened</th>
@@ -316,9 +325,17 @@ def render_html(report: Report) -> str:
         generated_at=report.generated_at, breached=breached, alert_week=report.alerts[0].week if report.alerts else "",
         alpha=f"{report.alpha:g}", tiles=tile_rows(report), goals=goals, charts=_charts(report), trend_weeks=TREND_WEEKS,
         moves=list(review.moves["sentence"]), focus=focus, backlog=backlog, review_notes=list(review.notes),
-        reasons=reasons, reasons_chart=reasons_img, changes=changes, operational=operational,
+        reasons=reasons, reasons_chart=reasons_img, changes=changes, operational=operational, gaps=_gap_rows(report),
         comparison=comparison, alert_rows=alert_rows, notes=notes)
     return html
+
+
+def _gap_rows(report: Report) -> list[dict]:
+    """The report's knowledge-gap topics as template rows (escaped by the template)."""
+    return [{"rank": int(g["rank"]), "label": g["label"], "messages": f"{int(g['message_count']):,}",
+             "conversations": f"{int(g['conversation_count']):,}", "escalated": f"{float(g['escalation_rate']):.0%}",
+             "signal": str(g["top_signal"]).replace("_", " "), "example": str(g["example"])[:160]}
+            for g in report.gaps.to_dict("records")]
 
 
 def _period_text(report: Report) -> str:

@@ -141,6 +141,15 @@ def render_markdown(report: Report) -> str:
     else:
         lines.append("No escalation in the period.")
 
+    lines += ["", "## Top knowledge gaps", ""]
+    if len(report.gaps):
+        lines += _table(["#", "Gap topic", "Messages", "Escalated", "Main signal", "Example"],
+                        [[str(int(g["rank"])), md_text(g["label"]), f"{int(g['message_count']):,}",
+                          f"{float(g['escalation_rate']):.0%}", md_text(str(g["top_signal"]).replace("_", " ")),
+                          md_text(str(g["example"])[:120])] for g in report.gaps.to_dict("records")], "rlrrll")
+    else:
+        lines.append("No knowledge gap found in the period.")
+
     lines += ["", "## Change log: before and after", ""]
     if len(report.changes):
         entries = {e.id: e for e in report.change_entries if e.id is not None}
