@@ -792,7 +792,7 @@ def _tables_of_datasets(db: sqlite_utils.Database) -> list[tuple[str, str]]:
 
 #: Run after every dataset delete, as ``fn(db) -> rows removed`` (``module:function``): derived data that
 #: is not keyed by dataset_id but must not outlive its messages.
-AFTER_DELETE_HOOKS: list[str] = ["metrics.sentiment_cache:prune_orphans"]
+AFTER_DELETE_HOOKS: list[str] = ["metrics.sentiment_cache:prune_orphans", "metrics.search:drop_orphans"]
 
 
 def delete_dataset(db: sqlite_utils.Database, dataset_id: int) -> dict[str, int]:

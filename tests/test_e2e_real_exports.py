@@ -24,7 +24,7 @@ EXPORTS = {
                 "conversationtranscripts.json"),
     "hint3": ("hint3", "dataset", "v1", "test", "sofmattress_test.csv"),
 }
-PAGES = ["", "Data", "Engagement", "Outcomes", "Intents", "Sentiment", "Funnel", "ROI", "Audit", "Improvement", "Topics"]
+PAGES = ["", "Data", "Engagement", "Outcomes", "Intents", "Sentiment", "Funnel", "ROI", "Audit", "Improvement", "Topics", "Conversations"]
 
 
 @pytest.mark.parametrize("export", list(EXPORTS))

@@ -28,7 +28,7 @@ def test_reason_link_lists_the_escalations_with_that_reason(db_path):
 
 def test_intent_link_lists_the_misread_messages_of_that_intent(db_path):
     at = _page("pages/4_Intents.py", intent="billing")
-    assert "Messages labelled billing that the bot misread" in _markdown(at)
+    assert "Messages labelled `billing` that the bot misread" in _markdown(at)
     table = [d for d in at.dataframe if "true_intent" in d.value.columns and len(d.value)
              and set(d.value["true_intent"]) == {"billing"}]
     assert table and (table[0].value["intent"] != "billing").all()

@@ -31,6 +31,7 @@ VIEWS = {
     "pages/8_Audit.py": ("ui.audit_view", "render"),
     "pages/9_Improvement.py": ("ui.improvement_view", "render"),
     "pages/10_Topics.py": ("ui.topics_view", "render"),
+    "pages/11_Conversations.py": ("ui.conversations_view", "render"),
 }
 PAGE_FILES = ["app.py", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))]
 #: A message with a server path and a Markdown link: neither may reach the page as such.

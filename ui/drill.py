@@ -3,7 +3,8 @@
 ``picked(event, param)`` reads a chart's selection (the dict ``st.altair_chart(..., on_select="rerun")``
 returns, or what AppTest puts in session state). ``chart_with_drill`` draws a selectable chart and,
 when something is picked, lists the conversations of the matching rows with
-:func:`ui.shell.conversation_list` (whose button opens one in the Data page's browser).
+:func:`ui.shell.conversation_list` (whose button opens one on the Conversations page), and offers
+:func:`conversations_link`: the Conversations page's list filtered like the picked point (``?intent=``, ...).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from metrics.engagement_charts import rows_matching, selection_points
 from ui import shell
 from ui.fmt import literal
 
-__all__ = ["picked", "linked", "listing", "conversations", "chart_with_drill"]
+__all__ = ["picked", "linked", "listing", "conversations", "chart_with_drill", "conversations_link"]
 
 
 def picked(event, param: str) -> list[dict]:
@@ -66,4 +67,25 @@ def chart_with_drill(chart, *, key: str, param: str, rows, title: str, details) 
         details = details() if callable(details) else details
         label = ", ".join(f"{k} {v}" for p in points for k, v in p.items() if not k.startswith("vl"))
         conversations(rows_matching(rows, points), details=details, title=f"{title} ({label})", key=f"{key}_list")
+        conversations_link(points, key=f"{key}_search")
     return points
+
+
+#: Chart fields that are filters of the Conversations page (field -> its URL parameter).
+CONVERSATIONS_FILTERS = {"intent": "intent", "escalation_reason": "reason", "reason": "reason", "topic": "topic",
+                         "channel": "channel"}
+
+
+def conversations_link(points: list[dict], *, key: str) -> dict[str, str]:
+    """A link to the Conversations page filtered like the picked point (when its field is one of that page's
+    filters: intent, escalation reason, topic, channel); returns the query parameters (``{}``: no link)."""
+    params: dict[str, str] = {}
+    for point in points[:1]:
+        for field, value in point.items():
+            name = CONVERSATIONS_FILTERS.get(field)
+            if name and value is not None and str(value) != "":
+                params[name] = str(value)
+    if params:
+        if st.button("Search and filter these conversations", key=key, icon=":material/search:"):
+            shell.open_conversations(**params)
+    return params

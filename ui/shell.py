@@ -53,6 +53,7 @@ PAGES = (
     ("pages/8_Audit.py", "Audit", ":material/rate_review:"),
     ("pages/9_Improvement.py", "Improvement loop", ":material/autorenew:"),
     ("pages/10_Topics.py", "Topics", ":material/topic:"),
+    ("pages/11_Conversations.py", "Conversations", ":material/search:"),
 )
 
 
@@ -582,10 +583,21 @@ def download_csv(frame: pd.DataFrame, *, label: str = "Download CSV", file_name:
     st.download_button(literal(label), partial(to_csv_bytes, frame), file_name=file_name, mime="text/csv", key=key)
 
 
-def open_conversation(conversation_id: str) -> None:
-    """Jump to the Data page's conversation browser showing ``conversation_id``."""
+CONVERSATIONS_PAGE = "pages/11_Conversations.py"
+
+
+def open_conversation(conversation_id: str, **filters) -> None:
+    """Jump to the Conversations page showing ``conversation_id`` (``?cid=`` in the URL; ``filters`` are more
+    of that page's URL parameters, kept for its "Back to list"). The Data page's browser is pointed at it too."""
     st.session_state["browse_conversation"] = str(conversation_id)
-    st.switch_page("pages/1_Data.py")
+    params = {k: str(v) for k, v in filters.items() if v not in (None, "")}
+    st.switch_page(CONVERSATIONS_PAGE, query_params={**params, "cid": str(conversation_id)})
+
+
+def open_conversations(**filters) -> None:
+    """Jump to the Conversations page's list filtered by ``filters`` (its URL parameters: ``intent``,
+    ``reason``, ``topic``, ``channel``, ``definition`` + ``outcome``, ``q``, ...)."""
+    st.switch_page(CONVERSATIONS_PAGE, query_params={k: str(v) for k, v in filters.items() if v not in (None, "")})
 
 
 def conversation_list(frame: pd.DataFrame, *, key: str, columns: list[str] | None = None) -> None:
@@ -594,7 +606,7 @@ def conversation_list(frame: pd.DataFrame, *, key: str, columns: list[str] | Non
         st.info("No conversations match.")
         return
     shown = frame[columns] if columns else frame
-    st.caption(f"{len(frame):,} conversation(s). Select a row to open it in the conversation browser.")
+    st.caption(f"{len(frame):,} conversation(s). Select a row to open it on the Conversations page.")
     event = st.dataframe(shown.head(1000), width="stretch", hide_index=True, on_select="rerun",
                          selection_mode="single-row", key=key)
     rows = event["selection"]["rows"] if event and "selection" in event else []
@@ -634,6 +646,11 @@ def render_transcript(messages: pd.DataFrame, *, key: str = "transcript_page") -
             if speaker == "user" and intent is not None and not pd.isna(intent):
                 conf = getattr(msg, "confidence", None)
                 meta.append(f"intent {intent}" + ("" if conf is None or pd.isna(conf) else f" ({conf:.2f})"))
+            sentiment = getattr(msg, "sentiment", None)
+            if speaker == "user" and sentiment is not None and not pd.isna(sentiment):
+                compound = getattr(msg, "compound", None)
+                meta.append(f"sentiment {sentiment}" + ("" if compound is None or pd.isna(compound)
+                                                        else f" ({compound:+.2f})"))
             event = getattr(msg, "event", None)
             if event is not None and not pd.isna(event):
                 meta.append(f"event {event}")

@@ -391,8 +391,9 @@ def _gap_detail(ctx: shell.PageContext, report: T.GapReport, table: pd.DataFrame
         shell.show_error(exc)
         return
     c1, c2 = st.columns(2)
-    c1.download_button("Download examples (CSV)", partial(T.examples_csv, examples), file_name=f"{intent}.csv",
-                       mime="text/csv", key="topics_gap_export_csv")
+    with c1:  # the CSV goes through the one formula-escaping writer (metrics.export.to_csv_bytes)
+        shell.download_csv(examples[["intent", "text"]], label="Download examples (CSV)", file_name=f"{intent}.csv",
+                           key="topics_gap_export_csv")
     c2.download_button("Download Rasa NLU (YAML)", yaml_text.encode("utf-8"), file_name=f"{intent}.yml",
                        mime="application/x-yaml", key="topics_gap_export_yaml")
     st.caption(f"{len(examples):,} distinct example(s).")
