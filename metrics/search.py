@@ -187,9 +187,12 @@ def _drop_unregistered(db) -> int:
 
 def drop_orphans(db) -> int:
     """Drop every search index whose dataset version is not registered any more (deleted datasets: their
-    registry rows go with the dataset). Returns the number of tables dropped."""
+    registry rows go with the dataset). Returns the number of tables dropped. A store that never built an
+    index is left as it is (no registry is created)."""
+    exists = db.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (REGISTRY,)).fetchone()
+    if exists is None:
+        return 0
     with store.immediate(db):
-        _ensure_registry(db)
         db.conn.execute(f"DELETE FROM {REGISTRY} WHERE dataset_id NOT IN (SELECT id FROM datasets)")
         return _drop_unregistered(db)
 
