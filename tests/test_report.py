@@ -212,25 +212,24 @@ def test_pdf_from_the_same_html(pages, tmp_path):
 
 
 @needs_chromium
-def test_browser_screenshot_loads_nothing_remote(pages, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
+@pytest.mark.e2e
+def test_browser_screenshot_loads_nothing_remote(pages, tmp_path, browser):
+    # pytest-playwright's browser (Debian chromium, the project's flags: tests/conftest.py); a second
+    # sync_playwright() inside its running loop would fail
     page_file = tmp_path / "report.html"
     page_file.write_text(pages["operational"], encoding="utf-8")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=find_chromium(), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            requests = []
-            page.on("request", lambda req: requests.append(req.url))
-            page.goto(page_file.as_uri())
-            page.screenshot(path=str(SCREENSHOTS / "report_operational.png"), full_page=True)
-            broken = page.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
-            tiles = page.locator(".tile").count()
-        finally:
-            browser.close()
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        page = context.new_page()
+        requests = []
+        page.on("request", lambda req: requests.append(req.url))
+        page.goto(page_file.as_uri())
+        page.screenshot(path=str(SCREENSHOTS / "report_operational.png"), full_page=True)
+        broken = page.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
+        tiles = page.locator(".tile").count()
+    finally:
+        context.close()
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
     assert broken == 0 and tiles == len(LABELS)
 
