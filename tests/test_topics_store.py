@@ -14,7 +14,7 @@ from metrics.loaders import load_path
 from metrics.topics import TopicOptions, discover_topics, persist, with_names
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_transcripts.csv.gz"
-TABLES = ("topic_runs", "topic_snapshots", "topic_names", "topic_merges")
+TABLES = ("topic_runs", "topic_snapshots", "topic_names", "topic_merges", "topic_conversations")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def _run(db, info, messages, unit="first", options=None):
     previous = state.previous_for(info.version, key)
     model = discover_topics(messages, options=options, previous=previous, merges=state.merges)
     persist.save_snapshot(db, info.dataset_id, unit, model.snapshot, version=info.version, options_key=key,
-                          basis=previous)
+                          basis=previous, assignments=model.assignments)
     return model, persist.load_state(db, info.dataset_id, unit)
 
 
@@ -38,7 +38,7 @@ def test_migrations_are_named_and_idempotent(memory_db):
     persist.ensure_schema(memory_db)
     persist.ensure_schema(memory_db)
     applied = [m.name for m in persist.MIGRATIONS.applied(memory_db)]
-    assert applied == ["m001_topic_tables"]
+    assert applied == ["m001_topic_tables", "m002_topic_conversations"]
     assert set(TABLES) <= set(memory_db.table_names())
     for table in TABLES:
         assert "dataset_id" in memory_db[table].columns_dict
@@ -142,3 +142,45 @@ def test_snapshot_round_trip(memory_db, sample):
                  (back.terms, model.snapshot.terms)):
         assert a.reset_index(drop=True).equals(b.reset_index(drop=True))
     assert back.next_id == model.snapshot.next_id
+
+
+def test_stored_conversations_follow_the_run_and_its_merges(memory_db, sample):
+    info = store.save_messages(memory_db, sample.head(600), dataset_name="pairs")
+    messages = store.load_messages(memory_db, info.dataset_id)
+    model, _ = _run(memory_db, info, messages, unit="messages")
+    pairs = persist.conversation_topics(memory_db, info.dataset_id, "messages")
+    expected = model.assignments[["conversation_id", "topic"]].drop_duplicates()
+    assert len(pairs) == len(expected) > 0
+    assert set(map(tuple, pairs[["conversation_id", "topic"]].values.tolist())) == \
+        set(map(tuple, expected.astype({"conversation_id": "str"}).values.tolist()))
+    labels = dict(zip(model.topics["topic"], model.topics["label"]))
+    assert (pairs["name"] == pairs["topic"].map(labels)).all()
+    unit, token = persist.filter_run(memory_db, info.dataset_id)
+    assert unit == "messages" and token
+
+    # a rename changes the shown name and the token; a repeated run writes nothing
+    first = int(model.topics["topic"].iloc[0])
+    persist.rename_topic(memory_db, info.dataset_id, "messages", first, "Renamed")
+    assert persist.filter_run(memory_db, info.dataset_id)[1] != token
+    assert set(persist.conversation_topics(memory_db, info.dataset_id, "messages").query("topic == @first")["name"]) \
+        == {"Renamed"}
+    key = repr(TopicOptions(unit="messages"))
+    assert not persist.save_snapshot(memory_db, info.dataset_id, "messages", model.snapshot, version=info.version,
+                                     options_key=key, basis=persist.load_state(memory_db, info.dataset_id,
+                                                                               "messages").basis,
+                                     assignments=model.assignments)
+
+    # a merge re-runs with the same snapshot but other assignments: only the pairs are rewritten
+    second = int(model.topics["topic"].iloc[1])
+    persist.merge_topics(memory_db, info.dataset_id, "messages", [second], first)
+    merged, _ = _run(memory_db, info, messages, unit="messages")
+    pairs = persist.conversation_topics(memory_db, info.dataset_id, "messages")
+    assert second not in set(pairs["topic"])
+    assert set(pairs.loc[pairs["topic"] == first, "conversation_id"]) == set(
+        merged.assignments.loc[merged.assignments["topic"] == first, "conversation_id"])
+
+
+def test_filter_run_before_any_run_and_for_gaps_only(memory_db, sample):
+    info = store.save_messages(memory_db, sample.head(300), dataset_name="nothing yet")
+    assert persist.filter_run(memory_db, info.dataset_id) == (None, "")
+    assert len(persist.conversation_topics(memory_db, info.dataset_id, "messages")) == 0

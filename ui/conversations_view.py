@@ -22,8 +22,8 @@ from ui.fmt import literal
 PAGE = "pages/11_Conversations.py"
 PAGE_SIZE = 50
 #: The page's URL parameters, in the order they are written.
-PARAMS = ("q", "definition", "outcome", "intent", "reason", "rating", "sentiment", "channel", "topic", "from", "to",
-          "page", "cid")
+PARAMS = ("q", "definition", "outcome", "intent", "reason", "rating", "sentiment", "channel", "topic", "found", "from",
+          "to", "page", "cid")
 SENTIMENTS = ("negative", "neutral", "positive")
 DEFINITIONS = tuple(outcomes.VENDOR_STYLES)
 ANY = "(any)"
@@ -121,9 +121,9 @@ def read_url(options: dict, *, bounds: tuple[dt.date, dt.date] | None, sentiment
         bad.append("outcome")
         outcome = None
     state["outcome"] = outcome or None
-    for name in ("intent", "reason", "rating", "channel", "topic"):
+    for name in ("intent", "reason", "rating", "channel", "topic", "found"):
         value = raw[name]
-        if value not in (None, "") and value not in options[name]:
+        if value not in (None, "") and value not in options.get(name, ()):
             bad.append(name)
             value = None
         state[name] = value or None
@@ -165,9 +165,11 @@ def write_url(state: dict, *, seen_key: str | None = None) -> None:
         if value in (None, "", ANY):
             continue
         wanted[name] = value.isoformat() if isinstance(value, dt.date) else str(value)
-    current = {k: st.query_params.get(k) for k in st.query_params}
-    if current != wanted:
-        st.query_params.from_dict(wanted)
+    current = {k: st.query_params.get(k) for k in PARAMS if k in st.query_params}
+    if current != wanted:  # this page's parameters only: the shell's dataset and filters stay in the URL
+        for name in set(current) - set(wanted):
+            del st.query_params[name]
+        st.query_params.update({k: v for k, v in wanted.items() if current.get(k) != v})
     if seen_key is not None:
         st.session_state[seen_key] = _url_token(wanted)
 
@@ -197,6 +199,9 @@ def render(ctx: shell.PageContext) -> None:
         return
     table = shell.derive(ctx, "conversations", conversation_table, ctx.all_messages, ctx.rollup)  # shared, no copy
     options = shell.cached(ctx, filter_options, table, ctx.all_messages)
+    found_topics = shell.topic_filter(ctx)  # topics found (and named) on the Topics page
+    options = {**options, "found": {str(t): n for t, n in found_topics.names.items()} if found_topics else {},
+               "found_pairs": found_topics.pairs if found_topics else None}
     starts = table["started_at"].dropna()
     bounds = (starts.min().date(), starts.max().date()) if len(starts) else None
     can_score = "text" in ctx.all_messages.columns
@@ -212,26 +217,27 @@ def render(ctx: shell.PageContext) -> None:
 def _sync_widgets(ctx, state: dict) -> None:
     """Put the URL's values into the widgets when the URL changed from outside (a link, the back button)."""
     seen_key = _key(ctx, "url_seen")
-    url_now = _url_token({k: st.query_params.get(k) for k in st.query_params})
+    url_now = _url_token({k: st.query_params.get(k) for k in PARAMS if k in st.query_params})
     if st.session_state.get(seen_key) == url_now:
         return
     st.session_state[seen_key] = url_now
     st.session_state[_key(ctx, "q")] = state["q"]
     st.session_state[_key(ctx, "definition")] = state["definition"]
     st.session_state[_key(ctx, "outcome")] = state["outcome"] or ANY
-    for name in ("intent", "reason", "rating", "channel", "topic", "sentiment"):
+    for name in ("intent", "reason", "rating", "channel", "topic", "found", "sentiment"):
         st.session_state[_key(ctx, name)] = state[name] or ANY
     st.session_state[_key(ctx, "from")] = state["from"]
     st.session_state[_key(ctx, "to")] = state["to"]
     st.session_state[_key(ctx, "page")] = state["page"]
 
 
-def _select(ctx, name: str, label: str, choices: list[str], *, container) -> str | None:
+def _select(ctx, name: str, label: str, choices, *, container, names: dict | None = None) -> str | None:
     key = _key(ctx, name)
     values = [ANY, *choices]
     if st.session_state.get(key) not in values:
         st.session_state[key] = ANY
-    picked = container.selectbox(literal(label), values, key=key)
+    shown = (lambda v: v if v == ANY else literal(f"{v} · {names[v]}")) if names else None
+    picked = container.selectbox(literal(label), values, key=key, **({"format_func": shown} if shown else {}))
     return None if picked == ANY else picked
 
 
@@ -249,6 +255,10 @@ def _render_list(ctx, table: pd.DataFrame, options: dict, state: dict, bounds) -
     sentiment = _select(ctx, "sentiment", "Sentiment (any user turn)", list(SENTIMENTS), container=cols[1])
     channel = _select(ctx, "channel", "Channel", options["channel"], container=cols[2])
     topic = _select(ctx, "topic", "Topic", options["topic"], container=cols[3])
+    found = None
+    if options["found"]:
+        found = _select(ctx, "found", "Found topic (Topics page)", list(options["found"]), container=st,
+                        names=options["found"])
     day_from = day_to = None
     if bounds is not None:
         cols = st.columns(2)
@@ -257,15 +267,15 @@ def _render_list(ctx, table: pd.DataFrame, options: dict, state: dict, bounds) -
         day_to = cols[1].date_input("Started on or before", key=_key(ctx, "to"), min_value=bounds[0],
                                     max_value=bounds[1])
     chosen = {"q": query, "definition": definition, "outcome": outcome, "intent": intent, "reason": reason,
-              "rating": rating, "sentiment": sentiment, "channel": channel, "topic": topic, "from": day_from,
-              "to": day_to}
+              "rating": rating, "sentiment": sentiment, "channel": channel, "topic": topic, "found": found,
+              "from": day_from, "to": day_to}
     # a changed filter goes back to the first page of the list
     filters_key = _key(ctx, "filters_seen")
     if st.session_state.get(filters_key) not in (None, repr(chosen)):
         st.session_state[_key(ctx, "page")] = 1
     st.session_state[filters_key] = repr(chosen)
 
-    found = _matching(ctx, table, chosen)
+    found = _matching(ctx, table, chosen, options["found_pairs"])
     total = len(found)
     pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
     page_key = _key(ctx, "page")
@@ -302,7 +312,7 @@ def _render_list(ctx, table: pd.DataFrame, options: dict, state: dict, bounds) -
         st.rerun()
 
 
-def _matching(ctx, table: pd.DataFrame, chosen: dict) -> pd.DataFrame:
+def _matching(ctx, table: pd.DataFrame, chosen: dict, pairs: pd.DataFrame | None = None) -> pd.DataFrame:
     keep = pd.Series(True, index=table.index)
     if chosen["outcome"]:
         keep &= table[chosen["definition"]].eq(chosen["outcome"]).fillna(False)
@@ -311,6 +321,9 @@ def _matching(ctx, table: pd.DataFrame, chosen: dict) -> pd.DataFrame:
             keep &= table[column].astype("str").eq(chosen[name]).fillna(False)
     if chosen["rating"]:
         keep &= table["rating"].eq(float(chosen["rating"])).fillna(False)
+    if chosen.get("found") and pairs is not None:
+        keep &= table["conversation_id"].astype("str").isin(
+            pairs.loc[pairs["topic"].eq(int(chosen["found"])), "conversation_id"])
     if chosen["from"]:
         keep &= table["started_at"].ge(pd.Timestamp(chosen["from"], tz="UTC")).fillna(False)
     if chosen["to"]:

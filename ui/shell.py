@@ -171,9 +171,11 @@ def _cached_rollup(path: str, dataset_id: int, version: int) -> pd.DataFrame:
 
 
 @st.cache_resource(show_spinner="Filtering…", max_entries=3)
-def _cached_slice(path: str, dataset_id: int, version: int, filters_key: str, _chosen: dict):
+def _cached_slice(path: str, dataset_id: int, version: int, filters_key: str, _chosen: dict,
+                  _topics: pd.DataFrame | None = None):
+    """The filtered slice; ``filters_key`` holds the topic run's token when a topic is picked."""
     return apply_filters(_cached_messages(path, dataset_id, version), _cached_rollup(path, dataset_id, version),
-                         _chosen)
+                         _chosen, _topics)
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)
@@ -331,6 +333,95 @@ def _url_path(path: str) -> str:
     return stem.split("_", 1)[1] if "_" in stem and stem.split("_", 1)[0].isdigit() else stem
 
 
+#: The shared state a link carries (every page): the dataset's id, the date range ``FROM..TO``, and the
+#: channels, segments and topic ids picked in the sidebar (repeated parameters).
+URL_DATASET, URL_PERIOD, URL_MULTI = "dataset", "period", {"channel": "channels", "segment": "segments",
+                                                          "topic": "topics"}
+#: The active-filters badge (``st.badge`` escapes its label itself, so constants only).
+ACTIVE_BADGES = {1: "1 filter active", 2: "2 filters active", 3: "3 filters active", 4: "4 filters active"}
+_FILTER_WIDGETS = ("shell_dates_", "shell_channel_", "shell_segment_", "shell_topic_")
+
+
+def _url_state() -> tuple:
+    """The shared parameters as they are in the URL now (comparable with what :func:`_write_url` wrote)."""
+    q = st.query_params
+    return (q.get(URL_DATASET), q.get(URL_PERIOD), *(tuple(q.get_all(p)) for p in URL_MULTI.values()))
+
+
+def _read_url(ids: list[int], names: dict) -> None:
+    """A link's dataset and filters become the session's: on a session's first page, or whenever the URL holds
+    shared parameters this session did not write (a link followed inside the app). Bad values fall back,
+    with a notice. A URL without them (navigation between pages) keeps the session's choices."""
+    now = _url_state()
+    if not any(now) or now == st.session_state.get("shell_url_written"):
+        return
+    q, notices, saved = st.query_params, [], {}
+    raw = q.get(URL_DATASET)
+    if raw is not None:
+        wanted = int(raw) if str(raw).isdigit() else None
+        if wanted in ids:
+            st.session_state["active_dataset_id"] = wanted
+        else:
+            current = st.session_state.get("active_dataset_id")
+            notices.append(f"The link names dataset {raw!r}, which is not stored here: showing "
+                           f"{names[current if current in ids else ids[0]]}.")
+    raw = q.get(URL_PERIOD)
+    if raw is not None:
+        try:
+            lo, hi = (pd.Timestamp(part).date() for part in str(raw).split("..", 1))
+            if lo > hi:
+                raise ValueError
+            saved["dates"] = (lo, hi)
+        except (ValueError, TypeError):
+            notices.append(f"The link's period {raw!r} is not FROM..TO (dates, e.g. 2026-11-02..2026-11-08): "
+                           "showing every date.")
+    for column, param in URL_MULTI.items():
+        values = q.get_all(param)
+        if column == "topic" and values:
+            good = [int(v) for v in values if str(v).isdigit()]
+            if len(good) < len(values):
+                notices.append(f"The link's topics {values!r} are not all topic ids: kept {good}.")
+            values = good
+        if values:
+            saved[column] = list(dict.fromkeys(values))
+    reset_filters()
+    st.session_state["filters"] = saved
+    st.session_state["shell_url_notices"] = notices
+
+
+def _write_url(dataset_id: int, chosen: dict) -> None:
+    """The session's dataset and filters into the URL (only the parameters that changed)."""
+    q = st.query_params
+    if q.get(URL_DATASET) != str(dataset_id):
+        q[URL_DATASET] = str(dataset_id)
+    period = f"{chosen['dates'][0].isoformat()}..{chosen['dates'][1].isoformat()}" if "dates" in chosen else None
+    if period is None and URL_PERIOD in q:
+        del q[URL_PERIOD]
+    elif period is not None and q.get(URL_PERIOD) != period:
+        q[URL_PERIOD] = period
+    for column, param in URL_MULTI.items():
+        values = [str(v) for v in chosen.get(column, [])]
+        if q.get_all(param) != values:
+            if values:
+                q[param] = values
+            elif param in q:
+                del q[param]
+    st.session_state["shell_url_written"] = _url_state()
+
+
+def reset_filters() -> None:
+    """Forget every shared filter (all pages' widgets too)."""
+    st.session_state["filters"] = {}
+    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(_FILTER_WIDGETS)]:
+        del st.session_state[key]
+
+
+def filter_by_topic(topic: int) -> None:
+    """Make the stored topic ``topic`` the only shared filter (the sidebar's Topic; other filters cleared)."""
+    reset_filters()
+    st.session_state["filters"] = {"topic": [int(topic)]}
+
+
 def setup_page(title: str, *, filters: bool = True) -> PageContext:
     """Configure the page, draw navigation and return the active data (filtered)."""
     st.set_page_config(page_title=f"{title} · Chatlens", page_icon="🔎", layout="wide")
@@ -351,6 +442,9 @@ def setup_page(title: str, *, filters: bool = True) -> PageContext:
         return PageContext(db, None, None, empty, empty, conversation_rollup(empty))
     ids = datasets["id"].astype(int).tolist()
     names = dict(zip(ids, datasets["name"]))
+    _read_url(ids, names)
+    for notice in st.session_state.pop("shell_url_notices", []):
+        st.warning(literal(notice), icon=":material/link_off:")
     active = st.session_state.get("active_dataset_id")
     if active not in ids:
         active = ids[0]
@@ -359,14 +453,18 @@ def setup_page(title: str, *, filters: bool = True) -> PageContext:
 
     def _picked():
         st.session_state["active_dataset_id"] = st.session_state[key]
+        reset_filters()  # another dataset's dates, channels and topics mean nothing here
 
     choice = st.sidebar.selectbox("Dataset", ids, format_func=lambda i: names[i], key=key, on_change=_picked)
     st.session_state["active_dataset_id"] = choice
     version = int(datasets.set_index("id").loc[choice, "version"])
     messages = _cached_messages(path, choice, version)
     rollup = _cached_rollup(path, choice, version)
-    chosen = _draw_filters(rollup, title) if filters else {}
-    f_messages, f_rollup = (_cached_slice(path, choice, version, repr(sorted(chosen.items())), chosen)
+    topics = _topic_pairs(db, path, choice) if filters else None
+    chosen = _draw_filters(rollup, title, topics) if filters else {}
+    _write_url(choice, chosen)
+    f_messages, f_rollup = (_cached_slice(path, choice, version, repr(sorted(chosen.items())), chosen,
+                                          topics.pairs if topics is not None else None)
                             if chosen else (messages, rollup))
     return PageContext(db, choice, names[choice], messages, f_messages, f_rollup, chosen, version)
 
@@ -377,11 +475,53 @@ def _empty_messages() -> pd.DataFrame:
     return empty_frame()
 
 
-def _draw_filters(rollup: pd.DataFrame, title: str) -> dict:
-    """Shared filters (date range, channel, segment), remembered across pages."""
+@dataclass(frozen=True)
+class TopicFilter:
+    """The stored topics that filter every page: ``unit`` of the run, ``token`` (changes with the stored
+    assignment or a name), ``pairs`` (conversation_id, topic, name) and ``names`` ``{topic: name}``."""
+
+    unit: str
+    token: str
+    pairs: pd.DataFrame
+    names: dict
+
+
+@st.cache_resource(show_spinner=False, max_entries=3)
+def _cached_topic_pairs(path: str, dataset_id: int, unit: str, token: str) -> TopicFilter:
+    from metrics.topics import persist
+
+    db = store.connect(path)
+    try:
+        pairs = persist.conversation_topics(db, dataset_id, unit)
+    finally:
+        db.close()
+    names = dict(zip(pairs["topic"].astype(int), pairs["name"])) if len(pairs) else {}
+    return TopicFilter(unit, token, pairs, dict(sorted(names.items())))
+
+
+def _topic_pairs(db, path: str, dataset_id: int) -> TopicFilter | None:
+    """The dataset's stored topics as a filter, or None before its first topic run (or when unreadable)."""
+    from metrics.topics import persist
+
+    try:
+        unit, token = persist.filter_run(db, dataset_id)
+        return _cached_topic_pairs(path, dataset_id, unit, token) if unit is not None else None
+    except ChatlensError:
+        return None
+
+
+def topic_filter(ctx: PageContext) -> TopicFilter | None:
+    """The active dataset's stored topics (what the Topic filters offer), or None before its first topic run."""
+    if ctx.dataset_id is None:
+        return None
+    return _topic_pairs(ctx.db, str(store.default_db_path()), ctx.dataset_id)
+
+
+def _draw_filters(rollup: pd.DataFrame, title: str, topics: TopicFilter | None = None) -> dict:
+    """Shared filters (date range, channel, segment, topic), remembered across pages and kept in the URL."""
     saved = st.session_state["filters"]
     chosen = {}
-    with st.sidebar.expander("Filters", expanded=bool(saved)):
+    with st.sidebar.expander("Filters", expanded=bool(saved), icon=":material/filter_alt:"):
         starts = rollup["started_at"].dropna()
         if len(starts):
             lo, hi = starts.min().date(), starts.max().date()
@@ -395,17 +535,36 @@ def _draw_filters(rollup: pd.DataFrame, title: str) -> dict:
                     chosen.pop("dates")
         for column, label in (("channel", "Channel"), ("segment", "Segment")):
             if column in rollup.columns and rollup[column].notna().any():
-                options = sorted(rollup[column].dropna().unique().tolist())
+                options = sorted(rollup[column].dropna().astype(str).unique().tolist())
                 default = [v for v in saved.get(column, []) if v in options]
-                picked = st.multiselect(literal(label), options, default=default, key=f"shell_{column}_{title}")
+                picked = st.multiselect(literal(label), options, default=default, key=f"shell_{column}_{title}",
+                                        format_func=literal)
                 if picked:
                     chosen[column] = picked
+        if topics is not None and topics.names:
+            options = list(topics.names)
+            default = [t for t in saved.get("topic", []) if t in topics.names]
+            picked = st.multiselect("Topic", options, default=default, key=f"shell_topic_{title}",
+                                    format_func=lambda t: literal(f"{t} · {topics.names.get(t, '')}"),
+                                    help="Topics found and named on the Topics page: conversations with at least "
+                                         "one message in a picked topic.")
+            if picked:
+                chosen["topic"] = picked
+                chosen["topic_run"] = topics.token  # a rename or re-run changes the slice's key
+    if chosen:
+        active = len([k for k in chosen if k != "topic_run"])
+        c1, c2 = st.sidebar.columns([3, 2], vertical_alignment="center")
+        c1.badge(ACTIVE_BADGES[min(active, 4)], icon=":material/filter_alt:", color="orange")
+        c2.button("Reset", key=f"shell_reset_{title}", on_click=reset_filters, help="Clear every filter",
+                  icon=":material/filter_alt_off:")
     st.session_state["filters"] = chosen
     return chosen
 
 
-def apply_filters(messages: pd.DataFrame, rollup: pd.DataFrame, chosen: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Filter the rollup by conversation, then keep the messages of the kept conversations."""
+def apply_filters(messages: pd.DataFrame, rollup: pd.DataFrame, chosen: dict,
+                  topics: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Filter the rollup by conversation, then keep the messages of the kept conversations. ``topics`` holds
+    the ``(conversation_id, topic)`` pairs a ``topic`` filter reads."""
     if not chosen:
         return messages, rollup
     keep = pd.Series(True, index=rollup.index)
@@ -415,8 +574,11 @@ def apply_filters(messages: pd.DataFrame, rollup: pd.DataFrame, chosen: dict) ->
         keep &= rollup["started_at"].ge(start) & rollup["started_at"].lt(end)
     for column in ("channel", "segment"):
         if column in chosen and column in rollup.columns:
-            keep &= rollup[column].isin(chosen[column])
-    kept = rollup[keep].reset_index(drop=True)
+            keep &= rollup[column].astype("str").isin([str(v) for v in chosen[column]])
+    if "topic" in chosen and topics is not None:
+        members = topics.loc[topics["topic"].isin(chosen["topic"]), "conversation_id"]
+        keep &= rollup["conversation_id"].astype("str").isin(members)
+    kept = rollup[keep.to_numpy(bool)].reset_index(drop=True)
     return messages[messages["conversation_id"].isin(kept["conversation_id"])].reset_index(drop=True), kept
 
 

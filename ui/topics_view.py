@@ -113,8 +113,13 @@ def _run(ctx: shell.PageContext, unit: str, options: T.TopicOptions):
             model = shell.cached(ctx, T.discover_topics, ctx.all_messages, options=options, previous=previous,
                                  merges=state.merges)
             snapshot = model.snapshot
-    persist.save_snapshot(ctx.db, ctx.dataset_id, unit, snapshot, version=ctx.version, options_key=key,
-                          basis=previous)
+    # written once per run shown (a rerun of the page does not rewrite it): the snapshot, and which conversations
+    # are in which topic, so a (re)named topic filters every page (shell's "Topic" filter)
+    saved_key = (ctx.dataset_id, ctx.version, unit, key, repr(sorted(state.merges.items())), id(model))
+    if _state.get(f"topics_saved_{unit}") != saved_key:
+        persist.save_snapshot(ctx.db, ctx.dataset_id, unit, snapshot, version=ctx.version, options_key=key,
+                              basis=previous, assignments=None if unit == "gaps" else model.assignments)
+        _state[f"topics_saved_{unit}"] = saved_key
     return model, state
 
 
@@ -190,6 +195,7 @@ def _topics_section(ctx: shell.PageContext) -> None:
     topic = st.selectbox("Topic", ids, key=pick_key, format_func=lambda t: f"{t} · {names[t]}")
     _sync_query(topic=topic)
     _topic_detail(ctx, model, shown, table, topic)
+    _as_filter(ctx, unit, topic)
     _manage(ctx, unit, table, topic, key="topics")
     _trends(ctx, shown, table)
     if len(model.k_scores):
@@ -239,6 +245,24 @@ def _topic_detail(ctx, model: T.TopicModel, shown: T.TopicModel, table: pd.DataF
     listing = convs.groupby("conversation_id", sort=True).agg(messages=("text", "size"),
                                                               first_message=("text", "first"))
     shell.conversation_list(listing.reset_index(), key="topics_convs")
+
+
+def _as_filter(ctx: shell.PageContext, unit: str, topic: int) -> None:
+    """The topic as the sidebar's Topic filter (every page), or its conversations on the Conversations page."""
+    try:
+        filter_unit, _ = persist.filter_run(ctx.db, ctx.dataset_id)
+    except ChatlensError:
+        return
+    if filter_unit != unit:
+        st.caption("The sidebar's Topic filter uses the topics of every user message: switch “Cluster” to that to "
+                   "filter the other pages by a topic.")
+        return
+    c1, c2 = st.columns(2)
+    if c1.button("Filter every page by this topic", key="topics_filter_all", icon=":material/filter_alt:"):
+        shell.filter_by_topic(topic)
+        st.rerun()
+    if c2.button("Open its conversations", key="topics_open_convs", icon=":material/forum:"):
+        shell.open_conversations(found=int(topic))
 
 
 def _trends(ctx: shell.PageContext, shown: T.TopicModel, table: pd.DataFrame) -> None:

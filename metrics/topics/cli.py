@@ -242,7 +242,8 @@ def _run(args) -> int:
         report, model, gap = topics_report(messages, options=options, gaps=args.gaps, state=state,
                                            gap_state=gap_state, name=name, progress=_progress)
         if db is not None and not args.no_save:
-            persist.save_snapshot(db, info.id, args.unit, model.snapshot, version=info.version)
+            persist.save_snapshot(db, info.id, args.unit, model.snapshot, version=info.version,
+                                  assignments=model.assignments)
             if gap is not None:
                 persist.save_snapshot(db, info.id, "gaps", gap.model.snapshot, version=info.version)
     finally:

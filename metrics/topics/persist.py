@@ -18,6 +18,10 @@ the dataset.
     row goes back to the automatic label.
 ``topic_merges(dataset_id, unit, topic, into_topic, updated_at)``
     topic ``topic`` is shown as part of ``into_topic`` (applied by :func:`metrics.topics.discover_topics`).
+``topic_conversations(dataset_id, unit, conversation_id, topic)``
+    which conversations the last run put in which topic (after merges; a conversation can be in several):
+    what makes a named topic a filter on every page (:func:`conversation_topics`). ``topic_runs.pairs_digest``
+    says which assignment is stored, so an unchanged run is not written again.
 
 Every read-then-write runs under :func:`metrics.store.immediate`. Bad names and ids raise
 :class:`~metrics.errors.ConfigError`; a dataset that does not exist raises
@@ -58,6 +62,9 @@ __all__ = [
     "merge_topics",
     "unmerge_topic",
     "load_state",
+    "FILTER_UNITS",
+    "conversation_topics",
+    "filter_run",
 ]
 
 UNITS = ("messages", "first", "gaps")
@@ -83,6 +90,17 @@ def m001_topic_tables(db) -> None:
     db.execute(f"""CREATE TABLE IF NOT EXISTS topic_merges (
   {fk}, unit TEXT NOT NULL, topic INTEGER NOT NULL, into_topic INTEGER NOT NULL, updated_at TEXT NOT NULL,
   PRIMARY KEY (dataset_id, unit, topic))""")
+
+
+@MIGRATIONS()
+def m002_topic_conversations(db) -> None:
+    """Conversation -> topic pairs of the last run (module docstring)."""
+    db.execute("""CREATE TABLE IF NOT EXISTS topic_conversations (
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE, unit TEXT NOT NULL,
+  conversation_id TEXT NOT NULL, topic INTEGER NOT NULL, PRIMARY KEY (dataset_id, unit, conversation_id, topic))""")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(topic_runs)").fetchall()}
+    if "pairs_digest" not in columns:
+        db.execute("ALTER TABLE topic_runs ADD COLUMN pairs_digest TEXT")
 
 
 _MIGRATED: "weakref.WeakSet" = weakref.WeakSet()
@@ -184,20 +202,49 @@ def _write_snapshot(db, dataset_id: int, unit: str, role: str, snapshot: TopicSn
                                           ensure_ascii=False)))
 
 
+def _pairs(assignments: pd.DataFrame | None) -> tuple[pd.DataFrame | None, str | None]:
+    """Distinct ``(conversation_id, topic)`` of a model's assignments (clustered messages only) and their
+    digest; ``(None, None)`` when no assignments are given."""
+    if assignments is None:
+        return None, None
+    a = assignments[pd.to_numeric(assignments["topic"], errors="coerce").ge(1).to_numpy(bool)]
+    pairs = pd.DataFrame({"conversation_id": a["conversation_id"].astype("str").to_numpy(),
+                          "topic": a["topic"].astype("int64").to_numpy()}).drop_duplicates()
+    pairs = pairs.sort_values(["conversation_id", "topic"], kind="stable").reset_index(drop=True)
+    digest = hashlib.sha1(pd.util.hash_pandas_object(pairs, index=False).to_numpy().tobytes()).hexdigest() \
+        if len(pairs) else "-"
+    return pairs, digest
+
+
+def _write_pairs(db, dataset_id: int, unit: str, pairs: pd.DataFrame, digest: str) -> None:
+    db.conn.execute("DELETE FROM topic_conversations WHERE dataset_id = ? AND unit = ?", (dataset_id, unit))
+    db.conn.executemany("INSERT INTO topic_conversations (dataset_id, unit, conversation_id, topic) VALUES "
+                        "(?, ?, ?, ?)", ((dataset_id, unit, c, int(t)) for c, t in pairs.itertuples(index=False)))
+    db.conn.execute("UPDATE topic_runs SET pairs_digest = ? WHERE dataset_id = ? AND unit = ?",
+                    (digest, dataset_id, unit))
+
+
 def save_snapshot(db, dataset_id: int, unit: str, snapshot: TopicSnapshot, *, version: int = 0,
-                  options_key: str = "", basis: TopicSnapshot | None = None) -> bool:
+                  options_key: str = "", basis: TopicSnapshot | None = None,
+                  assignments: pd.DataFrame | None = None) -> bool:
     """Store ``snapshot`` as the last run of ``(dataset_id, unit)`` on dataset ``version`` with options
     ``options_key``, started from ``basis`` (its ``previous``; None for a first run), in one transaction.
-    Returns False (and writes nothing) when exactly this run is already stored."""
+    ``assignments`` (the run's :attr:`~metrics.topics.TopicModel.assignments`, after merges) stores which
+    conversations are in which topic (:func:`conversation_topics`). Returns False (and writes nothing) when
+    exactly this run, with these assignments, is already stored."""
     ensure_schema(db)
     unit = _unit(unit)
     digest = _digest(snapshot) + ":" + (_digest(basis) if basis is not None else "-")
+    pairs, pairs_digest = _pairs(assignments)
     with store.immediate(db):
         dataset_id = _dataset(db, dataset_id)
-        row = db.conn.execute("SELECT digest, next_id, dataset_version, options_key FROM topic_runs "
+        row = db.conn.execute("SELECT digest, next_id, dataset_version, options_key, pairs_digest FROM topic_runs "
                               "WHERE dataset_id = ? AND unit = ?", (dataset_id, unit)).fetchone()
-        if row is not None and tuple(row[0:1]) + tuple(row[2:]) == (digest, int(version), str(options_key)):
-            return False
+        if row is not None and tuple(row[0:1]) + tuple(row[2:4]) == (digest, int(version), str(options_key)):
+            if pairs is None or row[4] == pairs_digest:
+                return False
+            _write_pairs(db, dataset_id, unit, pairs, pairs_digest)  # same run, merges changed
+            return True
         next_id = max(int(snapshot.next_id), int(row[1]) if row is not None else 1)
         _write_snapshot(db, dataset_id, unit, "current", snapshot)
         _write_snapshot(db, dataset_id, unit, "basis", basis if basis is not None else empty_snapshot())
@@ -209,6 +256,8 @@ def save_snapshot(db, dataset_id: int, unit: str, snapshot: TopicSnapshot, *, ve
             "saved_at = excluded.saved_at",
             (dataset_id, unit, int(version), str(options_key), next_id,
              None if basis is None else int(basis.next_id), digest, _now()))
+        if pairs is not None:
+            _write_pairs(db, dataset_id, unit, pairs, pairs_digest)
     return True
 
 
@@ -357,3 +406,44 @@ def load_state(db, dataset_id: int, unit: str) -> TopicState:
         version, key = int(run[2]), str(run[3])
     return TopicState(snapshot, basis, version, key, load_names(db, dataset_id, unit),
                       load_merges(db, dataset_id, unit))
+
+
+# --------------------------------------------------------------------------- topics as a filter
+
+#: The units whose topics filter conversations elsewhere, in order of preference (gap topics do not).
+FILTER_UNITS = ("messages", "first")
+
+
+def conversation_topics(db, dataset_id: int, unit: str) -> pd.DataFrame:
+    """The stored ``(conversation_id, topic)`` pairs of the last run of ``(dataset_id, unit)`` with each
+    topic's shown ``name`` (the stored name, else the run's automatic label) and the run's
+    ``dataset_version``; empty (same columns) before the first run. Merges are already applied."""
+    ensure_schema(db)
+    unit = _unit(unit)
+    rows = db.conn.execute(
+        "SELECT p.conversation_id, p.topic, COALESCE(n.name, s.label, 'topic ' || p.topic), r.dataset_version "
+        "FROM topic_conversations p JOIN topic_runs r ON r.dataset_id = p.dataset_id AND r.unit = p.unit "
+        "LEFT JOIN topic_names n ON n.dataset_id = p.dataset_id AND n.unit = p.unit AND n.topic = p.topic "
+        "LEFT JOIN topic_snapshots s ON s.dataset_id = p.dataset_id AND s.unit = p.unit AND s.role = 'current' "
+        "AND s.topic = p.topic WHERE p.dataset_id = ? AND p.unit = ? ORDER BY p.conversation_id, p.topic",
+        (int(dataset_id), unit)).fetchall()
+    return pd.DataFrame({"conversation_id": pd.Series([r[0] for r in rows], dtype="str"),
+                         "topic": pd.Series([r[1] for r in rows], dtype="int64"),
+                         "name": pd.Series([r[2] for r in rows], dtype="str"),
+                         "dataset_version": pd.Series([r[3] for r in rows], dtype="int64")})
+
+
+def filter_run(db, dataset_id: int) -> tuple[str | None, str]:
+    """Which stored run the shared "Topic" filter uses for a dataset: ``(unit, token)`` for the first unit of
+    :data:`FILTER_UNITS` with stored conversations (``token`` changes whenever that assignment or a name
+    changes: a cache key for :func:`conversation_topics`), or ``(None, "")`` before any topic run."""
+    ensure_schema(db)
+    for unit in FILTER_UNITS:
+        run = db.conn.execute("SELECT pairs_digest FROM topic_runs WHERE dataset_id = ? AND unit = ? "
+                              "AND pairs_digest IS NOT NULL", (int(dataset_id), unit)).fetchone()
+        if run is None:
+            continue
+        names = db.conn.execute("SELECT group_concat(topic || '=' || name || '@' || updated_at, '|') FROM "
+                                "topic_names WHERE dataset_id = ? AND unit = ?", (int(dataset_id), unit)).fetchone()
+        return unit, hashlib.sha1(f"{unit}|{run[0]}|{names[0]}".encode()).hexdigest()[:16]
+    return None, ""
