@@ -10,7 +10,12 @@ spaces may replace underscores, case is ignored: "intent accuracy" = ``intent_ac
 OP is one of ``<``, ``<=``, ``>``, ``>=`` and THRESHOLD a number; for a rate it may be a
 percentage (``80%`` = 0.80) and must lie in [0, 1]. Or the word ``volume_spike``: breached
 when :func:`metrics.volume.spike_days` flags a day of the week (a spike may be a bug, not
-success). Examples: ``intent_accuracy < 80%``, ``escalation_rate > 0.30``, ``volume_spike``.
+success). Or the word ``topic_growth``: breached when a topic of the user messages is growing
+or new in the week (:func:`metrics.topics.topic_growth`: at least ``max(5, min_count)``
+messages in the 7 days up to the week's last message, +50 % on the 7 days before and unlikely by
+chance, or 80 % of its messages in the last 14 days), naming the topics (their stored names when
+given). Examples: ``intent_accuracy < 80%``, ``escalation_rate > 0.30``, ``volume_spike``,
+``topic_growth``.
 
 Evaluation (:func:`evaluate_rules`)
 -----------------------------------
@@ -48,6 +53,8 @@ from metrics.kpis import CATALOGUE, KPI_NAMES, KpiData, KpiOptions, format_value
 __all__ = [
     "OPERATORS",
     "VOLUME_SPIKE",
+    "TOPIC_GROWTH",
+    "EVENT_RULES",
     "DEFAULT_RULES",
     "AlertRule",
     "AlertResult",
@@ -63,6 +70,9 @@ __all__ = [
 
 OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 VOLUME_SPIKE = "volume_spike"
+TOPIC_GROWTH = "topic_growth"
+#: Rules that are a word, with no operator or threshold: breached when the event happens in the week.
+EVENT_RULES = (VOLUME_SPIKE, TOPIC_GROWTH)
 #: The issue's three examples; used when no rule is saved or given.
 DEFAULT_RULES = ("intent_accuracy < 80%", "escalation_rate > 30%", VOLUME_SPIKE)
 _RULE_RX = re.compile(r"^\s*(?P<metric>[A-Za-z](?:[A-Za-z0-9_ ]*[A-Za-z0-9_])?)\s*(?P<op><=|>=|<|>)\s*"
@@ -76,7 +86,8 @@ def _metric_name(text: str) -> str:
 
 @dataclass(frozen=True)
 class AlertRule:
-    """A threshold on a KPI, or the volume-spike rule (``metric == 'volume_spike'``).
+    """A threshold on a KPI, or an event rule (``metric`` in :data:`EVENT_RULES`: ``volume_spike``,
+    ``topic_growth``).
 
     Examples
     --------
@@ -97,13 +108,13 @@ class AlertRule:
         metric = _metric_name(self.metric) if isinstance(self.metric, str) else self.metric
         shown = f"{self.metric} {self.op or ''} {self.threshold if self.threshold is not None else ''}".strip()
         where = f"rule {shown!r}"
-        if metric == VOLUME_SPIKE:
+        if metric in EVENT_RULES:
             if self.op is not None or self.threshold is not None:
-                raise ConfigError(f"{where}: volume_spike takes no operator or threshold")
+                raise ConfigError(f"{where}: {metric} takes no operator or threshold")
         else:
             if metric not in CATALOGUE:
                 raise ConfigError(f"{where}: unknown metric {self.metric!r}; known: {', '.join(KPI_NAMES)}, "
-                                  f"or {VOLUME_SPIKE}")
+                                  f"{VOLUME_SPIKE} or {TOPIC_GROWTH}")
             if self.op not in OPERATORS:
                 raise ConfigError(f"{where}: the operator must be one of {', '.join(OPERATORS)}, got {self.op!r}")
             if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) \
@@ -123,8 +134,8 @@ class AlertRule:
     @property
     def text(self) -> str:
         """The rule in the syntax of :func:`parse_rule` (threshold as written, ``:g``)."""
-        if self.metric == VOLUME_SPIKE:
-            return VOLUME_SPIKE
+        if self.metric in EVENT_RULES:
+            return self.metric
         return f"{self.metric} {self.op} {self.threshold:g}"
 
     @property
@@ -147,12 +158,12 @@ def parse_rule(text: str, *, name: str = "", min_count: int = 1) -> AlertRule:
     """
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(f"an alert rule must be non-empty text, got {text!r}")
-    if _metric_name(text) == VOLUME_SPIKE:
-        return AlertRule(VOLUME_SPIKE, name=name, min_count=min_count)
+    if _metric_name(text) in EVENT_RULES:
+        return AlertRule(_metric_name(text), name=name, min_count=min_count)
     match = _RULE_RX.match(text)
     if not match:
         raise ConfigError(f"rule {text!r}: write METRIC OP THRESHOLD, e.g. 'intent_accuracy < 80%' or "
-                          f"'escalation_rate > 0.30', or '{VOLUME_SPIKE}'")
+                          f"'escalation_rate > 0.30', or '{VOLUME_SPIKE}' or '{TOPIC_GROWTH}'")
     metric = _metric_name(match["metric"])
     value = float(match["value"])
     if match["pct"]:
@@ -198,8 +209,9 @@ def rule_from_mapping(item, *, position: int = 1) -> AlertRule:
         if "metric" not in item:
             raise ConfigError("needs a rule (e.g. \"intent_accuracy < 80%\") or a metric")
         metric = item["metric"]
-        if isinstance(metric, str) and _metric_name(metric) == VOLUME_SPIKE:
-            return AlertRule(VOLUME_SPIKE, item.get("op"), item.get("threshold"), name=name, min_count=min_count)
+        if isinstance(metric, str) and _metric_name(metric) in EVENT_RULES:
+            return AlertRule(_metric_name(metric), item.get("op"), item.get("threshold"), name=name,
+                             min_count=min_count)
         threshold = item.get("threshold")
         if isinstance(threshold, str):
             return parse_rule(f"{metric} {item.get('op', '')} {threshold}", name=name, min_count=min_count)
@@ -301,6 +313,11 @@ class AlertResult:
         if self.metric == VOLUME_SPIKE:
             return f"{self.name or 'Volume spike'}: {self.reason}" if self.breached else \
                 f"{self.name or 'Volume spike'}: no spike in {self.week}"
+        if self.metric == TOPIC_GROWTH:
+            head = self.name or "Topic growth"
+            if not self.evaluated:
+                return f"{head}: not evaluated ({self.reason})"
+            return f"{head}: {self.reason}" if self.breached else f"{head}: no growing or new topic in {self.week}"
         kpi = CATALOGUE[self.metric]
         shown = format_value(self.value, kpi.kind)
         limit = format_value(self.threshold, kpi.kind)
@@ -311,8 +328,13 @@ class AlertResult:
 
 
 def evaluate_rules(messages: pd.DataFrame, rollup: pd.DataFrame, rules: Iterable[AlertRule], *,
-                   options: KpiOptions | None = None, spike_k: float = 3.5) -> list[AlertResult]:
+                   options: KpiOptions | None = None, spike_k: float = 3.5, topic_model=None,
+                   topic_names: pd.DataFrame | None = None) -> list[AlertResult]:
     """Evaluate each rule on the latest complete ISO week (module docstring), in rule order.
+
+    ``topic_model`` (a :class:`metrics.topics.TopicModel` of ``messages``) is what ``topic_growth`` reads;
+    when None and such a rule is given, the topics are discovered here (seeded). ``topic_names``
+    (:func:`metrics.topics.persist.load_names`) names them in the reason.
 
     Raises InsufficientDataError without timestamps or without a complete week; a KPI the
     data cannot give makes its rule "not evaluated" (with the reason), not an error.
@@ -345,6 +367,16 @@ def evaluate_rules(messages: pd.DataFrame, rollup: pd.DataFrame, rules: Iterable
     for rule in rules:
         if rule.metric == VOLUME_SPIKE:
             out.append(_spike_result(rule, rollup, week, week_start, week_end, spike_k))
+            continue
+        if rule.metric == TOPIC_GROWTH:
+            if topic_model is None:
+                try:
+                    from metrics.topics import discover_topics
+
+                    topic_model = discover_topics(messages)
+                except ChatlensError as exc:
+                    topic_model = exc
+            out.append(_topic_result(rule, topic_model, topic_names, week, week_end))
             continue
         if rule.metric not in cache:
             try:
@@ -385,6 +417,32 @@ def _spike_result(rule, rollup, week, week_start, week_end, spike_k) -> AlertRes
     reason = (f"volume spike on {', '.join(inside)}: a spike may mean a bug that triggers unwanted conversations, "
               "not success") if inside else ""
     return AlertResult(**base, value=float(len(inside)), n=len(inside), evaluated=True, breached=bool(inside),
+                       reason=reason)
+
+
+def _topic_result(rule, model, names, week, week_end) -> AlertResult:
+    import dataclasses
+
+    from metrics.topics import topic_growth, with_names
+
+    base = dict(rule=rule.text, name=rule.name, metric=TOPIC_GROWTH, op=None, threshold=None, week=week)
+    if isinstance(model, ChatlensError):
+        return AlertResult(**base, value=float("nan"), n=0, evaluated=False, breached=False, reason=str(model))
+    a = model.assignments
+    if model.empty or not a["timestamp"].notna().any():
+        return AlertResult(**base, value=float("nan"), n=0, evaluated=False, breached=False,
+                           reason="no clustered user message with a timestamp")
+    upto = dataclasses.replace(model, assignments=a[(a["timestamp"] < week_end).fillna(False).to_numpy(bool)])
+    moves = with_names(topic_growth(upto, min_count=max(5, rule.min_count)), names)
+    flagged = moves[(moves["growing"] | moves["new"]).to_numpy(bool)].sort_values(
+        ["recent_count", "topic"], ascending=[False, True], kind="stable")
+    parts = []
+    for row in flagged.itertuples(index=False):
+        change = f"+{row.wow_change:.0%} week over week" if row.growing and row.wow_change == row.wow_change \
+            else "new"
+        parts.append(f"'{row.name}' ({change}, {int(row.recent_count)} message(s) in the last 7 days)")
+    reason = ("growing or new topic(s): " + "; ".join(parts)) if parts else ""
+    return AlertResult(**base, value=float(len(flagged)), n=len(flagged), evaluated=True, breached=bool(parts),
                        reason=reason)
 
 

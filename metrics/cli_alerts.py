@@ -9,7 +9,7 @@ Evaluates alert rules (:mod:`metrics.alerts`) on the latest complete ISO week of
 breached, 1 when at least one is (so it can run from cron after each export), 2 on bad input
 (unreadable export, bad rules file, no timestamps, no complete week), 3 when a notification
 could not be delivered. Without ``--rules`` the default rules are used: ``intent_accuracy <
-80%``, ``escalation_rate > 30%``, ``volume_spike``; for a stored dataset, the store's enabled
+80%``, ``escalation_rate > 30%``, ``volume_spike``, ``topic_growth``; for a stored dataset, the store's enabled
 rules (saved on the Overview page) when there are any. A rule on ``negative_sentiment_rate``
 scores the messages with VADER first.
 
@@ -79,6 +79,21 @@ def _with_sentiment(messages: pd.DataFrame, rules) -> pd.DataFrame:
     return messages
 
 
+def _stored_topics(source):
+    """For ``topic_growth`` on a stored dataset: the topics matched to the stored ones (so the alert uses the
+    names given on the Topics page) and those names; ``(None, None)`` for an export file."""
+    if source.db is None or source.dataset_id is None:
+        return None, None
+    from metrics.errors import ChatlensError
+    from metrics.topics import discover_topics, persist
+
+    state = persist.load_state(source.db, source.dataset_id, "messages")
+    try:
+        return discover_topics(source.frame, previous=state.snapshot, merges=state.merges), state.names
+    except ChatlensError:
+        return None, state.names  # evaluate_rules reports why the rule is not evaluated
+
+
 def run(args) -> int:
     """Load ``args.path``, evaluate the rules, print the report; 0 none breached, 1 some breached.
 
@@ -94,14 +109,18 @@ def run(args) -> int:
         _check_targets(targets)
     rules = alerts.load_rules_file(args.rules) if args.rules else None
     source = load_source(args)
+    topic_model = topic_names = None
     try:
         if rules is None:
             rules = (stored_settings(source)["rules"] if source.dataset_id is not None else None) \
                 or alerts.default_rules()
+        if any(r.metric == alerts.TOPIC_GROWTH for r in rules):
+            topic_model, topic_names = _stored_topics(source)
     finally:
         source.close()
     messages = _with_sentiment(source.frame, rules)
-    results = alerts.evaluate_rules(messages, conversation_rollup(source.frame), rules)
+    results = alerts.evaluate_rules(messages, conversation_rollup(source.frame), rules, topic_model=topic_model,
+                                    topic_names=topic_names)
     report = alerts.alerts_report(results)
     if getattr(args, "format", "json") == "text":
         breached = [r for r in results if r.breached]

@@ -20,7 +20,7 @@ from metrics.topics._discover import REPLY_WORDS, discover_topics, empty_snapsho
 from metrics.topics._gaps import MIN_REQUEST_WORDS, SIGNALS, GapOptions, GapReport
 from metrics.topics._gaps import gap_messages, gap_report, misunderstanding_templates
 from metrics.topics._names import NAME_SOURCES, with_names
-from metrics.topics._outcomes import TREND_FREQUENCIES, topic_outcomes, topic_trend, week_start
+from metrics.topics._outcomes import TREND_FREQUENCIES, topic_growth, topic_outcomes, topic_trend, week_start
 from metrics.topics._text import clustering_key, text_hashes
 from metrics.topics._training import examples_csv, intent_examples, intent_name, nearest_intents
 from metrics.topics._training import overlapping_intents, rasa_nlu_yaml, training_examples
@@ -38,6 +38,7 @@ __all__ = [
     "REPLY_WORDS",
     "TREND_FREQUENCIES",
     "topic_outcomes",
+    "topic_growth",
     "topic_trend",
     "week_start",
     "SIGNALS",

@@ -42,7 +42,7 @@ from metrics.rollup import conversation_rollup
 from metrics.sentiment import Cutoffs, score_messages
 from metrics.topics._discover import TopicModel
 
-__all__ = ["TREND_FREQUENCIES", "topic_outcomes", "topic_trend", "week_start"]
+__all__ = ["TREND_FREQUENCIES", "topic_outcomes", "topic_growth", "topic_trend", "week_start"]
 
 TREND_FREQUENCIES = ("week", "day")
 _NAN = float("nan")
@@ -104,6 +104,75 @@ def _rate(num, den) -> np.ndarray:
     return np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0)
 
 
+def _check_growth(growth, min_count, new_days, new_share, alpha) -> None:
+    for name, value, low in (("growth", growth, -1.0), ("new_share", new_share, 0.0), ("alpha", alpha, 0.0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
+            raise ConfigError(f"{name} must be a number >= {low}, got {value!r}")
+    for name, value in (("min_count", min_count), ("new_days", new_days)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+
+
+def _growth(model: TopicModel, pos: np.ndarray, k: int, *, growth, min_count, new_days, new_share, alpha) -> dict:
+    """``recent_count``, ``prior_count``, ``wow_change``, ``growing``, ``new`` per topic (module docstring);
+    ``pos`` is each assignment's topic position."""
+    out = {"recent_count": np.zeros(k, dtype=np.int64), "prior_count": np.zeros(k, dtype=np.int64),
+           "wow_change": np.full(k, np.nan), "growing": np.zeros(k, dtype=bool), "new": np.zeros(k, dtype=bool)}
+    stamps = model.assignments["timestamp"]
+    if not stamps.notna().any():
+        return out
+    end = stamps.max()
+    week = pd.Timedelta(days=7)
+    recent = (stamps > end - week).fillna(False).to_numpy(bool)
+    prior = ((stamps > end - 2 * week) & (stamps <= end - week)).fillna(False).to_numpy(bool)
+    out["recent_count"] = np.bincount(pos[recent], minlength=k).astype(np.int64)
+    out["prior_count"] = np.bincount(pos[prior], minlength=k).astype(np.int64)
+    out["wow_change"] = _rate(out["recent_count"], out["prior_count"]) - 1.0
+    growing = (out["recent_count"] >= min_count) & (np.nan_to_num(out["wow_change"], nan=-np.inf) >= growth)
+    for i in np.flatnonzero(growing):
+        trials = int(out["recent_count"][i] + out["prior_count"][i])
+        growing[i] = binomtest(int(out["recent_count"][i]), trials, 0.5, alternative="greater").pvalue < alpha
+    late = (stamps > end - pd.Timedelta(days=new_days)).fillna(False).to_numpy(bool)
+    dated = np.bincount(pos[stamps.notna().to_numpy(bool)], minlength=k)
+    late_share = _rate(np.bincount(pos[late], minlength=k), dated)
+    message_count = np.bincount(pos, minlength=k)
+    out["growing"] = np.asarray(growing, dtype=bool)
+    out["new"] = (message_count >= min_count) & (np.nan_to_num(late_share, nan=0.0) >= new_share)
+    return out
+
+
+def topic_growth(model: TopicModel, *, growth: float = 0.5, min_count: int = 5, new_days: int = 14,
+                 new_share: float = 0.8, alpha: float = 0.05) -> pd.DataFrame:
+    """Which topics are growing or new (module docstring), without the outcome columns: one row per topic of
+    ``model`` with ``topic``, ``label``, ``message_count``, ``recent_count``, ``prior_count``, ``wow_change``,
+    ``growing`` and ``new``. The windows end at the model's latest clustered message. The alert rule
+    ``topic_growth`` (:mod:`metrics.alerts`) reads it.
+
+    Examples
+    --------
+    >>> from metrics.topics._discover import discover_topics, TopicOptions
+    >>> days = pd.to_datetime(["2026-08-03"] + ["2026-08-11"] * 9, utc=True)
+    >>> m = pd.DataFrame({"conversation_id": [f"c{i}" for i in range(10)], "speaker": "user", "row": range(10),
+    ...                   "text": ["refund please"] * 10, "timestamp": days})
+    >>> topic_growth(discover_topics(m, options=TopicOptions(n_topics=1)))[["recent_count", "prior_count",
+    ...                                                                        "growing"]].values.tolist()
+    [[9, 1, True]]
+    """
+    _check_growth(growth, min_count, new_days, new_share, alpha)
+    cols = {"topic": "int64", "label": "str", "message_count": "int64", "recent_count": "int64",
+            "prior_count": "int64", "wow_change": "float64", "growing": "bool", "new": "bool"}
+    if model.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in cols.items()})
+    order = {int(t): i for i, t in enumerate(model.topics["topic"])}
+    k = len(order)
+    pos = model.assignments["topic"].map(order).to_numpy(dtype=np.int64)
+    moves = _growth(model, pos, k, growth=growth, min_count=min_count, new_days=new_days, new_share=new_share,
+                    alpha=alpha)
+    frame = pd.DataFrame({"topic": model.topics["topic"].to_numpy(), "label": model.topics["label"].to_numpy(),
+                          "message_count": np.bincount(pos, minlength=k), **moves})
+    return frame[list(cols)].astype(cols)
+
+
 def topic_outcomes(model: TopicModel, messages: pd.DataFrame, rollup: pd.DataFrame | None = None, *,
                    rules: OutcomeRules | None = None, compound: pd.Series | None = None,
                    cutoffs: Cutoffs = Cutoffs(), growth: float = 0.5, min_count: int = 5,
@@ -126,12 +195,7 @@ def topic_outcomes(model: TopicModel, messages: pd.DataFrame, rollup: pd.DataFra
     >>> out[["escalation_rate", "abandonment_rate", "mean_rating", "csat_rate"]].values.tolist()
     [[0.5, 0.5, 3.5, 0.5]]
     """
-    for name, value, low in (("growth", growth, -1.0), ("new_share", new_share, 0.0), ("alpha", alpha, 0.0)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
-            raise ConfigError(f"{name} must be a number >= {low}, got {value!r}")
-    for name, value in (("min_count", min_count), ("new_days", new_days)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+    _check_growth(growth, min_count, new_days, new_share, alpha)
     cols = {"topic": "int64", "label": "str", "message_count": "int64", "conversation_count": "int64",
             "decided_count": "int64", "resolution_rate": "float64", "escalation_rate": "float64",
             "abandonment_rate": "float64", "mean_sentiment": "float64", "negative_rate": "float64",
@@ -189,25 +253,11 @@ def topic_outcomes(model: TopicModel, messages: pd.DataFrame, rollup: pd.DataFra
         out["csat_rate"] = _rate(np.bincount(where[values >= 4], minlength=k), out["rated_count"])
 
     # week over week, growing, new
-    growing = np.zeros(k, dtype=bool)
-    new = np.zeros(k, dtype=bool)
-    stamps = a["timestamp"]
-    if stamps.notna().any():
-        end = stamps.max()
-        week = pd.Timedelta(days=7)
-        recent = (stamps > end - week).fillna(False).to_numpy(bool)
-        prior = ((stamps > end - 2 * week) & (stamps <= end - week)).fillna(False).to_numpy(bool)
-        out["recent_count"] = np.bincount(pos[recent], minlength=k).astype(np.int64)
-        out["prior_count"] = np.bincount(pos[prior], minlength=k).astype(np.int64)
-        out["wow_change"] = _rate(out["recent_count"], out["prior_count"]) - 1.0
-        growing = (out["recent_count"] >= min_count) & (np.nan_to_num(out["wow_change"], nan=-np.inf) >= growth)
-        for i in np.flatnonzero(growing):
-            trials = int(out["recent_count"][i] + out["prior_count"][i])
-            growing[i] = binomtest(int(out["recent_count"][i]), trials, 0.5, alternative="greater").pvalue < alpha
-        late = (stamps > end - pd.Timedelta(days=new_days)).fillna(False).to_numpy(bool)
-        dated = np.bincount(pos[stamps.notna().to_numpy(bool)], minlength=k)
-        late_share = _rate(np.bincount(pos[late], minlength=k), dated)
-        new = (out["message_count"] >= min_count) & (np.nan_to_num(late_share, nan=0.0) >= new_share)
+    moves = _growth(model, pos, k, growth=growth, min_count=min_count, new_days=new_days, new_share=new_share,
+                    alpha=alpha)
+    for c in ("recent_count", "prior_count", "wow_change"):
+        out[c] = moves[c]
+    growing, new = moves["growing"], moves["new"]
     frame = pd.DataFrame({"topic": topics["topic"].to_numpy(), "label": topics["label"].to_numpy(), **out,
                           "growing": growing, "new": new})
     return frame[list(cols)].astype(cols)
