@@ -25,6 +25,12 @@ Candidates (:func:`improvement_candidates`), one per problem, from five sources
     ``audit_max_mean`` (default 3), ``affected_count = round(topic conversations x share of
     its audited conversations scored <= 2 overall)``. Needs audit scores. Expected to move
     ``csat``.
+``knowledge_gap``
+    A knowledge-gap topic of the Topics page (:func:`metrics.topics.gap_report`) that the team added
+    to the backlog (:func:`gap_item`, stored by :func:`metrics.goals_store.add_backlog_item`):
+    ``affected_count`` = the conversations with a gap message of the topic. Not found by
+    :func:`improvement_candidates` itself: pass the stored items as ``added``. Expected to move
+    ``intent_accuracy`` when the bot has intents, else ``escalation_rate``.
 ``bot_message``
     A bot message often followed by a negative user reply
     (:func:`metrics.sentiment_metrics.negative_reactions`): ``affected_count`` = its negative
@@ -61,14 +67,15 @@ __all__ = [
     "CANDIDATE_COLUMNS",
     "BacklogCandidates",
     "data_weeks",
+    "gap_item",
     "improvement_candidates",
     "rank_backlog",
 ]
 
-SOURCES = ("intent", "escalation_reason", "funnel_stage", "audit_topic", "bot_message")
+SOURCES = ("intent", "escalation_reason", "funnel_stage", "audit_topic", "bot_message", "knowledge_gap")
 SOURCE_LABELS = {"intent": "Intent misread", "escalation_reason": "Escalation reason",
                  "funnel_stage": "Funnel drop-off", "audit_topic": "Low audit score",
-                 "bot_message": "Negative reaction to a bot message"}
+                 "bot_message": "Negative reaction to a bot message", "knowledge_gap": "Knowledge gap"}
 DEFAULT_MIN_COUNT = 20
 CANDIDATE_COLUMNS = ("key", "source", "subject", "problem", "metric", "affected_count", "weeks", "impact_per_week",
                      "page", "query_key", "query_value")
@@ -212,6 +219,47 @@ def _bot_messages(messages, weeks) -> list[dict]:
     return rows
 
 
+def gap_item(gap, *, weeks: float, has_intents: bool) -> dict:
+    """A backlog item (the columns of :data:`CANDIDATE_COLUMNS`) for one gap topic: a row of the gap table of
+    the Topics page (``topic``, ``name``, ``message_count``, ``conversation_count``, ``escalation_rate``,
+    ``negative_rate``, ``impact``, ``score``, ``top_signal``; ``nearest_intent`` optional). ``weeks`` is the
+    data's span (:func:`data_weeks`). The key follows the gap topic's id, which stays with the topic across
+    runs, so adding it again refreshes the item.
+
+    Examples
+    --------
+    >>> row = {"topic": 3, "name": "refund status", "message_count": 40, "conversation_count": 30,
+    ...        "escalation_rate": 0.5, "negative_rate": 0.25, "impact": 1.75, "score": 70.0,
+    ...        "top_signal": "fallback", "nearest_intent": "refund"}
+    >>> item = gap_item(row, weeks=3.0, has_intents=True)
+    >>> item["key"], item["affected_count"], item["impact_per_week"], item["metric"]
+    ('knowledge_gap:3', 30, 10.0, 'intent_accuracy')
+    """
+    get = gap.get if isinstance(gap, dict) else gap.__getitem__
+    weeks = float(weeks)
+    if not math.isfinite(weeks) or weeks <= 0:
+        raise ConfigError(f"weeks must be a number above 0, got {weeks!r}")
+    topic, name = int(get("topic")), str(get("name"))
+    affected = int(get("conversation_count"))
+    nearest = get("nearest_intent") if "nearest_intent" in (gap if isinstance(gap, dict) else gap.index) else None
+    nearest = None if nearest is None or (isinstance(nearest, float) and math.isnan(nearest)) else str(nearest)
+    problem = (f"Users ask this and the bot does not handle it: {int(get('message_count')):,} message(s) in "
+               f"{affected:,} conversation(s) (mostly {str(get('top_signal')).replace('_', ' ')}); "
+               f"{float(get('escalation_rate')):.0%} escalated, {float(get('negative_rate')):.0%} negative; "
+               f"gap score {float(get('score')):.1f} (messages x {float(get('impact')):.2f})"
+               + (f"; closest intent: {nearest}" if nearest else "") + ".")
+    row = _row("knowledge_gap", name, problem, "intent_accuracy" if has_intents else "escalation_rate",
+               affected, weeks, "pages/10_Topics.py", "gap", str(topic))
+    return row
+
+
+def _added(added: pd.DataFrame | None) -> list[dict]:
+    if added is None or len(added) == 0:
+        raise InsufficientDataError("none added yet: add a gap topic from the Topics page (Knowledge gaps)")
+    return [{c: row[c] for c in CANDIDATE_COLUMNS} for row in added.to_dict("records")
+            if row["source"] == "knowledge_gap"]
+
+
 def _empty() -> pd.DataFrame:
     types = {"key": "str", "source": "str", "subject": "str", "problem": "str", "metric": "str",
              "affected_count": "int64", "weeks": "float64", "impact_per_week": "float64", "page": "str",
@@ -222,14 +270,16 @@ def _empty() -> pd.DataFrame:
 def improvement_candidates(messages: pd.DataFrame, rollup: pd.DataFrame, *, min_count: int = DEFAULT_MIN_COUNT,
                            sources=SOURCES, audit_scores: pd.DataFrame | None = None, funnel=None,
                            fallback_intent: str = "nlu_fallback", min_labelled: int = 10,
-                           audit_max_mean: float = 3.0) -> BacklogCandidates:
+                           audit_max_mean: float = 3.0, added: pd.DataFrame | None = None) -> BacklogCandidates:
     """Improvement candidates of every source (module docstring), largest impact first.
 
     ``messages`` may carry a ``compound`` column (:func:`metrics.sentiment.add_sentiment`)
     for the ``bot_message`` source; ``audit_scores`` is a score frame of
     :func:`metrics.audit_store.load_scores` for ``audit_topic``; ``funnel`` the lead funnel's
     stages (default :data:`metrics.funnel.DEFAULT_LEAD_FUNNEL`). A source the data cannot
-    feed is listed in ``skipped`` with the reason. Inputs are not modified.
+    feed is listed in ``skipped`` with the reason. ``added`` holds the items the team added by hand
+    (:func:`metrics.goals_store.added_backlog_items`; the ``knowledge_gap`` source): they are kept
+    whatever ``min_count``. Inputs are not modified.
 
     Examples
     --------
@@ -253,6 +303,7 @@ def improvement_candidates(messages: pd.DataFrame, rollup: pd.DataFrame, *, min_
         "funnel_stage": lambda: _funnel(messages, funnel, weeks),
         "audit_topic": lambda: _audit(rollup, audit_scores, weeks, audit_max_mean),
         "bot_message": lambda: _bot_messages(messages, weeks),
+        "knowledge_gap": lambda: _added(added),
     }
     rows, skipped = [], []
     for source in sources:
@@ -264,7 +315,7 @@ def improvement_candidates(messages: pd.DataFrame, rollup: pd.DataFrame, *, min_
         except ChatlensError as exc:
             skipped.append((source, str(exc)))
     table = pd.DataFrame(rows, columns=list(CANDIDATE_COLUMNS)) if rows else _empty()
-    table = table[table["affected_count"].ge(int(min_count)).to_numpy(bool)]
+    table = table[(table["affected_count"].ge(int(min_count)) | table["source"].eq("knowledge_gap")).to_numpy(bool)]
     table = table.sort_values(["impact_per_week", "key"], ascending=[False, True], kind="stable")
     table = table.astype({"affected_count": "int64", "weeks": "float64", "impact_per_week": "float64"})
     return BacklogCandidates(table.reset_index(drop=True), tuple(skipped))

@@ -120,7 +120,7 @@ def stored_settings(source: Source) -> dict:
     from metrics import goals_store
 
     if source.db is None:
-        return {"goals": (), "rules": None, "changes": (), "backlog_state": None}
+        return {"goals": (), "rules": None, "changes": (), "backlog_state": None, "backlog_added": None}
     rules = goals_store.list_alert_rules(source.db, enabled_only=True)
     changes = goals_store.list_changes(source.db, dataset_id=source.dataset_id)
     if source.dataset_id is None:  # an export file: only the entries for every dataset apply to it
@@ -129,6 +129,8 @@ def stored_settings(source: Source) -> dict:
             "rules": list(rules["parsed"]) if len(rules) else None,
             "changes": tuple(changes),
             "backlog_state": goals_store.backlog_state(source.db, source.dataset_id)
+            if source.dataset_id is not None else None,
+            "backlog_added": goals_store.added_backlog_items(source.db, source.dataset_id)
             if source.dataset_id is not None else None}
 
 

@@ -17,6 +17,11 @@ Tables (created by :func:`ensure_schema`; every read-then-write runs in ``store.
     The team's edits of a backlog candidate (:mod:`metrics.backlog`): its effort and status
     (``open``, ``accepted`` into the change log as ``change_id``, ``done``). Removed with its
     dataset.
+``backlog_added(dataset_id, item_key, source, subject, problem, metric, affected_count, weeks, page,
+query_key, query_value, added_at)``
+    Items added by hand from elsewhere in the product: a knowledge-gap topic of the Topics page
+    (:func:`metrics.backlog.gap_item`), with its impact estimate at the time it was added. Shown
+    in the backlog next to the candidates found in the data; removed with its dataset.
 """
 
 from __future__ import annotations
@@ -55,9 +60,13 @@ __all__ = [
     "set_efforts",
     "accept_item",
     "set_status",
+    "add_backlog_item",
+    "added_backlog_items",
+    "remove_backlog_item",
 ]
 
 GOALS, ALERT_RULES, CHANGE_LOG, BACKLOG = "goals", "alert_rules", "change_log", "backlog_items"
+ADDED = "backlog_added"
 BACKLOG_STATUSES = ("open", "accepted", "done")
 MAX_EFFORT = 1000.0
 
@@ -72,9 +81,9 @@ def _now() -> str:
 
 
 def ensure_schema(db) -> None:
-    """Create the four tables when missing (idempotent; safe with concurrent sessions)."""
+    """Create the five tables when missing (idempotent; safe with concurrent sessions)."""
     names = set(db.table_names())
-    if {GOALS, ALERT_RULES, CHANGE_LOG, BACKLOG} <= names:
+    if {GOALS, ALERT_RULES, CHANGE_LOG, BACKLOG, ADDED} <= names:
         return
     with store.immediate(db):
         db[GOALS].create({"id": int, "position": int, "name": str, "bot_type": str, "metrics": str, "target": float,
@@ -89,6 +98,11 @@ def ensure_schema(db) -> None:
         db[BACKLOG].create({"dataset_id": int, "item_key": str, "effort": float, "status": str, "change_id": int,
                             "updated_at": str}, pk=("dataset_id", "item_key"),
                            not_null={"dataset_id", "item_key", "effort", "status", "updated_at"}, if_not_exists=True)
+        db.conn.execute(f"CREATE TABLE IF NOT EXISTS {ADDED} (dataset_id INTEGER NOT NULL REFERENCES datasets(id) "
+                        "ON DELETE CASCADE, item_key TEXT NOT NULL, source TEXT NOT NULL, subject TEXT NOT NULL, "
+                        "problem TEXT NOT NULL, metric TEXT NOT NULL, affected_count INTEGER NOT NULL, "
+                        "weeks REAL NOT NULL, page TEXT NOT NULL, query_key TEXT NOT NULL, query_value TEXT, "
+                        "added_at TEXT NOT NULL, PRIMARY KEY (dataset_id, item_key))")
 
 
 # --------------------------------------------------------------------------- goals
@@ -320,3 +334,61 @@ def set_status(db, dataset_id: int, item_key: str, status: str) -> None:
         else:
             db.conn.execute(f"UPDATE {BACKLOG} SET status = ?, updated_at = ? WHERE dataset_id = ? AND item_key = ?",
                             (status, now, int(dataset_id), str(item_key)))
+
+
+_ADDED_COLUMNS = ("item_key", "source", "subject", "problem", "metric", "affected_count", "weeks", "page",
+                  "query_key", "query_value")
+
+
+def add_backlog_item(db, dataset_id: int, item: Mapping) -> bool:
+    """Add (or refresh) a hand-added backlog item (a row of :func:`metrics.backlog.gap_item`: ``key``,
+    ``source``, ``subject``, ``problem``, ``metric``, ``affected_count``, ``weeks``, ``page``, ``query_key``,
+    ``query_value``). Its effort and status stay in ``backlog_items`` like any candidate's. Returns True when
+    it was new. ConfigError for a dataset that does not exist or a malformed item."""
+    missing = [c for c in ("key", *_ADDED_COLUMNS[1:]) if c not in item]
+    if missing:
+        raise ConfigError(f"a backlog item needs {', '.join(missing)}")
+    affected, weeks = item["affected_count"], item["weeks"]
+    if isinstance(affected, bool) or not isinstance(affected, int) or affected < 0 \
+            or not isinstance(weeks, (int, float)) or not math.isfinite(weeks) or weeks <= 0:
+        raise ConfigError(f"backlog item {item['key']!r}: affected_count must be a whole number >= 0 and weeks a "
+                          f"number above 0, got {affected!r} and {weeks!r}")
+    ensure_schema(db)
+    values = (str(item["key"]), str(item["source"]), str(item["subject"]), str(item["problem"]), str(item["metric"]),
+              int(affected), float(weeks), str(item["page"]), str(item["query_key"]),
+              None if item["query_value"] is None else str(item["query_value"]))
+    with store.immediate(db):
+        if db.conn.execute("SELECT 1 FROM datasets WHERE id = ?", (int(dataset_id),)).fetchone() is None:
+            raise ConfigError(f"no dataset with id {int(dataset_id)} in the store")
+        new = db.conn.execute(f"SELECT 1 FROM {ADDED} WHERE dataset_id = ? AND item_key = ?",
+                              (int(dataset_id), values[0])).fetchone() is None
+        db.conn.execute(f"INSERT INTO {ADDED} (dataset_id, {', '.join(_ADDED_COLUMNS)}, added_at) VALUES "
+                        f"(?, {', '.join('?' * len(_ADDED_COLUMNS))}, ?) ON CONFLICT (dataset_id, item_key) DO UPDATE "
+                        "SET " + ", ".join(f"{c} = excluded.{c}" for c in _ADDED_COLUMNS[1:]),
+                        (int(dataset_id), *values, _now()))
+    return new
+
+
+def added_backlog_items(db, dataset_id: int) -> pd.DataFrame:
+    """The hand-added items of a dataset as candidate rows (:data:`metrics.backlog.CANDIDATE_COLUMNS`,
+    ``impact_per_week = affected_count / weeks``), in the order they were added."""
+    ensure_schema(db)
+    rows = db.conn.execute(f"SELECT {', '.join(_ADDED_COLUMNS)} FROM {ADDED} WHERE dataset_id = ? "
+                           "ORDER BY added_at, item_key", (int(dataset_id),)).fetchall()
+    out = pd.DataFrame(rows, columns=["key", *_ADDED_COLUMNS[1:]])
+    out = out.astype({"key": "str", "source": "str", "subject": "str", "problem": "str", "metric": "str",
+                      "affected_count": "int64", "weeks": "float64", "page": "str", "query_key": "str",
+                      "query_value": "str"})
+    out.insert(7, "impact_per_week", (out["affected_count"] / out["weeks"]).astype("float64"))
+    return out
+
+
+def remove_backlog_item(db, dataset_id: int, item_key: str) -> bool:
+    """Remove a hand-added item (and its effort/status); True when it existed."""
+    ensure_schema(db)
+    with store.immediate(db):
+        cur = db.conn.execute(f"DELETE FROM {ADDED} WHERE dataset_id = ? AND item_key = ?",
+                              (int(dataset_id), str(item_key)))
+        db.conn.execute(f"DELETE FROM {BACKLOG} WHERE dataset_id = ? AND item_key = ? AND status = 'open'",
+                        (int(dataset_id), str(item_key)))
+    return cur.rowcount > 0

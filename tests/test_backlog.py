@@ -77,7 +77,8 @@ def test_sample_candidates_from_every_available_source():
     messages = load_path(ROOT / "data" / "sample_transcripts.csv.gz").frame
     rollup = conversation_rollup(messages)
     found = improvement_candidates(add_sentiment(messages), rollup)
-    assert found.skipped == (("audit_topic", "no audit scores yet (score conversations on the Audit page)"),)
+    assert found.skipped == (("audit_topic", "no audit scores yet (score conversations on the Audit page)"),
+                             ("knowledge_gap", "none added yet: add a gap topic from the Topics page (Knowledge gaps)"))
     table = found.table
     assert set(table["source"]) == {"intent", "escalation_reason", "funnel_stage", "bot_message"}
     assert table["key"].is_unique and (table["affected_count"] >= 20).all()

@@ -83,6 +83,12 @@ def deleted(tmp_path_factory):
                                 ChangeEntry("2026-09-22", f"Fix intent {tag}", "training_data", "intent_accuracy",
                                             dataset_id=dataset_id, backlog_key=f"intent:{tag}-2"))
         assert change > 0
+        from metrics.backlog import gap_item
+
+        goals_store.add_backlog_item(db, dataset_id, gap_item(
+            {"topic": 1, "name": f"gap {tag}", "message_count": 3, "conversation_count": 2, "escalation_rate": 0.0,
+             "negative_rate": 0.0, "impact": 1.0, "score": 3.0, "top_signal": "fallback"}, weeks=1.0,
+            has_intents=True))
         add_sentiment(frame, cache=StoreCache(db))  # writes the sentiment cache
     goals_store.add_change(db, ChangeEntry("2026-09-23", "Global change", "other", "intent_accuracy"))
     roi_store.save_scenario(db, "from the victim", roi.RoiInputs(), dataset_id=victim)

@@ -179,7 +179,8 @@ def _backlog(ctx: shell.PageContext) -> None:
     scored, sentiment_reason = scored_messages(ctx)
     try:
         found = shell.cached(ctx, improvement_candidates, scored, ctx.rollup, min_count=int(min_count),
-                             audit_scores=audit_scores(ctx.db, ctx.dataset_id))
+                             audit_scores=audit_scores(ctx.db, ctx.dataset_id),
+                             added=goals_store.added_backlog_items(ctx.db, ctx.dataset_id))
         ranked = rank_backlog(found.table, goals_store.backlog_state(ctx.db, ctx.dataset_id))
     except ChatlensError as exc:
         shell.show_error(exc)
@@ -227,6 +228,14 @@ def _backlog(ctx: shell.PageContext) -> None:
                      lambda cid: f"Accepted into the change log as #{cid}.")
         else:
             st.caption("Every candidate is accepted or done.")
+        added = open_items[open_items["source"].eq("knowledge_gap").to_numpy(bool)]
+        if len(added):
+            with st.expander("Items added from the Topics page"):
+                gone = st.selectbox("Added item", added["key"].tolist(), key="improve_added_pick",
+                                    format_func=lambda k: str(ranked.set_index("key").loc[k, "subject"]))
+                if st.button("Remove from the backlog", key="improve_added_remove"):
+                    _act(lambda: goals_store.remove_backlog_item(ctx.db, ctx.dataset_id, gone),
+                         lambda _: "Removed from the backlog.")
         accepted = ranked[ranked["status"].eq("accepted").to_numpy(bool)]
         if len(accepted):
             st.subheader("Mark done")

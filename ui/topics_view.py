@@ -421,6 +421,30 @@ def _gap_detail(ctx: shell.PageContext, report: T.GapReport, table: pd.DataFrame
     c2.download_button("Download Rasa NLU (YAML)", yaml_text.encode("utf-8"), file_name=f"{intent}.yml",
                        mime="application/x-yaml", key="topics_gap_export_yaml")
     st.caption(f"{len(examples):,} distinct example(s).")
+    _to_backlog(ctx, row)
+
+
+def _to_backlog(ctx: shell.PageContext, row: pd.Series) -> None:
+    """The gap topic as an item of the Improvement page's backlog, with its impact estimate."""
+    from metrics import goals_store
+    from metrics.backlog import data_weeks, gap_item
+    from metrics.rollup import conversation_rollup
+
+    st.markdown("**Fix it**")
+    rollup = ctx.rollup if not ctx.filters else shell.cached(ctx, conversation_rollup, ctx.all_messages)
+    has_intents = "intent" in ctx.all_messages.columns and ctx.all_messages["intent"].notna().any()
+    item = gap_item(row, weeks=data_weeks(rollup), has_intents=bool(has_intents))
+    st.caption(f"Impact estimate: {item['affected_count']:,} conversation(s) over {item['weeks']:.1f} week(s), "
+               f"{item['impact_per_week']:.1f} a week.")
+    if st.button("Add to the improvement backlog", key="topics_gap_backlog", icon=":material/playlist_add:"):
+        try:
+            new = goals_store.add_backlog_item(ctx.db, ctx.dataset_id, item)
+        except ChatlensError as exc:
+            shell.show_error(exc)
+            return
+        _state["topics_flash"] = (f"Added “{row['name']}” to the improvement backlog." if new else
+                                  f"Updated “{row['name']}” in the improvement backlog.")
+        st.rerun()
 
 
 def _templates_and_overlaps(ctx: shell.PageContext, report: T.GapReport) -> None:

@@ -193,7 +193,7 @@ def _gaps(messages: pd.DataFrame) -> pd.DataFrame:
 def build_report(messages: pd.DataFrame, rollup: pd.DataFrame, *, period: str | PeriodPair = "last-week",
                  view: str = "executive", dataset_name: str = "", goals: Sequence = (), rules: Sequence | None = None,
                  changes: Sequence = (), backlog_state: pd.DataFrame | None = None,
-                 options: KpiOptions | None = None, alpha: float = 0.05,
+                 backlog_added: pd.DataFrame | None = None, options: KpiOptions | None = None, alpha: float = 0.05,
                  now: dt.datetime | None = None) -> Report:
     """The report of ``period`` (``last-week``, ``last-month``, ``FROM..TO`` or a
     :class:`~metrics.compare.PeriodPair`) for ``messages`` (scored with a ``compound`` column for
@@ -204,7 +204,8 @@ def build_report(messages: pd.DataFrame, rollup: pd.DataFrame, *, period: str | 
     (:func:`metrics.goals.goal_bands`; the guide's suggestions when empty); ``rules`` the alert
     rules (defaults when None); ``changes`` the change log entries
     (:class:`metrics.changelog.ChangeEntry`); ``backlog_state`` the team's efforts and statuses
-    (:func:`metrics.goals_store.backlog_state`). InsufficientDataError without timestamps or a
+    (:func:`metrics.goals_store.backlog_state`), ``backlog_added`` the items added by hand
+    (:func:`metrics.goals_store.added_backlog_items`). InsufficientDataError without timestamps or a
     complete period; ConfigError for a bad period or view. Inputs are not modified.
     """
     from metrics import alerts as alerts_mod
@@ -252,7 +253,7 @@ def build_report(messages: pd.DataFrame, rollup: pd.DataFrame, *, period: str | 
         alert_results = ()
         notes.append(f"Alerts not evaluated: {exc}")
     try:
-        candidates = improvement_candidates(m, r, min_count=20)
+        candidates = improvement_candidates(m, r, min_count=20, added=backlog_added)
         ranked = rank_backlog(candidates.table, backlog_state)
         if "status" in ranked.columns:
             ranked = ranked[ranked["status"].astype("str").eq("open").to_numpy(bool)]
