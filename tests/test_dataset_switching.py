@@ -42,6 +42,17 @@ def two_datasets(tmp_path_factory):
     sample = load_bytes(SAMPLE_PATH.read_bytes(), SAMPLE_PATH.name)
     a = store.save_messages(db, sample.frame, dataset_name=SAMPLE_NAME, source_format=sample.format).dataset_id
     b = store.save_messages(db, messages_frame(_small_rows()), dataset_name="small export").dataset_id
+    from metrics import audit_store
+
+    audit_store.add_reviewer(db, "ann")  # the Audit page shows the round builder for a reviewer
+    import pandas as pd
+
+    from metrics import audit
+
+    ids = sample.frame["conversation_id"].drop_duplicates().head(4).tolist()
+    audit_store.create_round(db, name="round on A", dataset_id=a, strategy="random", seed=1,
+                             sample=pd.DataFrame({"position": range(1, 5), "conversation_id": ids}),
+                             assignments=audit.assign_reviewers(ids, ["ann"], overlap_rate=0.0))
     db.close()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CHATLENS_DB", str(path))
@@ -54,13 +65,16 @@ def _run(at: AppTest) -> AppTest:
     return at
 
 
-def _open(path: str, dataset_id: int) -> AppTest:
-    """``path`` opened through app.py (so the shell's page links resolve) with ``dataset_id`` active."""
+def _open(path: str, dataset_id: int, *, reviewer: bool = False) -> AppTest:
+    """``path`` opened through app.py (so the shell's page links resolve) with ``dataset_id`` active;
+    ``reviewer``: as the stored reviewer "ann" (``?reviewer=ann``)."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["active_dataset_id"] = dataset_id
     _run(at)
     if path != "app.py":
         at.switch_page(path)
+        if reviewer:
+            at.query_params["reviewer"] = "ann"
         _run(at)
     return at
 
@@ -137,12 +151,36 @@ def test_a_roi_link_reopens_its_dataset(two_datasets):
     assert _figures(second) == _figures(first)
 
 
-@pytest.mark.parametrize(("path", "title"), [("app.py", "Overview"), ("pages/6_Funnel.py", "Funnel")])
-def test_overview_and_funnel_after_a_switch_equal_a_fresh_open(two_datasets, path, title):
+def _everything(at: AppTest) -> dict:
+    """:func:`_figures` plus every table's content and every caption, info and warning text (the numbers a page
+    writes in sentences), without the URL-notice of a fresh session."""
+    shown = _figures(at)
+    for i, frame in enumerate(at.dataframe):
+        shown[f"table {i}"] = frame.value.astype("string").fillna("<NA>").to_dict("list")
+    shown["text"] = [e.value for e in [*at.caption, *at.info, *at.warning]]
+    shown.pop("number audit_seed", None)  # a fresh random seed per session, by design (the round records it)
+    return shown
+
+
+PAGES = [("app.py", "Overview"), ("pages/1_Data.py", "Data"), ("pages/2_Engagement.py", "Engagement"),
+         ("pages/3_Outcomes.py", "Outcomes & escalations"), ("pages/4_Intents.py", "Intents"),
+         ("pages/5_Sentiment.py", "Sentiment"), ("pages/6_Funnel.py", "Funnel"), ("pages/7_ROI.py", "ROI"),
+         ("pages/8_Audit.py", "Audit"), ("pages/9_Improvement.py", "Improvement"), ("pages/10_Topics.py", "Topics"),
+         ("pages/11_Conversations.py", "Conversations")]
+
+
+@pytest.mark.parametrize(("path", "title"), PAGES, ids=[t for _, t in PAGES])
+def test_every_page_after_a_switch_equals_a_fresh_open(two_datasets, path, title):
+    """The issue's test: each page first on the sample, then switched to B, shows what a fresh session on B
+    shows (tiles, inputs, sliders, tables, and the numbers in captions and notices)."""
     a, b = two_datasets
-    at = _open(path, a)
+    at = _open(path, a, reviewer=title == "Audit")
+    on_a = _everything(at)
     _switch(at, title, b)
-    assert _figures(at) == _figures(_open(path, b))
+    on_b = _everything(at)
+    fresh = _everything(_open(path, b, reviewer=title == "Audit"))
+    assert on_b == fresh
+    assert on_a != fresh  # the two datasets differ on this page, so the check above can fail
 
 
 def test_a_filter_change_refreshes_the_data_values_and_keeps_typed_costs(two_datasets):
