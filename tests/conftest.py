@@ -13,6 +13,12 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHARED_DATA = Path(os.environ.get("CHATLENS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
+# Scripts beside the tests, run on their own (benchmarks, the load test, corpus generators, a writer process the
+# concurrency tests start): never collected, not even for doctests (``--doctest-modules`` imports modules).
+collect_ignore = ["benchmark.py", "benchmark_pages.py", "benchmark_sentiment.py", "load_test.py", "store_writer.py"]
+collect_ignore_glob = ["benchmarks/*", "fixtures/*"]
+
+
 def shared_path(*parts: str) -> Path:
     """Path into ../shared/data; skips the calling test with a reason when absent."""
     path = SHARED_DATA.joinpath(*parts)

@@ -96,10 +96,3 @@ def test_no_abandonment_is_empty():
     assert abandonment_table(m, r).empty and abandonment_turns(m, r).empty and last_bot_messages(m, r).empty
 
 
-@pytest.mark.parametrize("module", ['metrics.abandonment'])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

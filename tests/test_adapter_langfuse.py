@@ -146,11 +146,6 @@ def test_message_text_shapes():
     assert message_text({"choices": [{"message": {"role": "assistant", "content": "c"}}]}, "assistant") == "c"
     assert message_text({"unknown": 1}, "user") == '{"unknown": 1}'
     assert message_text(42, "user") == "42"
-    import doctest
-
-    from metrics.adapters import langfuse
-
-    assert doctest.testmod(langfuse).failed == 0
 
 
 def test_scores_alone_are_refused_with_a_reason():

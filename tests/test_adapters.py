@@ -236,13 +236,6 @@ def test_adapter_tables_validate_with_only_chatlens_columns_surviving():
     assert isinstance(result.frame["timestamp"].dtype, pd.DatetimeTZDtype)
 
 
-def test_the_package_docstring_examples_hold():
-    import doctest
-
-    failures, _ = doctest.testmod(adapters)
-    assert failures == 0
-
-
 # --------------------------------------------------------------------------- fuzz (every adapter)
 
 #: platform -> (file names the fuzz gives the bytes, a header that makes them look like the export or None)

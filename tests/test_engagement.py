@@ -114,10 +114,3 @@ def test_empty():
     assert duration_distribution(r)["conversation_count"].sum() == 0
 
 
-@pytest.mark.parametrize("module", ['metrics.engagement', 'metrics.engagement_charts'])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

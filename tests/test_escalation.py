@@ -300,15 +300,6 @@ def test_derived_reasons_match_derive_reason(conversations, rules):
     assert t["reason"].tolist() == [derive_reason(texts, rules=rules) for texts in conversations]
 
 
-@pytest.mark.parametrize("module", ['metrics.escalation'])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
-
-
 @pytest.mark.parametrize("by, slots", [("hour", 24), ("weekday", 7)])
 def test_escalation_by_time_slot_on_an_empty_timed_rollup_gives_every_slot_empty(by, slots):
     """Found by tests/test_metric_contract.py: the empty rollup's stand-in column was float, so .dt failed."""

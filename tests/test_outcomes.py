@@ -460,10 +460,3 @@ def test_summary_section_without_timestamps():
     assert s["outcomes"]["abandonment_rate"] == 1.0
 
 
-@pytest.mark.parametrize("module", ['metrics.outcomes', 'metrics.cli_outcomes', 'metrics.outcome_charts'])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

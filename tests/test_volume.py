@@ -183,10 +183,3 @@ def test_share_rates_are_nan_not_zero_when_nothing_counted():
     assert all(math.isnan(v) for v in heat["share_rate"])
 
 
-@pytest.mark.parametrize("module", ['metrics.volume'])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
