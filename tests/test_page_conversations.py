@@ -184,3 +184,21 @@ def test_date_range_and_outcome_from_the_url(store_path, sample):
     bad = _page(**{"from": "2026-13-45", "to": "1999-01-01"})
     assert any("invalid link value for from, to:" in c.value for c in bad.caption)
     assert _count(bad) == sample["conversation_id"].nunique()
+
+
+def test_a_dataset_without_timestamps_or_channels_lists_no_empty_columns(db_path):
+    """HINT3-like data (user lines only, no time, no channel): the list has no column of empty cells and no
+    "None" anywhere; a missing preview shows as a dash."""
+    from conftest import messages_frame
+    from metrics import store
+
+    db = store.connect(str(db_path))
+    rows = [{"conversation_id": f"c{i}", "speaker": "user", "text": f"question number {i}"} for i in range(5)]
+    rows.append({"conversation_id": "bot-only", "speaker": "bot", "text": "hello"})
+    saved = store.save_messages(db, messages_frame(rows), dataset_name="untimed")
+    db.close()
+    at = _page(dataset=str(saved.dataset_id))
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["conversation_id", "message_count", "outcome", "preview"]
+    assert table.set_index("conversation_id").loc["bot-only", "preview"] == "—"
+    assert not table.isna().any().any()

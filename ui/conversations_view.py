@@ -296,6 +296,11 @@ def _render_list(ctx, table: pd.DataFrame, options: dict, state: dict, bounds) -
     shown = found.iloc[start:start + PAGE_SIZE]
     columns = ["conversation_id", "started_at", "message_count", definition, "channel", "preview"]
     view = shown[columns].rename(columns={definition: "outcome"})
+    # a column the data does not have (no timestamps, no channel) is left out; a missing cell shows as a dash
+    view = view[[c for c in view.columns if c == "conversation_id" or view[c].notna().any()]]
+    for c in ("outcome", "channel", "preview"):
+        if c in view.columns:
+            view = view.assign(**{c: view[c].astype("object").where(view[c].notna() & view[c].ne(""), "—")})
     event = st.dataframe(view, width="stretch", hide_index=True, on_select="rerun", selection_mode="single-row",
                          key=_key(ctx, f"table_{start}"))
     rows = event["selection"]["rows"] if event and "selection" in event else []
