@@ -143,4 +143,5 @@ def kpi_trend_chart(series: pd.DataFrame, *, annotations: pd.DataFrame | None = 
                                                                 range=["#d62728", "#2ca02c"]), legend=None),
             tooltip=[alt.Tooltip("line:N"), alt.Tooltip("y:Q", format=fmt)]))
     layers += annotation_layer(annotations)
-    return alt.layer(*layers).resolve_scale(color="independent").properties(height=height)
+    return alt.layer(*layers).resolve_scale(color="independent").properties(
+        height=height, title=f"{kpi.label if kpi else metric} over time")

@@ -164,7 +164,8 @@ def latest_period(rollup: pd.DataFrame, *, freq: str = "W") -> PeriodPair:
     complete = np.flatnonzero(weeks["complete"].to_numpy(bool))
     what = "ISO week (Monday to Sunday)" if freq == "W" else "calendar month"
     if len(complete) == 0:
-        raise InsufficientDataError(f"the data does not cover a complete {what} yet; give a range FROM..TO")
+        raise InsufficientDataError(f"the data does not cover a complete {what} yet; choose a date range "
+                                    "instead (FROM..TO)")
     i = int(complete[-1])
     cur = Window(weeks["period_start"].iloc[i], weeks["period_end"].iloc[i], str(weeks["period"].iloc[i]), freq)
     if freq == "W":

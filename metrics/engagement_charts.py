@@ -123,7 +123,7 @@ def volume_trend_chart(per_period: pd.DataFrame, *, spike_periods: list[str] | t
                                                    range=[BASE_COLOR, SPIKE_COLOR]), title=None),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
         tooltip=["period", "conversation_count", "spike"],
-    ).add_params(pick).properties(height=260)
+    ).add_params(pick).properties(title="Conversations per period", height=260)
 
 
 def daily_spike_chart(spikes: pd.DataFrame) -> alt.LayerChart:
@@ -151,7 +151,7 @@ def daily_spike_chart(spikes: pd.DataFrame) -> alt.LayerChart:
         size=alt.condition("datum.is_spike", alt.value(120), alt.value(20)),
         tooltip=["day", "conversation_count", alt.Tooltip("threshold:Q", format=".1f"), "marker"],
     ).add_params(pick)
-    return alt.layer(line, threshold, points).properties(height=240)
+    return alt.layer(line, threshold, points).properties(title="Conversations per day, with spike days", height=240)
 
 
 def heatmap_chart(heat: pd.DataFrame) -> alt.Chart:
@@ -173,7 +173,7 @@ def heatmap_chart(heat: pd.DataFrame) -> alt.Chart:
         color=alt.Color("conversation_count:Q", title="Conversations", scale=alt.Scale(scheme="blues")),
         stroke=alt.condition(pick, alt.value("black"), alt.value(None)),
         tooltip=["weekday_name", "hour", "conversation_count", alt.Tooltip("share_rate:Q", format=".1%")],
-    ).add_params(pick).properties(height=220)
+    ).add_params(pick).properties(title="Conversations by weekday and hour (UTC)", height=220)
 
 
 def count_bar_chart(frame: pd.DataFrame, *, x: str, chart: str, x_title: str, sort=None) -> alt.Chart:
@@ -194,7 +194,7 @@ def count_bar_chart(frame: pd.DataFrame, *, x: str, chart: str, x_title: str, so
         y=alt.Y("conversation_count:Q", title="Conversations"),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
         tooltip=[x, "conversation_count", alt.Tooltip("share_rate:Q", format=".1%")],
-    ).add_params(pick).properties(height=240)
+    ).add_params(pick).properties(title=f"Conversations by {x_title[:1].lower()}{x_title[1:]}", height=240)
 
 
 def segment_chart(frame: pd.DataFrame, *, value: str, chart: str, title: str) -> alt.Chart:
@@ -217,4 +217,4 @@ def segment_chart(frame: pd.DataFrame, *, value: str, chart: str, title: str) ->
         color=alt.Color("segment:N", legend=None),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
         tooltip=["segment"] + tooltip,
-    ).add_params(pick).properties(height=120)
+    ).add_params(pick).properties(title=f"{title} by segment", height=120)

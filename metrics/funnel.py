@@ -113,6 +113,7 @@ __all__ = [
     "mask_contact_details",
     "mask_messages",
     "contact_stage_warning",
+    "suggest_stages",
 ]
 
 RULE_KINDS = ("event", "intent", "user", "bot", "field")
@@ -808,7 +809,7 @@ def validate_funnel(stages, messages: pd.DataFrame) -> list[str]:
         if r.kind == "event":
             if "event" not in cols:
                 warnings.append(f"{label}: the data has no 'event' column, so {r} matches nothing; "
-                                "map your event column with --map event=SOURCE or pick another rule")
+                                "map your event column to 'event' when loading the file, or define the stage by intent or text")
             elif r.name.strip().casefold() not in _norm_values(messages["event"]):
                 ks = known("event")
                 warnings.append(f"{label}: event {r.name!r} never occurs in the data; known events: "
@@ -1108,7 +1109,7 @@ def _conversation_attribute(prep: _Prepared, by: str) -> np.ndarray:
         return labels
     if by not in frame.columns:
         raise InsufficientDataError(f"the data has no {by!r} column to compare by; map one with "
-                                    f"--map {by}=SOURCE or choose another of {', '.join(SEGMENT_COLUMNS)}")
+                                    f"the column mapping when loading the file, or choose another of {', '.join(SEGMENT_COLUMNS)}")
     # judge each distinct value once, then map back to messages through the factorize codes
     value_codes, values = pd.factorize(frame[by].astype("str"))
     values = pd.Series(values, dtype=object).astype("str")
@@ -1186,7 +1187,7 @@ def _conversion_arrays(prep: _Prepared) -> tuple[np.ndarray, np.ndarray | None]:
     frame = prep.messages
     if "converted" not in frame.columns:
         raise InsufficientDataError("downstream conversion needs a 'converted' column (true/false per "
-                                    "conversation); map one with --map converted=SOURCE")
+                                    "conversation); map one to 'converted' when loading the file")
     n = len(prep.conversation_ids)
     conv = np.zeros(n, dtype=bool)
     hit = prep.by_position(frame["converted"].astype("boolean").fillna(False).to_numpy(dtype=bool))
@@ -1443,3 +1444,58 @@ def contact_stage_warning(stages) -> bool:
             if not regex_search([""], s.rule.pattern)[0] and regex_search(_CONTACT_SAMPLES, s.rule.pattern).any():
                 return True
     return False
+
+
+# --------------------------------------------------------------------------- suggestions
+#: Intents that say the bot did not understand or small talk: never suggested as funnel stages.
+_NOT_A_STAGE = re.compile(r"(?i)fallback|out_of_scope|^none$|^nlu_|greet|goodbye|bye$|thank|affirm|deny|chitchat")
+
+
+def suggest_stages(messages: pd.DataFrame, *, top: int = 3) -> tuple[Stage, ...]:
+    """Stages to start a funnel from on data without events, built from the data itself.
+
+    With predicted intents: the ``top`` intents found in the most conversations (fallback and small-talk
+    intents left out), ordered by where they usually first occur in a conversation (median position among the
+    conversation's intents; ties by name). Otherwise text rules: every conversation with a user message, those
+    the bot answered (when the data has bot messages), and those where the user gave an e-mail address (when
+    one does). Empty data gives the first text rule alone.
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"conversation_id": ["a", "a", "b", "b", "c"], "speaker": ["user"] * 5,
+    ...                   "text": ["hi", "price?", "hi", "buy", "price?"],
+    ...                   "intent": ["ask_price", "buy", "ask_price", "buy", "ask_price"]})
+    >>> [str(s.rule) for s in suggest_stages(m)]
+    ['intent:ask_price', 'intent:buy']
+    >>> [s.name for s in suggest_stages(m.drop(columns="intent"))]
+    ['user wrote']
+    """
+    top = int(top)
+    if top < 1:
+        raise ConfigError(f"top must be >= 1, got {top!r}")
+    speaker = messages["speaker"].astype("str") if "speaker" in messages.columns else \
+        pd.Series("user", index=messages.index)
+    user = speaker.eq("user").fillna(False).to_numpy(bool)
+    if "intent" in messages.columns:
+        keys = [c for c in ("conversation_id", "timestamp", "row") if c in messages.columns]
+        frame = messages.loc[user, keys + ["intent"]]
+        frame = frame[frame["intent"].notna()]
+        frame = frame.assign(intent=frame["intent"].astype("str").str.strip())
+        frame = frame[(frame["intent"] != "") & ~frame["intent"].str.contains(_NOT_A_STAGE)]
+        if len(frame):
+            frame = frame.sort_values(keys, kind="stable") if keys else frame
+            first = frame.drop_duplicates(["conversation_id", "intent"])
+            first = first.assign(position=first.groupby("conversation_id", sort=False).cumcount())
+            stats = first.groupby("intent").agg(conversations=("conversation_id", "size"),
+                                                position=("position", "median")).reset_index()
+            chosen = stats.sort_values(["conversations", "intent"], ascending=[False, True]).head(top)
+            chosen = chosen.sort_values(["position", "intent"], kind="stable")
+            return tuple(Stage(name, Rule("intent", name=name)) for name in chosen["intent"])
+    stages = [Stage("user wrote", Rule("user", pattern=r"\S"))]
+    if bool(speaker.eq("bot").fillna(False).any()):
+        stages.append(Stage("bot answered", Rule("bot", pattern=r"\S")))
+    texts = messages.loc[user, "text"] if "text" in messages.columns else pd.Series([], dtype="str")
+    for name, pattern in (("gave an e-mail address", EMAIL_STAGE_PATTERN), ("gave a phone number", PHONE_STAGE_PATTERN)):
+        if len(texts) and regex_search(texts.astype("str"), pattern).any():
+            stages.append(Stage(name, Rule("user", pattern=pattern)))
+    return tuple(stages[:max(top, 1)])

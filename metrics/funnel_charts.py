@@ -18,6 +18,8 @@ __all__ = [
     "funnel_labels",
     "funnel_chart",
     "segment_comparison_chart",
+    "largest_segments",
+    "MAX_SEGMENTS",
     "conversion_by_stage_chart",
     "lead_quality_chart",
     "selected_stage",
@@ -88,7 +90,26 @@ def funnel_chart(table: pd.DataFrame) -> alt.LayerChart:
                  alt.Tooltip("dropped:Q", title="stopped here", format=",")],
     ).add_params(pick)
     text = base.mark_text(align="left", dx=4, fontSize=12).encode(x=x, text=alt.Text("label:N"))
-    return (bars + text).properties(height=max(160, 48 * len(order)))
+    return (bars + text).properties(title="Conversations reaching each stage", height=max(160, 48 * len(order)))
+
+
+#: Segments drawn side by side at most: a brand per segment (hundreds) would make a chart thousands of pixels tall.
+MAX_SEGMENTS = 12
+
+
+def largest_segments(by_segment: pd.DataFrame, *, top: int = MAX_SEGMENTS) -> pd.DataFrame:
+    """The rows of the ``top`` segments with the most conversations at the first stage (ties by name).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"segment": ["x", "y", "z"], "stage_index": [0, 0, 0], "conversations": [3, 5, 1]})
+    >>> largest_segments(t, top=2)["segment"].tolist()
+    ['x', 'y']
+    """
+    first = by_segment[by_segment["stage_index"] == by_segment["stage_index"].min()]
+    sizes = first.groupby("segment")["conversations"].sum().reset_index()
+    keep = sizes.sort_values(["conversations", "segment"], ascending=[False, True]).head(top)["segment"]
+    return by_segment[by_segment["segment"].isin(set(keep))]
 
 
 def segment_comparison_chart(by_segment: pd.DataFrame, *, value: str = "rate_of_entry") -> alt.Chart:
@@ -108,6 +129,7 @@ def segment_comparison_chart(by_segment: pd.DataFrame, *, value: str = "rate_of_
         raise ConfigError(f"value={value!r}: choose rate_of_entry, step_rate or conversations")
     _require(by_segment, ("segment", "stage_index", *_TABLE_COLUMNS), "the segment comparison")
     order = (by_segment.sort_values("stage_index")["stage"].drop_duplicates().tolist())
+    by_segment = largest_segments(by_segment)
     fmt = "," if value == "conversations" else ".0%"
     titles = {"rate_of_entry": "% of entry", "step_rate": "Step conversion", "conversations": "Conversations"}
     return alt.Chart(by_segment).mark_bar().encode(
@@ -119,7 +141,7 @@ def segment_comparison_chart(by_segment: pd.DataFrame, *, value: str = "rate_of_
                  alt.Tooltip("conversations:Q", format=","),
                  alt.Tooltip("rate_of_entry:Q", title="% of entry", format=".1%"),
                  alt.Tooltip("step_rate:Q", title="step conversion", format=".1%")],
-    ).properties(height=max(180, 22 * len(order) * max(1, by_segment["segment"].nunique())))
+    ).properties(title="Funnel stages by segment", height=max(180, 22 * len(order) * max(1, by_segment["segment"].nunique())))
 
 
 def conversion_by_stage_chart(by_stage: pd.DataFrame) -> alt.Chart:
@@ -146,7 +168,7 @@ def conversion_by_stage_chart(by_stage: pd.DataFrame) -> alt.Chart:
                  alt.Tooltip("converted_count:Q", title="converted", format=","),
                  alt.Tooltip("conversion_rate:Q", title="conversion rate", format=".1%")])
     text = base.mark_text(align="left", dx=4).encode(x="conversion_rate:Q", text="label:N")
-    return (bars + text).properties(height=max(140, 40 * len(order)))
+    return (bars + text).properties(title="Conversion by the last stage reached", height=max(140, 40 * len(order)))
 
 
 def lead_quality_chart(quality: pd.DataFrame) -> alt.Chart:
@@ -172,7 +194,7 @@ def lead_quality_chart(quality: pd.DataFrame) -> alt.Chart:
                  alt.Tooltip("conversion_rate:Q", title="conversion rate", format=".1%"),
                  alt.Tooltip("verdict:N")])
     labels = base.mark_text(align="left", dx=9).encode(text="segment:N")
-    return (points + labels).properties(height=280)
+    return (points + labels).properties(title="Lead quality against lead volume", height=280)
 
 
 def selected_stage(event) -> str | None:

@@ -77,7 +77,7 @@ def confusion_heatmap(result: Confusion, *, value: str = "count") -> alt.Chart:
     labels = base.mark_text(fontSize=10).encode(
         text=alt.condition("datum.count > 0", alt.Text("count:Q"), alt.value("")),
     )
-    return (rect + labels).properties(height=alt.Step(24))
+    return (rect + labels).properties(title="Confusion matrix: true intent (rows) against predicted intent", height=alt.Step(24))
 
 
 def confidence_histogram_chart(histogram: pd.DataFrame) -> alt.Chart:
@@ -97,7 +97,7 @@ def confidence_histogram_chart(histogram: pd.DataFrame) -> alt.Chart:
         color=alt.Color("outcome:N", scale=alt.Scale(domain=["correct", "incorrect"],
                                                      range=["#4c78a8", "#e45756"]), title=None),
         tooltip=["bin_left:Q", "bin_right:Q", "outcome:N", "message_count:Q"],
-    ).properties(height=260)
+    ).properties(title="Confidence of the predicted intents", height=260)
 
 
 def reliability_chart(result: Reliability) -> alt.LayerChart:
@@ -122,7 +122,7 @@ def reliability_chart(result: Reliability) -> alt.LayerChart:
         tooltip=["bin_left:Q", "bin_right:Q", "message_count:Q",
                  alt.Tooltip("mean_confidence:Q", format=".3f"), alt.Tooltip("accuracy:Q", format=".3f")],
     )
-    return alt.layer(diagonal, curve).properties(height=260)
+    return alt.layer(diagonal, curve).properties(title="Reliability: confidence against accuracy", height=260)
 
 
 def threshold_chart(table: pd.DataFrame, *, threshold: float,
@@ -149,7 +149,7 @@ def threshold_chart(table: pd.DataFrame, *, threshold: float,
     )
     rule = alt.Chart(pd.DataFrame({"threshold": [float(threshold)]})).mark_rule(
         color="black", strokeDash=[6, 3]).encode(x="threshold:Q")
-    return alt.layer(lines, rule).properties(height=300)
+    return alt.layer(lines, rule).properties(title="Accuracy and coverage by confidence threshold", height=300)
 
 
 def weekly_accuracy_chart(drift: IntentDrift) -> alt.Chart:
@@ -168,7 +168,7 @@ def weekly_accuracy_chart(drift: IntentDrift) -> alt.Chart:
         x=alt.X("week_start:T", title="Week (Monday, UTC)"),
         y=alt.Y("accuracy:Q", title="Accuracy", scale=alt.Scale(domain=[0, 1])),
         tooltip=["week:N", "labelled_count:Q", alt.Tooltip("accuracy:Q", format=".1%")],
-    ).properties(height=240)
+    ).properties(title="Intent accuracy per week", height=240)
 
 
 def intent_mix_chart(drift: IntentDrift, *, top_n: int = 8, other_label: str = "other") -> alt.Chart:
@@ -192,7 +192,7 @@ def intent_mix_chart(drift: IntentDrift, *, top_n: int = 8, other_label: str = "
         y=alt.Y("share:Q", stack="normalize", title="Share of user messages"),
         color=alt.Color("intent:N", title="Predicted intent"),
         tooltip=["week:N", "intent:N", "message_count:Q", alt.Tooltip("share:Q", format=".1%")],
-    ).properties(height=260)
+    ).properties(title="Intent mix per week", height=260)
 
 
 def model_comparison_chart(per_intent: pd.DataFrame) -> alt.Chart:
@@ -215,4 +215,4 @@ def model_comparison_chart(per_intent: pd.DataFrame) -> alt.Chart:
                                                         range=[1.0, 0.3]), title=None),
         tooltip=["intent:N", "model:N", alt.Tooltip("difference:Q", format="+.1%"),
                  alt.Tooltip("p_value:Q", format=".3f"), "baseline_support:Q", "model_support:Q", "judged:N"],
-    ).properties(height=max(160, 18 * data["intent"].nunique()))
+    ).properties(title="F1 per intent by model version", height=max(160, 18 * data["intent"].nunique()))

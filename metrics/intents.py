@@ -114,8 +114,20 @@ def _require(messages: pd.DataFrame, columns: tuple[str, ...]) -> None:
     missing = [c for c in columns if c not in messages.columns]
     if missing:
         raise InsufficientDataError(
-            f"intent metrics need the column(s) {missing!r}; the data has {list(messages.columns)!r}. "
-            "Map a predicted-intent column to 'intent' and a human label to 'true_intent'.")
+            f"intent metrics need {_columns_in_words(missing)}, which the data does not have: "
+            + _WHY.get(tuple(missing), "map a predicted-intent column to 'intent' and a human label to "
+                                      "'true_intent'") + ".")
+
+
+#: What each missing column set means for the user (the message reaches the pages: plain words, no lists).
+_WHY = {("true_intent",): "label a sample of user messages with the right intent (on the Audit page), upload a "
+                          "labels file, or map a human-label column to 'true_intent'",
+        ("intent",): "map the bot's predicted-intent column to 'intent'"}
+
+
+def _columns_in_words(columns) -> str:
+    """``['intent', 'true_intent']`` -> ``"an 'intent' column and a 'true_intent' column"``."""
+    return " and ".join(f"{'an' if c[0] in 'aeiou' else 'a'} '{c}' column" for c in columns)
 
 
 def _predictions(frame: pd.DataFrame, fallback: str) -> np.ndarray:

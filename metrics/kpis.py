@@ -122,29 +122,28 @@ def _k(name, label, kind, direction, family, definition, *, vanity=False, busine
 #: Every KPI by name, in the order the dashboard offers them.
 CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
     _k("resolution_rate", "Resolution rate", "rate", "higher", "outcomes",
-       "resolved conversations / decided conversations (metrics.outcomes.classify_outcomes; in-progress "
+       "resolved conversations / decided conversations (the Chatlens outcome rules; in-progress "
        "conversations are left out)", page="pages/3_Outcomes.py"),
     _k("escalation_rate", "Escalation rate", "rate", "lower", "outcomes",
        "conversations with an escalation signal (agent message, handoff event or escalated outcome) / "
-       "all conversations (metrics.outcomes.escalation_signal)", page="pages/3_Outcomes.py"),
+       "all conversations", page="pages/3_Outcomes.py"),
     _k("abandonment_rate", "Abandonment rate", "rate", "lower", "outcomes",
-       "abandoned conversations / decided conversations (metrics.outcomes.classify_outcomes)",
+       "abandoned conversations / decided conversations (the Chatlens outcome rules)",
        page="pages/3_Outcomes.py"),
     _k("containment_rate", "Containment rate", "rate", "higher", "outcomes",
        "decided conversations without an escalation signal / decided conversations (no human involved)",
        page="pages/3_Outcomes.py"),
     _k("intent_accuracy", "Intent accuracy", "rate", "higher", "intents",
        "labelled user messages whose predicted intent equals the human label / labelled user messages "
-       "(metrics.intents.labelled_messages; a missing prediction counts as the fallback intent)",
+       "(a missing prediction counts as the fallback intent)",
        page="pages/4_Intents.py"),
     _k("csat", "CSAT (mean rating)", "score", "higher", "sentiment",
        "mean post-conversation rating (1-5 stars) of rated conversations", page="pages/5_Sentiment.py"),
     _k("negative_sentiment_rate", "Negative sentiment", "rate", "lower", "sentiment",
-       "scored user messages labelled negative (VADER compound <= -0.05) / scored user messages "
-       "(needs a 'compound' column from metrics.sentiment.add_sentiment)", page="pages/5_Sentiment.py"),
+       "scored user messages labelled negative (VADER compound <= -0.05) / scored user messages", page="pages/5_Sentiment.py"),
     _k("lead_conversion_rate", "Lead conversion", "rate", "higher", "funnel",
        "conversations that reached the lead stage of the lead funnel (default: e-mail provided) / "
-       "conversations that entered the funnel (metrics.funnel.reached_stage)", page="pages/6_Funnel.py"),
+       "conversations that entered the funnel", page="pages/6_Funnel.py"),
     _k("conversion_rate", "Lead-to-customer conversion", "rate", "higher", "funnel",
        "leads (conversations reaching the lead stage) with converted = true / leads", page="pages/6_Funnel.py"),
     _k("lead_count", "Leads", "count", "higher", "funnel",
@@ -152,7 +151,7 @@ CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
     _k("revenue", "Revenue (recorded)", "money", "higher", "funnel",
        "sum of conversion_value over converted conversations", business=True, page="pages/6_Funnel.py"),
     _k("cost_per_outcome", "Cost per outcome", "money", "lower", "roi",
-       "ROI model: total monthly cost / successful outcomes per month (metrics.roi.compute_roi)",
+       "ROI model: total monthly cost / successful outcomes per month",
        business=True, page="pages/7_ROI.py"),
     _k("automation_savings", "Cost savings", "money", "higher", "roi",
        "ROI model: contained conversations x human cost per ticket - total monthly cost, per month",
@@ -306,8 +305,8 @@ def _u_negative_sentiment(data: KpiData) -> pd.DataFrame:
 
     m = data.messages
     if "compound" not in m.columns:
-        raise InsufficientDataError("negative sentiment needs scored messages (a 'compound' column from "
-                                    "metrics.sentiment.add_sentiment); the data has not been scored")
+        raise InsufficientDataError("negative sentiment needs the messages' sentiment scores (a 'compound' "
+                                    "column), and they could not be computed for this data")
     keep = m["speaker"].eq("user").fillna(False).to_numpy(bool) & m["compound"].notna().to_numpy(bool)
     compound = m["compound"][keep].astype("float64")
     # label each distinct score once (sentiment_labels is the definition), then map back to the messages

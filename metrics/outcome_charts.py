@@ -80,7 +80,7 @@ def outcome_mix_chart(mix: pd.DataFrame) -> alt.Chart:
         tooltip=["period", "outcome", "conversation_count", alt.Tooltip("share_rate:Q", format=".1%")],
     ).transform_calculate(
         outcome_order="indexof(" + str(list(OUTCOMES)) + ", datum.outcome)"
-    ).add_params(pick).properties(height=280)
+    ).add_params(pick).properties(title="Outcome mix over time", height=280)
 
 
 def vendor_long(vendor: pd.DataFrame) -> pd.DataFrame:
@@ -119,7 +119,7 @@ def vendor_chart(vendor: pd.DataFrame) -> alt.LayerChart:
     ...     "abandonment_rate": [0.2], "containment_rate": [0.9], "counted_count": [10], "resolved_count": [5],
     ...     "escalated_count": [1], "abandoned_count": [2], "contained_count": [9], "definition": ["..."]})
     >>> len(vendor_chart(v).to_dict()["layer"])
-    2
+    3
     """
     data = vendor_long(vendor)
     pick = _pick("vendor")
@@ -128,13 +128,25 @@ def vendor_chart(vendor: pd.DataFrame) -> alt.LayerChart:
                                           axis=alt.Axis(labelAngle=0, orient="top")),
                                   y=alt.Y("style:N", sort=list(dict.fromkeys(vendor["style"])), title=None,
                                           axis=alt.Axis(labelLimit=220)))
+    # colour follows meaning: green is good, red is bad; escalation and abandonment are worse when higher
+    worse_higher = data["metric"].isin(["escalation", "abandonment"]).to_numpy(bool)
+    rate = data["rate"].to_numpy(float)
+    data = data.assign(goodness=np.where(worse_higher, 1.0 - rate, rate),
+                       label=[f"{r:.0%}" if np.isfinite(r) else "no data" for r in rate])
+    base = base.properties(data=data)
     cells = base.mark_rect().encode(
-        color=alt.Color("rate:Q", scale=alt.Scale(domain=[0, 1], scheme="greens"), title="Rate"),
+        color=alt.condition("isValid(datum.goodness) && isFinite(datum.goodness)",
+                            alt.Color("goodness:Q", scale=alt.Scale(domain=[0, 1], scheme="redyellowgreen"),
+                                      legend=alt.Legend(title="Green good, red bad", format=".0%", gradientLength=150,
+                                                        labelExpr="datum.value == 0 ? 'bad' : "
+                                                                  "datum.value == 1 ? 'good' : ''")),
+                            alt.value("#eeeeee")),
         stroke=alt.condition(pick, alt.value("black"), alt.value(None)),
-        tooltip=["style", "metric", alt.Tooltip("rate:Q", format=".1%"), "count", "counted_count", "definition"],
+        tooltip=["style", "metric", alt.Tooltip("label:N", title="rate"), "count", "counted_count", "definition"],
     ).add_params(pick)
-    text = base.mark_text().encode(text=alt.Text("rate:Q", format=".0%"))
-    return alt.layer(cells, text).properties(height=260)
+    empty = base.mark_rect(color="#eeeeee")  # under every cell: a rate without data stays a grey cell
+    text = base.mark_text().encode(text=alt.Text("label:N"))
+    return alt.layer(empty, cells, text).properties(title="Same data, five definitions", height=260)
 
 
 def reasons_chart(reasons: pd.DataFrame) -> alt.Chart:
@@ -154,7 +166,7 @@ def reasons_chart(reasons: pd.DataFrame) -> alt.Chart:
         x=alt.X("conversation_count:Q", title="Escalated conversations"),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
         tooltip=["reason", "reason_source", "conversation_count", alt.Tooltip("share_rate:Q", format=".1%")],
-    ).add_params(pick).properties(height=max(160, 40 * len(reasons)))
+    ).add_params(pick).properties(title="Escalation reasons", height=max(160, 40 * len(reasons)))
 
 
 def escalation_turns_chart(turns: pd.DataFrame) -> alt.Chart:
@@ -178,7 +190,7 @@ def escalation_turns_chart(turns: pd.DataFrame) -> alt.Chart:
                                                   range=[SPIKE_COLOR, BASE_COLOR]), title=None),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
         tooltip=["turn", "conversation_count", alt.Tooltip("share_rate:Q", format=".1%")],
-    ).add_params(pick).properties(height=240)
+    ).add_params(pick).properties(title="User turn at which conversations escalate", height=240)
 
 
 def escalation_by_chart(frame: pd.DataFrame, *, by: str) -> alt.Chart:
@@ -202,7 +214,7 @@ def escalation_by_chart(frame: pd.DataFrame, *, by: str) -> alt.Chart:
         y=alt.Y("escalation_rate:Q", title="Escalation rate", axis=alt.Axis(format="%")),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
         tooltip=["group", "conversation_count", "escalated_count", alt.Tooltip("escalation_rate:Q", format=".1%")],
-    ).add_params(pick).properties(height=240)
+    ).add_params(pick).properties(title=f"Escalation rate by {by}", height=240)
 
 
 def last_bot_chart(last: pd.DataFrame) -> alt.Chart:
@@ -225,7 +237,7 @@ def last_bot_chart(last: pd.DataFrame) -> alt.Chart:
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
         tooltip=["text", "abandoned_count", alt.Tooltip("share_rate:Q", format=".1%"), "ending_count",
                  alt.Tooltip("abandonment_rate:Q", format=".1%")],
-    ).add_params(pick).properties(height=max(160, 30 * len(data)))
+    ).add_params(pick).properties(title="Last bot message before abandonment", height=max(160, 30 * len(data)))
 
 
 def abandonment_turns_chart(turns: pd.DataFrame) -> alt.Chart:
@@ -244,7 +256,7 @@ def abandonment_turns_chart(turns: pd.DataFrame) -> alt.Chart:
         y=alt.Y("abandoned_count:Q", title="Abandoned conversations"),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
         tooltip=["turn", "abandoned_count", alt.Tooltip("share_rate:Q", format=".1%")],
-    ).add_params(pick).properties(height=220)
+    ).add_params(pick).properties(title="User turn at which conversations are abandoned", height=220)
 
 
 def resolution_tag_chart(frame: pd.DataFrame, *, by: str) -> alt.LayerChart:
@@ -277,7 +289,7 @@ def resolution_tag_chart(frame: pd.DataFrame, *, by: str) -> alt.LayerChart:
         tooltip=["tag", "conversation_count", "resolved_count", alt.Tooltip("resolution_rate:Q", format=".1%"),
                  alt.Tooltip("ci_low:Q", format=".1%"), alt.Tooltip("ci_high:Q", format=".1%"), "group_size"],
     ).add_params(pick)
-    return alt.layer(bars, points).properties(height=max(200, 34 * len(data) + 60))
+    return alt.layer(bars, points).properties(title=f"Resolution rate by {by}", height=max(200, 34 * len(data) + 60))
 
 
 def wait_buckets(times: pd.DataFrame) -> pd.DataFrame:
@@ -318,4 +330,4 @@ def wait_chart(times: pd.DataFrame) -> alt.Chart:
         y=alt.Y("handoff_count:Q", title="Hand-offs"),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
         tooltip=["wait_bucket", "handoff_count"],
-    ).add_params(pick).properties(height=220)
+    ).add_params(pick).properties(title="Wait for a human agent", height=220)

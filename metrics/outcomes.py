@@ -749,7 +749,7 @@ def outcome_mix(messages: pd.DataFrame, rollup: pd.DataFrame, *, rules: OutcomeR
 VENDOR_STYLES: dict[str, str] = {
     "Chatlens default": (
         "Counted: every conversation except in_progress (last message < {timeout} min before the "
-        "export end). Outcomes by the precedence of classify_outcomes: explicit outcome field, then "
+        "export end). Outcomes by the precedence of the Chatlens rules: explicit outcome field, then "
         "goal_achieved / survey_solved -> resolved, then agent message or handoff event -> escalated, "
         "then survey answered 'no' -> unresolved, then abandonment ({mode}), else unresolved. "
         "Containment = counted conversations with no agent, no handoff and no explicit escalation."),

@@ -43,20 +43,39 @@ __all__ = [
     "recent_window",
 ]
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|$~])")
+#: Inline characters that would change the Markdown wherever they stand: code, emphasis, links, table cells,
+#: strike-through; ``_`` only at a word's edge (GFM never reads ``lead_rate`` as emphasis); ``<`` only where it
+#: could open an HTML tag; ``&`` only where it would read as an entity (``&amp;``).
+_MD_INLINE = re.compile(r"[\\`*\[\]|~]|(?<![^\W_])_|_(?![^\W_])|<(?=[A-Za-z/!?])|&(?=#?\w+;)")
+#: Block markers that count only at the start of the text (it is placed after ``- `` or at a line's start):
+#: ``- x``, ``+ x``, ``---``, ``# x``, ``>x``, ``1. x``; not ``-3.4`` or ``#tag``.
+_MD_LEADING = re.compile(r"^(\s*)(?:([-+=])(?=[-+=\s]|$)|(#)(?=[#\s]|$)|(>)|(\d+)([.)])(?=\s|$))")
+
+
+def _escape_leading(m: re.Match) -> str:
+    if m.group(5):
+        return f"{m.group(1)}{m.group(5)}\\{m.group(6)}"
+    return f"{m.group(1)}\\{m.group(2) or m.group(3) or m.group(4)}"
 
 
 def md_escape(text) -> str:
-    """Escape Markdown (and Streamlit's ``$`` maths) in text that comes from the data.
+    """Text from the data, made literal in a Markdown document with as few escapes as Markdown needs: the
+    characters that would make code, emphasis, links, HTML, table cells or strike-through, and a block marker
+    at its start. Money, percentages, dates, dashes and brackets stay as written, so the exported document
+    reads as plain Markdown. (Streamlit's ``$`` maths is closed by ``ui.fmt.harden_markdown`` when the
+    document is shown on a page.)
 
     Examples
     --------
-    >>> md_escape("Pro is $79 *per* month")
-    'Pro is \\\\$79 \\\\*per\\\\* month'
+    >>> print(md_escape("Pro is $79 *per* month (40.0% > 30%) on 2026-W44"))
+    Pro is $79 \\*per\\* month (40.0% > 30%) on 2026-W44
+    >>> print(md_escape("Shop_bot"), md_escape("_x_"), md_escape("- item"), md_escape("a|b <b> [l](u)"))
+    Shop_bot \\_x\\_ \\- item a\\|b \\<b> \\[l\\](u)
     """
     if text is None or (isinstance(text, float) and math.isnan(text)):
         return ""
-    return _MD_SPECIAL.sub(r"\\\1", str(text).replace("\n", " "))
+    text = _MD_INLINE.sub(lambda m: "\\" + m.group(0), str(text).replace("\n", " "))
+    return _MD_LEADING.sub(_escape_leading, text, count=1)
 
 
 @dataclass(frozen=True)
@@ -256,7 +275,7 @@ def improvement_report(entries: Sequence, results: pd.DataFrame, *, title: str =
     >>> from metrics.changelog import ChangeEntry
     >>> e = ChangeEntry("2026-09-21", "Deploy nlu-v2", "training_data", "intent_accuracy", why="misreads", id=1)
     >>> res = pd.DataFrame({"change_id": [1], "verdict": ["Intent accuracy went from 90% to 93%."]})
-    >>> "Deploy nlu\\\\-v2" in improvement_report([e], res)
+    >>> "## 2026-09-21: Deploy nlu-v2" in improvement_report([e], res)
     True
     """
     h1, h2 = _heading(level)

@@ -87,7 +87,7 @@ def trend_chart(trend: pd.DataFrame, *, changes: pd.DataFrame | None = None,
     rolling = base.mark_line(color="#f58518", strokeDash=[6, 3], strokeWidth=2).encode(
         y=alt.Y("rolling_mean_compound:Q", scale=alt.Scale(zero=True, nice=True)))
     zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#bbbbbb").encode(y="y:Q")
-    return alt.layer(zero, line, rolling, points, *_annotations(changes)).properties(height=300)
+    return alt.layer(zero, line, rolling, points, *_annotations(changes)).properties(title="Sentiment over time", height=300)
 
 
 def distribution_chart(distribution: pd.DataFrame, *, bands: QualityBands = QualityBands()) -> alt.LayerChart:
@@ -108,7 +108,7 @@ def distribution_chart(distribution: pd.DataFrame, *, bands: QualityBands = Qual
                                      f"on target at {bands.target_positive_rate:.0%} positive"]})
     ticks = alt.Chart(refs).mark_tick(color="black", thickness=2, size=60).encode(
         x=alt.X("sentiment:N", sort=list(LABELS)), y="share:Q", tooltip=["meaning:N"])
-    return alt.layer(bars, ticks).properties(height=260)
+    return alt.layer(bars, ticks).properties(title="Sentiment of user messages", height=260)
 
 
 def breakdown_chart(breakdown: pd.DataFrame, *, by: str) -> alt.Chart:
@@ -123,7 +123,7 @@ def breakdown_chart(breakdown: pd.DataFrame, *, by: str) -> alt.Chart:
         tooltip=[f"{by}:N", alt.Tooltip("message_count:Q", title="messages"),
                  alt.Tooltip("conversation_count:Q", title="conversations"),
                  alt.Tooltip("mean_compound:Q", format=".3f"), alt.Tooltip("negative_rate:Q", format=".1%")],
-    ).add_params(pick).properties(height=max(120, 22 * len(breakdown)))
+    ).add_params(pick).properties(title=f"Sentiment by {by}", height=max(120, 22 * len(breakdown)))
 
 
 def shift_chart(counts: pd.DataFrame) -> alt.Chart:
@@ -137,7 +137,7 @@ def shift_chart(counts: pd.DataFrame) -> alt.Chart:
         color=alt.Color("direction:N", scale=colors, legend=None),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.4)),
         tooltip=["direction:N", "conversation_count:Q", alt.Tooltip("share:Q", format=".1%")],
-    ).add_params(pick).properties(height=240)
+    ).add_params(pick).properties(title="Sentiment shift from the first to the last user message", height=240)
 
 
 def reactions_chart(reactions: pd.DataFrame, *, max_label: int = 60) -> alt.Chart:
@@ -153,7 +153,7 @@ def reactions_chart(reactions: pd.DataFrame, *, max_label: int = 60) -> alt.Char
         tooltip=[alt.Tooltip("bot_text:N", title="bot message"), alt.Tooltip("reply_count:Q", title="replies"),
                  alt.Tooltip("negative_count:Q", title="negative"),
                  alt.Tooltip("negative_rate:Q", format=".1%", title="negative share")],
-    ).add_params(pick).properties(height=max(120, 26 * len(frame)))
+    ).add_params(pick).properties(title="Bot messages most often answered negatively", height=max(120, 26 * len(frame)))
 
 
 def rating_distribution_chart(distribution: pd.DataFrame) -> alt.Chart:
@@ -165,7 +165,7 @@ def rating_distribution_chart(distribution: pd.DataFrame) -> alt.Chart:
         color=alt.Color("stars:Q", scale=alt.Scale(scheme="redyellowgreen", domain=[1, 5]), legend=None),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.4)),
         tooltip=["stars:O", "conversation_count:Q", alt.Tooltip("share:Q", format=".1%")],
-    ).add_params(pick).properties(height=240)
+    ).add_params(pick).properties(title="Ratings", height=240)
 
 
 def rating_trend_chart(trend: pd.DataFrame, *, bands: QualityBands = QualityBands(),
@@ -183,7 +183,7 @@ def rating_trend_chart(trend: pd.DataFrame, *, bands: QualityBands = QualityBand
         y=alt.Y("y:Q", scale=_STARS),
         color=alt.Color("meaning:N", scale=alt.Scale(domain=refs["meaning"].tolist(), range=["#d62728", "#2ca02c"]),
                                  legend=alt.Legend(title=None, orient="bottom")), tooltip=["meaning:N"])
-    return alt.layer(rules, line, *_annotations(changes)).properties(height=260)
+    return alt.layer(rules, line, *_annotations(changes)).properties(title="Mean rating over time", height=260)
 
 
 def calibration_chart(confusion: pd.DataFrame) -> alt.LayerChart:
@@ -199,4 +199,4 @@ def calibration_chart(confusion: pd.DataFrame) -> alt.LayerChart:
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
         tooltip=["human_label:N", "vader_label:N", "conversation_count:Q"]).add_params(pick)
     text = base.mark_text(fontSize=14).encode(text="conversation_count:Q")
-    return alt.layer(cells, text).properties(height=220)
+    return alt.layer(cells, text).properties(title="Sentiment against ratings", height=220)

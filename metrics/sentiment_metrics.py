@@ -96,9 +96,9 @@ _CONVERSATION_LEVEL = set(CONVERSATION_FIELDS) | {"channel", "user_id"}
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], *, what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        hint = " (score the messages first: metrics.sentiment.add_sentiment)" if "compound" in missing else ""
-        raise InsufficientDataError(f"{what} needs column(s) {missing!r}{hint}; the frame has "
-                                    f"{list(frame.columns)!r}")
+        hint = " (the messages' sentiment scores)" if "compound" in missing else ""
+        names = ", ".join(f"'{c}'" for c in missing)
+        raise InsufficientDataError(f"{what} needs the column(s) {names}{hint}, which the data does not have")
 
 
 def _ordered(frame: pd.DataFrame) -> pd.DataFrame:

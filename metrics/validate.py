@@ -260,7 +260,7 @@ def normalize(raw: pd.DataFrame, *, file: str, mapping: dict[str, str], rows: pd
         issues.add_problem(Problem(file, None, "text", None,
                                    "no message text column found (looked for text, message, content, body, "
                                    "utterance, ...); columns are: " + ", ".join(map(str, list(raw.columns)[:20])),
-                                   "rename the text column to 'text', or map it: --map text=<column>"))
+                                   "rename the text column to 'text', or map your text column to 'text' when loading the file"))
         out["text"] = pd.Series([""] * n, dtype="str")
     else:
         out["text"] = text.fillna("").astype("str").reset_index(drop=True)
@@ -273,7 +273,7 @@ def normalize(raw: pd.DataFrame, *, file: str, mapping: dict[str, str], rows: pd
     if cid is None:
         out["conversation_id"] = pd.Series([f"row-{r}" for r in row_numbers], dtype="str")
         notices.append("No conversation id column: each row is treated as its own conversation "
-                       "(fine for NLU test sets; map a column with --map conversation_id=<column> otherwise).")
+                       "(fine for NLU test sets; otherwise map the column that holds it to 'conversation_id' when loading the file).")
     else:
         raw_cid = cid.reset_index(drop=True)
         cid = _clean_ids(raw_cid, "conversation_id", mapping["conversation_id"], notices)
@@ -292,7 +292,7 @@ def normalize(raw: pd.DataFrame, *, file: str, mapping: dict[str, str], rows: pd
         else:
             out["speaker"] = "user"
             notices.append("No speaker column: every message is treated as a user message "
-                           "(map one with --map speaker=<column>).")
+                           "(map the column that holds it to 'speaker' when loading the file).")
         out["speaker"] = out["speaker"].astype("str")
     else:
         raw_spk = spk.reset_index(drop=True)

@@ -31,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dataclasses import dataclass
+
 from metrics.errors import ConfigError, InsufficientDataError
 
 __all__ = [
@@ -47,6 +49,9 @@ __all__ = [
     "volume_spikes",
     "spike_days",
     "period_labels",
+    "DenseSpan",
+    "dense_span",
+    "within_dense_span",
 ]
 
 PERIODS = ("day", "week", "month")
@@ -394,3 +399,75 @@ def period_labels(days, *, period: str) -> list[str]:
         return []
     stamps = pd.Series(pd.to_datetime(list(days)))
     return _label(stamps, period).astype(str).tolist()
+
+
+# --------------------------------------------------------------------------- the dense time range
+@dataclass(frozen=True)
+class DenseSpan:
+    """Where the conversations of a dataset are in time (:func:`dense_span`).
+
+    ``start``/``end`` bound the dense range (None without timestamps); ``outlier_count`` conversations start
+    outside it, on the days ``outlier_days`` (ISO dates, earliest first, at most 10).
+    """
+
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+    outlier_count: int = 0
+    outlier_days: tuple[str, ...] = ()
+
+    @property
+    def trimmed(self) -> bool:
+        """True when some conversations lie outside the dense range."""
+        return self.outlier_count > 0
+
+
+def dense_span(rollup: pd.DataFrame, *, tail_rate: float = 0.01, pad_rate: float = 0.5) -> DenseSpan:
+    """The time range holding almost every conversation, so that a few stray dates (a 2011 tweet in a 2017
+    export) do not stretch a time axis over years.
+
+    Definition: ``lo``/``hi`` are the ``tail_rate`` and ``1 - tail_rate`` quantiles of the conversations'
+    ``started_at``; the dense range is ``[lo - pad, hi + pad]`` with ``pad = max(1 day, pad_rate * (hi - lo))``,
+    widened to the first and last conversation when nothing lies outside. Conversations outside it are
+    outliers; at most ``tail_rate`` of them per side can be (plus ties), so ordinary data is never trimmed.
+    No timestamps: ``DenseSpan(None, None)``.
+
+    Examples
+    --------
+    >>> days = ["2011-08-29"] + [f"2017-10-{d:02d}" for d in range(1, 31)] * 10
+    >>> r = pd.DataFrame({"started_at": pd.to_datetime(days, utc=True)})
+    >>> span = dense_span(r)
+    >>> span.outlier_count, span.outlier_days, span.start.date().isoformat(), span.end.date().isoformat()
+    (1, ('2011-08-29',), '2017-10-01', '2017-10-30')
+    >>> dense_span(r.iloc[1:]).trimmed
+    False
+    """
+    if not 0 <= tail_rate < 0.5 or pad_rate < 0:
+        raise ConfigError(f"tail_rate must be in [0, 0.5) and pad_rate >= 0, got {tail_rate!r}, {pad_rate!r}")
+    starts = rollup["started_at"].dropna() if "started_at" in rollup.columns else pd.Series([], dtype=object)
+    if len(starts) == 0:
+        return DenseSpan(None, None)
+    lo, hi = starts.quantile(tail_rate), starts.quantile(1 - tail_rate)
+    pad = max(pd.Timedelta(days=1), (hi - lo) * pad_rate)
+    inside = starts.between(lo - pad, hi + pad)
+    if inside.all():
+        return DenseSpan(starts.min(), starts.max())
+    kept = starts[inside]
+    days = sorted(set(starts[~inside].dt.strftime("%Y-%m-%d")))
+    return DenseSpan(kept.min(), kept.max(), int((~inside).sum()), tuple(days[:10]))
+
+
+def within_dense_span(frame: pd.DataFrame, span: DenseSpan, *, column: str = "started_at") -> pd.DataFrame:
+    """The rows of ``frame`` whose ``column`` lies in ``span`` (all rows when nothing is trimmed; rows
+    without a time are kept). A new frame; ``frame`` is not changed.
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"started_at": pd.to_datetime(["2011-08-29", "2017-10-01", None], utc=True)})
+    >>> len(within_dense_span(r, DenseSpan(r["started_at"][1], r["started_at"][1], 1, ("2011-08-29",))))
+    2
+    """
+    if not span.trimmed or column not in frame.columns:
+        return frame.copy()
+    times = frame[column]
+    keep = times.isna() | times.between(span.start, span.end)
+    return frame[keep.to_numpy(bool)].reset_index(drop=True)

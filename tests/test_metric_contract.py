@@ -492,6 +492,8 @@ REGISTRY: dict[str, Entry | Callable[[Data], object]] = {
     "volume.conversations_by_channel": lambda d: volume.conversations_by_channel(d.rollup),
     "volume.volume_spikes": lambda d: volume.volume_spikes(d.rollup, k=1.0, window=7, min_history=2, min_sd=0.5),
     "volume.spike_days": lambda d: volume.spike_days(d.rollup, k=1.0, window=7, min_history=2, min_sd=0.5),
+    "volume.dense_span": lambda d: volume.dense_span(d.rollup),
+    "volume.within_dense_span": lambda d: volume.within_dense_span(d.rollup, volume.dense_span(d.rollup)),
     # ------------------------------------------------------------------ outcomes
     "outcomes.escalation_signal": lambda d: outcomes.escalation_signal(d.messages, d.rollup),
     "outcomes.primary_intent": lambda d: outcomes.primary_intent(d.messages),
@@ -599,6 +601,7 @@ REGISTRY: dict[str, Entry | Callable[[Data], object]] = {
     "funnel.lead_quality": lambda d: over(
         lambda **kw: funnel.lead_quality(d.messages, TWO_STAGES, **kw), by=("segment", "channel", "week")),
     "funnel.mask_messages": lambda d: funnel.mask_messages(d.messages),
+    "funnel.suggest_stages": lambda d: funnel.suggest_stages(d.messages),
     # ------------------------------------------------------------------ KPIs and alerts
     "kpis.kpi_units": lambda d: over(lambda **kw: kpis.kpi_units(d.scored, d.rollup, **kw),
                                      metric=[k for k in kpis.KPI_NAMES if kpis.get_kpi(k).kind != "money"]),
@@ -666,6 +669,8 @@ EXCLUDED: dict[str, str] = {
     **{f"volume.{n}": "takes a list of 'YYYY-MM-DD' day labels, not a frame" for n in ("period_labels",)},
     **{f"outcomes.{n}": "takes one value, not a frame" for n in ("canonical_outcome", "is_small_talk")},
     "escalation.derive_reason": "takes one conversation's texts and signals as lists, not a frame",
+    "backlog.gap_item": "builds one backlog row from one gap-table row (a dict or Series), not a frame; golden "
+                        "test in tests/test_backlog_gaps.py",
     "sentiment_metrics.quality_band": "takes three numbers, not a frame",
     **{f"funnel.{n}": "parses, prints or converts a funnel definition, not a frame" for n in (
         "parse_rule", "rule_label", "parse_stage", "parse_stage_lines", "stages_to_lines", "stages_from_dicts",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, messages_frame
+from conftest import ROOT, apptest_rerun, messages_frame
 
 PAGE = "pages/6_Funnel.py"
 
@@ -179,10 +179,19 @@ def test_dataset_without_events_or_conversions(db_path):
         dataset_name="bare", source_format="csv", file_name="bare.csv")
     db.close()
     at = _app()
-    warnings = _texts(at.warning)
-    assert "the data has no 'event' column" in warnings and "no timestamps" in warnings
+    # the lead funnel's event stages cannot match: the page explains how to define stages instead of running it,
+    # with a suggestion built from the data (no CLI syntax, no funnel of zeros)
+    infos = _texts(at.info)
+    assert "This dataset records no events" in infos and "intent:NAME" in infos and "--" not in infos
+    assert not [d for d in at.dataframe if "conversations" in d.value.columns]
+    suggestion = at.code[0].value.splitlines()
+    assert [line.split("=", 1)[0] for line in suggestion] == ["user wrote", "bot answered", "gave an e-mail address"]
+    at.button(key="funnel_use_suggestion").click()
+    apptest_rerun(at)
+    # strict order: the address came in the first message, before the bot answered
+    assert _funnel(at)["conversations"].tolist() == [1, 1, 0]
+    assert "no timestamps" in _texts(at.warning)
     assert "no `converted` column" in _texts(at.info)
-    assert _funnel(at)["conversations"].tolist() == [0, 0, 0, 0]
     # a funnel on user text works without events: the address is found, never shown
     at.text_area(key="funnel_stages_text").set_value("mail=user~@")
     _submit(at, "Apply without saving")
@@ -213,13 +222,14 @@ def test_browser_save_reload_and_click_a_bar(streamlit_server, page):
     page.keyboard.press("Escape")
     wait_idle(page)
 
-    # click the first (widest, "inquiry") bar of the built-in funnel: the drill-down lists the
-    # conversations that stopped there
+    # the reloaded URL (?funnel=Browser+funnel) keeps the saved funnel chosen; click its first (widest, "asked")
+    # bar: the drill-down lists the conversations that stopped there
+    assert "funnel=Browser+funnel" in page.url
     bars = page.get_by_test_id("stVegaLiteChart").first.locator("svg.marks g.mark-rect path")
     bars.first.wait_for(timeout=30000)
-    assert bars.count() == 4  # the built-in funnel's four stages
+    assert bars.count() == 2  # the saved funnel's two stages
     bars.first.click()
     wait_idle(page)
-    page.get_by_text("Stopped at 'inquiry'").first.wait_for(timeout=30000)
+    page.get_by_text("Stopped at 'asked'").first.wait_for(timeout=30000)
     assert page.locator('[data-testid="stException"]').count() == 0
     screenshot(page, "funnel_drill_down")

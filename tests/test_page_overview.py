@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, messages_frame
-from metrics import goals_store, store
+from metrics import goals_store, kpis, store
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,9 @@ def test_executive_view_tiles_strip_and_review(store_path):
                           ":orange-badge[Watch]"]
     assert any("suggested goals" in s.value for s in at.subheader)
     review = [m.value for m in at.markdown if "Weekly review: 2026-W44" in m.value]
-    assert review and "One thing to optimise this week" in review[0] and "\\$14\\.50" in review[0]
+    # real Markdown: only the $ is escaped on the page (Streamlit reads $...$ as maths), never . ( ) - or %
+    assert review and "One thing to optimise this week" in review[0] and "\\$14.50" in review[0]
+    assert "\\." not in review[0] and "\\(" not in review[0] and "\\%" not in review[0]
     assert [b.label for b in at.get("download_button")] == ["Download the comparison (CSV)", "Download Markdown",
                                                             "Download CSV", "Download report"]
     assert any("No alert breached in 2026-W44" in s.value for s in at.success)
@@ -190,20 +194,24 @@ def test_compare_two_periods_shows_every_kpi_side_by_side_with_its_test(store_pa
 
     at = home()
     assert not at.exception
-    frames = [d.value for d in at.dataframe if "p_value" in getattr(d.value, "columns", [])]
+    frames = [d.value for d in at.dataframe if "p-value" in getattr(d.value, "columns", [])]
     assert len(frames) == 1
     shown = frames[0]
-    # the same numbers as metrics.compare on the latest week of the stored data
+    # the same numbers as metrics.compare on the latest week of the stored data, each in its unit's precision
     db = _db(store_path)
     info = store_mod.list_datasets(db).iloc[0]
     messages = store_mod.load_messages(db, int(info["id"]))
     rollup = conversation_rollup(messages)
     expected = compare.compare_periods(add_sentiment(messages), rollup, compare.latest_period(rollup, freq="W"))
-    assert shown["label"].tolist() == expected["label"].tolist()
-    pd.testing.assert_series_equal(shown["value_a"].reset_index(drop=True), expected["value_a"].reset_index(drop=True),
-                                   check_names=False)
-    assert set(shown["test"].dropna()) >= {"two-proportion z-test"}
+    assert shown["KPI"].tolist() == expected["label"].tolist()
+    assert shown["A"].tolist() == [kpis.format_value(v, k) if v == v else "no value"
+                                   for v, k in zip(expected["value_a"], expected["kind"])]
+    csat = shown.set_index("KPI").loc["CSAT (mean rating)"]
+    assert re.fullmatch(r"\d\.\d\d", csat["A"]) and re.fullmatch(r"0\.\d{3}|1\.000", csat["p-value"])
+    assert not shown.isna().any().any() and not shown.map(lambda v: v in ("None", "nan")).any().any()
+    assert set(shown["test"]) >= {"two-proportion z-test"}
     at.radio(key="overview_compare_periods").set_value("Latest month vs the month before").run()
     assert not at.exception
-    month = [d.value for d in at.dataframe if "p_value" in getattr(d.value, "columns", [])][0]
-    assert month["value_a"].tolist() != shown["value_a"].tolist()
+    month = [d.value for d in at.dataframe if "p-value" in getattr(d.value, "columns", [])][0]
+    assert month["A"].tolist() != shown["A"].tolist()
+    assert at.query_params["compare"] == "Latest month vs the month before"  # the choice is in the URL

@@ -65,11 +65,11 @@ def test_markdown_escapes_data_and_csv_is_one_row_per_line():
                         True, True)
     r = review.weekly_review(TABLE, backlog=backlog, alert_results=[alert], goals=suggested_goals())
     md = review.review_markdown(r, dataset_name="Shop_bot")
-    assert md.startswith("# Weekly review: 2026-W44\nDataset: Shop\\_bot\n")
-    assert "**Pro is \\$79 \\*per\\* month** (Negative reaction to a bot message)" in md
-    assert "## Breached alerts\n- Handoffs: 40\\.0% in 2026\\-W44 \\(\\> 30\\.0%, breached\\)" in md
+    assert md.startswith("# Weekly review: 2026-W44\nDataset: Shop_bot\n")
+    assert "**Pro is $79 \\*per\\* month** (Negative reaction to a bot message)" in md
+    assert "## Breached alerts\n- Handoffs: 40.0% in 2026-W44 (> 30.0%, breached)" in md
     # $30 per outcome against the suggested band (green <= $2, red > $15): red.
-    assert "| Cheaper than a human ticket | Cost per outcome | \\$30\\.00 | red | \\$2\\.00 |" in md
+    assert "| Cheaper than a human ticket | Cost per outcome | $30.00 | red | $2.00 |" in md
     assert review.review_markdown(r, level=4).startswith("#### Weekly review")
     frame = review.review_frame(r)
     assert frame["section"].tolist() == ["what changed"] * 3 + ["one thing to optimise"] + ["goal"] * 4 + \
@@ -94,11 +94,11 @@ def test_improvement_report_says_what_changed_why_and_what_happened():
                             "before": [0.887, 416.0], "after": [0.936, 698.0], "before_n": [300, 416],
                             "after_n": [310, 698], "window_days": [14, 14], "p_value": [0.0238, float("nan")]})
     md = review.improvement_report(entries, results, dataset_name="Sample")
-    assert "## 2026-09-21: Deploy nlu\\-v2" in md and "## 2026-09-28: Fix \\*app\\* bug" in md
+    assert "## 2026-09-21: Deploy nlu-v2" in md and "## 2026-09-28: Fix \\*app\\* bug" in md
     assert "- **What changed:** New training data" in md and "- **Why:** billing misread" in md
     assert "- **Expected to move:** intent accuracy (up is better)" in md
-    assert "- **What happened:** The effect cannot be attributed: another change\\." in md
-    assert "- Before (14 days): 88\\.7% (n = 300); after: 93\\.6% (n = 310); p = 0.0238" in md
+    assert "- **What happened:** The effect cannot be attributed: another change." in md
+    assert "- Before (14 days): 88.7% (n = 300); after: 93.6% (n = 310); p = 0.0238" in md
     assert "p = not tested" in md
     assert review.improvement_report([], pd.DataFrame()).endswith("The change log is empty.\n")
 

@@ -59,7 +59,7 @@ def test_distribution_by_hand():
 
 
 def test_distribution_needs_scores():
-    with pytest.raises(InsufficientDataError, match="add_sentiment"):
+    with pytest.raises(InsufficientDataError, match="sentiment scores"):
         sm.sentiment_distribution(messages_frame([{"conversation_id": "a", "speaker": "user", "text": "x"}]))
 
 

@@ -23,7 +23,7 @@ from metrics import audit, audit_store, store
 from metrics.errors import ChatlensError
 from metrics.rollup import conversation_rollup
 from metrics.schema import has_timestamps
-from ui import drill, auth, shell
+from ui import auth, drill, shell, urlstate
 from ui.fmt import literal
 
 __all__ = ["render"]
@@ -94,6 +94,18 @@ def _known_intents(messages: pd.DataFrame) -> list[str]:
 
 # --------------------------------------------------------------------------- entry point
 
+#: The page's tabs (``?tab=`` in the URL, bound by Streamlit) and choices kept in the URL: ``?round=`` (its id),
+#: ``?by=``, ``?kappa=``.
+AUDIT_TABS = ("Review", "New round", "Results")
+
+
+def _round_choice(ids) -> urlstate.Choice:
+    return urlstate.Choice("round", "audit_round_id", tuple(ids), label="audit round")
+
+
+RESULT_CHOICES = (urlstate.Choice("kappa", "audit_kappa_weights", tuple(audit.KAPPA_WEIGHTS), label="kappa weights"),)
+
+
 def render(ctx) -> None:
     if ctx.dataset_id is None:
         st.info("No dataset yet. Load one on the **Data** page, then come back to audit its conversations.")
@@ -110,7 +122,8 @@ def render(ctx) -> None:
     rounds = audit_store.list_rounds(db, ctx.dataset_id)
     round_info = _pick_round(rounds)
     _show_flash_top()
-    review, create, results = st.tabs(["Review", "New round", "Results"])
+    urlstate.check_tab("tab", AUDIT_TABS, label="tab")
+    review, create, results = st.tabs(AUDIT_TABS, key="tab", bind="query-params")
     with create:
         _new_round(ctx, reviewer, rounds)
     with review:
@@ -223,12 +236,14 @@ def _pick_round(rounds: pd.DataFrame) -> dict | None:
         return None
     ids = rounds["id"].astype(int).tolist()
     names = dict(zip(ids, rounds["name"]))
+    urlstate.bind("audit", (_round_choice(ids),))
     remembered = st.session_state.get("audit_round_id")
     remembered = remembered if remembered in ids else ids[0]
     st.session_state["audit_round"] = remembered
     choice = st.selectbox("Audit round", ids, format_func=lambda i: names[i], key="audit_round",
                           on_change=_copy, args=("audit_round", "audit_round_id"))
     st.session_state["audit_round_id"] = choice
+    urlstate.sync("audit", (_round_choice(ids),))
     return rounds[rounds["id"] == choice].iloc[0].to_dict()
 
 
@@ -515,16 +530,21 @@ def _results(ctx, round_info: dict) -> None:
         st.caption("No group has half or more of its conversations scored 2 or lower.")
     dims = [d for d in ("intent", "topic", "channel") if attrs[d].notna().any()]
     if dims:
+        by_choice = (urlstate.Choice("by", "audit_results_by", tuple(dims), label="grouping"),)
+        urlstate.bind("audit", by_choice)
         by = st.radio("Mean scores by", dims, horizontal=True, key="audit_results_by")
+        urlstate.sync("audit", by_choice)
         groups = audit.group_means(scores, attrs, by=by)
         st.dataframe(groups, hide_index=True, width="stretch", key="audit_group_means",
                      column_config={c: st.column_config.NumberColumn(format="%.2f") for c in audit.CRITERIA})
         st.caption("Lowest overall score first: the top rows are this week's training focus.")
 
     st.subheader("Reviewer agreement")
+    urlstate.bind("audit", RESULT_CHOICES)
     weights = st.radio("Kappa weights", audit.KAPPA_WEIGHTS, horizontal=True, key="audit_kappa_weights",
                        help="Quadratic weights punish large gaps more (usual for 1-5 scales); linear weights "
                             "treat every step the same.")
+    urlstate.sync("audit", RESULT_CHOICES)
     agreement = audit.rater_agreement(scores, weights=weights)
     if len(agreement) == 0:
         st.info("No conversation has been scored by two reviewers yet: agreement needs the overlap.")

@@ -23,13 +23,15 @@ NONE = "(none)"
 @st.cache_data(show_spinner=False, max_entries=4)
 def cached_load(digest: str, name: str, mapping: tuple, timezone: str, on_error: str, test_users: tuple,
                 conv_digest: str | None, platform: str = "auto", store_path: str = "", max_expanded_bytes: int = 0,
-                *, _data: bytes, _conv: tuple | None, _key: bytes | None = None) -> LoadResult:
+                platform_options: tuple = (), *, _data: bytes, _conv: tuple | None,
+                _key: bytes | None = None) -> LoadResult:
     """Parse, validate and mask uploaded bytes, cached on their content digest (:func:`content_digest`), the
     options and the store (whose pseudonym key ``_key`` masks ids): never on an UploadedFile, and a rerun does
     not re-hash a 200 MB upload. The expanded-size limit is the CLI's (``CHATLENS_MAX_EXPANDED_BYTES``)."""
     try:
         return load_bytes(_data, name, mapping=dict(mapping) or None, timezone=timezone, on_error=on_error,
                           test_users=test_users, conversations=_conv, platform=platform, pseudonym_key=_key,
+                          platform_options=dict(platform_options) or None,
                           max_expanded_bytes=max_expanded_bytes or configured_max_expanded_bytes())
     except LimitError as exc:
         if exc.option != "max_expanded_bytes":
@@ -104,6 +106,20 @@ def render_upload(ctx: shell.PageContext) -> None:
                     "or fix the mapping below.")
         _mapping_editor(digest, data, upload.name, overrides)
         return
+    if result.format == "copilot_studio" and st.checkbox(
+            "Exclude test-canvas transcripts (the makers' tests in Copilot Studio's design mode)",
+            key="data_copilot_design_is_test",
+            help="Copilot Studio marks conversations held in its test canvas; tick this to leave them out as "
+                 "test traffic."):
+        try:
+            result = cached_load(digest, upload.name, tuple(sorted(overrides.items())), timezone, on_error,
+                                 test_users, conv_digest, "copilot_studio", str(store.default_db_path()),
+                                 configured_max_expanded_bytes(), (("design_mode_is_test", True),),
+                                 _data=data, _conv=conv, _key=store.pseudonym_key(ctx.db))
+        except ChatlensError as exc:
+            progress.empty()
+            shell.show_error(exc)
+            return
     progress.progress(1.0, text=f"Validated {len(result.frame):,} messages.")
     _report(result)
     _mapping_editor(digest, data, upload.name, overrides, current=result.mapping)

@@ -12,9 +12,13 @@ from metrics import engagement, volume
 from metrics import engagement_charts as charts
 from metrics.errors import ChatlensError
 from metrics.schema import has_timestamps
-from ui import drill, shell
+from ui import drill, shell, timeaxis, urlstate
 from ui.fmt import literal, num, pct
 
+#: The page's choices kept in the URL: ``?group=``, ``?k=`` (the spike threshold).
+URL_CHOICES = (urlstate.Choice("group", "engagement_period", ("week", "month", "day"), label="grouping"),
+               urlstate.Choice("k", "engagement_spike_k", default=3.5, lo=1.0, hi=10.0, cast=float,
+                               label="spike threshold"))
 DRILL_COLUMNS = ["conversation_id", "started_at", "channel", "user_turns", "message_count", "duration_seconds"]
 
 
@@ -50,7 +54,8 @@ def _headline(summary, timed: bool) -> None:
     cols[0].metric("Conversations", f"{summary.conversation_count:,}")
     cols[1].metric("Mean user turns", num(summary.mean_user_turns),
                    help="User messages per conversation, averaged. Median: " + num(summary.median_user_turns, "{:g}"))
-    cols[2].metric("Median duration", num(summary.median_duration_seconds / 60 if timed else None, "{:.1f} min"),
+    cols[2].metric("Median duration", num(summary.median_duration_seconds / 60, "{:.1f} min") if timed
+                   else "no timestamps",
                    help="Last minus first message time (needs timestamps).")
     cols[3].metric("Repeat-user share", pct(summary.repeat_user_rate),
                    help="Conversations whose user had an earlier conversation, among conversations with a user id.")
@@ -63,12 +68,15 @@ def _headline(summary, timed: bool) -> None:
 
 def _volume(rollup, details, ctx: shell.PageContext) -> None:
     st.subheader("Volume trend")
+    urlstate.bind("engagement", URL_CHOICES)
+    rollup = timeaxis.dense(ctx, rollup)  # a few stray dates must not stretch the axis over years
     c1, c2 = st.columns([2, 1])
     period = c1.radio("Group by", ["week", "month", "day"], horizontal=True, key="engagement_period")
-    k = c2.number_input("Spike threshold k (robust SDs)", min_value=1.0, max_value=10.0, value=3.5, step=0.5,
+    k = c2.number_input("Spike threshold k (robust SDs)", min_value=1.0, max_value=10.0, step=0.5,
                         key="engagement_spike_k",
                         help="A day spikes when it is more than k robust standard deviations (1.4826 x MAD) "
                              "above the median of the 28 days before it.")
+    urlstate.sync("engagement", URL_CHOICES)
     try:
         per_period = shell.cached(ctx, volume.conversations_per_period, rollup, period=period)
         spikes = shell.cached(ctx, volume.volume_spikes, rollup, k=float(k))

@@ -175,7 +175,8 @@ def harden_markdown(markdown: str) -> str:
 
     ``md_escape`` leaves open what Streamlit and GFM find in the raw source or in decoded text (``http://``,
     ``www.`` and ``user@host`` autolinks, ``:smile:`` shortcodes, ``:material/…:`` icons, ``:color[…]``
-    directives, ``&…;`` entities); this closes them the way :func:`literal` does, without touching the
+    directives, ``&…;`` entities) and the ``$`` that Streamlit reads as maths (a Markdown document keeps its
+    money as written); this closes them the way :func:`literal` does, without touching the
     document's own Markdown (headings, lists, bold, tables). Only for the builders listed in
     ``tests/test_escape_ast.py`` (``METRICS_MARKDOWN_BUILDERS``).
 
@@ -183,6 +184,8 @@ def harden_markdown(markdown: str) -> str:
     --------
     >>> print(harden_markdown("- **Fix** see http://x.example :smile: & more").replace(WORD_JOINER, "<WJ>"))
     - **Fix** see http\:<WJ>//x.example \:<WJ>smile: \& more
+    >>> print(harden_markdown("from $19.90 to \\$5 (40%)"))
+    from \$19.90 to \$5 (40%)
     """
-    text = re.sub(r"(?<!\\)((?:\\\\)*)&", r"\1\\&", str(markdown))
+    text = re.sub(r"(?<!\\)((?:\\\\)*)([&$])", r"\1\\\2", str(markdown))  # entities; Streamlit's $ maths
     return _COLON.sub(r"\1\\:", _MATERIAL_SLASH.sub(r"\\/", _break(text)))

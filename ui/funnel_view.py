@@ -14,7 +14,7 @@ from metrics import funnel as F
 from metrics import funnel_charts as charts
 from metrics import funnel_store
 from metrics.errors import ChatlensError
-from ui import drill, shell
+from ui import drill, shell, urlstate
 from ui.fmt import literal, num, pct
 
 BUILTIN = ""  # selectbox value of the built-in lead funnel
@@ -23,10 +23,22 @@ SEGMENT_LABELS = {"utm_source": "UTM source", "utm_campaign": "UTM campaign", "w
 VALUE_LABELS = {"rate_of_entry": "% of entry", "step_rate": "Step conversion", "conversations": "Conversations"}
 
 
+def _choices(saved: list[str], available: list[str] = ()) -> tuple:
+    """The page's choices kept in the URL: ``?funnel=`` (a saved funnel's name), ``?order=any``, ``?by=``,
+    ``?show=``."""
+    return (urlstate.Choice("funnel", "funnel_pick", tuple([BUILTIN] + saved), label="funnel"),
+            urlstate.Choice("order", "funnel_strict", (True, False), label="stage order"),
+            urlstate.Choice("by", "funnel_by", tuple(available) or ("channel",), label="comparison"),
+            urlstate.Choice("show", "funnel_by_value", tuple(VALUE_LABELS), label="value shown"))
+
+
 def render(ctx: shell.PageContext) -> None:
     st.caption("How many conversations reach each stage, where they stop, and which leads convert downstream.")
     saved = _saved_names(ctx.db)
+    choices = _choices(saved)
+    urlstate.bind("funnel", choices[:2])
     pick = _pick_funnel(ctx.db, saved)
+    urlstate.sync("funnel", choices[:1])
     flash = st.session_state.pop("funnel_flash", None)  # the outcome of the last form action (after its rerun)
     if flash:
         st.success(literal(flash), icon=":material/check_circle:")
@@ -47,9 +59,13 @@ def render(ctx: shell.PageContext) -> None:
     if ctx.dataset_id is None or len(messages) == 0:
         st.info("No messages to analyse. Load a dataset on the **Data** page (or widen the filters).")
         return
-    strict = st.toggle("Strict order", value=True, key="funnel_strict",
+    if _needs_missing_events(stages, ctx.all_messages):
+        _explain_without_events(ctx, stages)
+        return
+    strict = st.toggle("Strict order", key="funnel_strict",
                        help="On: a stage counts only at or after the message that reached the previous stage. "
                             "Off: the stages may happen in any order.")
+    urlstate.sync("funnel", _choices(saved)[1:2])
     for warning in shell.cached(ctx, F.validate_funnel, stages, messages):
         st.warning(literal(warning), icon=":material/warning:")
     try:
@@ -61,6 +77,42 @@ def render(ctx: shell.PageContext) -> None:
     available = shell.cached(ctx, F.segment_columns, messages)
     _segments(ctx, stages, strict, available)
     _conversion(ctx, stages, strict, available)
+
+
+# ----------------------------------------------------------------------------------------- data without events
+def _needs_missing_events(stages, messages) -> bool:
+    """True when a stage is an ``event:`` rule and the dataset records no event at all."""
+    has_events = "event" in messages.columns and bool(messages["event"].notna().any())
+    return not has_events and any(s.rule.kind == "event" for s in stages)
+
+
+def _use_suggestion(lines: str, dicts: list) -> None:
+    st.session_state["funnel_stages_text"] = lines
+    st.session_state["funnel_applied"] = dicts
+    st.session_state["funnel_flash"] = "Applied the suggested stages. Edit them under “Define, edit, copy or " \
+                                       "delete funnels”, and save them to keep them."
+
+
+def _explain_without_events(ctx: shell.PageContext, stages) -> None:
+    """Instead of running a funnel whose event stages cannot match: how to define stages from intents or text,
+    with a suggestion built from this dataset."""
+    event_stages = [s.name for s in stages if s.rule.kind == "event"]
+    st.info("**This dataset records no events**, so the stages that wait for an event ("
+            + ", ".join(f"“{literal(n)}”" for n in event_stages)
+            + ") can never be reached. Define the stages from what the data has instead: an **intent** the bot "
+              "recognised (`intent:NAME`), or **text** the user or the bot wrote (`user~WORDS` or `bot~WORDS`, "
+              "case-insensitive; e.g. `user~price|quote`).", icon=":material/filter_alt_off:")
+    suggested = shell.cached(ctx, F.suggest_stages, ctx.all_messages)
+    from_intents = all(s.rule.kind == "intent" for s in suggested)
+    st.markdown("**Suggested from this dataset** — "
+                + ("its most frequent intents, in the order they usually come:" if from_intents else
+                   "it has no usable intents, so these stages use its text:"))
+    lines = F.stages_to_lines(suggested)
+    st.code(lines, language=None)
+    st.button("Use these stages", key="funnel_use_suggestion", type="primary", on_click=_use_suggestion,
+              args=(lines, F.stages_to_dicts(suggested)))
+    st.caption("You can edit them first under “Define, edit, copy or delete funnels” above: one stage per line, "
+               "NAME=RULE.")
 
 
 # ----------------------------------------------------------------------------------------- funnel choice
@@ -223,15 +275,21 @@ def _segments(ctx: shell.PageContext, stages, strict: bool, available: list[str]
     if not available:
         st.info("No channel, segment, UTM or timestamp column to compare by.")
         return
+    choices = _choices(_saved_names(ctx.db), available)[2:]
+    urlstate.bind("funnel", choices)
     c1, c2 = st.columns(2)
     by = c1.selectbox("Compare by", available, key="funnel_by",
                       format_func=lambda c: SEGMENT_LABELS.get(c, c.capitalize()))
     value = c2.radio("Show", ["rate_of_entry", "step_rate", "conversations"], horizontal=True,
                      key="funnel_by_value", format_func=lambda v: VALUE_LABELS[v])
+    urlstate.sync("funnel", choices)
     try:
         seg = shell.cached(ctx, F.funnel_by_segment, messages, stages, by=by, strict=strict)
         shell.show_chart(ctx, charts.segment_comparison_chart, seg, value=value)
         st.caption(f"Each stage's bars compare the values of {literal(by)}; look for a segment that drops earlier.")
+        if seg["segment"].nunique() > charts.MAX_SEGMENTS:
+            st.caption(f"The chart shows the {charts.MAX_SEGMENTS} values with the most conversations at the first "
+                       f"stage, of {seg['segment'].nunique():,}; the table and the download have them all.")
         wide = seg.pivot(index=["stage_index", "stage"], columns="segment", values=value).reset_index()
         fmt = "%d" if value == "conversations" else "percent"
         st.dataframe(wide.drop(columns="stage_index"), width="stretch", hide_index=True, key="funnel_seg_table",

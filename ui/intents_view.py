@@ -12,7 +12,7 @@ import streamlit as st
 from metrics import intent_charts as charts
 from metrics import intents
 from metrics.errors import ChatlensError, InsufficientDataError
-from ui import drill, shell
+from ui import drill, shell, timeaxis, urlstate
 from ui.fmt import literal, num, pct
 
 #: Labels tried, in order, for the intents folded out of the matrix (the first no intent uses).
@@ -113,8 +113,16 @@ def _reviewer_labels(ctx: shell.PageContext):
     return labels if labels is not None and len(labels) else None
 
 
+#: The page's choices kept in the URL: ``?threshold=``, ``?top=`` (intents in the matrix), ``?colour=``.
+URL_CHOICES = (urlstate.Choice("threshold", "intents_threshold", default=intents.DEFAULT_THRESHOLD, lo=0.0, hi=1.0,
+                               cast=float, label="confidence threshold"),
+               urlstate.Choice("top", "intents_top_n", default=12, lo=2, hi=60, cast=int, label="matrix size"),
+               urlstate.Choice("colour", "intents_confusion_value", ("count", "row_rate"), label="matrix colour"))
+
+
 def _settings(ctx: shell.PageContext, messages: pd.DataFrame) -> tuple[str, float, int] | None:
     """The fallback intent, the confidence threshold and the matrix size (None when no fallback is typed)."""
+    urlstate.bind("intents", URL_CHOICES[:2])
     with st.container(border=True):
         c1, c2, c3 = st.columns([2, 3, 1])
         fallback = c1.text_input(
@@ -122,11 +130,12 @@ def _settings(ctx: shell.PageContext, messages: pd.DataFrame) -> tuple[str, floa
             key="intents_fallback",
             help="The intent that means 'not understood', e.g. nlu_fallback, NO_NODES_DETECTED or oos.").strip()
         threshold = c2.slider(
-            "Confidence threshold", min_value=0.0, max_value=1.0, value=intents.DEFAULT_THRESHOLD, step=0.05,
+            "Confidence threshold", min_value=0.0, max_value=1.0, step=0.05,
             key="intents_threshold",
             help="Predictions below this confidence are treated as the fallback intent (and escalated).")
-        top_n = c3.number_input("Intents in the matrix", min_value=2, max_value=60, value=12, step=1,
+        top_n = c3.number_input("Intents in the matrix", min_value=2, max_value=60, step=1,
                                 key="intents_top_n", help="The rest are folded into 'other'.")
+    urlstate.sync("intents", URL_CHOICES[:2])
     threshold = round(float(threshold), 4)  # a browser slider step can give 0.6500000000000001
     if not fallback:
         st.error("Type the name of the fallback intent (for example `nlu_fallback`).")
@@ -148,8 +157,10 @@ def _headline(report, labelled: int) -> None:
 
 def _confusion(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str, top_n) -> None:
     st.subheader("Confusion matrix")
+    urlstate.bind("intents", URL_CHOICES[2:])
     value = st.radio("Colour by", ["count", "row_rate"], horizontal=True, key="intents_confusion_value",
                      format_func=lambda v: "Message count" if v == "count" else "Share of the true intent")
+    urlstate.sync("intents", URL_CHOICES[2:])
     known = shell.cached(ctx, _known_labels, messages)
     other_label = next(o for o in OTHER_LABELS if o not in known)
     conf = shell.cached(ctx, intents.confusion, messages, fallback_intent=fallback, top_n=int(top_n),
@@ -274,6 +285,8 @@ def _thresholds(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str, t
 
 def _drift(messages: pd.DataFrame, fallback: str, ctx: shell.PageContext) -> None:
     st.subheader("Drift by week")
+    if "timestamp" in messages.columns and messages["timestamp"].notna().any():
+        messages = timeaxis.dense(ctx, messages)  # a few stray dates must not stretch the axis over years
     try:
         drift = shell.cached(ctx, intents.intent_drift, messages, fallback_intent=fallback)
     except InsufficientDataError as exc:

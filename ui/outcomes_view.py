@@ -14,7 +14,7 @@ from metrics import abandonment, escalation, outcomes, volume
 from metrics import outcome_charts as charts
 from metrics.errors import ChatlensError
 from metrics.schema import has_timestamps
-from ui import drill, shell
+from ui import drill, shell, timeaxis, urlstate
 from ui.fmt import literal, num, pct
 
 DRILL = ["conversation_id", "started_at", "channel", "user_turns", "topic"]
@@ -47,8 +47,12 @@ def compute(m: pd.DataFrame, r: pd.DataFrame, *, timeout_minutes: float, mode: s
         "tags": {by: outcomes.conversation_tags(m, r, by=by) for by in _tag_options(m, r)},
     }
     if timed:
-        out["mix"] = outcomes.outcome_mix(m, r, rules=rules, period=period)
-        out["periods"] = volume.conversation_periods(r)
+        # the time axis spans the dense range: a few stray dates must not stretch it over years
+        span = out["span"] = volume.dense_span(r)
+        rt = volume.within_dense_span(r, span) if span.trimmed else r
+        mt = m[m["conversation_id"].isin(rt["conversation_id"]).to_numpy(bool)] if span.trimmed else m
+        out["mix"] = outcomes.outcome_mix(mt, rt, rules=rules, period=period)
+        out["periods"] = volume.conversation_periods(rt)
         out["wait_times"] = escalation.handoff_wait_times(m, r)
         out["wait"] = escalation.handoff_wait(m, r)
     return out
@@ -103,10 +107,25 @@ def render(ctx: shell.PageContext) -> None:
     _by_tag(ctx, results, details, rules)
 
 
+#: The page's definition choices kept in the URL: ``?timeout=``, ``?abandoned=``, ``?group=``, ``?fin=``, ``?rasa=``,
+#: ``?zendesk=``.
+URL_CHOICES = (
+    urlstate.Choice("timeout", "outcomes_timeout", default=30, lo=1, hi=24 * 60, cast=int, label="time-out (min)"),
+    urlstate.Choice("abandoned", "outcomes_mode", tuple(outcomes.ABANDONMENT_MODES), label="abandonment rule"),
+    urlstate.Choice("group", "outcomes_period", ("week", "month", "day"), label="grouping"),
+    urlstate.Choice("fin", "outcomes_fin_hours", default=24, lo=1, hi=168, cast=int, label="Intercom Fin window (h)"),
+    urlstate.Choice("rasa", "outcomes_rasa_minutes", default=60, lo=1, hi=24 * 60, cast=int,
+                    label="Rasa session expiry (min)"),
+    urlstate.Choice("zendesk", "outcomes_zendesk_hours", default=2, lo=1, hi=168, cast=int,
+                    label="Zendesk session end (h)"),
+)
+
+
 def _options() -> dict:
+    urlstate.bind("outcomes", URL_CHOICES)
     with st.container(border=True):
         c1, c2, c3 = st.columns([1, 2, 1])
-        timeout = c1.number_input("Inactivity time-out (min)", min_value=1, max_value=24 * 60, value=30, step=5,
+        timeout = c1.number_input("Inactivity time-out (min)", min_value=1, max_value=24 * 60, step=5,
                                   key="outcomes_timeout",
                                   help="A conversation quiet for less than this at the export's end is in progress; "
                                        "silence after a bot question longer than this is abandonment.")
@@ -117,11 +136,12 @@ def _options() -> dict:
         with st.expander("Vendor-style options"):
             v1, v2, v3 = st.columns(3)
             fin_hours = v1.number_input("Intercom Fin: no further request within (h)", min_value=1, max_value=168,
-                                        value=24, key="outcomes_fin_hours")
-            rasa_minutes = v2.number_input("Rasa: session expiry (min)", min_value=1, max_value=24 * 60, value=60,
+                                        key="outcomes_fin_hours")
+            rasa_minutes = v2.number_input("Rasa: session expiry (min)", min_value=1, max_value=24 * 60,
                                            key="outcomes_rasa_minutes")
             zendesk_hours = v3.number_input("Zendesk: messaging session end (h)", min_value=1, max_value=168,
-                                            value=2, key="outcomes_zendesk_hours")
+                                            key="outcomes_zendesk_hours")
+    urlstate.sync("outcomes", URL_CHOICES)
     return {"timeout": timeout, "mode": mode, "period": period, "fin_hours": fin_hours,
             "rasa_minutes": rasa_minutes, "zendesk_hours": zendesk_hours}
 
@@ -140,7 +160,7 @@ def _headline(rates) -> None:
     cols[4].metric("In progress", f"{rates.in_progress_count:,}", help="Left out of every rate: no outcome yet.")
     st.caption(f"Rates over {rates.decided_count:,} decided conversations ({rates.unresolved_count:,} unresolved). "
                "Precedence: explicit outcome, goal / survey 'yes', agent or hand-off, survey 'no', in progress, "
-               "abandonment, else unresolved (metrics/outcomes.py: classify_outcomes).")
+               "abandonment, else unresolved.")
 
 
 def _mix(results: dict, table, details, period: str, timed: bool, ctx: shell.PageContext) -> None:
@@ -148,6 +168,7 @@ def _mix(results: dict, table, details, period: str, timed: bool, ctx: shell.Pag
     if not timed:
         st.info("The outcome mix over time needs timestamps.")
         return
+    timeaxis.note(results["span"])
     try:
         mix = results["mix"]
         def rows() -> pd.DataFrame:  # built only when a segment is clicked

@@ -24,11 +24,11 @@ from metrics import alerts as alerts_mod
 from metrics import goals as goals_mod
 from metrics import goals_store, kpis, store
 from metrics.backlog import SOURCE_LABELS, improvement_candidates, rank_backlog
-from metrics.errors import ChatlensError
+from metrics.errors import ChatlensError, InsufficientDataError
 from metrics.export import to_csv_bytes
 from metrics.overview import dataset_overview
 from metrics.review import recent_window, review_frame, review_markdown, weekly_review
-from ui import auth, shell
+from ui import auth, shell, urlstate
 from ui.fmt import harden_markdown, literal
 
 VIEWS = ("Executive", "Operational")
@@ -39,6 +39,12 @@ BADGES = {"green": ("On track", "green"), "amber": ("Watch", "orange"), "red": (
           "none": ("No goal", "gray")}
 OPS_WINDOWS = {"Latest complete week": 1, "Last 4 weeks": 4, "All selected data": None}
 DEFAULT_ROI = "Guide's example costs"
+PERIOD_CHOICES = ("Latest week vs the week before", "Latest month vs the month before", "Two date ranges")
+#: The page's choices kept in the URL (``?view=``, ``?window=``, ``?compare=``).
+URL_CHOICES = (urlstate.Choice("view", "overview_view", VIEWS, label="view"),
+               urlstate.Choice("window", "overview_ops_window", tuple(OPS_WINDOWS), default="Last 4 weeks",
+                               label="period"),
+               urlstate.Choice("compare", "overview_compare_periods", PERIOD_CHOICES, label="comparison"))
 GOALS_DRAFT = "overview_goals_draft"
 FLASH = "overview_flash"
 
@@ -141,16 +147,30 @@ def _evidence(test: str, p, significant: bool, *, short: bool = False) -> str:
     return f"{'significant' if significant else 'not significant'} (p = {p:.3g})"
 
 
+def _absent(value) -> bool:
+    """None, NaN or empty text: a value the tile must describe in words."""
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+
+
+def _change_help(weekly: bool, period, delta, test: str, p, significant: bool, kind: str) -> str:
+    what = "Week-over-week" if weekly else "Month-over-month"
+    unit = "week" if weekly else "month"
+    if _absent(period):
+        return f"**{what}:** no complete {unit} in the data yet."
+    if _absent(delta):
+        return f"**{what}:** {literal(period)}; no {unit} before it to compare with."
+    test_name = f" ({literal(test)})" if test != kpis.NOT_TESTED else ""
+    return (f"**{what}:** {literal(period)} vs the {unit} before: {literal(kpis.format_delta(delta, kind))}, "
+            f"{_evidence(test, p, significant)}{test_name}.")
+
+
 def tile_help(row, kpi, goal) -> str:
     """The tile's tooltip: Markdown with every value escaped."""
-    wow_test = f" ({literal(row.wow_test)})" if row.wow_test != kpis.NOT_TESTED else ""
     parts = [f"**Definition:** {literal(kpi.definition)}.",
-             f"**Week-over-week:** {literal(row.period or '—')} vs the week before: "
-             f"{literal(kpis.format_delta(row.wow_delta, kpi.kind))}, "
-             f"{_evidence(row.wow_test, row.wow_p_value, row.wow_significant)}{wow_test}.",
-             f"**Month-over-month:** {literal(row.mom_period or '—')} vs the month before: "
-             f"{literal(kpis.format_delta(row.mom_delta, kpi.kind))}, "
-             f"{_evidence(row.mom_test, row.mom_p_value, row.mom_significant)}."]
+             _change_help(True, row.period, row.wow_delta, row.wow_test, row.wow_p_value,
+                          row.wow_significant, kpi.kind),
+             _change_help(False, row.mom_period, row.mom_delta, row.mom_test, row.mom_p_value,
+                          row.mom_significant, kpi.kind)]
     if goal is not None:
         word = "or more" if goal.direction == "higher" else "or less"
         side = "below" if goal.direction == "higher" else "above"
@@ -158,8 +178,9 @@ def tile_help(row, kpi, goal) -> str:
                      f"{_fmt(goal.green, kpi.kind)} {word}, red {side} {_fmt(goal.red, kpi.kind)}.")
     if kpi.vanity:
         parts.append("Volume is activity, not quality.")
-    parts.append(f"Units this week: {row.n:,}.")
-    if row.reason:
+    if not _absent(row.period):
+        parts.append(f"Units this week: {row.n:,}.")
+    if not _absent(row.reason):
         parts.append(literal(row.reason))
     return "\n\n".join(parts)
 
@@ -173,8 +194,12 @@ def render_tile(row, goal=None) -> None:
             text = "No goal"
         st.badge(text if row.available else "Unavailable", color=color if row.available else "gray")
         if not row.available:
-            st.metric(label, "—", help=literal(row.reason))
-            st.caption(literal(row.reason))
+            st.metric(label, "—", help=literal(_sentence(row.reason)))
+            st.caption(literal(_sentence(row.reason)))
+            return
+        if _absent(row.value):  # measurable on this data, but not in the latest complete week
+            st.metric(label, "—", help=tile_help(row, kpi, goal))
+            st.caption(literal(_no_value(row, kpi)))
             return
         delta = None if math.isnan(row.wow_delta) else literal(kpis.format_delta(row.wow_delta, kpi.kind))
         colored = bool(row.wow_significant)
@@ -185,10 +210,36 @@ def render_tile(row, goal=None) -> None:
                   delta_description=f"WoW · {_evidence(row.wow_test, row.wow_p_value, row.wow_significant, short=True)}"
                   if delta else None,
                   help=tile_help(row, kpi, goal), chart_data=spark if len(spark) >= 2 else None, chart_type="line")
-        mom = "—" if math.isnan(row.mom_delta) else literal(kpis.format_delta(row.mom_delta, kpi.kind))
-        mom_p = "" if math.isnan(row.mom_p_value) else f" (p = {row.mom_p_value:.2g})"
-        st.caption(f"{literal(row.period)} · MoM {mom} · "
-                   f"{_evidence(row.mom_test, row.mom_p_value, row.mom_significant, short=True)}{mom_p}")
+        st.caption(tile_caption(row, kpi))
+
+
+def _sentence(text) -> str:
+    """A reason from the metrics layer as a sentence: capital first letter, a full stop."""
+    text = "" if _absent(text) else str(text).strip()
+    if not text:
+        return "Not available on this data."
+    return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+
+
+def _no_value(row, kpi) -> str:
+    if _absent(row.period):
+        return ("No complete week in the data yet: the tiles show the latest complete ISO week (Monday to "
+                "Sunday), and this data covers less.")
+    if kpi.name == "cost_per_outcome":
+        return f"No successful outcome in {row.period}, so no cost per outcome."
+    return f"No value in {row.period}" + (f": {_sentence(row.reason)}" if not _absent(row.reason) else ".")
+
+
+def tile_caption(row, kpi) -> str:
+    """The line under a tile: the week shown and the month-over-month change, in words when one is missing."""
+    if _absent(row.mom_period):
+        return f"{literal(row.period)} · no complete month to compare"
+    if _absent(row.mom_delta):
+        return f"{literal(row.period)} · no month before {literal(row.mom_period)} to compare with"
+    mom = literal(kpis.format_delta(row.mom_delta, kpi.kind))
+    mom_p = "" if _absent(row.mom_p_value) else f" (p = {row.mom_p_value:.2g})"
+    return (f"{literal(row.period)} · MoM {mom} · "
+            f"{_evidence(row.mom_test, row.mom_p_value, row.mom_significant, short=True)}{mom_p}")
 
 
 def tile_metrics(goals, table: pd.DataFrame, *, max_tiles: int = MAX_TILES) -> list[tuple[str, object]]:
@@ -351,7 +402,8 @@ def render_operational(ctx, scored: pd.DataFrame, sentiment_reason: str, ranked,
     from metrics.audit import group_means
     from metrics.sentiment_metrics import negative_reactions
 
-    label = st.radio("Period", list(OPS_WINDOWS), index=1, horizontal=True, key="overview_ops_window")
+    label = st.radio("Period", list(OPS_WINDOWS), horizontal=True, key="overview_ops_window")
+    urlstate.sync("overview", URL_CHOICES)
     weeks = OPS_WINDOWS[label]
     if weeks is None:
         m, r, span = scored, ctx.rollup, "the selected data"
@@ -438,7 +490,8 @@ def render_rules_editor(ctx) -> None:
     rules, saved = current_rules(ctx.db)
     with st.expander("Alert rules" + ("" if saved else " (defaults — not saved yet)")):
         st.caption("One rule per row: METRIC OP THRESHOLD (e.g. intent_accuracy < 80%, escalation_rate > 0.30) or "
-                   "volume_spike. Rules are evaluated on the latest complete ISO week.")
+                   "volume_spike or topic_growth (a topic of the user messages growing or new). Rules are "
+                   "evaluated on the latest complete ISO week.")
         try:
             stored = goals_store.list_alert_rules(ctx.db)
         except ChatlensError:
@@ -486,7 +539,8 @@ def report_html(ctx, scored, goals, rules, options, view: str) -> bytes:
         report = build_report(scored, ctx.rollup, period="last-week", view=view, dataset_name=ctx.dataset_name,
                               goals=goals, rules=rules, options=options,
                               changes=goals_store.list_changes(ctx.db, dataset_id=ctx.dataset_id),
-                              backlog_state=goals_store.backlog_state(ctx.db, ctx.dataset_id))
+                              backlog_state=goals_store.backlog_state(ctx.db, ctx.dataset_id),
+                              backlog_added=goals_store.added_backlog_items(ctx.db, ctx.dataset_id))
         return render_html(report).encode("utf-8")
     except ChatlensError as exc:
         import html
@@ -513,13 +567,11 @@ def render_review(ctx, table, ranked, alert_results, goals, *, scored=None, rule
                            file_name=f"chatlens-report-{week}.html", mime="text/html", key="overview_report_html",
                            help="The weekly report as one self-contained page: KPI tiles with status and deltas, "
                                 "trends, what needs improvement, escalation reasons and the change log. Print it to "
-                                "PDF from the browser, or use python -m metrics report --format pdf.")
+                                "PDF from the browser.")
 
 
 # --------------------------------------------------------------------------- the page
 
-PERIOD_CHOICES = ("Latest week vs the week before", "Latest month vs the month before", "Two date ranges")
-COMPARISON_SHOWN = ["label", "value_a", "value_b", "delta", "p_value", "test", "significant", "n_a", "n_b", "reason"]
 
 
 def render_period_comparison(ctx, scored, options) -> None:
@@ -528,6 +580,10 @@ def render_period_comparison(ctx, scored, options) -> None:
 
     with st.expander("Compare two periods"):
         choice = st.radio("Periods", PERIOD_CHOICES, horizontal=True, key="overview_compare_periods")
+        urlstate.sync("overview", URL_CHOICES)
+        if ctx.rollup["started_at"].isna().all():
+            st.info("Comparing periods needs timestamps, and this data has none.")
+            return
         try:
             if choice == PERIOD_CHOICES[0]:
                 current, previous = _pair(compare.latest_period(ctx.rollup, freq="W"))
@@ -548,15 +604,39 @@ def render_period_comparison(ctx, scored, options) -> None:
                 previous = compare.parse_period(f"{b[0]}..{b[1]}", ctx.rollup).current
             table = shell.cached(ctx, compare.compare_periods, scored, ctx.rollup, current, previous,
                                  options=options)
+        except InsufficientDataError as exc:
+            st.info(literal(_sentence(exc)))
+            return
         except ChatlensError as exc:
             shell.show_error(exc)
             return
         st.caption(f"A = {literal(current.label)}, B = {literal(previous.label)}. Rates are tested with the "
                    "two-proportion z-test, CSAT with Mann-Whitney U, counts with the exact Poisson rate test; "
                    "money is not tested. Significant at p < 0.05.")
-        st.dataframe(table[[c for c in COMPARISON_SHOWN if c in table.columns]], width="stretch", hide_index=True)
+        st.dataframe(comparison_display(table), width="stretch", hide_index=True)
         shell.download_csv(table, label="Download the comparison (CSV)", file_name="chatlens-comparison.csv",
                            key="overview_compare_csv")
+
+
+def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison as the page shows it: each value in its unit's precision (rates as percents, money in
+    cents, scores to two decimals), p-values to three decimals, and what is missing said in words (the CSV
+    download keeps the raw numbers)."""
+    rows = []
+    for r in table.itertuples(index=False):
+        missing_why = "" if r.available else _sentence(r.reason)
+        rows.append({
+            "KPI": r.label,
+            "A": kpis.format_value(r.value_a, r.kind) if not _absent(r.value_a) else "no value",
+            "B": kpis.format_value(r.value_b, r.kind) if not _absent(r.value_b) else "no value",
+            "change": kpis.format_delta(r.delta, r.kind) if not _absent(r.delta) else "—",
+            "p-value": f"{r.p_value:.3f}" if not _absent(r.p_value) else "not tested",
+            "test": r.test,
+            "significant": "yes" if r.significant else "no",
+            "units A": f"{r.n_a:,}", "units B": f"{r.n_b:,}",
+            "note": missing_why})
+    return pd.DataFrame(rows, columns=["KPI", "A", "B", "change", "p-value", "test", "significant", "units A",
+                                       "units B", "note"])
 
 
 def _pair(pair):
@@ -580,9 +660,11 @@ def render(ctx: shell.PageContext) -> None:
         st.info("No conversation matches the filters. Widen them in the sidebar.")
         return
 
+    urlstate.bind("overview", URL_CHOICES)
     top = st.columns([2, 2, 3])
     with top[0]:
-        view = st.segmented_control("View", VIEWS, default=VIEWS[0], key="overview_view") or VIEWS[0]
+        view = st.segmented_control("View", VIEWS, key="overview_view") or VIEWS[0]
+    urlstate.sync("overview", URL_CHOICES)
     base, _, scenario_names = roi_base(ctx.db)
     with top[1]:
         st.selectbox("ROI costs from", scenario_names, key="overview_roi_scenario",

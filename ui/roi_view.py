@@ -23,6 +23,8 @@ from ui.fmt import by_unit, literal, money
 _state = st.session_state
 SPECS = {f.name: f for f in roi.FIELDS}
 WIDGET = {f.name: f"roi_{f.name}" for f in roi.FIELDS}
+#: Shown precision of each input unit: cents for money, tenths for hours and monthly counts (averages).
+FORMATS = {"hours/month": "%.1f", "count/month": "%.1f"}
 STEPS = {"currency/month": 100.0, "currency": 1.0, "hours/month": 1.0, "currency/hour": 5.0, "count/month": 100.0}
 GROUPS = (
     ("Costs", ("platform_cost_monthly", "maintenance_cost_monthly", "training_hours_monthly",
@@ -67,6 +69,13 @@ def _put_in_state(inputs: roi.RoiInputs) -> None:
 def _fmt(name: str, v: float) -> str:
     """An ROI output in its unit (:data:`metrics.roi.OUTPUTS`)."""
     return by_unit(v, roi.OUTPUTS[name][1])
+
+
+def _output(result: roi.RoiResult, name: str) -> str:
+    """``result``'s output ``name`` for a table cell, in words when it cannot be computed."""
+    if name == "payback_months" and not result.amortized_development_monthly:
+        return "needs a development cost"
+    return _fmt(name, getattr(result, name))
 
 
 # --------------------------------------------------------------------------- defaults from the data
@@ -192,8 +201,8 @@ def _input_widget(name: str) -> None:
                   help=literal(spec.help))
     else:
         st.number_input(f"{literal(spec.label)} ({literal(spec.unit.replace('currency', '$'))})",
-                        min_value=spec.minimum, max_value=spec.maximum, step=STEPS.get(spec.unit, 1.0), format="%.2f",
-                        key=key, help=literal(spec.help))
+                        min_value=spec.minimum, max_value=spec.maximum, step=STEPS.get(spec.unit, 1.0),
+                        format=FORMATS.get(spec.unit, "%.2f"), key=key, help=literal(spec.help))
 
 
 def _render_outputs(result: roi.RoiResult) -> None:
@@ -205,12 +214,19 @@ def _render_outputs(result: roi.RoiResult) -> None:
         cols = st.columns(5)
         for col, name in zip(cols, names):
             label, _, formula = roi.OUTPUTS[name]
+            if name == "payback_months" and not result.amortized_development_monthly:
+                col.metric(label, "—", help="Payback needs a development cost: enter the one-off development cost "
+                                            "under Costs.")
+                continue
             col.metric(label, _fmt(name, getattr(result, name)), help=f"= {formula}")
     for note in result.notes:
         st.caption(f":material/info: {literal(note)}")
+    if not result.amortized_development_monthly:
+        st.caption(":material/info: Payback needs a development cost: enter the one-off development cost under "
+                   "Costs to see how many months the bot takes to earn it back.")
     with st.expander("Formulas, with this scenario's numbers"):
         st.dataframe(pd.DataFrame({"output": [v[0] for v in roi.OUTPUTS.values()],
-                                   "value": [_fmt(n, getattr(result, n)) for n in roi.OUTPUTS],
+                                   "value": [_output(result, n) for n in roi.OUTPUTS],
                                    "formula": [v[2] for v in roi.OUTPUTS.values()]}),
                      hide_index=True, width="stretch")
         st.markdown("Parts of the total: "  # literal(): a pair of $ amounts would read as LaTeX
@@ -248,8 +264,7 @@ def _render_sensitivity(inputs: roi.RoiInputs) -> None:
                "inputs worth getting right.")
     left, right = st.columns(2)
     for col, target in zip((left, right), ("net_roi", "cost_per_outcome")):
-        with col:
-            st.markdown(f"**{roi.OUTPUTS[target][0]}**")
+        with col:  # the chart's own title names the output (and goes with an exported PNG)
             chart = roi_charts.tornado_chart(frame, target=target, swing=swing)
             st.vega_lite_chart(roi_charts.fast_spec(chart), width="stretch", key=f"roi_tornado_{target}")
     shell.download_csv(frame, label="Download the tornado numbers (CSV)", file_name="roi_tornado.csv",
@@ -298,7 +313,7 @@ def roi_section(data_defaults: roi.RoiInputs) -> None:
     _render_sensitivity(inputs)
     _state["roi_section_seconds"] = time.perf_counter() - started
     _state["roi_section_cpu_seconds"] = time.thread_time() - started_cpu  # unaffected by other processes
-    st.caption(f"ROI section computed in {_state['roi_section_seconds'] * 1000:.0f} ms.")
+    # the timings are for the benchmark (tests/benchmark_pages.py), never shown on the page
 
 
 # --------------------------------------------------------------------------- scenarios

@@ -20,7 +20,7 @@ from metrics.errors import ChatlensError, InsufficientDataError
 from metrics.schema import has_timestamps
 from metrics.sentiment import ANALYZER_VERSION, Cutoffs, SentimentScorer, score_messages
 from metrics.sentiment_cache import StoreCache
-from ui import drill, shell
+from ui import drill, shell, timeaxis, urlstate
 from ui.fmt import literal, num, pct
 
 #: Show a progress bar when at least this many distinct texts need scoring.
@@ -194,7 +194,9 @@ def _headline(dist, ratings, stats, cutoffs: Cutoffs, bands: sm.QualityBands) ->
                    help="Mean VADER compound of user messages (−1 to +1).")
     cols[2].metric("Positive", pct(dist.positive_rate), help=f"Share with compound ≥ {cutoffs.positive:g}.")
     cols[3].metric("Negative", pct(dist.negative_rate), help=f"Share with compound ≤ {cutoffs.negative:g}.")
-    cols[4].metric("Mean rating", _stars(ratings.mean_rating), help=f"{ratings.rating_count:,} rated conversations.")
+    cols[4].metric("Mean rating", _stars(ratings.mean_rating) if ratings.rating_count else "no ratings",
+                   help=f"{ratings.rating_count:,} rated conversations." if ratings.rating_count else
+                   "This data has no post-conversation ratings (a 'rating' column of 1-5 stars).")
     kind, label = BAND_MESSAGES[band.band]
     getattr(st, kind)(f"**{label}**: {literal('; '.join(band.reasons))}. Guide: {GUIDE}")
     processes = f" on {stats.processes:,} processes" if stats.processes > 1 else ""
@@ -208,8 +210,12 @@ def _trend(ctx: shell.PageContext, scored: pd.DataFrame, cutoffs: Cutoffs) -> No
     if not has_timestamps(scored):
         st.info("The trend needs timestamps; this dataset has none.")
         return
+    period_choice = (urlstate.Choice("group", "sentiment_freq", ("week", "day"), label="period"),)
+    urlstate.bind("sentiment", period_choice)
+    scored = timeaxis.dense(ctx, scored)  # a few stray dates must not stretch the axis over years
     t1, t2 = st.columns([1, 1])
-    freq = t1.radio("Period", ["day", "week"], index=1, horizontal=True, key="sentiment_freq")
+    freq = t1.radio("Period", ["day", "week"], horizontal=True, key="sentiment_freq")
+    urlstate.sync("sentiment", period_choice)
     window = t2.number_input("Rolling mean over (periods)", min_value=1, max_value=60,
                              value=7 if freq == "day" else 4, step=1, key=f"sentiment_window_{freq}")
     trend = shell.cached(ctx, sm.sentiment_trend, scored, freq=freq, window=int(window), cutoffs=cutoffs)
@@ -217,7 +223,7 @@ def _trend(ctx: shell.PageContext, scored: pd.DataFrame, cutoffs: Cutoffs) -> No
     event = shell.show_chart(ctx, charts.trend_chart, trend, changes=changes, on_select="rerun", key="sentiment_trend")
     st.caption(f"Mean compound of user messages per {literal(freq)} (blue) and its {int(window)}-{literal(freq)} "
                "rolling mean (orange, dashed); improving sentiment means the training is working. Click a point "
-               "to list that period's conversations" + (" ; purple rules are change-log entries." if changes is not None
+               "to list that period's conversations" + ("; purple rules are change-log entries." if changes is not None
                                                 else "."))
     shell.download_csv(trend, label="Download the trend (CSV)", file_name=f"sentiment_trend_{freq}.csv",
                        key="sentiment_trend_csv")
@@ -273,7 +279,10 @@ def _breakdowns(ctx: shell.PageContext, scored: pd.DataFrame, cutoffs: Cutoffs) 
     if not options:
         st.info("No intent, topic, channel or segment column to break sentiment down by.")
         return
+    by_choice = (urlstate.Choice("by", "sentiment_by", tuple(options), label="breakdown"),)
+    urlstate.bind("sentiment", by_choice)
     by = st.radio("Break down by", options, horizontal=True, key="sentiment_by")
+    urlstate.sync("sentiment", by_choice)
     breakdown = shell.cached(ctx, sm.sentiment_breakdown, scored, by=by, cutoffs=cutoffs)
     event = shell.show_chart(ctx, charts.breakdown_chart, breakdown, by=by, on_select="rerun",
                              key="sentiment_breakdown")

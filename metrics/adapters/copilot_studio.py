@@ -62,16 +62,19 @@ def convert(data: bytes, file_name: str, *, options: dict,
     for name, content in parts:
         for number, record in _records(content, name, problems):
             _transcript(record, number, name, rows, records, problems, stats, design_is_test)
-    notices = [f"{LABEL}: {stats['transcripts']} transcript(s); SessionInfo outcomes: "
-               + (", ".join(f"{k} {v}" for k, v in sorted(stats.items()) if k.startswith("outcome "))
-                  .replace("outcome ", "") or "none") + "."]
+    # the platform writes "None" for an unengaged session: shown as words, never as the literal "None"
+    outcomes = [f"{'unengaged' if k == 'outcome None' else k.removeprefix('outcome ')} {v}"
+                for k, v in sorted(stats.items()) if k.startswith("outcome ")]
+    notices = [f"{LABEL}: {stats['transcripts']} transcript(s); session outcomes given by the platform: "
+               + (", ".join(outcomes) or "none") + "."]
     if stats["unengaged"]:
-        notices.append(f"{LABEL}: {stats['unengaged']} session(s) are Unengaged (SessionInfo outcome None); "
-                       "they have no outcome.")
+        notices.append(f"{LABEL}: {stats['unengaged']} session(s) are Unengaged (the platform gives them no "
+                       "outcome); they have no outcome here either.")
     if stats["design"]:
         notices.append(f"{LABEL}: {stats['design']} transcript(s) come from the test canvas (isDesignMode)"
                        + ("; excluded as test traffic." if design_is_test
-                          else "; pass design_mode_is_test=True to exclude them."))
+                          else "; they are kept as real traffic. Choose to exclude test-canvas transcripts when "
+                               "loading the file if they are only the makers' tests."))
     if stats["empty"]:
         notices.append(f"{LABEL}: {stats['empty']} transcript(s) hold no messages.")
     label_file = parts[0][0] if len(parts) == 1 else file_name

@@ -12,7 +12,7 @@ distinct text is clustered once and all its messages share its topic. The pipeli
 
 1. distinct texts are ordered by a stable 64-bit hash; the first ``fit_sample`` of them (a hash sample,
    the same whatever the row order, and nearly the same after small data changes) fit the featurizer:
-   word 1-2 gram and character 2-5 gram TF-IDF, then LSA to ``components`` dimensions, L2-normalised;
+   word 1-2 gram and character 2-4 gram TF-IDF, then LSA to ``components`` dimensions, L2-normalised;
 2. the first ``spectral_sample`` of those are clustered by spectral clustering on their nearest-neighbour
    graph (``max(10, sqrt(n) / 2)`` neighbours; scikit-learn's ``spectral_embedding`` (LOBPCG) + ``k_means``,
    as ``SpectralClustering`` does), and each cluster becomes its LSA centroid, each text going to the nearest;
