@@ -41,14 +41,21 @@ def _pick_name(page, name: str) -> None:
 
 
 def _fill_rubric(page, score: int) -> None:
-    form = page.get_by_test_id("stForm").filter(has_text="Rubric")
+    """Score every criterion, answer the intent verdicts and write a note. Each answer reruns the page (it is
+    kept as a draft until saved), so wait for the app to settle after each one."""
+    from conftest import wait_idle
+
     for label in ("Understood intent", "Accurate & helpful", "Tone", "Edge cases", "Overall"):
-        group = form.get_by_role("radiogroup", name=label, exact=True)
+        group = page.get_by_role("radiogroup", name=label, exact=True)
         group.locator('label[data-testid="stRadioOption"]').nth(score - 1).click()
-    verdicts = form.get_by_role("radiogroup").filter(has_text="unsure")
+        wait_idle(page)
+    verdicts = page.get_by_role("radiogroup").filter(has_text="unsure")
     if verdicts.count():
         verdicts.first.locator('label[data-testid="stRadioOption"]').first.click()  # "yes"
-    form.get_by_label("Note").fill(f"=reviewed with score {score}")
+        wait_idle(page)
+    page.get_by_label("Note").fill(f"=reviewed with score {score}")
+    page.get_by_label("Note").press("Tab")  # a text area sends its value when it loses focus
+    wait_idle(page)
 
 
 def _no_exception(*pages) -> None:

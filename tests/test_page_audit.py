@@ -402,3 +402,41 @@ def test_results_show_a_score_saved_by_another_connection_on_the_next_rerun(db_p
     assert means["mean_score"].round(6).tolist() == [4.0] * len(CRITERIA)
     labels = [b.label for b in at.get("download_button")]
     assert "Export all scores (CSV, 1 rows)" in labels and "Export this round's scores (CSV, 1 rows)" in labels
+
+
+def test_a_half_filled_review_is_kept_as_a_draft(db_path):
+    """Leaving a half-filled review (another conversation, another page) keeps it as a draft, says so, and a
+    save turns it into a review; nothing is stored before the save."""
+    _seed(db_path)
+    at = _app()
+    _add_and_pick(at, "Ann")
+    _create_round(at, reviewers=("Ann",), overlap=0.0)
+    first = at.selectbox(key="audit_current").value
+    _fill(at, {"understood_intent": 2, "tone": 5}, note="half way")
+    _run(at)
+    assert "Draft: your answers below are not saved yet" in _texts(at.warning)
+
+    at.button(key="audit_next").click()  # leave it for the next conversation
+    _run(at)
+    assert at.selectbox(key="audit_current").value != first
+    assert f"Unsaved draft(s) for 1 other conversation(s): #1 {first}" in _texts(at.warning)
+    at.switch_page("2_Engagement.py")  # and leave the page (paths beside the Audit page, its main script)
+    _run(at)
+    at.switch_page("8_Audit.py")
+    _run(at)
+    at.selectbox(key="audit_current").set_value(first)
+    _run(at)
+    assert _score_value(at, "understood_intent") == 2 and _score_value(at, "tone") == 5
+    assert _score_value(at, "overall") is None
+    assert next(t for t in at.text_area if t.key.startswith("audit_note_")).value == "half way"
+    db = store.connect(str(db_path))
+    round_id = int(audit_store.get_round(db, "week 32")["id"])
+    assert audit_store.get_score(db, round_id, first, "Ann") is None  # a draft is not a saved review
+
+    _fill(at, {"accurate_helpful": 3, "edge_cases": 3, "overall": 2})
+    _save(at)
+    assert f"Saved {first} (revision 1)" in _texts(at.success)
+    assert "Draft:" not in _texts(at.warning) and "Unsaved draft" not in _texts(at.warning)
+    saved = audit_store.get_score(db, round_id, first, "Ann")
+    assert saved["understood_intent"] == 2 and saved["tone"] == 5 and saved["note"] == "half way"
+    db.close()

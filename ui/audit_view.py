@@ -380,6 +380,11 @@ def _review(ctx, reviewer: str, round_info: dict) -> None:
     st.session_state["audit_current_id"] = cid
     right.button("Next unreviewed", key="audit_next", on_click=_go_next, args=(db, round_id, reviewer),
                  width="stretch")
+    pending = _other_drafts(round_id, reviewer, cid)
+    if pending:
+        st.warning(f"Unsaved draft(s) for {len(pending):,} other conversation(s): "
+                   + ", ".join(f"#{positions.get(c, '?')} {literal(c)}" for c in pending[:10])
+                   + ". Open one to finish and save it.", icon=":material/edit_note:")
     _review_form(ctx, reviewer, round_info, cid)
 
 
@@ -398,7 +403,20 @@ def _review_form(ctx, reviewer: str, round_info: dict, cid: str) -> None:
     intents = _known_intents(ctx.all_messages)
     suffix = f"{round_id}_{cid}"
     spec = {"scores": {}, "flags": {}, "note": f"audit_note_{suffix}", "labels": []}
-    with st.form("audit_rubric_form"):
+    draft_key = (round_id, cid, reviewer)
+    draft = _drafts().get(draft_key, {})
+    if draft:
+        st.warning("Draft: your answers below are not saved yet (they are kept while you look at other "
+                   "conversations or pages in this session). Save the review to keep them.",
+                   icon=":material/edit_note:")
+
+    def seeded(key: str, saved_value):
+        """The widget's start: this session's draft, else the saved review (set once, before the widget)."""
+        if key not in st.session_state:
+            st.session_state[key] = draft.get(key, saved_value)
+        return key
+
+    with st.container(border=True):
         st.markdown("**Transcript** (the bot's intent and confidence are shown on each user message)")
         has_intent = "intent" in conv.columns
         for i in range(len(conv)):
@@ -411,15 +429,17 @@ def _review_form(ctx, reviewer: str, round_info: dict, cid: str) -> None:
                 vkey, ikey = f"audit_verdict_{suffix}_{i}", f"audit_true_intent_{suffix}_{i}"
                 a, b = st.columns([2, 3])
                 verdicts = list(audit.VERDICTS)
+                seeded(vkey, prior.get("verdict") if prior.get("verdict") in verdicts else None)
                 a.radio(f"Intent “{literal(predicted)}” correct?", verdicts, horizontal=True, key=vkey,
-                        format_func=literal,
-                        index=verdicts.index(prior["verdict"]) if prior.get("verdict") in verdicts else None)
+                        format_func=literal, index=None, on_change=_keep_draft, args=(draft_key, vkey))
                 options = list(intents)
-                if prior.get("true_intent") and prior["true_intent"] not in options:
-                    options.append(prior["true_intent"])
-                b.selectbox("If no: the correct intent", options, key=ikey, accept_new_options=True,
-                            index=options.index(prior["true_intent"]) if prior.get("true_intent") else None,
-                            placeholder="Pick a known intent or type a new one")
+                for known in (prior.get("true_intent"), draft.get(ikey)):
+                    if known and known not in options:
+                        options.append(known)
+                seeded(ikey, prior.get("true_intent") or None)
+                b.selectbox("If no: the correct intent", options, key=ikey, accept_new_options=True, index=None,
+                            placeholder="Pick a known intent or type a new one", on_change=_keep_draft,
+                            args=(draft_key, ikey))
                 spec["labels"].append((key, vkey, ikey, str(predicted)))
         st.divider()
         st.markdown("**Rubric**: score each criterion from 1 to 5; each level says what it means.")
@@ -428,23 +448,42 @@ def _review_form(ctx, reviewer: str, round_info: dict, cid: str) -> None:
             key = f"audit_score_{crit.name}_{suffix}"
             spec["scores"][crit.name] = key
             # the rubric's own labels (constants): not escaped, so "Accurate & helpful" is also the accessible name
+            seeded(key, saved[crit.name] if saved else None)
             cell.radio(RUBRIC_LABELS[crit.name], list(audit.SCORE_LEVELS), key=key, help=literal(crit.question),
-                       format_func=lambda k, c=crit: f"{k:d} · {literal(c.anchor(k))}",
-                       index=(saved[crit.name] - 1) if saved else None)
+                       format_func=lambda k, c=crit: f"{k:d} · {literal(c.anchor(k))}", index=None,
+                       on_change=_keep_draft, args=(draft_key, key))
         flag_cols = st.columns(len(audit.FLAGS))
         for col, flag in zip(flag_cols, audit.FLAGS):
             key = f"audit_flag_{flag}_{suffix}"
             spec["flags"][flag] = key
-            col.checkbox(audit.FLAG_LABELS[flag], value=bool(saved and flag in saved["flags"]), key=key)
-        st.text_area("Note", value=saved["note"] if saved else "", key=spec["note"],
+            seeded(key, bool(saved and flag in saved["flags"]))
+            col.checkbox(audit.FLAG_LABELS[flag], key=key, on_change=_keep_draft, args=(draft_key, key))
+        seeded(spec["note"], saved["note"] if saved else "")
+        st.text_area("Note", key=spec["note"], on_change=_keep_draft, args=(draft_key, spec["note"]),
                      placeholder="What went well or wrong? (free text, kept with your scores)")
-        st.form_submit_button("Save review", type="primary", on_click=_save_review,
-                              args=(db, round_id, cid, reviewer, spec))
+        st.button("Save review", type="primary", on_click=_save_review, key="audit_save_review",
+                  args=(db, round_id, cid, reviewer, spec))
     _show_flash()
     if saved:
         with st.expander("History of your review"):
             history = audit_store.score_history(db, round_id, cid, reviewer)
             st.dataframe(history.drop(columns="labels"), hide_index=True, width="stretch")
+
+
+def _drafts() -> dict:
+    """This session's unsaved review answers: ``{(round_id, conversation_id, reviewer): {widget key: value}}``.
+    Widget values vanish when their widgets are not drawn (another conversation, another page); the draft
+    keeps them until the review is saved."""
+    return st.session_state.setdefault("audit_drafts", {})
+
+
+def _keep_draft(draft_key: tuple, widget_key: str) -> None:
+    _drafts().setdefault(draft_key, {})[widget_key] = st.session_state.get(widget_key)
+
+
+def _other_drafts(round_id: int, reviewer: str, current: str) -> list[str]:
+    return [cid for (rid, cid, who), values in _drafts().items()
+            if rid == round_id and who == reviewer and cid != current and values]
 
 
 @shell.guarded
@@ -478,6 +517,7 @@ def _save_review(db, round_id: int, cid: str, reviewer: str, spec: dict) -> None
     except ChatlensError as exc:
         _flash("error", f"Not saved: {exc} Your answers are still in the form; retry.")
         return
+    _drafts().pop((round_id, cid, reviewer), None)  # saved: no longer a draft
     extra = f" {untyped} 'no' answer(s) have no correct intent and do not label their message." if untyped else ""
     if result.changed:
         _flash("success", f"Saved {cid} (revision {result.revision}).{extra}")
