@@ -382,9 +382,9 @@ def _review(ctx, reviewer: str, round_info: dict) -> None:
                  width="stretch")
     pending = _other_drafts(round_id, reviewer, cid)
     if pending:
-        st.warning(f"Unsaved draft(s) for {len(pending):,} other conversation(s): "
-                   + ", ".join(f"#{positions.get(c, '?')} {literal(c)}" for c in pending[:10])
-                   + ". Open one to finish and save it.", icon=":material/edit_note:")
+        listed = ", ".join(f"#{positions.get(c, '?')} {c}" for c in pending[:10])
+        st.warning(literal(f"Unsaved draft(s) for {len(pending):,} other conversation(s): {listed}. Open one to "
+                           "finish and save it."), icon=":material/edit_note:")
     _review_form(ctx, reviewer, round_info, cid)
 
 
