@@ -21,7 +21,7 @@ def test_overview_both_views_and_improvement(streamlit_server, page):
     page.get_by_role("heading", name="Key metrics").first.wait_for(timeout=60000)
     page.get_by_role("heading", name="Weekly review").first.wait_for(timeout=60000)   # the page's last section
     wait_idle(page)
-    page.get_by_text("Resolution rate · goal").first.wait_for()
+    page.get_by_text("Resolution rate · last week").first.wait_for()
     tiles = page.get_by_test_id("stMetric")
     assert tiles.count() >= 8 + 4                                    # 8 KPI tiles + the 4-figure business strip
     page.wait_for_timeout(1500)                                      # sparklines and the editor draw late

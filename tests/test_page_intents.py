@@ -69,7 +69,7 @@ def test_default_sample_renders_every_section(db_path, sample):
         assert section in heads
     report = I.intent_report(sample)
     assert _metric(at, "Labelled messages").value == f"{report.labelled_count:,}"
-    assert _metric(at, "Accuracy").value == _pct(report.accuracy)
+    assert _metric(at, "Accuracy as predicted").value == _pct(report.accuracy)
     assert _metric(at, "MCC").value == f"{report.mcc:.3f}"
     # The sample has far more than 30 labels: no reliability notice.
     assert "unreliable" not in _texts(at.warning)
@@ -77,7 +77,7 @@ def test_default_sample_renders_every_section(db_path, sample):
     assert at.slider(key="intents_threshold").value == pytest.approx(0.6)
     row = I.threshold_table(sample, thresholds=[0.6]).iloc[0]
     assert _metric(at, "Coverage").value == _pct(row["coverage"])
-    assert _metric(at, "Escalation rate").value == _pct(row["escalation_rate"])
+    assert _metric(at, "Would escalate at threshold").value == _pct(row["escalation_rate"])
     # Four altair charts at least (heatmap, histogram, reliability, threshold, drift x2, A/B) and a CSV
     # download and a caption for each.
     charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
@@ -98,7 +98,7 @@ def test_threshold_slider_moves_every_threshold_view(db_path, sample):
     at.slider(key="intents_threshold").set_value(0.8)
     at = _rerun(at)
     row = I.threshold_table(sample, thresholds=[0.6, 0.8]).set_index("threshold")
-    esc = _metric(at, "Escalation rate")
+    esc = _metric(at, "Would escalate at threshold")
     assert esc.value == _pct(row.loc[0.8, "escalation_rate"])
     delta = (row.loc[0.8, "escalation_rate"] - row.loc[0.6, "escalation_rate"]) * 100
     assert esc.delta == f"{delta:+.1f} pts vs 0.60"
@@ -190,7 +190,7 @@ def test_without_labels_only_the_threshold_view(db_path):
     assert "need human labels" in _texts(at.info)
     heads = [s.value for s in at.subheader]
     assert "Threshold what-if" in heads and "Confusion matrix" not in heads
-    assert _metric(at, "Accuracy").value == "—"
+    assert _metric(at, "Accuracy at threshold").value == "—"
 
 
 def test_without_intents_says_what_to_map(db_path):

@@ -38,12 +38,13 @@ def test_executive_view_tiles_strip_and_review(store_path):
     # The dataset's size, then the goals first (the suggested ones: nothing saved yet), then extra KPIs, at most
     # 8 tiles; then the 4-figure business strip.
     assert labels[0] == "Conversations" and at.metric[0].value == "2,955"
-    assert labels[1:5] == ["Resolution rate · goal", "Lead conversion · goal", "Intent accuracy · goal",
-                           "Cost per outcome · goal"]
-    assert labels[9:] == ["Leads", "Revenue", "Cost savings", "Cost per outcome"]
+    assert labels[1:5] == ["Resolution rate · last week", "Lead conversion · last week",
+                           "Intent accuracy · last week", "Cost per outcome · last week"]
+    assert labels[9:] == ["Leads per month", "Revenue", "Cost savings", "Cost per outcome"]
     tiles = {m.label: m for m in at.metric}
-    assert tiles["Resolution rate · goal"].value == "55.1%"
-    assert tiles["Escalation rate"].value == "20.5%" and tiles["Escalation rate"].delta == "-3.4 pp"
+    assert tiles["Resolution rate · last week"].value == "55.1%"
+    assert tiles["Escalation rate · last week"].value == "20.5%"
+    assert tiles["Escalation rate · last week"].delta == "-3.4 pp"
     badges = [m.value for m in at.markdown if "-badge[" in m.value]
     assert badges[:4] == [":red-badge[Off track]", ":green-badge[On track]", ":orange-badge[Watch]",
                           ":orange-badge[Watch]"]
@@ -81,7 +82,7 @@ def test_goals_editor_refuses_without_a_revenue_or_cost_metric_then_saves(store_
     saved = goals_store.list_goals(_db(store_path))
     assert [g.metric for g in saved] == ["resolution_rate", "lead_conversion_rate", "intent_accuracy", "revenue"]
     assert any("Saved 4 goals." in s.value for s in at.success)
-    assert [m.label for m in at.metric][4] == "Revenue (recorded) · goal"
+    assert [m.label for m in at.metric][4] == "Revenue (recorded) · last week"
     assert not any("suggested goals" in s.value for s in at.subheader)
     # "Use suggestions" refills the editor (nothing is saved until "Save goals").
     at.button(key="overview_goals_reset").click().run()
@@ -116,7 +117,7 @@ def test_operational_view_links_each_item_to_its_page_and_filter(store_path):
                     "Bot messages most often answered negatively", "Lowest-scoring audit topics"):
         assert heading in texts
     assert any("no audit scores yet" in c.value for c in at.caption)
-    assert not [m for m in at.metric if m.label.endswith("· goal")]     # the tiles belong to the executive view
+    assert not [m for m in at.metric if m.label.endswith("· last week")]     # the tiles belong to the executive view
     at.radio(key="overview_ops_window").set_value("Latest complete week").run()
     assert any("over 2026-W44" in c.value for c in at.caption)
 
@@ -152,10 +153,10 @@ def test_dataset_without_timestamps_degrades_gracefully(tmp_path, monkeypatch):
     store.save_messages(store.connect(str(path)), frame, dataset_name="untimed")
     at = home()
     tiles = {m.label: m.value for m in at.metric}
-    assert tiles["Escalation rate"] == "50.0%"                     # over all the data, no deltas
+    assert tiles["Escalation rate · all data"] == "50.0%"          # over all the data, no deltas
     assert any("Alerts not evaluated" in c.value and "timestamps" in c.value for c in at.caption)
     assert any("Intent accuracy" in m.label for m in at.metric)     # a goal's tile stays, showing "—"
-    assert tiles["Intent accuracy · goal"] == "—"
+    assert tiles["Intent accuracy · all data"] == "—"
     at.segmented_control(key="overview_view").set_value("Operational").run()
     assert not at.exception
 

@@ -318,7 +318,9 @@ def _conversion(ctx: shell.PageContext, stages, strict: bool, available: list[st
     try:
         summary = shell.cached(ctx, F.conversion_summary, messages, stages, lead_stage=lead_stage, strict=strict)
         k = st.columns(5)
-        k[0].metric("Leads", f"{summary.lead_count:,}")
+        k[0].metric("Leads · period", f"{summary.lead_count:,}",
+                    help="Conversations that reached the lead stage in the selected period (the Overview's "
+                         "business strip shows leads per month from the ROI model).")
         k[1].metric("Converted", f"{summary.converted_count:,}")
         k[2].metric("Conversion rate", pct(summary.conversion_rate))
         k[3].metric("Total value", num(summary.total_value, "{:,.0f}"))

@@ -146,8 +146,9 @@ def _settings(ctx: shell.PageContext, messages: pd.DataFrame) -> tuple[str, floa
 def _headline(report, labelled: int) -> None:
     cols = st.columns(5)
     cols[0].metric("Labelled messages", f"{labelled:,}")
-    cols[1].metric("Accuracy", pct(report.accuracy),
-                   help="Share of labelled user messages whose predicted intent equals the human label.")
+    cols[1].metric("Accuracy as predicted", pct(report.accuracy),
+                   help="Share of labelled user messages whose predicted intent equals the human label (predictions "
+                        "as recorded, no threshold).")
     cols[2].metric("Macro F1", _score(report.macro_f1), help="Unweighted mean of per-intent F1.")
     cols[3].metric("Weighted F1", _score(report.weighted_f1), help="Per-intent F1 weighted by support.")
     cols[4].metric("MCC", _score(report.mcc), help="Matthews correlation: 0 = chance, 1 = perfect.")
@@ -260,12 +261,13 @@ def _thresholds(ctx: shell.PageContext, messages: pd.DataFrame, fallback: str, t
     base = thr.loc[(thr["threshold"] - intents.DEFAULT_THRESHOLD).abs().idxmin()]
     cols = st.columns(5)
     cols[0].metric("Coverage", pct(at["coverage"]), help="Share of user messages answered (not fallback).")
-    cols[1].metric("Accuracy", pct(at["accuracy"]), help="Labelled messages right after the threshold.")
+    cols[1].metric("Accuracy at threshold", pct(at["accuracy"]),
+                   help="Labelled messages right when predictions below the threshold count as the fallback.")
     cols[2].metric("In-scope accuracy", pct(at["in_scope_accuracy"]))
     cols[3].metric("Out-of-scope recall", pct(at["out_of_scope_recall"]))
     delta = None if threshold == intents.DEFAULT_THRESHOLD or pd.isna(at["escalation_rate"]) else \
         f"{(at['escalation_rate'] - base['escalation_rate']) * 100:+.1f} pts vs 0.60"
-    cols[4].metric("Escalation rate", pct(at["escalation_rate"]), delta=delta, delta_color="inverse",
+    cols[4].metric("Would escalate at threshold", pct(at["escalation_rate"]), delta=delta, delta_color="inverse",
                    help="Conversations with at least one user message below the threshold.")
     shell.show_chart(ctx, charts.threshold_chart, thr, threshold=threshold)
     conv_count = int(ctx.rollup["user_turns"].gt(0).sum()) if "user_turns" in ctx.rollup.columns else 0

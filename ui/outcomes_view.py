@@ -152,10 +152,17 @@ def _chart(chart, *, key: str, name: str, rows, title: str, details) -> None:
 
 def _headline(rates) -> None:
     cols = st.columns(5)
-    cols[0].metric("Resolution rate", pct(rates.resolution_rate), help=f"{rates.resolved_count:,} resolved")
-    cols[1].metric("Escalation rate", pct(rates.escalation_rate), help=f"{rates.escalated_count:,} escalated")
-    cols[2].metric("Abandonment rate", pct(rates.abandonment_rate), help=f"{rates.abandoned_count:,} abandoned")
-    cols[3].metric("Containment rate", pct(rates.containment_rate),
+    # "· period": the sidebar's selection (the Overview's tiles are "· last week"); the rates are over decided
+    # conversations, so the escalation rate here is escalated / decided (the KPI's is escalated / all)
+    cols[0].metric("Resolution rate · period", pct(rates.resolution_rate),
+                   help=f"Resolved / decided conversations of the selected period: {rates.resolved_count:,} resolved")
+    cols[1].metric("Escalated of decided · period", pct(rates.escalation_rate),
+                   help=f"Escalated / decided conversations of the selected period: {rates.escalated_count:,} "
+                        "escalated")
+    cols[2].metric("Abandonment rate · period", pct(rates.abandonment_rate),
+                   help=f"Abandoned / decided conversations of the selected period: {rates.abandoned_count:,} "
+                        "abandoned")
+    cols[3].metric("Containment rate · period", pct(rates.containment_rate),
                    help=f"{rates.contained_count:,} conversations without any human (agent or hand-off)")
     cols[4].metric("In progress", f"{rates.in_progress_count:,}", help="Left out of every rate: no outcome yet.")
     st.caption(f"Rates over {rates.decided_count:,} decided conversations ({rates.unresolved_count:,} unresolved). "

@@ -185,9 +185,12 @@ def tile_help(row, kpi, goal) -> str:
     return "\n\n".join(parts)
 
 
-def render_tile(row, goal=None) -> None:
+def render_tile(row, goal=None, *, whole: bool = False) -> None:
+    """One KPI tile; ``whole``: the tiles show all the data (it has no timestamps), not the latest week."""
     kpi = kpis.CATALOGUE[row.name]
-    label = literal(kpi.label) + (" · goal" if goal is not None else "")
+    # the slice in the label: the latest complete ISO week, or all the data when it has no timestamps (the other
+    # pages' tiles show other slices under other labels: one label, one number)
+    label = literal(kpi.label) + (" · all data" if whole else " · last week")
     with st.container(border=True):
         text, color = BADGES[row.status if row.available else "none"]
         if goal is None and row.status == "none":
@@ -285,13 +288,14 @@ def render_alerts(results: list, saved: bool, error: str) -> None:
 
 def render_executive(ctx, table: pd.DataFrame, goals, saved_goals: bool, options) -> None:
     rows = {r.name: r for r in table.itertuples(index=False)}
+    whole = bool(table["period"].astype("str").eq("all").any())
     tiles = tile_metrics(goals, table)
     st.subheader("Key metrics" + ("" if saved_goals else " (suggested goals — not saved yet)"))
     for start in range(0, len(tiles), 4):
         cols = st.columns(4)
         for col, (metric, goal) in zip(cols, tiles[start:start + 4]):
             with col:
-                render_tile(rows[metric], goal)
+                render_tile(rows[metric], goal, whole=whole)
     st.caption("Values are the latest complete ISO week (UTC). Week-over-week deltas are coloured only when "
                "significant (sig.: two-proportion z-test for rates, p < 0.05; n.s.: not significant); scores, counts "
                "and money are not tested. Hover the ? for the p-values and the goal band. Sparklines: the last 12 "
@@ -312,7 +316,7 @@ def render_business_strip(ctx, options) -> None:
         st.info(f"The ROI model cannot run on this data: {literal(exc)}")
         return
     cols = st.columns(4)
-    cols[0].metric("Leads", f"{inputs.leads_monthly:,.0f}", border=True,
+    cols[0].metric("Leads per month", f"{inputs.leads_monthly:,.0f}", border=True,
                    help="Conversations with an e-mail event or a known conversion, per month (ROI model).")
     cols[1].metric("Revenue", _fmt(result.attributed_revenue, "money"), border=True,
                    help="Attributed revenue: leads x value per lead x lead conversion rate.")
@@ -691,7 +695,8 @@ def render(ctx: shell.PageContext) -> None:
         alert_results, alert_error = [], str(exc)
     audit = audit_scores(ctx.db, ctx.dataset_id)
     try:
-        candidates = shell.cached(ctx, improvement_candidates, scored, ctx.rollup, audit_scores=audit, min_count=20)
+        candidates = shell.cached(ctx, improvement_candidates, scored, ctx.rollup, audit_scores=audit, min_count=20,
+                                  added=goals_store.added_backlog_items(ctx.db, ctx.dataset_id))
         ranked = rank_backlog(candidates.table, goals_store.backlog_state(ctx.db, ctx.dataset_id))
         skipped = candidates.skipped
     except ChatlensError as exc:

@@ -301,7 +301,8 @@ def _breakdowns(ctx: shell.PageContext, scored: pd.DataFrame, cutoffs: Cutoffs) 
 def _shift(ctx: shell.PageContext, shift) -> None:
     st.subheader("Shift within a conversation")
     s1, s2, s3 = st.columns(3)
-    s1.metric("Conversations compared", f"{shift.eligible_count:,}", help="Two or more scored user messages.")
+    s1.metric("Conversations with 2+ scored messages", f"{shift.eligible_count:,}",
+              help="Conversations with two or more scored user messages: their first and last are compared.")
     s2.metric("Worsened", pct(shift.worsened_conversation_rate),
               help=f"Last user message scores more than {shift.min_drop:g} below the first.")
     s3.metric("Improved", pct(shift.improved_conversation_rate))
@@ -347,7 +348,7 @@ def _ratings(ctx: shell.PageContext, scored: pd.DataFrame, ratings, bands: sm.Qu
     st.subheader("Ratings")
     r = st.columns(5)
     r[0].metric("Rated conversations", f"{ratings.rating_count:,}")
-    r[1].metric("Mean rating", _stars(ratings.mean_rating))
+    r[1].metric("Mean rating", _stars(ratings.mean_rating) if ratings.rating_count else "no ratings")
     r[2].metric("Thumbs up", pct(ratings.thumbs_up_rate), help=f"{ratings.thumbs_count:,} thumbs given.")
     r[3].metric("Survey response rate", pct(ratings.survey_response_rate),
                 help="Conversations with any feedback (rating, thumb or 'did we solve it' answer).")
@@ -427,7 +428,8 @@ def _calibration(ctx: shell.PageContext, scored: pd.DataFrame, ratings, cutoffs:
         shell.show_error(exc)
         return
     k = st.columns(4)
-    k[0].metric("Conversations compared", f"{calib.conversation_count:,}")
+    k[0].metric("Conversations scored by reviewers", f"{calib.conversation_count:,}",
+                help="Conversations with a reviewer's tone score, compared with VADER.")
     k[1].metric("Agreement", pct(calib.agreement_rate))
     k[2].metric("Cohen's kappa", num(calib.kappa, "{:.3f}"), help="0 = chance agreement, 1 = perfect.")
     k[3].metric("Weighted kappa", num(calib.weighted_kappa, "{:.3f}"),
