@@ -59,6 +59,9 @@ from metrics.stats import two_proportion_ztest
 
 __all__ = [
     "KINDS",
+    "PROVENANCES",
+    "AGGREGATES",
+    "definitions_markdown",
     "DIRECTIONS",
     "FREQUENCIES",
     "STATUSES",
@@ -96,9 +99,28 @@ _DAYS_PER_MONTH = 365.25 / 12  # the ROI model's month (30.4375 days)
 _DAY = pd.Timedelta(days=1)
 
 
+#: Where a KPI's number comes from: only the data; an assumption the user edits (the ROI page's costs and lead
+#: values); or both.
+PROVENANCES = ("data", "assumption", "mixed")
+#: How a KPI aggregates its units: the mean (a rate or score), their count, their sum, or the ROI model.
+AGGREGATES = ("mean", "count", "sum", "roi")
+
+
 @dataclass(frozen=True)
 class Kpi:
-    """One catalogue entry (see the module docstring for the fields' meaning)."""
+    """One entry of the semantic layer: everything the product says about a KPI, in one place.
+
+    ``name``, ``label`` and ``kind`` (its unit: ``rate`` in [0, 1], ``score``, ``count``, ``money``);
+    ``direction`` (``higher`` or ``lower`` is better); ``family`` (the package that owns the definition) and
+    ``page`` (where it is explored); ``definition`` (one sentence), with ``numerator``, ``denominator`` and
+    ``population`` (the units it is a mean, count or sum of) spelled out; ``needs`` (the columns the data must
+    have; none for the conversation basics); ``provenance`` (:data:`PROVENANCES`); ``units`` (the function
+    giving its per-conversation units from :class:`KpiData`; None for the ROI model's money KPIs) and
+    ``aggregate`` (:data:`AGGREGATES`). Every KPI is assigned to the period in which its conversation started
+    (module docstring). Goal bands are the user's (:mod:`metrics.goals`; suggested ones in
+    :func:`metrics.goals.suggested_goals`). ``vanity``: activity, not quality; ``business``: money tied to
+    revenue or cost.
+    """
 
     name: str
     label: str
@@ -109,61 +131,27 @@ class Kpi:
     vanity: bool = False
     business: bool = False
     page: str = ""
+    numerator: str = ""
+    denominator: str = ""
+    population: str = ""
+    needs: tuple = ()
+    provenance: str = "data"
+    units: Callable | None = None
+    aggregate: str = "mean"
 
     @property
     def higher_is_better(self) -> bool:
         return self.direction == "higher"
 
 
-def _k(name, label, kind, direction, family, definition, *, vanity=False, business=False, page=""):
-    return Kpi(name, label, kind, direction, family, definition, vanity, business, page)
+def _k(name, label, kind, direction, family, definition, *, vanity=False, business=False, page="", numerator="",
+       denominator="", population="", needs=(), provenance="data", units=None, aggregate="mean"):
+    if provenance not in PROVENANCES or aggregate not in AGGREGATES or kind not in KINDS:
+        raise ValueError(f"KPI {name}: bad provenance, aggregate or kind")
+    return Kpi(name, label, kind, direction, family, definition, vanity, business, page, numerator, denominator,
+               population, tuple(needs), provenance, units, aggregate)
 
 
-#: Every KPI by name, in the order the dashboard offers them.
-CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
-    _k("resolution_rate", "Resolution rate", "rate", "higher", "outcomes",
-       "resolved conversations / decided conversations (the Chatlens outcome rules; in-progress "
-       "conversations are left out)", page="pages/3_Outcomes.py"),
-    _k("escalation_rate", "Escalation rate", "rate", "lower", "outcomes",
-       "conversations with an escalation signal (agent message, handoff event or escalated outcome) / "
-       "all conversations", page="pages/3_Outcomes.py"),
-    _k("abandonment_rate", "Abandonment rate", "rate", "lower", "outcomes",
-       "abandoned conversations / decided conversations (the Chatlens outcome rules)",
-       page="pages/3_Outcomes.py"),
-    _k("containment_rate", "Containment rate", "rate", "higher", "outcomes",
-       "decided conversations without an escalation signal / decided conversations (no human involved)",
-       page="pages/3_Outcomes.py"),
-    _k("intent_accuracy", "Intent accuracy", "rate", "higher", "intents",
-       "labelled user messages whose predicted intent equals the human label / labelled user messages "
-       "(a missing prediction counts as the fallback intent)",
-       page="pages/4_Intents.py"),
-    _k("csat", "CSAT (mean rating)", "score", "higher", "sentiment",
-       "mean post-conversation rating (1-5 stars) of rated conversations", page="pages/5_Sentiment.py"),
-    _k("negative_sentiment_rate", "Negative sentiment", "rate", "lower", "sentiment",
-       "scored user messages labelled negative (VADER compound <= -0.05) / scored user messages", page="pages/5_Sentiment.py"),
-    _k("lead_conversion_rate", "Lead conversion", "rate", "higher", "funnel",
-       "conversations that reached the lead stage of the lead funnel (default: e-mail provided) / "
-       "conversations that entered the funnel", page="pages/6_Funnel.py"),
-    _k("conversion_rate", "Lead-to-customer conversion", "rate", "higher", "funnel",
-       "leads (conversations reaching the lead stage) with converted = true / leads", page="pages/6_Funnel.py"),
-    _k("lead_count", "Leads", "count", "higher", "funnel",
-       "conversations that reached the lead stage of the lead funnel", page="pages/6_Funnel.py"),
-    _k("revenue", "Revenue (recorded)", "money", "higher", "funnel",
-       "sum of conversion_value over converted conversations", business=True, page="pages/6_Funnel.py"),
-    _k("cost_per_outcome", "Cost per outcome", "money", "lower", "roi",
-       "ROI model: total monthly cost / successful outcomes per month",
-       business=True, page="pages/7_ROI.py"),
-    _k("automation_savings", "Cost savings", "money", "higher", "roi",
-       "ROI model: contained conversations x human cost per ticket - total monthly cost, per month",
-       business=True, page="pages/7_ROI.py"),
-    _k("attributed_revenue", "Attributed revenue", "money", "higher", "roi",
-       "ROI model: leads x value per lead x lead conversion rate, per month", business=True, page="pages/7_ROI.py"),
-    _k("total_conversations", "Total conversations", "count", "higher", "volume",
-       "conversations started in the period: activity, not quality", vanity=True, page="pages/2_Engagement.py"),
-)}
-KPI_NAMES: tuple[str, ...] = tuple(CATALOGUE)
-_ROI_FIELDS = {"cost_per_outcome": "cost_per_outcome", "automation_savings": "automation_savings",
-               "attributed_revenue": "attributed_revenue"}
 
 
 def get_kpi(name: str) -> Kpi:
@@ -354,24 +342,124 @@ def _u_total(data: KpiData) -> pd.DataFrame:
     return _units(data.rollup["conversation_id"], np.ones(len(data.rollup)))
 
 
-#: name -> (units function, aggregate: mean | count | sum | roi)
+# --------------------------------------------------------------------------- the catalogue (the semantic layer)
+
+_CONV = "conversations"
+_DECIDED = "decided conversations (the Chatlens outcome rules; in-progress ones are left out)"
+
+#: Every KPI by name, in the order the dashboard offers them: the one registry the pages, the CLI, alerts, goals
+#: and reports read (README "Definitions" is generated from it by :func:`definitions_markdown`).
+CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
+    _k("resolution_rate", "Resolution rate", "rate", "higher", "outcomes",
+       "resolved conversations / decided conversations (the Chatlens outcome rules; in-progress "
+       "conversations are left out)", page="pages/3_Outcomes.py", numerator="resolved conversations",
+       denominator=_DECIDED, population=_CONV, units=_u_outcome("resolved")),
+    _k("escalation_rate", "Escalation rate", "rate", "lower", "outcomes",
+       "conversations with an escalation signal (agent message, handoff event or escalated outcome) / "
+       "all conversations", page="pages/3_Outcomes.py",
+       numerator="conversations with an agent message, a handoff event or an escalated outcome",
+       denominator="all conversations", population=_CONV, units=_u_outcome("escalated_all")),
+    _k("abandonment_rate", "Abandonment rate", "rate", "lower", "outcomes",
+       "abandoned conversations / decided conversations (the Chatlens outcome rules)",
+       page="pages/3_Outcomes.py", numerator="abandoned conversations", denominator=_DECIDED, population=_CONV,
+       units=_u_outcome("abandoned")),
+    _k("containment_rate", "Containment rate", "rate", "higher", "outcomes",
+       "decided conversations without an escalation signal / decided conversations (no human involved)",
+       page="pages/3_Outcomes.py", numerator="decided conversations without an escalation signal",
+       denominator=_DECIDED, population=_CONV, units=_u_outcome("contained")),
+    _k("intent_accuracy", "Intent accuracy", "rate", "higher", "intents",
+       "labelled user messages whose predicted intent equals the human label / labelled user messages "
+       "(a missing prediction counts as the fallback intent)", page="pages/4_Intents.py",
+       numerator="labelled user messages predicted as their human label", denominator="labelled user messages",
+       population="user messages with a human label", needs=("true_intent",), units=_u_intent_accuracy),
+    _k("csat", "CSAT (mean rating)", "score", "higher", "sentiment",
+       "mean post-conversation rating (1-5 stars) of rated conversations", page="pages/5_Sentiment.py",
+       numerator="sum of the ratings", denominator="rated conversations", population="rated conversations",
+       needs=("rating",), units=_u_csat),
+    _k("negative_sentiment_rate", "Negative sentiment", "rate", "lower", "sentiment",
+       "scored user messages labelled negative (VADER compound <= -0.05) / scored user messages",
+       page="pages/5_Sentiment.py", numerator="user messages with VADER compound <= -0.05",
+       denominator="scored user messages", population="user messages with text", needs=("text",),
+       units=_u_negative_sentiment),
+    _k("lead_conversion_rate", "Lead conversion", "rate", "higher", "funnel",
+       "conversations that reached the lead stage of the lead funnel (default: e-mail provided) / "
+       "conversations that entered the funnel", page="pages/6_Funnel.py",
+       numerator="conversations that reached the lead stage (default: e-mail provided)",
+       denominator="conversations that entered the funnel", population=_CONV, needs=("event",),
+       units=_u_lead_conversion),
+    _k("conversion_rate", "Lead-to-customer conversion", "rate", "higher", "funnel",
+       "leads (conversations reaching the lead stage) with converted = true / leads", page="pages/6_Funnel.py",
+       numerator="leads with converted = true", denominator="leads", population="leads",
+       needs=("event", "converted"), units=_u_conversion),
+    _k("lead_count", "Leads", "count", "higher", "funnel",
+       "conversations that reached the lead stage of the lead funnel", page="pages/6_Funnel.py",
+       numerator="conversations that reached the lead stage", population=_CONV, needs=("event",),
+       units=_u_lead_count, aggregate="count"),
+    _k("revenue", "Revenue (recorded)", "money", "higher", "funnel",
+       "sum of conversion_value over converted conversations", business=True, page="pages/6_Funnel.py",
+       numerator="conversion_value of converted conversations", population="converted conversations",
+       needs=("converted", "conversion_value"), units=_u_revenue, aggregate="sum"),
+    _k("cost_per_outcome", "Cost per outcome", "money", "lower", "roi",
+       "ROI model: total monthly cost / successful outcomes per month", business=True, page="pages/7_ROI.py",
+       numerator="total monthly cost (assumed: the ROI page's costs)",
+       denominator="successful outcomes per month (from the data)", population=_CONV, provenance="mixed",
+       aggregate="roi"),
+    _k("automation_savings", "Cost savings", "money", "higher", "roi",
+       "ROI model: contained conversations x human cost per ticket - total monthly cost, per month",
+       business=True, page="pages/7_ROI.py",
+       numerator="contained conversations per month (data) x human cost per ticket (assumed) - total monthly "
+                 "cost (assumed)", population=_CONV, provenance="mixed", aggregate="roi"),
+    _k("attributed_revenue", "Attributed revenue", "money", "higher", "roi",
+       "ROI model: leads x value per lead x lead conversion rate, per month", business=True, page="pages/7_ROI.py",
+       numerator="leads per month x value per lead x lead conversion rate (each from the data when it has them, "
+                 "else the ROI page's assumption)", population=_CONV, needs=("event",), provenance="mixed",
+       aggregate="roi"),
+    _k("total_conversations", "Total conversations", "count", "higher", "volume",
+       "conversations started in the period: activity, not quality", vanity=True, page="pages/2_Engagement.py",
+       numerator="conversations started in the period", population=_CONV, units=_u_total, aggregate="count"),
+)}
+KPI_NAMES: tuple[str, ...] = tuple(CATALOGUE)
+#: name -> (units function, aggregate): a view of the catalogue for the period code below.
 _UNITS: dict[str, tuple[Callable[[KpiData], pd.DataFrame] | None, str]] = {
-    "resolution_rate": (_u_outcome("resolved"), "mean"),
-    "escalation_rate": (_u_outcome("escalated_all"), "mean"),
-    "abandonment_rate": (_u_outcome("abandoned"), "mean"),
-    "containment_rate": (_u_outcome("contained"), "mean"),
-    "intent_accuracy": (_u_intent_accuracy, "mean"),
-    "csat": (_u_csat, "mean"),
-    "negative_sentiment_rate": (_u_negative_sentiment, "mean"),
-    "lead_conversion_rate": (_u_lead_conversion, "mean"),
-    "conversion_rate": (_u_conversion, "mean"),
-    "lead_count": (_u_lead_count, "count"),
-    "revenue": (_u_revenue, "sum"),
-    "cost_per_outcome": (None, "roi"),
-    "automation_savings": (None, "roi"),
-    "attributed_revenue": (None, "roi"),
-    "total_conversations": (_u_total, "count"),
-}
+    k.name: (k.units, k.aggregate) for k in CATALOGUE.values()}
+_ROI_FIELDS = {"cost_per_outcome": "cost_per_outcome", "automation_savings": "automation_savings",
+               "attributed_revenue": "attributed_revenue"}
+
+
+#: The module that owns each family's definitions (what a KPI's units call).
+_FAMILY_MODULES = {"outcomes": "metrics/outcomes.py", "intents": "metrics/intents.py",
+                   "sentiment": "metrics/sentiment_metrics.py", "funnel": "metrics/funnel.py", "roi": "metrics/roi.py",
+                   "volume": "metrics/volume.py"}
+
+
+def definitions_markdown() -> str:
+    """The README's "Definitions" section body, generated from :data:`CATALOGUE` (a test keeps them equal).
+
+    Examples
+    --------
+    >>> definitions_markdown().splitlines()[2].startswith("| Resolution rate | `resolution_rate` | rate |")
+    True
+    """
+    from metrics.goals import suggested_goals
+
+    bands = {}
+    for goal in suggested_goals():
+        for metric in goal.metrics:
+            bands.setdefault(metric, goal)
+    head = ("| Label | Name | Unit | Better | Numerator | Denominator | Population | Needs | Provenance | "
+            "Suggested goal | Code (tests: `tests/test_kpis.py`) |")
+    lines = [head, "|" + "---|" * 11]
+    for k in CATALOGUE.values():
+        goal = bands.get(k.name)
+        band = "—"
+        if goal is not None and goal.metrics[0] == k.name:
+            band = f"red {format_value(goal.red, k.kind)}, green {format_value(goal.green, k.kind)}"
+        units = k.units.__qualname__.split(".")[0] if k.units is not None else "_roi_series"
+        code = f"`metrics/kpis.py:{units}`, `{_FAMILY_MODULES[k.family]}`; `{k.page}`"
+        cells = [k.label, f"`{k.name}`", k.kind, k.direction, k.numerator, k.denominator or "—",
+                 k.population or "—", ", ".join(f"`{n}`" for n in k.needs) or "—", k.provenance, band, code]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _options(options) -> KpiOptions:

@@ -338,3 +338,30 @@ def test_kpi_data_validates_metric_freq_and_options(sample):
         kpis.KpiData(messages, rollup).series("escalation_rate", freq="D")
     with pytest.raises(ConfigError, match="KpiOptions"):
         kpis.KpiData(messages, rollup, options={"fallback_intent": "x"})
+
+
+def test_readme_definitions_are_the_registry():
+    """README's "Definitions: every KPI" table is generated from the registry; regenerate it with
+    ``metrics.kpis.definitions_markdown()`` when a KPI changes."""
+    from metrics.kpis import definitions_markdown
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start, end = "<!-- definitions:start -->\n", "<!-- definitions:end -->"
+    assert start in readme and end in readme
+    shown = readme[readme.index(start) + len(start):readme.index(end)]
+    assert shown == definitions_markdown()
+
+
+def test_every_registry_entry_is_complete():
+    """Each KPI states its numerator, population, provenance and how it is computed; the units functions and the
+    ROI metrics are the only two ways; every rate names its denominator."""
+    from metrics.kpis import AGGREGATES, CATALOGUE, PROVENANCES
+
+    for k in CATALOGUE.values():
+        assert k.numerator and k.population and k.definition and k.page, k.name
+        assert k.provenance in PROVENANCES and k.aggregate in AGGREGATES, k.name
+        assert (k.units is None) == (k.aggregate == "roi"), k.name
+        if k.kind in ("rate", "score"):
+            assert k.denominator, k.name
+        if k.aggregate == "roi":
+            assert k.provenance == "mixed", k.name  # the ROI model always mixes data and assumed costs

@@ -166,7 +166,7 @@ def _change_help(weekly: bool, period, delta, test: str, p, significant: bool, k
 
 def tile_help(row, kpi, goal) -> str:
     """The tile's tooltip: Markdown with every value escaped."""
-    parts = [f"**Definition:** {literal(kpi.definition)}.",
+    parts = [f"**Definition:** {literal(kpi.definition)}.", f"**From:** {PROVENANCE_WORDS[kpi.provenance]}.",
              _change_help(True, row.period, row.wow_delta, row.wow_test, row.wow_p_value,
                           row.wow_significant, kpi.kind),
              _change_help(False, row.mom_period, row.mom_delta, row.mom_test, row.mom_p_value,
@@ -233,8 +233,20 @@ def _no_value(row, kpi) -> str:
     return f"No value in {row.period}" + (f": {_sentence(row.reason)}" if not _absent(row.reason) else ".")
 
 
+#: A KPI's provenance (metrics.kpis.PROVENANCES) in words, on its tile.
+PROVENANCE_WORDS = {"data": "the data only",
+                    "assumption": "your assumptions (ROI page)",
+                    "mixed": "the data and your assumed costs (ROI page: the scenario chosen above)"}
+
+
 def tile_caption(row, kpi) -> str:
-    """The line under a tile: the week shown and the month-over-month change, in words when one is missing."""
+    """The line under a tile: the week shown and the month-over-month change, in words when one is missing;
+    a KPI that mixes in assumed costs says so."""
+    line = _period_caption(row, kpi)
+    return line + " · uses assumed costs" if kpi.provenance != "data" else line
+
+
+def _period_caption(row, kpi) -> str:
     if _absent(row.mom_period):
         return f"{literal(row.period)} · no complete month to compare"
     if _absent(row.mom_delta):
@@ -310,22 +322,39 @@ def render_business_strip(ctx, options) -> None:
     st.subheader("Business impact (per month)")
     label = st.session_state.get("overview_roi_scenario", DEFAULT_ROI)
     try:
-        inputs = inputs_from_basis(shell.cached(ctx, data_basis, ctx.messages, ctx.rollup), base=options.roi_base)
+        basis = shell.cached(ctx, data_basis, ctx.messages, ctx.rollup)
+        inputs = inputs_from_basis(basis, base=options.roi_base)
         result = compute_roi(inputs)
     except ChatlensError as exc:
         st.info(f"The ROI model cannot run on this data: {literal(exc)}")
         return
+    # no invented value shown as data: without lead events the leads (and the revenue they imply) are the
+    # scenario's assumption, so the tiles say what is missing instead
+    assumed = {f for f in ("leads_monthly", "value_per_lead", "lead_conversion_rate")
+               if "default kept" in str(basis.sources.get(f, "default kept"))}
     cols = st.columns(4)
-    cols[0].metric("Leads per month", f"{inputs.leads_monthly:,.0f}", border=True,
-                   help="Conversations with an e-mail event or a known conversion, per month (ROI model).")
-    cols[1].metric("Revenue", _fmt(result.attributed_revenue, "money"), border=True,
-                   help="Attributed revenue: leads x value per lead x lead conversion rate.")
+    if "leads_monthly" in assumed:
+        cols[0].metric("Leads per month", "no lead data", border=True,
+                       help="This data has no lead events (an 'email' event) or conversions: set the leads per "
+                            "month on the ROI page.")
+        cols[1].metric("Revenue", "no lead data", border=True,
+                       help="Attributed revenue needs leads: set them on the ROI page.")
+    else:
+        cols[0].metric("Leads per month", f"{inputs.leads_monthly:,.0f}", border=True,
+                       help="Conversations with an e-mail event or a known conversion, per month (ROI model): "
+                            "from the data.")
+        cols[1].metric("Revenue" + (" · assumed lead value" if assumed else ""),
+                       _fmt(result.attributed_revenue, "money"), border=True,
+                       help="Attributed revenue: leads x value per lead x lead conversion rate; "
+                            + ("the value per lead and/or the conversion rate are the scenario's assumptions."
+                               if assumed else "each from the data."))
     cols[2].metric("Cost savings", _fmt(result.automation_savings, "money"), border=True,
                    help="Contained conversations x human cost per ticket - total monthly cost.")
     cols[3].metric("Cost per outcome", _fmt(result.cost_per_outcome, "money"), border=True,
                    help="Total monthly cost / successful outcomes per month.")
-    st.caption(f"From the ROI model on the selected data: volumes and rates from the data, costs from "
-               f"“{literal(label)}”.")
+    st.caption(f"From the ROI model on the selected data: volumes and rates from the data, costs (assumed) from "
+               f"“{literal(label)}”" + ("; no lead data, so no leads or revenue are shown." if "leads_monthly" in
+                                        assumed else "."))
     link("pages/7_ROI.py", "Open the ROI model to change the costs", icon=":material/payments:")
 
 
