@@ -678,6 +678,7 @@ EXCLUDED: dict[str, str] = {
     "funnel.mask_contact_details": "takes one text, not a frame",
     **{f"kpis.{n}": "catalogue look-up / formats one number, not a frame" for n in (
         "get_kpi", "rag_status", "format_value", "format_delta")},
+    "kpis.definitions_markdown": "renders the registry as README Markdown, not a frame (tests/test_kpis.py)",
     **{f"alerts.{n}": "parses rule text or files, not a frame" for n in (
         "parse_rule", "rule_from_mapping", "parse_rules", "load_rules_file", "default_rules")},
     **{f"alerts.{n}": "takes a list of AlertResult, not a frame" for n in ("results_frame", "alerts_report")},
