@@ -769,8 +769,10 @@ def conversation_list(frame: pd.DataFrame, *, key: str, columns: list[str] | Non
         return
     shown = frame[columns] if columns else frame
     st.caption(f"{len(frame):,} conversation(s). Select a row to open it on the Conversations page.")
+    # headers in words (``first_message`` -> "first message"); the frame keeps its column names
+    labels = {c: st.column_config.Column(str(c).replace("_", " ")) for c in shown.columns if "_" in str(c)}
     event = st.dataframe(shown.head(1000), width="stretch", hide_index=True, on_select="rerun",
-                         selection_mode="single-row", key=key)
+                         selection_mode="single-row", key=key, column_config=labels)
     rows = event["selection"]["rows"] if event and "selection" in event else []
     if rows:
         cid = shown.head(1000).iloc[rows[0]]["conversation_id"]

@@ -219,10 +219,12 @@ def _topic_table(ctx: shell.PageContext, table: pd.DataFrame) -> None:
     shown = table[cols]
     st.dataframe(shown, width="stretch", hide_index=True, key="topics_table", column_config={
         **{c: st.column_config.NumberColumn(c.replace("_", " "), format="percent")
-           for c in ("resolution_rate", "escalation_rate", "abandonment_rate", "negative_rate", "csat_rate",
-                     "wow_change")},
+           for c in ("resolution_rate", "escalation_rate", "abandonment_rate", "negative_rate", "csat_rate")},
         "mean_sentiment": st.column_config.NumberColumn("mean sentiment", format="%.2f"),
-        "mean_rating": st.column_config.NumberColumn("mean rating", format="%.2f")})
+        "mean_rating": st.column_config.NumberColumn("mean rating", format="%.2f"),
+        "message_count": st.column_config.NumberColumn("messages"),
+        "conversation_count": st.column_config.NumberColumn("conversations"),
+        "wow_change": st.column_config.NumberColumn("week over week", format="percent")})
     st.caption("Rates are over the topic's conversations that ended (in-progress ones are left out); CSAT is the "
                "share of ratings 4 or 5; wow change compares the last 7 days with the 7 before.")
     shell.download_csv(shown, label="Download the topics (CSV)", file_name="topics.csv", key="topics_csv")
@@ -239,7 +241,8 @@ def _topic_detail(ctx, model: T.TopicModel, shown: T.TopicModel, table: pd.DataF
         st.markdown("Distinctive terms: " + ", ".join(literal(t, code=True) for t in terms["term"]))
     examples = model.examples[model.examples["topic"] == topic][["rank", "text", "message_count", "similarity"]]
     st.dataframe(examples, width="stretch", hide_index=True, key="topics_examples", column_config={
-        "similarity": st.column_config.NumberColumn("similarity to the topic", format="%.2f")})
+        "similarity": st.column_config.NumberColumn("similarity to the topic", format="%.2f"),
+        "message_count": st.column_config.NumberColumn("times written")})
     st.caption("The most typical messages of the topic (closest to its centre).")
     convs = shown.assignments[shown.assignments["topic"] == topic]
     listing = convs.groupby("conversation_id", sort=True).agg(messages=("text", "size"),
@@ -370,7 +373,11 @@ def _gaps_section(ctx: shell.PageContext) -> None:
         "escalation_rate": st.column_config.NumberColumn("escalation rate", format="percent"),
         "negative_rate": st.column_config.NumberColumn("negative rate", format="percent"),
         "impact": st.column_config.NumberColumn(format="%.2f"), "score": st.column_config.NumberColumn(format="%.1f"),
-        "similarity": st.column_config.NumberColumn("similarity to nearest intent", format="%.2f")})
+        "similarity": st.column_config.NumberColumn("similarity to nearest intent", format="%.2f"),
+        "message_count": st.column_config.NumberColumn("messages"),
+        "conversation_count": st.column_config.NumberColumn("conversations"),
+        "top_signal": st.column_config.TextColumn("main signal"),
+        "nearest_intent": st.column_config.TextColumn("nearest intent")})
     shell.download_csv(table[cols], label="Download the gap topics (CSV)", file_name="gap_topics.csv",
                        key="topics_gap_csv")
     ids = table["topic"].tolist()
