@@ -157,6 +157,8 @@ def test_stored_conversations_follow_the_run_and_its_merges(memory_db, sample):
     assert (pairs["name"] == pairs["topic"].map(labels)).all()
     unit, token = persist.filter_run(memory_db, info.dataset_id)
     assert unit == "messages" and token
+    assert persist.run_topic_names(memory_db, info.dataset_id, "messages") == dict(
+        sorted(zip(pairs["topic"].astype(int), pairs["name"])))
 
     # a rename changes the shown name and the token; a repeated run writes nothing
     first = int(model.topics["topic"].iloc[0])

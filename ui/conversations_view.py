@@ -201,7 +201,7 @@ def render(ctx: shell.PageContext) -> None:
     options = shell.cached(ctx, filter_options, table, ctx.all_messages)
     found_topics = shell.topic_filter(ctx)  # topics found (and named) on the Topics page
     options = {**options, "found": {str(t): n for t, n in found_topics.names.items()} if found_topics else {},
-               "found_pairs": found_topics.pairs if found_topics else None}
+               "found_topics": found_topics}
     starts = table["started_at"].dropna()
     bounds = (starts.min().date(), starts.max().date()) if len(starts) else None
     can_score = "text" in ctx.all_messages.columns
@@ -275,7 +275,7 @@ def _render_list(ctx, table: pd.DataFrame, options: dict, state: dict, bounds) -
         st.session_state[_key(ctx, "page")] = 1
     st.session_state[filters_key] = repr(chosen)
 
-    found = _matching(ctx, table, chosen, options["found_pairs"])
+    found = _matching(ctx, table, chosen, options["found_topics"].pairs if chosen.get("found") else None)
     total = len(found)
     pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
     page_key = _key(ctx, "page")

@@ -230,7 +230,9 @@ def _param_key(ctx: "PageContext", value) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_param_key(ctx, v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k!r}: {_param_key(ctx, v)}" for k, v in sorted(value.items(), key=repr)) + "}"
+        # sorted by key only: sorting the items by repr would print every frame among the values
+        return "{" + ", ".join(f"{k!r}: {_param_key(ctx, v)}" for k, v in sorted(value.items(),
+                                                                              key=lambda kv: repr(kv[0]))) + "}"
     return repr(value)
 
 
@@ -464,7 +466,7 @@ def setup_page(title: str, *, filters: bool = True) -> PageContext:
     chosen = _draw_filters(rollup, title, topics) if filters else {}
     _write_url(choice, chosen)
     f_messages, f_rollup = (_cached_slice(path, choice, version, repr(sorted(chosen.items())), chosen,
-                                          topics.pairs if topics is not None else None)
+                                          topics.pairs if topics is not None and "topic" in chosen else None)
                             if chosen else (messages, rollup))
     return PageContext(db, choice, names[choice], messages, f_messages, f_rollup, chosen, version)
 
@@ -478,25 +480,40 @@ def _empty_messages() -> pd.DataFrame:
 @dataclass(frozen=True)
 class TopicFilter:
     """The stored topics that filter every page: ``unit`` of the run, ``token`` (changes with the stored
-    assignment or a name), ``pairs`` (conversation_id, topic, name) and ``names`` ``{topic: name}``."""
+    assignment or a name), ``names`` ``{topic: name}``; :attr:`pairs` (conversation_id, topic, name) is read
+    only when a topic is picked."""
 
+    path: str
+    dataset_id: int
     unit: str
     token: str
-    pairs: pd.DataFrame
     names: dict
+
+    @property
+    def pairs(self) -> pd.DataFrame:
+        return _cached_topic_pairs(self.path, self.dataset_id, self.unit, self.token)
 
 
 @st.cache_resource(show_spinner=False, max_entries=3)
-def _cached_topic_pairs(path: str, dataset_id: int, unit: str, token: str) -> TopicFilter:
+def _cached_topic_pairs(path: str, dataset_id: int, unit: str, token: str) -> pd.DataFrame:
     from metrics.topics import persist
 
     db = store.connect(path)
     try:
-        pairs = persist.conversation_topics(db, dataset_id, unit)
+        return persist.conversation_topics(db, dataset_id, unit)
     finally:
         db.close()
-    names = dict(zip(pairs["topic"].astype(int), pairs["name"])) if len(pairs) else {}
-    return TopicFilter(unit, token, pairs, dict(sorted(names.items())))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _cached_topic_names(path: str, dataset_id: int, unit: str, token: str) -> dict:
+    from metrics.topics import persist
+
+    db = store.connect(path)
+    try:
+        return persist.run_topic_names(db, dataset_id, unit)
+    finally:
+        db.close()
 
 
 def _topic_pairs(db, path: str, dataset_id: int) -> TopicFilter | None:
@@ -505,7 +522,9 @@ def _topic_pairs(db, path: str, dataset_id: int) -> TopicFilter | None:
 
     try:
         unit, token = persist.filter_run(db, dataset_id)
-        return _cached_topic_pairs(path, dataset_id, unit, token) if unit is not None else None
+        if unit is None:
+            return None
+        return TopicFilter(path, dataset_id, unit, token, _cached_topic_names(path, dataset_id, unit, token))
     except ChatlensError:
         return None
 

@@ -105,13 +105,15 @@ def _run(ctx: shell.PageContext, unit: str, options: T.TopicOptions):
     key = _options_key(options) + (repr(gap_options) if gap_options is not None else "")
     previous = state.previous_for(ctx.version, key)
     with st.spinner("Finding topics…"):
+        # shared read-only (shell.derive: no copy per rerun, unlike shell.cached): a model holds every clustered
+        # message, a million rows at scale
         if unit == "gaps":
-            model = shell.cached(ctx, T.gap_report, ctx.all_messages, options=gap_options,
+            model = shell.derive(ctx, "gap report", T.gap_report, ctx.all_messages, options=gap_options,
                                  topic_options=options, previous=previous, merges=state.merges)
             snapshot = model.model.snapshot
         else:
-            model = shell.cached(ctx, T.discover_topics, ctx.all_messages, options=options, previous=previous,
-                                 merges=state.merges)
+            model = shell.derive(ctx, "topic model", T.discover_topics, ctx.all_messages, options=options,
+                                 previous=previous, merges=state.merges)
             snapshot = model.snapshot
     # written once per run shown (a rerun of the page does not rewrite it): the snapshot, and which conversations
     # are in which topic, so a (re)named topic filters every page (shell's "Topic" filter)
@@ -120,14 +122,32 @@ def _run(ctx: shell.PageContext, unit: str, options: T.TopicOptions):
         persist.save_snapshot(ctx.db, ctx.dataset_id, unit, snapshot, version=ctx.version, options_key=key,
                               basis=previous, assignments=None if unit == "gaps" else model.assignments)
         _state[f"topics_saved_{unit}"] = saved_key
+    # the run's large frames by name (what the run depends on), so later cached calls on this model key them by
+    # that name instead of hashing a million assignments on every rerun
+    run_id = f"topics:{unit}:{key}:{persist.snapshot_digest(previous)}:{sorted(state.merges.items())}"
+    topic_model = model.model if unit == "gaps" else model
+    ctx.derived[f"{run_id}:assignments"] = topic_model.assignments
+    if unit == "gaps":
+        ctx.derived[f"{run_id}:messages"] = model.messages
     return model, state
 
 
 def _filtered(model: T.TopicModel, ctx: shell.PageContext) -> T.TopicModel:
     if not ctx.filters:
         return model
+    name = next((n for n, f in ctx.derived.items() if f is model.assignments), None)
     keep = model.assignments["conversation_id"].isin(ctx.rollup["conversation_id"])
-    return dataclasses.replace(model, assignments=model.assignments[keep].reset_index(drop=True))
+    shown = dataclasses.replace(model, assignments=model.assignments[keep].reset_index(drop=True))
+    if name is not None:  # the same run on this slice (the slice's key holds the filters)
+        ctx.derived[f"{name}:filtered"] = shown.assignments
+    return shown
+
+
+def _topic_listing(assignments: pd.DataFrame, topic: int) -> pd.DataFrame:
+    """The conversations of one topic: messages in the topic and the first of them."""
+    convs = assignments[assignments["topic"] == topic]
+    return convs.groupby("conversation_id", sort=True).agg(messages=("text", "size"),
+                                                           first_message=("text", "first")).reset_index()
 
 
 # ----------------------------------------------------------------------------------------- topics
@@ -244,10 +264,7 @@ def _topic_detail(ctx, model: T.TopicModel, shown: T.TopicModel, table: pd.DataF
         "similarity": st.column_config.NumberColumn("similarity to the topic", format="%.2f"),
         "message_count": st.column_config.NumberColumn("times written")})
     st.caption("The most typical messages of the topic (closest to its centre).")
-    convs = shown.assignments[shown.assignments["topic"] == topic]
-    listing = convs.groupby("conversation_id", sort=True).agg(messages=("text", "size"),
-                                                              first_message=("text", "first"))
-    shell.conversation_list(listing.reset_index(), key="topics_convs")
+    shell.conversation_list(shell.cached(ctx, _topic_listing, shown.assignments, int(topic)), key="topics_convs")
 
 
 def _as_filter(ctx: shell.PageContext, unit: str, topic: int) -> None:

@@ -63,7 +63,9 @@ __all__ = [
     "unmerge_topic",
     "load_state",
     "FILTER_UNITS",
+    "snapshot_digest",
     "conversation_topics",
+    "run_topic_names",
     "filter_run",
 ]
 
@@ -142,6 +144,11 @@ def _topic(topic) -> int:
     if isinstance(topic, bool) or not isinstance(topic, (int, np.integer)) or topic < 1:
         raise ConfigError(f"a topic id is a whole number >= 1, got {topic!r}")
     return int(topic)
+
+
+def snapshot_digest(snapshot: TopicSnapshot | None) -> str:
+    """A digest of a snapshot's content ("-" for None): what identifies a run's starting point."""
+    return "-" if snapshot is None else _digest(snapshot)
 
 
 def _digest(snapshot: TopicSnapshot) -> str:
@@ -431,6 +438,19 @@ def conversation_topics(db, dataset_id: int, unit: str) -> pd.DataFrame:
                          "topic": pd.Series([r[1] for r in rows], dtype="int64"),
                          "name": pd.Series([r[2] for r in rows], dtype="str"),
                          "dataset_version": pd.Series([r[3] for r in rows], dtype="int64")})
+
+
+def run_topic_names(db, dataset_id: int, unit: str) -> dict[int, str]:
+    """``{topic: shown name}`` of the topics that hold conversations in the last run of ``(dataset_id, unit)``
+    (after merges), without reading the pairs themselves; empty before the first run."""
+    ensure_schema(db)
+    rows = db.conn.execute(
+        "SELECT p.topic, COALESCE(n.name, s.label, 'topic ' || p.topic) FROM (SELECT DISTINCT topic FROM "
+        "topic_conversations WHERE dataset_id = ? AND unit = ?) p LEFT JOIN topic_names n ON n.dataset_id = ? AND "
+        "n.unit = ? AND n.topic = p.topic LEFT JOIN topic_snapshots s ON s.dataset_id = ? AND s.unit = ? AND "
+        "s.role = 'current' AND s.topic = p.topic ORDER BY p.topic",
+        (int(dataset_id), _unit(unit)) * 3).fetchall()
+    return {int(t): str(n) for t, n in rows}
 
 
 def filter_run(db, dataset_id: int) -> tuple[str | None, str]:
