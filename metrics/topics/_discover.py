@@ -59,7 +59,7 @@ from threadpoolctl import threadpool_limits
 
 from metrics.errors import ConfigError, InsufficientDataError
 from metrics.outcomes import SMALL_TALK_WORDS, is_small_talk
-from metrics.topics._text import Distinct, Featurizer, distinct_texts
+from metrics.topics._text import Distinct, Featurizer, distinct_texts, message_columns
 
 __all__ = [
     "UNITS",
@@ -303,16 +303,7 @@ def topic_units(messages: pd.DataFrame, *, unit: str = "messages", skip_small_ta
     mask = messages["text"].notna().to_numpy(bool)
     if "speaker" in messages.columns:
         mask = mask & messages["speaker"].eq("user").fillna(False).to_numpy(bool)
-    n = len(messages)
-    frame = pd.DataFrame({
-        "conversation_id": (messages["conversation_id"].astype("str") if "conversation_id" in messages.columns
-                            else pd.Series([str(i) for i in range(n)], index=messages.index, dtype="str")),
-        "row": (pd.to_numeric(messages["row"], errors="coerce").fillna(-1).astype("int64")
-                if "row" in messages.columns else pd.Series(np.arange(1, n + 1), index=messages.index)),
-        "timestamp": (messages["timestamp"] if "timestamp" in messages.columns
-                      else pd.Series(pd.NaT, index=messages.index, dtype="datetime64[ns, UTC]")),
-        "text": messages["text"].astype("str"),
-    })[mask]
+    frame = message_columns(messages)[mask]
     if skip_small_talk and len(frame):
         codes, uniques = pd.factorize(frame["text"])
         talk = np.fromiter((is_filler(u) for u in uniques), dtype=bool, count=len(uniques))

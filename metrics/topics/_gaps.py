@@ -57,7 +57,7 @@ from metrics.outcomes import OutcomeRules, is_small_talk, outcome_table
 from metrics.rollup import conversation_rollup
 from metrics.sentiment import Cutoffs, score_messages
 from metrics.topics._discover import TopicModel, TopicOptions, TopicSnapshot, discover_topics
-from metrics.topics._text import Featurizer, clustering_key, text_hashes
+from metrics.topics._text import Featurizer, clustering_key, message_columns, text_hashes
 
 __all__ = ["SIGNALS", "MIN_REQUEST_WORDS", "GapOptions", "GapReport", "gap_messages", "misunderstanding_templates",
            "gap_report"]
@@ -138,23 +138,7 @@ class GapReport:
 
 def _sorted_frame(messages: pd.DataFrame) -> pd.DataFrame:
     n = len(messages)
-    frame = pd.DataFrame({
-        "conversation_id": (messages["conversation_id"].astype("str") if "conversation_id" in messages.columns
-                            else pd.Series([str(i) for i in range(n)], index=messages.index, dtype="str")),
-        "row": (pd.to_numeric(messages["row"], errors="coerce").fillna(-1).astype("int64")
-                if "row" in messages.columns else pd.Series(np.arange(1, n + 1), index=messages.index)),
-        "timestamp": (messages["timestamp"] if "timestamp" in messages.columns
-                      else pd.Series(pd.NaT, index=messages.index, dtype="datetime64[ns, UTC]")),
-        "speaker": (messages["speaker"].astype("str") if "speaker" in messages.columns
-                    else pd.Series("user", index=messages.index, dtype="str")),
-        "text": messages["text"].astype("str"),
-        "intent": (messages["intent"].astype("str") if "intent" in messages.columns
-                   else pd.Series(None, index=messages.index, dtype="str")),
-        "confidence": (pd.to_numeric(messages["confidence"], errors="coerce") if "confidence" in messages.columns
-                       else pd.Series(np.nan, index=messages.index, dtype="float64")),
-        "event": (messages["event"].astype("str") if "event" in messages.columns
-                  else pd.Series(None, index=messages.index, dtype="str")),
-    })
+    frame = message_columns(messages, "speaker", "intent", "confidence", "event")
     stamps = frame["timestamp"].astype("int64").to_numpy() if n else np.zeros(0, dtype=np.int64)
     stamps = np.where(frame["timestamp"].isna().to_numpy(), np.iinfo(np.int64).max, stamps)
     order = np.lexsort((frame["row"].to_numpy(), stamps, pd.factorize(frame["conversation_id"].fillna(""),

@@ -241,3 +241,37 @@ class Featurizer:
     @property
     def dimensions(self) -> int:
         return self.svd.n_components if self.svd is not None else -1
+
+
+def message_columns(messages: pd.DataFrame, *extra: str) -> pd.DataFrame:
+    """The columns the topic code reads, on ``messages``' index, with stand-ins for missing ones:
+    ``conversation_id`` (str; each row its own conversation when absent), ``row`` (int64, -1 when unreadable;
+    1..n when absent), ``timestamp`` (NaT when absent), ``text`` (str), then each of ``extra``: ``speaker``
+    ("user" when absent), ``intent`` / ``event`` (str, missing when absent), ``confidence`` (float, NaN).
+
+    Examples
+    --------
+    >>> message_columns(pd.DataFrame({"text": ["hi", "refund"]}), "speaker").values.tolist()[1][1:]
+    [2, NaT, 'refund', 'user']
+    """
+    n, index = len(messages), messages.index
+    has = messages.columns.__contains__
+    columns = {
+        "conversation_id": (messages["conversation_id"].astype("str") if has("conversation_id")
+                            else pd.Series([str(i) for i in range(n)], index=index, dtype="str")),
+        "row": (pd.to_numeric(messages["row"], errors="coerce").fillna(-1).astype("int64") if has("row")
+                else pd.Series(np.arange(1, n + 1), index=index)),
+        "timestamp": (messages["timestamp"] if has("timestamp")
+                      else pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")),
+        "text": messages["text"].astype("str"),
+    }
+    stand_ins = {"speaker": lambda: pd.Series("user", index=index, dtype="str"),
+                 "intent": lambda: pd.Series(None, index=index, dtype="str"),
+                 "event": lambda: pd.Series(None, index=index, dtype="str"),
+                 "confidence": lambda: pd.Series(np.nan, index=index, dtype="float64")}
+    for name in extra:
+        if name == "confidence":
+            columns[name] = pd.to_numeric(messages[name], errors="coerce") if has(name) else stand_ins[name]()
+        else:
+            columns[name] = messages[name].astype("str") if has(name) else stand_ins[name]()
+    return pd.DataFrame(columns)
