@@ -101,3 +101,23 @@ def test_audit_tab_link_with_an_unknown_tab_says_so(store_path):
     db.close()
     at = _open("pages/8_Audit.py", reviewer="Ana", tab="Nope", kappa="nonsense")
     assert any("Nope" in n and "Review" in n for n in _notices(at))
+
+
+def test_overview_roi_costs_from_the_link(store_path):
+    """The Overview's "ROI costs from" is a choice of the link (?costs=<saved scenario>); an unknown scenario
+    falls back to the guide's example costs with a notice."""
+    from metrics import roi, roi_store, store
+
+    _open("app.py")  # the store (and its sample) exists
+    db = store.connect(str(store_path))
+    roi_store.save_scenario(db, "Lean team", roi.RoiInputs(platform_cost_monthly=100.0))
+    db.close()
+    shared = _open("app.py", costs="Lean team")
+    assert shared.selectbox(key="overview_roi_scenario").value == "Lean team"
+    assert not _notices(shared)
+    assert any("Lean team" in c.value for c in shared.caption)
+    bad = _open("app.py", costs="Nobody's")
+    assert bad.selectbox(key="overview_roi_scenario").value == "Guide's example costs"
+    assert any("Nobody's" in n for n in _notices(bad))
+    bad.selectbox(key="overview_roi_scenario").set_value("Lean team").run()
+    assert bad.query_params["costs"] == "Lean team"

@@ -91,22 +91,27 @@ def current_rules(db) -> tuple[list, bool]:
     return alerts_mod.default_rules(), False
 
 
+def scenario_names(db) -> list[str]:
+    """The ROI costs the Overview can use: the guide's example, then the saved scenarios of the ROI page."""
+    from metrics import roi_store
+
+    try:
+        return [DEFAULT_ROI] + roi_store.list_scenarios(db)["name"].astype(str).tolist()
+    except ChatlensError:
+        return [DEFAULT_ROI]
+
+
 def roi_base(db):
     """The ROI costs chosen in the sidebar-less selector (saved scenarios), with a label."""
+    from metrics import roi_store
     from metrics.roi import RoiInputs
 
-    names = [DEFAULT_ROI]
-    try:
-        from metrics import roi_store
-
-        names += roi_store.list_scenarios(db)["name"].astype(str).tolist()
-    except (ImportError, ChatlensError):
-        roi_store = None
+    names = scenario_names(db)
     choice = st.session_state.get("overview_roi_scenario", DEFAULT_ROI)
     if choice not in names:
         st.session_state.pop("overview_roi_scenario", None)
         choice = DEFAULT_ROI
-    if choice != DEFAULT_ROI and choice in names and roi_store is not None:
+    if choice != DEFAULT_ROI and choice in names:
         try:
             return roi_store.load_scenario(db, choice), choice, names
         except ChatlensError:
@@ -693,15 +698,18 @@ def render(ctx: shell.PageContext) -> None:
         st.info("No conversation matches the filters. Widen them in the sidebar.")
         return
 
-    urlstate.bind("overview", URL_CHOICES)
+    # the ROI costs are a choice of the link too (?costs=<scenario>), among the scenarios stored now
+    choices = URL_CHOICES + (urlstate.Choice("costs", "overview_roi_scenario", tuple(scenario_names(ctx.db)),
+                                             default=DEFAULT_ROI, label="ROI costs"),)
+    urlstate.bind("overview", choices)
     top = st.columns([2, 2, 3])
     with top[0]:
         view = st.segmented_control("View", VIEWS, key="overview_view") or VIEWS[0]
-    urlstate.sync("overview", URL_CHOICES)
-    base, _, scenario_names = roi_base(ctx.db)
+    base, _, names = roi_base(ctx.db)
     with top[1]:
-        st.selectbox("ROI costs from", scenario_names, key="overview_roi_scenario",
+        st.selectbox("ROI costs from", names, key="overview_roi_scenario",
                      help="Saved scenarios of the ROI page; the volumes always come from the data.")
+    urlstate.sync("overview", choices)
     with top[2]:
         st.metric("Conversations", f"{summary.conversation_count:,}",
                   help="Conversations in the selected data (sidebar filters): the size of what is measured, "
