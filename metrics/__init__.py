@@ -1,9 +1,28 @@
-"""Chatlens metrics: pure functions over a validated transcript frame.
+"""Chatlens metrics: pure functions over a validated transcript frame, laid out by family.
 
-This package never imports streamlit (``tests/test_purity.py`` enforces it).
-Families live in their own modules (``metrics.volume``, ``metrics.intents``,
-...); loading (``metrics.loaders``), persistence (``metrics.store``) and chart
-builders (``metrics.charts``) are kept apart from the metric functions.
+``io/``
+    the transcript schema, file readers, validation, loaders, PII redaction, intent labels, CSV export and the
+    platform adapters (``io/adapters``).
+``core/``
+    shared kernels: the conversation rollup, row selection, the memo of intermediate tables, statistics.
+``store/``
+    the SQLite store (datasets, Parquet parts, migrations) and its full-text search index.
+``engagement/``, ``outcomes/``, ``intents/``, ``sentiment/``, ``funnel/``, ``roi/``, ``audit/``, ``topics/``
+    one package per metric family: the package itself is the family's compute API (``from metrics import
+    intents; intents.confusion_matrix(...)``), beside its ``charts`` (Altair builders), ``store``
+    (persistence) and ``cli`` (its subcommand).
+``improve/``
+    goals, alert rules and notifications, the change log and its before/after effects, the backlog, period
+    comparisons and the weekly review.
+``report/``
+    the weekly report (HTML, PDF, Markdown).
+``kpis``
+    the semantic layer: one registry of every KPI the product shows (definition, provenance, computation).
+``cli``, ``cli_ingest``, ``cli_report``, ``summary``, ``overview``, ``errors``
+    the command line, the summary report, the executive overview's numbers and the typed errors.
+
+The package never imports streamlit, and a family's compute never imports persistence or a command line
+(``tests/test_layout.py`` and ``tests/test_purity.py`` enforce it).
 """
 
 __all__ = ["__version__"]

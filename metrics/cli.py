@@ -14,12 +14,12 @@ import os
 import sys
 
 from metrics.errors import ChatlensError, ConfigError, ValidationError, printable
-from metrics.loaders import load_path, parse_map_args
+from metrics.io.loaders import load_path, parse_map_args
 
 __all__ = ["main", "SUBCOMMANDS", "add_load_options", "load_from_args"]
 
 #: Extra subcommand modules; each has ``add_parser(subparsers)`` and ``run(args) -> int``.
-SUBCOMMANDS: list[str] = ["metrics.cli_ingest", "metrics.cli_intents", "metrics.cli_funnel", "metrics.cli_roi", "metrics.cli_audit", "metrics.cli_alerts", "metrics.cli_report",
+SUBCOMMANDS: list[str] = ["metrics.cli_ingest", "metrics.intents.cli", "metrics.funnel.cli", "metrics.roi.cli", "metrics.audit.cli", "metrics.improve.cli_alerts", "metrics.cli_report",
                          "metrics.topics.cli"]
 
 
@@ -41,7 +41,7 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
                              "intercom, langfuse, twcs, convai")
     parser.add_argument("--platform-option", action="append", default=[], metavar="KEY=JSON",
                         help="adapter option, e.g. 'participant_roles={\"participant1\": \"user\"}'")
-    from metrics.readers import DEFAULT_MAX_EXPANDED_BYTES, MAX_EXPANDED_BYTES_ENV
+    from metrics.io.readers import DEFAULT_MAX_EXPANDED_BYTES, MAX_EXPANDED_BYTES_ENV
 
     parser.add_argument("--max-expanded-bytes", type=int, default=None, metavar="N",
                         help="refuse .gz/.zip files that unpack to more than N bytes, counting every file and "
@@ -63,8 +63,8 @@ def _platform_options(items) -> dict:
 
 
 def load_from_args(args, **extra):
-    """Load ``args.path`` with the shared options (``extra``: more :func:`metrics.loaders.load_bytes` options)."""
-    from metrics.readers import LimitError, configured_max_expanded_bytes
+    """Load ``args.path`` with the shared options (``extra``: more :func:`metrics.io.loaders.load_bytes` options)."""
+    from metrics.io.readers import LimitError, configured_max_expanded_bytes
 
     try:
         return load_path(args.path, mapping=parse_map_args(args.map), timezone=args.timezone,
@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        from metrics.loaders import configure_arrow_memory
+        from metrics.io.loaders import configure_arrow_memory
 
         configure_arrow_memory()  # as the app does: faster first loads
         handler = getattr(args, "handler", None)

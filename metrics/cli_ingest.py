@@ -9,8 +9,8 @@ column and fix; nothing is saved).
 
 ``python -m metrics export [--db DB] --dataset NAME --what messages|conversations --format csv|jsonl
 [--out FILE]`` writes one row per message (the store's masked text) or per conversation (the rollup,
-:func:`metrics.rollup.conversation_rollup`). CSV cells a spreadsheet would run as formulas are escaped
-(:func:`metrics.export.to_csv_bytes`). Without ``--out`` it writes to standard output.
+:func:`metrics.core.rollup.conversation_rollup`). CSV cells a spreadsheet would run as formulas are escaped
+(:func:`metrics.io.export.to_csv_bytes`). Without ``--out`` it writes to standard output.
 
 ``--db`` defaults to ``CHATLENS_DB``, else ``~/.chatlens/chatlens.db`` (:func:`metrics.store.default_db_path`).
 """
@@ -45,12 +45,12 @@ class IngestResult:
 
 
 def ingest(db, load, *, dataset: str) -> IngestResult:
-    """Save a :class:`~metrics.loaders.LoadResult` into ``dataset`` and report the counts.
+    """Save a :class:`~metrics.io.loaders.LoadResult` into ``dataset`` and report the counts.
 
     Examples
     --------
     >>> from metrics import store
-    >>> from metrics.loaders import load_bytes
+    >>> from metrics.io.loaders import load_bytes
     >>> db = store.connect(":memory:")
     >>> data = b"conversation_id,speaker,text\\nc1,user,yes\\nc1,user,yes\\n"
     >>> r = ingest(db, load_bytes(data, "a.csv"), dataset="demo")
@@ -72,9 +72,9 @@ def ingest(db, load, *, dataset: str) -> IngestResult:
 
 
 def stored_result(db, dataset: str):
-    """A stored dataset as a :class:`~metrics.loaders.LoadResult` (for ``summary --db --dataset``)."""
+    """A stored dataset as a :class:`~metrics.io.loaders.LoadResult` (for ``summary --db --dataset``)."""
     from metrics import store
-    from metrics.loaders import LoadResult
+    from metrics.io.loaders import LoadResult
 
     info = store.find_dataset(db, dataset)
     frame = store.load_messages(db, info.id)
@@ -134,7 +134,7 @@ def run_ingest(args) -> int:
 
 def _frame(db, args):
     from metrics import store
-    from metrics.rollup import conversation_rollup
+    from metrics.core.rollup import conversation_rollup
 
     info = store.find_dataset(db, args.dataset)
     messages = store.load_messages(db, info.id)
@@ -143,7 +143,7 @@ def _frame(db, args):
 
 def run_export(args) -> int:
     """Write the stored dataset's messages or conversations as CSV or JSON lines."""
-    from metrics.export import to_csv_bytes
+    from metrics.io.export import to_csv_bytes
 
     db = _connect(args)
     try:

@@ -15,7 +15,7 @@
     against the period before it, or against ``--against``. Two sources (files first, then
     ``--dataset`` names, in order): every KPI of A against B over all their data, or each over
     ``--period`` when given; ``--intents`` adds the per-intent comparison (McNemar's test when the
-    same utterances are labelled in both). Definitions and tests: :mod:`metrics.compare`.
+    same utterances are labelled in both). Definitions and tests: :mod:`metrics.improve.compare`.
 
 Source options (:func:`add_source_options`, shared with ``alerts``)
     The export options of every file-reading command, with PATH optional, plus ``--db`` and
@@ -117,7 +117,7 @@ def load_source(args, *, path: str | None = None, dataset: str | None = None) ->
 
 def stored_settings(source: Source) -> dict:
     """Goals, enabled alert rules (None: the defaults), change log and backlog state of the source's store."""
-    from metrics import goals_store
+    from metrics.improve import store as goals_store
 
     if source.db is None:
         return {"goals": (), "rules": None, "changes": (), "backlog_state": None, "backlog_added": None}
@@ -140,7 +140,7 @@ def scored_messages(source: Source):
 
     cache = None
     if source.db is not None:
-        from metrics.sentiment_cache import StoreCache
+        from metrics.sentiment.cache import StoreCache
 
         cache = StoreCache(source.db)
     return add_sentiment(source.frame, cache=cache)
@@ -221,7 +221,7 @@ def run_report(args) -> int:
     ``metrics.cli.main``."""
     from metrics.report import build_report, find_chromium, html_to_pdf, render_html, render_markdown
     from metrics.report._pdf import PdfRendererMissing
-    from metrics.rollup import conversation_rollup
+    from metrics.core.rollup import conversation_rollup
 
     fmt = _format(args)
     if fmt == "pdf":
@@ -286,9 +286,9 @@ def _text_table(header: list[str], rows: list[list[str]]) -> str:
 
 def run_compare(args) -> int:
     """Compare two periods of one source or two sources (module docstring); print text or JSON."""
-    from metrics import compare
+    from metrics.improve import compare
     from metrics.kpis import format_delta
-    from metrics.rollup import conversation_rollup
+    from metrics.core.rollup import conversation_rollup
     from metrics.summary import jsonable
 
     paths = [p for p in (args.path, args.other) if p]

@@ -35,7 +35,7 @@ Deltas (:func:`kpi_delta`)
 calendar month against the month before. ``delta = current - previous`` (for a rate in
 proportion units: 0.021 is +2.1 percentage points); ``relative_delta = delta / |previous|``.
 Rates are tested with the pooled two-proportion z-test
-(:func:`metrics.stats.two_proportion_ztest`); the move is *significant* when ``p < alpha``
+(:func:`metrics.core.stats.two_proportion_ztest`); the move is *significant* when ``p < alpha``
 (default 0.05). Scores, counts and money are "not tested" (their p-value is NaN).
 
 RAG status (:func:`rag_status`)
@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 
 from metrics.errors import ChatlensError, ConfigError, InsufficientDataError
-from metrics.stats import two_proportion_ztest
+from metrics.core.stats import two_proportion_ztest
 
 __all__ = [
     "KINDS",
@@ -117,8 +117,8 @@ class Kpi:
     have; none for the conversation basics); ``provenance`` (:data:`PROVENANCES`); ``units`` (the function
     giving its per-conversation units from :class:`KpiData`; None for the ROI model's money KPIs) and
     ``aggregate`` (:data:`AGGREGATES`). Every KPI is assigned to the period in which its conversation started
-    (module docstring). Goal bands are the user's (:mod:`metrics.goals`; suggested ones in
-    :func:`metrics.goals.suggested_goals`). ``vanity``: activity, not quality; ``business``: money tied to
+    (module docstring). Goal bands are the user's (:mod:`metrics.improve.goals`; suggested ones in
+    :func:`metrics.improve.goals.suggested_goals`). ``vanity``: activity, not quality; ``business``: money tied to
     revenue or cost.
     """
 
@@ -211,13 +211,13 @@ class KpiData:
     """One slice of data plus the family results (outcome table, funnel reach, ...) its KPIs share.
 
     Computing several KPIs through one ``KpiData`` classifies the outcomes, reaches the funnel, ...
-    once for all of them; :func:`kpi_series` and the alert rules (:mod:`metrics.alerts`) use it.
+    once for all of them; :func:`kpi_series` and the alert rules (:mod:`metrics.improve.alerts`) use it.
     The frames are read, never modified. ``options``: :class:`KpiOptions` (default rules), keyword only.
 
     Examples
     --------
     >>> import pandas as pd
-    >>> from metrics.rollup import conversation_rollup
+    >>> from metrics.core.rollup import conversation_rollup
     >>> m = pd.DataFrame({"conversation_id": ["a", "b"], "speaker": ["agent", "user"], "text": ["x", "y"],
     ...                   "row": [1, 2], "timestamp": pd.to_datetime(["2026-08-03", "2026-08-04"], utc=True)})
     >>> data = KpiData(m, conversation_rollup(m))
@@ -427,9 +427,9 @@ _ROI_FIELDS = {"cost_per_outcome": "cost_per_outcome", "automation_savings": "au
 
 
 #: The module that owns each family's definitions (what a KPI's units call).
-_FAMILY_MODULES = {"outcomes": "metrics/outcomes.py", "intents": "metrics/intents.py",
-                   "sentiment": "metrics/sentiment_metrics.py", "funnel": "metrics/funnel.py", "roi": "metrics/roi.py",
-                   "volume": "metrics/volume.py"}
+_FAMILY_MODULES = {"outcomes": "metrics/outcomes/__init__.py", "intents": "metrics/intents/__init__.py",
+                   "sentiment": "metrics/sentiment/measures.py", "funnel": "metrics/funnel/__init__.py", "roi": "metrics/roi/__init__.py",
+                   "volume": "metrics/engagement/volume.py"}
 
 
 def definitions_markdown() -> str:
@@ -440,7 +440,7 @@ def definitions_markdown() -> str:
     >>> definitions_markdown().splitlines()[2].startswith("| Resolution rate | `resolution_rate` | rate |")
     True
     """
-    from metrics.goals import suggested_goals
+    from metrics.improve.goals import suggested_goals
 
     bands = {}
     for goal in suggested_goals():
@@ -481,7 +481,7 @@ def kpi_units(messages: pd.DataFrame, rollup: pd.DataFrame, *, metric: str,
     Examples
     --------
     >>> import pandas as pd
-    >>> from metrics.rollup import conversation_rollup
+    >>> from metrics.core.rollup import conversation_rollup
     >>> m = pd.DataFrame({"conversation_id": ["a", "b"], "speaker": ["user", "agent"], "text": ["x", "y"],
     ...     "timestamp": pd.to_datetime(["2026-08-03", "2026-08-04"], utc=True), "row": [1, 2]})
     >>> kpi_units(m, conversation_rollup(m), metric="escalation_rate")["value"].tolist()
@@ -689,7 +689,7 @@ def kpi_series(messages: pd.DataFrame, rollup: pd.DataFrame, *, metric: str, fre
     Examples
     --------
     >>> import pandas as pd
-    >>> from metrics.rollup import conversation_rollup
+    >>> from metrics.core.rollup import conversation_rollup
     >>> m = pd.DataFrame({"conversation_id": ["a", "b", "c"], "speaker": ["user", "agent", "user"],
     ...     "text": ["x", "y", "z"], "row": [1, 2, 3],
     ...     "timestamp": pd.to_datetime(["2026-08-03", "2026-08-04", "2026-08-10"], utc=True)})
@@ -738,7 +738,7 @@ def kpi_value(messages: pd.DataFrame, rollup: pd.DataFrame, *, metric: str,
     Examples
     --------
     >>> import pandas as pd
-    >>> from metrics.rollup import conversation_rollup
+    >>> from metrics.core.rollup import conversation_rollup
     >>> m = pd.DataFrame({"conversation_id": ["a", "b"], "speaker": ["user", "agent"], "text": ["x", "y"],
     ...     "timestamp": pd.Series([pd.NaT, pd.NaT], dtype="datetime64[ns, UTC]"), "row": [1, 2]})
     >>> kpi_value(m, conversation_rollup(m), metric="escalation_rate")
@@ -760,7 +760,7 @@ def kpi_window(messages: pd.DataFrame, rollup: pd.DataFrame, *, metric: str, sta
     Examples
     --------
     >>> import pandas as pd
-    >>> from metrics.rollup import conversation_rollup
+    >>> from metrics.core.rollup import conversation_rollup
     >>> m = pd.DataFrame({"conversation_id": ["a", "b", "c"], "speaker": ["user", "agent", "agent"],
     ...     "text": ["x"] * 3, "row": [1, 2, 3],
     ...     "timestamp": pd.to_datetime(["2026-08-03", "2026-08-04", "2026-08-20"], utc=True)})
@@ -892,7 +892,7 @@ def kpi_delta(messages: pd.DataFrame, rollup: pd.DataFrame, *, metric: str, freq
     Examples
     --------
     >>> import pandas as pd
-    >>> from metrics.rollup import conversation_rollup
+    >>> from metrics.core.rollup import conversation_rollup
     >>> m = pd.DataFrame({"conversation_id": ["a", "b", "c"], "speaker": ["user", "agent", "user"],
     ...     "text": ["x", "y", "z"], "row": [1, 2, 3],
     ...     "timestamp": pd.to_datetime(["2026-08-03", "2026-08-09", "2026-08-16"], utc=True)})
@@ -963,7 +963,7 @@ def kpi_table(messages: pd.DataFrame, rollup: pd.DataFrame, *, metrics: Sequence
     Examples
     --------
     >>> import pandas as pd
-    >>> from metrics.rollup import conversation_rollup
+    >>> from metrics.core.rollup import conversation_rollup
     >>> m = pd.DataFrame({"conversation_id": ["a", "b"], "speaker": ["user", "agent"], "text": ["x", "y"],
     ...     "timestamp": pd.to_datetime(["2026-08-03", "2026-08-09"], utc=True), "row": [1, 2]})
     >>> t = kpi_table(m, conversation_rollup(m), metrics=["escalation_rate"], bands={"escalation_rate": (0.3, 0.2)})

@@ -27,7 +27,7 @@ def dataset_overview(messages: pd.DataFrame, rollup: pd.DataFrame) -> DatasetOve
 
     Examples
     --------
-    >>> from metrics.rollup import conversation_rollup
+    >>> from metrics.core.rollup import conversation_rollup
     >>> m = pd.DataFrame({"conversation_id": ["a", "a"], "speaker": ["user", "bot"], "text": ["hi", "yo"],
     ...                   "timestamp": pd.to_datetime(["2024-01-01 10:00:00"] * 2, utc=True)})
     >>> o = dataset_overview(m, conversation_rollup(m))

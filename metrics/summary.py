@@ -13,19 +13,19 @@ import math
 
 import pandas as pd
 
-from metrics.loaders import LoadResult
-from metrics.rollup import conversation_rollup
-from metrics.schema import has_timestamps
+from metrics.io.loaders import LoadResult
+from metrics.core.rollup import conversation_rollup
+from metrics.io.schema import has_timestamps
 
 __all__ = ["dataset_section", "build_summary", "SECTION_PROVIDERS", "jsonable"]
 
 #: Family sections, in report order. Each entry is "module:function".
 SECTION_PROVIDERS: list[str] = [
-    "metrics.cli_outcomes:summary_section",
-    "metrics.cli_intents:section_provider",
-    "metrics.cli_funnel:section_provider",
-    "metrics.cli_sentiment:summary_section",
-    "metrics.cli_alerts:section_provider",
+    "metrics.outcomes.cli:summary_section",
+    "metrics.intents.cli:section_provider",
+    "metrics.funnel.cli:section_provider",
+    "metrics.sentiment.cli:summary_section",
+    "metrics.improve.cli_alerts:section_provider",
 ]
 
 
@@ -34,7 +34,7 @@ def dataset_section(result: LoadResult) -> dict:
 
     Examples
     --------
-    >>> from metrics.loaders import load_bytes
+    >>> from metrics.io.loaders import load_bytes
     >>> r = load_bytes(b"conversation_id,speaker,text\\n1,user,hi\\n", "a.csv")
     >>> s = dataset_section(r)
     >>> s["messages"], s["conversations"], s["first_timestamp"]

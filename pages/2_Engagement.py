@@ -1,7 +1,7 @@
 """Engagement: volume trend (week/month/day), spikes, peak hours, engagement depth, business hours,
 repeat users, channels.
 
-Definitions live in metrics/volume.py and metrics/engagement.py; the rendering is in
+Definitions live in metrics/engagement/volume.py and metrics/engagement/__init__.py; the rendering is in
 ui/engagement_view.py. Clicking a bar or cell lists the conversations behind it.
 """
 

@@ -1,7 +1,7 @@
 """Outcomes & escalations: outcome mix over time, five definitions side by side, escalation reasons and
 turns, hand-off wait and success, the last bot message before abandonment, resolution by topic/intent.
 
-Definitions live in metrics/outcomes.py, metrics/escalation.py and metrics/abandonment.py; the
+Definitions live in metrics/outcomes/__init__.py, metrics/outcomes/escalation.py and metrics/outcomes/abandonment.py; the
 rendering is in ui/outcomes_view.py. Clicking a bar or cell lists the conversations behind it.
 """
 

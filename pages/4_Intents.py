@@ -1,7 +1,7 @@
 """Intents: how well the bot recognises what users want (confusion, per-intent quality,
 confidence calibration, threshold what-if, weekly drift, model A/B).
 
-Definitions live in metrics/intents.py; the rendering is in ui/intents_view.py.
+Definitions live in metrics/intents/__init__.py; the rendering is in ui/intents_view.py.
 """
 
 import streamlit as st

@@ -1,8 +1,8 @@
 """Sentiment: how customers feel (VADER on user messages), how the bot sounds, what ratings say,
 and how far VADER agrees with people.
 
-Definitions live in metrics/sentiment.py (scoring), metrics/sentiment_metrics.py (metrics) and
-metrics/sentiment_charts.py (charts); the rendering is in ui/sentiment_view.py.
+Definitions live in metrics/sentiment/__init__.py (scoring), metrics/sentiment/measures.py (metrics) and
+metrics/sentiment/charts.py (charts); the rendering is in ui/sentiment_view.py.
 """
 
 import streamlit as st

@@ -1,8 +1,8 @@
 """Funnel: how far conversations get through the stages you define, where they stop, and what
 the leads were worth downstream (segments, conversion, value, lead quality vs volume).
 
-Definitions live in metrics/funnel.py (saved funnels in metrics/funnel_store.py, charts in
-metrics/funnel_charts.py); the rendering is in ui/funnel_view.py. Contact details (e-mail
+Definitions live in metrics/funnel/__init__.py (saved funnels in metrics/funnel/store.py, charts in
+metrics/funnel/charts.py); the rendering is in ui/funnel_view.py. Contact details (e-mail
 addresses, phone numbers) are masked in every table and export.
 """
 

@@ -1,7 +1,7 @@
 """ROI: cost per outcome, return and sensitivity, with what-ifs, scenarios and shareable links.
 
-Definitions live in metrics/roi.py (links in metrics/roi_params.py, saved scenarios in
-metrics/roi_store.py); the rendering, with the ``st.fragment`` that reruns alone when an input
+Definitions live in metrics/roi/__init__.py (links in metrics/roi/params.py, saved scenarios in
+metrics/roi/store.py); the rendering, with the ``st.fragment`` that reruns alone when an input
 moves, is in ui/roi_view.py.
 """
 

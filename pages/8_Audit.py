@@ -1,7 +1,7 @@
 """Audit: sample conversations, score them with a rubric, label intents, and see where reviewers
 and the automated metrics disagree.
 
-Definitions live in metrics/audit.py (sampling, rubric, results) and metrics/audit_store.py
+Definitions live in metrics/audit/__init__.py (sampling, rubric, results) and metrics/audit/store.py
 (saving); the rendering is in ui/audit_view.py.
 """
 

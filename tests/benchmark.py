@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from metrics.loaders import configure_arrow_memory, load_bytes  # noqa: E402
-from metrics.rollup import conversation_rollup  # noqa: E402
+from metrics.io.loaders import configure_arrow_memory, load_bytes  # noqa: E402
+from metrics.core.rollup import conversation_rollup  # noqa: E402
 
 
 def _rss_kb() -> int:

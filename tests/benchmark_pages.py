@@ -11,10 +11,10 @@ Figures (one run, this machine, same process family):
   unique user texts (one process, no cache), in a child forked from the same parent state as the
   measured run (a forked child pays copy-on-write faults on the parent's heap, about 0.5 s more for
   the first large parse: both sides now pay them);
-* **upload**: the Data page's code path, ``metrics.loaders.load_bytes`` (parse + validate) and, as
+* **upload**: the Data page's code path, ``metrics.io.loaders.load_bytes`` (parse + validate) and, as
   ``ui.shell.save_dataset`` does, ``metrics.sentiment.prefetch_scores`` (sentiment scoring starts in the
   background, its pool niced below the app) then ``metrics.store.save_messages(keep_frame=True)`` into
-  a fresh store; ``metrics.loaders.configure_arrow_memory()`` first, as the app does once per process;
+  a fresh store; ``metrics.io.loaders.configure_arrow_memory()`` first, as the app does once per process;
 * **first computation**: what the first visit of every page computes, calling the same metric
   functions as the pages (read from the page files): the stored dataset as the first page visit after
   the upload gets it (``ui.shell``: the frame kept by the save, not read back) and its rollup, the
@@ -141,8 +141,10 @@ def baseline(path: Path) -> dict:
 # --------------------------------------------------------------------------- what each page computes
 
 def page_overview(c):
-    from metrics import alerts, goals, kpis
-    from metrics.backlog import improvement_candidates, rank_backlog
+    from metrics import kpis
+    from metrics.improve import alerts
+    from metrics.improve import goals
+    from metrics.improve.backlog import improvement_candidates, rank_backlog
     from metrics.overview import dataset_overview
 
     dataset_overview(c.messages, c.rollup)
@@ -154,7 +156,8 @@ def page_overview(c):
 
 
 def page_engagement(c):
-    from metrics import engagement, volume
+    from metrics import engagement
+    from metrics.engagement import volume
 
     r = c.rollup
     engagement.engagement_summary(r)
@@ -176,7 +179,10 @@ def page_engagement(c):
 
 
 def page_outcomes(c):
-    from metrics import abandonment, escalation, outcomes, volume
+    from metrics import outcomes
+    from metrics.outcomes import abandonment
+    from metrics.outcomes import escalation
+    from metrics.engagement import volume
 
     m, r = c.messages, c.rollup
     rules = outcomes.OutcomeRules(timeout_minutes=30.0, export_end=c.all_messages["timestamp"].max())
@@ -223,7 +229,7 @@ def page_intents(c):
 
 
 def page_sentiment_metrics(c):
-    from metrics import sentiment_metrics as sm
+    from metrics.sentiment import measures as sm
 
     s, r = c.scored, c.rollup
     sm.sentiment_distribution(s)
@@ -279,8 +285,8 @@ def page_audit(c):
 
 def page_improvement(c):
     from metrics import kpis
-    from metrics.backlog import improvement_candidates, rank_backlog
-    from metrics.review import improvement_report
+    from metrics.improve.backlog import improvement_candidates, rank_backlog
+    from metrics.improve.review import improvement_report
 
     found = improvement_candidates(c.scored, c.rollup, min_count=20)
     rank_backlog(found.table)
@@ -288,10 +294,10 @@ def page_improvement(c):
     improvement_report([], pd.DataFrame(), dataset_name="bench")
 
 
-IMPORTS = ("sklearn.metrics", "scipy.stats", "vaderSentiment.vaderSentiment", "metrics.abandonment", "metrics.alerts",
-           "metrics.audit", "metrics.backlog", "metrics.engagement", "metrics.escalation", "metrics.funnel",
-           "metrics.goals", "metrics.intents", "metrics.kpis", "metrics.outcomes", "metrics.overview", "metrics.review",
-           "metrics.roi", "metrics.sentiment", "metrics.sentiment_metrics", "metrics.volume")
+IMPORTS = ("sklearn.metrics", "scipy.stats", "vaderSentiment.vaderSentiment", "metrics.outcomes.abandonment", "metrics.improve.alerts",
+           "metrics.audit", "metrics.improve.backlog", "metrics.engagement", "metrics.outcomes.escalation", "metrics.funnel",
+           "metrics.improve.goals", "metrics.intents", "metrics.kpis", "metrics.outcomes", "metrics.overview", "metrics.improve.review",
+           "metrics.roi", "metrics.sentiment", "metrics.sentiment.measures", "metrics.engagement.volume")
 
 PAGE_STEPS = (("Overview", page_overview), ("Engagement", page_engagement), ("Outcomes", page_outcomes),
               ("Intents", page_intents), ("Sentiment metrics", page_sentiment_metrics), ("Funnel", page_funnel),
@@ -306,10 +312,10 @@ class Context:
 
 def upload_and_first_computation(path: Path, db_path: Path, profile: bool) -> dict:
     from metrics import store
-    from metrics.loaders import load_bytes
-    from metrics.rollup import conversation_rollup
+    from metrics.io.loaders import load_bytes
+    from metrics.core.rollup import conversation_rollup
     from metrics.sentiment import SentimentScorer, add_sentiment, prefetch_scores, score_messages
-    from metrics.sentiment_cache import StoreCache
+    from metrics.sentiment.cache import StoreCache
 
     profiler = None
     if profile:
@@ -321,7 +327,7 @@ def upload_and_first_computation(path: Path, db_path: Path, profile: bool) -> di
     t0 = time.perf_counter()
     for module in IMPORTS:  # a server imports these once; the first page visit should not pay for them here
         importlib.import_module(module)
-    from metrics.loaders import configure_arrow_memory
+    from metrics.io.loaders import configure_arrow_memory
 
     configure_arrow_memory()  # as ui.shell.setup_page does once per server process
     imports_s = time.perf_counter() - t0

@@ -25,7 +25,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # noqa: E4
 
 from metrics import store  # noqa: E402
 from metrics.sentiment import SentimentScorer, score_messages  # noqa: E402
-from metrics.sentiment_cache import StoreCache  # noqa: E402
+from metrics.sentiment.cache import StoreCache  # noqa: E402
 
 NAMES = ["bare VADER loop (distinct texts)", "scorer, 2 processes, no cache", "scorer, 1 process, no cache",
          "scorer, 2 processes, cold store cache", "scorer, 1 process, cold store cache", "scorer, warm store cache"]

@@ -79,9 +79,10 @@ class Stats:
 
 def prepare_store(db_path: Path, auditors: int, per_auditor: int) -> dict:
     """The sample dataset (same code path as an upload) and one audit round split between the auditors."""
-    from metrics import audit, audit_store, store
-    from metrics.loaders import load_bytes
-    from metrics.rollup import conversation_rollup
+    from metrics import audit, store
+    from metrics.audit import store as audit_store
+    from metrics.io.loaders import load_bytes
+    from metrics.core.rollup import conversation_rollup
     from ui.shell import SAMPLE_NAME, SAMPLE_PATH
 
     db = store.connect(str(db_path))
@@ -103,7 +104,8 @@ def prepare_store(db_path: Path, auditors: int, per_auditor: int) -> dict:
 
 def stored_scores(db_path: Path) -> dict[tuple[str, str], int]:
     """{(reviewer, conversation_id): overall score} of the round's stored reviews."""
-    from metrics import audit_store, store
+    from metrics import store
+    from metrics.audit import store as audit_store
 
     db = store.connect(str(db_path))
     try:

@@ -6,10 +6,10 @@ import pytest
 from conftest import messages_frame
 from test_outcomes import EXPORT_END, ten_conversations
 
-from metrics.abandonment import abandonment_table, abandonment_turns, last_bot_messages
+from metrics.outcomes.abandonment import abandonment_table, abandonment_turns, last_bot_messages
 from metrics.errors import ConfigError
 from metrics.outcomes import OutcomeRules
-from metrics.rollup import conversation_rollup
+from metrics.core.rollup import conversation_rollup
 
 RULES = OutcomeRules(export_end=EXPORT_END)
 

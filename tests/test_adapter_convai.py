@@ -1,4 +1,4 @@
-"""ConvAI dialogs adapter (metrics.adapters.convai) on the real ConvAI2 wild-evaluation exports."""
+"""ConvAI dialogs adapter (metrics.io.adapters.convai) on the real ConvAI2 wild-evaluation exports."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from conftest import FUZZ_EXAMPLES, ROOT, fuzz_json, only_chatlens_errors, shared_path
 from metrics.errors import ConfigError, ValidationError
-from metrics.loaders import load_bytes, load_path
+from metrics.io.loaders import load_bytes, load_path
 
 LABEL = "ConvAI dialogs (JSON)"
 ROLES = {"participant_roles": {"participant1": "user", "participant2": "bot"}}
@@ -58,7 +58,7 @@ def test_timestamps_come_from_the_dialog_start_and_end():
     raw = json.loads(_data("data_volunteers.json").read_text())
     frame = load_path(_data("data_volunteers.json")).frame
     dialog = raw[1]  # "Hello!" ... 2018-10-29 09:08:40, with several messages
-    from metrics.adapters._common import upload_tag
+    from metrics.io.adapters._common import upload_tag
 
     # dialogs without dialog_id: <file stem>@<content tag>:<record number>, unique per file content
     conv = frame[frame["conversation_id"] == f"data_volunteers@{upload_tag(_data('data_volunteers.json').read_bytes())}:2"]

@@ -1,4 +1,4 @@
-"""Copilot Studio adapter (metrics.adapters.copilot_studio) on the real Dataverse transcript export."""
+"""Copilot Studio adapter (metrics.io.adapters.copilot_studio) on the real Dataverse transcript export."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import FUZZ_EXAMPLES, ROOT, fuzz_json, only_chatlens_errors, shared_path
-from metrics.adapters import read
+from metrics.io.adapters import read
 from metrics.errors import ChatlensError, ValidationError
-from metrics.loaders import load_bytes, load_path
+from metrics.io.loaders import load_bytes, load_path
 
 LABEL = "Microsoft Copilot Studio transcripts"
 EXAMPLES = ("copilot_studio_transcripts", "demos", "misc", "Copilot-Studio-Advanced-Analytics", "examples")

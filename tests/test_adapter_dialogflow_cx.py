@@ -1,4 +1,4 @@
-"""Dialogflow CX adapter (metrics.adapters.dialogflow_cx) on a hand-built BigQuery interaction-log export.
+"""Dialogflow CX adapter (metrics.io.adapters.dialogflow_cx) on a hand-built BigQuery interaction-log export.
 
 tests/fixtures/platforms/dialogflow_cx_bigquery.jsonl (and the same rows as .csv) follow Google's documented
 table: project_id, agent_id, conversation_name, turn_position, request_time, language_code, request
@@ -22,9 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES, FUZZ_EXAMPLES, ROOT, fuzz_json, only_chatlens_errors
-from metrics.adapters import read
+from metrics.io.adapters import read
 from metrics.errors import ValidationError
-from metrics.loaders import load_bytes, load_path
+from metrics.io.loaders import load_bytes, load_path
 
 LABEL = "Dialogflow CX interaction logs (BigQuery)"
 JSONL = FIXTURES / "platforms" / "dialogflow_cx_bigquery.jsonl"

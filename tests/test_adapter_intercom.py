@@ -1,4 +1,4 @@
-"""Intercom adapter (metrics.adapters.intercom) on hand-built conversations in the REST API's shape.
+"""Intercom adapter (metrics.io.adapters.intercom) on hand-built conversations in the REST API's shape.
 
 tests/fixtures/platforms/intercom_conversations.json holds four conversation objects as
 GET /conversations/{id} returns them (source, conversation_parts.conversation_parts with part_type, HTML body,
@@ -22,10 +22,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES, FUZZ_EXAMPLES, ROOT, fuzz_json, only_chatlens_errors
-from metrics.adapters import read
-from metrics.adapters.intercom import html_to_text
+from metrics.io.adapters import read
+from metrics.io.adapters.intercom import html_to_text
 from metrics.errors import ValidationError
-from metrics.loaders import load_bytes, load_path
+from metrics.io.loaders import load_bytes, load_path
 
 LABEL = "Intercom conversations (API JSON)"
 PATH = FIXTURES / "platforms" / "intercom_conversations.json"

@@ -1,4 +1,4 @@
-"""Langfuse adapter (metrics.adapters.langfuse) on hand-built exports in Langfuse's documented shapes.
+"""Langfuse adapter (metrics.io.adapters.langfuse) on hand-built exports in Langfuse's documented shapes.
 
 Fixtures (tests/fixtures/platforms):
 * langfuse_traces.json: a GET /api/public/traces page ({"data": [...], "meta": {...}}) of five traces with the
@@ -28,10 +28,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES, FUZZ_EXAMPLES, ROOT, fuzz_json, only_chatlens_errors
-from metrics.adapters import read
-from metrics.adapters.langfuse import message_text
+from metrics.io.adapters import read
+from metrics.io.adapters.langfuse import message_text
 from metrics.errors import ValidationError
-from metrics.loaders import load_bytes, load_path
+from metrics.io.loaders import load_bytes, load_path
 
 LABEL = "Langfuse traces/scores export"
 DIR = FIXTURES / "platforms"

@@ -1,4 +1,4 @@
-"""Rasa tracker store adapter (metrics.adapters.rasa) on the real customer-support tracker export."""
+"""Rasa tracker store adapter (metrics.io.adapters.rasa) on the real customer-support tracker export."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import FUZZ_EXAMPLES, ROOT, fuzz_json, only_chatlens_errors, shared_path
-from metrics.adapters import read
-from metrics.adapters.rasa import DEFAULT_HANDOFF_NAMES
+from metrics.io.adapters import read
+from metrics.io.adapters.rasa import DEFAULT_HANDOFF_NAMES
 from metrics.errors import ValidationError
-from metrics.loaders import load_bytes, load_path
+from metrics.io.loaders import load_bytes, load_path
 
 LABEL = "Rasa tracker store"
 

@@ -1,4 +1,4 @@
-"""Threaded social-support adapter (metrics.adapters.twcs) on the real 5,000-tweet twcs sample."""
+"""Threaded social-support adapter (metrics.io.adapters.twcs) on the real 5,000-tweet twcs sample."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import FUZZ_EXAMPLES, ROOT, only_chatlens_errors, shared_path
-from metrics.adapters import read
-from metrics.adapters.twcs import TWITTER_TIME_FORMAT
+from metrics.io.adapters import read
+from metrics.io.adapters.twcs import TWITTER_TIME_FORMAT
 from metrics.errors import ValidationError
-from metrics.loaders import load_bytes, load_path
+from metrics.io.loaders import load_bytes, load_path
 
 LABEL = "Customer support on Twitter (twcs CSV)"
 HEADER = "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"

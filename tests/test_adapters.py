@@ -1,4 +1,4 @@
-"""The platform-adapter registry (metrics.adapters): registration, detection, override, options.
+"""The platform-adapter registry (metrics.io.adapters): registration, detection, override, options.
 
 Per-platform mappings are tested in tests/test_adapter_<name>.py; the arbitrary-bytes fuzz that
 every adapter must survive is here, once, over the registry.
@@ -17,13 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES, FUZZ_EXAMPLES, ROOT, SHARED_DATA, only_chatlens_errors, shared_path
-from metrics import adapters
-from metrics.adapters import ADAPTERS, Adapter, detect_platform, get_adapter, list_platforms, read
-from metrics.adapters._common import FALLBACK_INTENT
+from metrics.io import adapters
+from metrics.io.adapters import ADAPTERS, Adapter, detect_platform, get_adapter, list_platforms, read
+from metrics.io.adapters._common import FALLBACK_INTENT
 from metrics.errors import ConfigError, ValidationError
-from metrics.loaders import load_bytes
-from metrics.readers import RawTable
-from metrics.schema import BY_NAME
+from metrics.io.loaders import load_bytes
+from metrics.io.readers import RawTable
+from metrics.io.schema import BY_NAME
 
 PLATFORMS = FIXTURES / "platforms"
 COPILOT = ("copilot_studio_transcripts", "demos", "misc", "Copilot-Studio-Advanced-Analytics", "examples")
@@ -58,7 +58,7 @@ def test_registry_lists_one_adapter_per_module_in_detection_order():
     for name, adapter in ADAPTERS.items():
         assert isinstance(adapter, Adapter) and adapter.name == name
         assert adapter.label and adapter.description
-        module = __import__(f"metrics.adapters.{name}", fromlist=["ADAPTER"])
+        module = __import__(f"metrics.io.adapters.{name}", fromlist=["ADAPTER"])
         assert module.ADAPTER is adapter  # adding a platform = adding one module
 
 

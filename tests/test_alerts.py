@@ -14,11 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, messages_frame
-from metrics import alerts, cli, goals_store
-from metrics.alerts import AlertRule, evaluate_rules, parse_rule, parse_rules
+from metrics import cli
+from metrics.improve import alerts
+from metrics.improve import store as goals_store
+from metrics.improve.alerts import AlertRule, evaluate_rules, parse_rule, parse_rules
 from metrics.errors import ChatlensError, ConfigError, InsufficientDataError
 from metrics.kpis import kpi_series, latest_complete_period
-from metrics.rollup import conversation_rollup
+from metrics.core.rollup import conversation_rollup
 
 SAMPLE = ROOT / "data" / "sample_transcripts.csv.gz"
 # The real entry point (`python -m metrics alerts ...`), with the subcommand registered in metrics.cli.SUBCOMMANDS.
@@ -250,15 +252,15 @@ def test_cli_default_rules_on_the_sample_exit_zero():
 
 
 def test_cli_in_process_and_text_format(tmp_path, monkeypatch, capsys):
-    assert "metrics.cli_alerts" in cli.SUBCOMMANDS  # registered in metrics/cli.py
+    assert "metrics.improve.cli_alerts" in cli.SUBCOMMANDS  # registered in metrics/cli.py
     assert cli.main(["alerts", _csv(tmp_path, agents=5), "--format", "text"]) == 1
     out = capsys.readouterr().out
     assert "BREACHED  Escalation rate: 50.0% in 2026-W33 (> 30.0%, breached)" in out
 
 
 def test_summary_kpis_section(tmp_path):
-    from metrics.cli_alerts import section_provider
-    from metrics.loaders import load_path
+    from metrics.improve.cli_alerts import section_provider
+    from metrics.io.loaders import load_path
 
     frame = load_path(_csv(tmp_path, agents=4)).frame
     section = section_provider(frame, conversation_rollup(frame))
@@ -276,10 +278,10 @@ def test_summary_kpis_section(tmp_path):
 
 def test_summary_gains_kpis_when_registered(tmp_path, monkeypatch):
     from metrics import summary
-    from metrics.loaders import load_path
+    from metrics.io.loaders import load_path
 
     monkeypatch.setattr(summary, "SECTION_PROVIDERS", [*summary.SECTION_PROVIDERS,
-                                                       "metrics.cli_alerts:section_provider"])
+                                                       "metrics.improve.cli_alerts:section_provider"])
     report = summary.build_summary(load_path(_csv(tmp_path, agents=3)))
     json.dumps(report)                                             # JSON-ready: NaN became null
     kpis = {k["name"]: k for k in report["kpis"]}

@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, messages_frame
-from metrics import alerts, goals_store, store
-from metrics.alerts import evaluate_rules, parse_rule, parse_rules
+from metrics import store
+from metrics.improve import alerts
+from metrics.improve import store as goals_store
+from metrics.improve.alerts import evaluate_rules, parse_rule, parse_rules
 from metrics.errors import ConfigError
-from metrics.rollup import conversation_rollup
+from metrics.core.rollup import conversation_rollup
 from metrics.topics import TopicOptions, discover_topics, persist, topic_growth
 
 RUN_CLI = "import sys, metrics.cli as c; sys.exit(c.main(sys.argv[1:]))"

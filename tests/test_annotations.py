@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 from conftest import apptest_page
-from metrics import goals_store, store
-from metrics.changelog import ChangeEntry
-from metrics.changelog_charts import ANNOTATION_COLOR
+from metrics import store
+from metrics.improve import store as goals_store
+from metrics.improve.changelog import ChangeEntry
+from metrics.improve.changelog_charts import ANNOTATION_COLOR
 
 
 def _log_a_change(db_path) -> None:

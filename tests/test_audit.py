@@ -1,4 +1,4 @@
-"""metrics/audit.py: sampling strategies, reviewer assignment, review validation and the results
+"""metrics/audit/__init__.py: sampling strategies, reviewer assignment, review validation and the results
 (means, patterns, weighted kappa, bias, training examples, automated vs human).
 
 Golden values are computed by hand in the comments."""
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from conftest import messages_frame
 from metrics import audit as A
 from metrics.errors import ConfigError, InsufficientDataError
-from metrics.rollup import conversation_rollup
+from metrics.core.rollup import conversation_rollup
 
 
 # --------------------------------------------------------------------------- fixtures

@@ -1,4 +1,4 @@
-"""metrics/audit_store.py, metrics/audit_labels.py and metrics/cli_audit.py: rounds, the atomic
+"""metrics/audit/store.py, metrics/audit/labels.py and metrics/audit/cli.py: rounds, the atomic
 idempotent review save with history, labels for the Intents page, progress, export with formula
 escaping, durability across a restart and two processes saving at once."""
 
@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, messages_frame
-from metrics import audit_labels, audit_store, cli, store
+from metrics import cli, store
+from metrics.audit import store as audit_store
 from metrics.audit import CRITERIA, assign_reviewers
 from metrics.errors import ConfigError, StoreError
 
@@ -192,12 +193,12 @@ def test_intent_labels_follow_the_documented_rule(setup):
                            labels=[{"message_key": "m3u", "verdict": "no"}])
     audit_store.save_score(db, round_id=rid, conversation_id="c3", reviewer="ann", scores=FOUR, now=t0,
                            labels=[{"message_key": "m3u", "verdict": "yes", "predicted_intent": "billing"}])
-    labels = audit_labels.intent_labels(db, ds)
+    labels = audit_store.intent_labels(db, ds)
     assert labels.values.tolist() == [["m0u", "refund"], ["m1u", "refund"], ["m3u", "billing"]]
     assert list(labels.dtypes.astype(str)) == ["str", "str"]
     # an other dataset sees none of them; an empty store has no table and still answers
-    assert audit_labels.intent_labels(db, ds + 1).empty
-    assert audit_labels.intent_labels(store.connect(":memory:"), 1).columns.tolist() == ["message_key", "true_intent"]
+    assert audit_store.intent_labels(db, ds + 1).empty
+    assert audit_store.intent_labels(store.connect(":memory:"), 1).columns.tolist() == ["message_key", "true_intent"]
 
 
 def test_labels_match_the_message_keys_the_intents_page_uses(setup):
@@ -209,7 +210,7 @@ def test_labels_match_the_message_keys_the_intents_page_uses(setup):
     user0 = messages.index[(messages["conversation_id"] == "c0") & (messages["speaker"] == "user")][0]
     audit_store.save_score(db, round_id=rid, conversation_id="c0", reviewer="ann", scores=FOUR,
                            labels=[{"message_key": keys[user0], "verdict": "no", "true_intent": "refund"}])
-    applied = intents.apply_labels(messages, audit_labels.intent_labels(db, ds), keys=keys)
+    applied = intents.apply_labels(messages, audit_store.intent_labels(db, ds), keys=keys)
     assert applied.loc[user0, "true_intent"] == "refund"
     assert applied["true_intent"].notna().sum() == 1
 
@@ -250,8 +251,8 @@ def test_cli_audit_export_csv_json_and_errors(tmp_path, capsys):
     audit_store.save_score(db, round_id=rid, conversation_id="c0", reviewer="ann", scores=FOUR,
                            flags=["good_example"], note="-SUM(A1)")
     db.close()
-    if "metrics.cli_audit" not in cli.SUBCOMMANDS:  # the lead registers it; register for this test only
-        cli.SUBCOMMANDS.append("metrics.cli_audit")
+    if "metrics.audit.cli" not in cli.SUBCOMMANDS:  # the lead registers it; register for this test only
+        cli.SUBCOMMANDS.append("metrics.audit.cli")
         registered = True
     else:
         registered = False
@@ -272,7 +273,7 @@ def test_cli_audit_export_csv_json_and_errors(tmp_path, capsys):
         assert "no store at" in capsys.readouterr().err
     finally:
         if registered:
-            cli.SUBCOMMANDS.remove("metrics.cli_audit")
+            cli.SUBCOMMANDS.remove("metrics.audit.cli")
 
 
 # --------------------------------------------------------------------------- durability
@@ -291,7 +292,7 @@ def test_a_restart_loses_nothing(tmp_path):
     again = store.connect(path)  # a new process would open the file the same way
     pd.testing.assert_frame_equal(audit_store.export_scores(again), before)
     assert len(audit_store.score_history(again, rid, "c0", "ann")) == 2
-    assert audit_labels.intent_labels(again, ds).values.tolist() == [["m1u", "refund"]]
+    assert audit_store.intent_labels(again, ds).values.tolist() == [["m1u", "refund"]]
     assert audit_store.get_round(again, "week 32")["conversation_count"] == 3
     again.close()
 
@@ -300,7 +301,8 @@ _WRITER = r"""
 import sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[5])
-from metrics import audit_store, store
+from metrics import store
+from metrics.audit import store as audit_store
 from metrics.audit import CRITERIA
 path, reviewer, writes, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 db = store.connect(path, timeout_seconds=30)

@@ -11,7 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, messages_frame
-from metrics import audit_store, store
+from metrics import store
+from metrics.audit import store as audit_store
 from metrics.audit import CRITERIA, assign_reviewers
 from ui import auth
 from ui.fmt import literal
@@ -376,7 +377,8 @@ def test_a_non_admin_cannot_save_goals(db_path):
     from streamlit.testing.v1 import AppTest
 
     from conftest import ROOT
-    from metrics import goals_store, store
+    from metrics import store
+    from metrics.improve import store as goals_store
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.secrets["chatlens"] = {"password": "pw", "admins": ["alice"]}

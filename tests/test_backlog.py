@@ -9,12 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, messages_frame
-from metrics import goals_store, store
-from metrics.backlog import data_weeks, improvement_candidates, rank_backlog
-from metrics.changelog import ChangeEntry
+from metrics import store
+from metrics.improve import store as goals_store
+from metrics.improve.backlog import data_weeks, improvement_candidates, rank_backlog
+from metrics.improve.changelog import ChangeEntry
 from metrics.errors import ConfigError
-from metrics.loaders import load_path
-from metrics.rollup import conversation_rollup
+from metrics.io.loaders import load_path
+from metrics.core.rollup import conversation_rollup
 
 
 def _escalations(counts: dict[str, int], *, days: int = 28):

@@ -9,10 +9,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, messages_frame, shared_path
-from metrics import goals_store, store
-from metrics.backlog import CANDIDATE_COLUMNS, gap_item, improvement_candidates, rank_backlog
+from metrics import store
+from metrics.improve import store as goals_store
+from metrics.improve.backlog import CANDIDATE_COLUMNS, gap_item, improvement_candidates, rank_backlog
 from metrics.errors import ConfigError
-from metrics.rollup import conversation_rollup
+from metrics.core.rollup import conversation_rollup
 from test_page_topics import _rows
 
 GAP = {"topic": 7, "name": "reset password", "message_count": 12, "conversation_count": 9,
@@ -118,7 +119,7 @@ def test_pages_on_a_fixture(db_path):
 
 def test_pages_on_the_real_rasa_export(db_path):
     path = shared_path("rasa_tracker_customer_support", "trackers.jsonl")
-    from metrics.loaders import load_path
+    from metrics.io.loaders import load_path
 
     db = store.connect(str(db_path))
     result = load_path(str(path), pseudonym_key=store.pseudonym_key(db))

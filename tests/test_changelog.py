@@ -10,10 +10,13 @@ import pandas as pd
 import pytest
 
 from conftest import messages_frame
-from metrics import changelog, changelog_charts, goals_store, kpis, store
-from metrics.changelog import ChangeEntry, before_after
+from metrics import kpis, store
+from metrics.improve import changelog
+from metrics.improve import changelog_charts
+from metrics.improve import store as goals_store
+from metrics.improve.changelog import ChangeEntry, before_after
 from metrics.errors import ConfigError, InsufficientDataError
-from metrics.rollup import conversation_rollup
+from metrics.core.rollup import conversation_rollup
 
 
 def _daily(days=28, start="2026-09-01", escalate=lambda d: False, rating=None):

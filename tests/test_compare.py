@@ -1,4 +1,4 @@
-"""metrics.compare: two periods, two datasets and two NLU models side by side, with hand-computed values."""
+"""metrics.improve.compare: two periods, two datasets and two NLU models side by side, with hand-computed values."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, messages_frame
-from metrics import compare, kpis
+from metrics import kpis
+from metrics.improve import compare
 from metrics.errors import ConfigError, InsufficientDataError
-from metrics.rollup import conversation_rollup
+from metrics.core.rollup import conversation_rollup
 
 WEEK_A = ("2026-08-10", "2026-08-16")  # Mon..Sun, ISO 2026-W33
 WEEK_B = ("2026-08-03", "2026-08-09")  # ISO 2026-W32
@@ -116,7 +117,7 @@ def test_every_kpi_listed_and_unavailable_ones_say_why(two_weeks):
 
 @pytest.fixture(scope="module")
 def sample():
-    from metrics.loaders import load_path
+    from metrics.io.loaders import load_path
 
     messages = load_path(ROOT / "data" / "sample_transcripts.csv.gz").frame
     return messages, conversation_rollup(messages)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from metrics import audit_store, store
+from metrics import store
+from metrics.audit import store as audit_store
 from metrics.audit import CRITERIA
 from test_audit_store import _dataset, _round
 
@@ -26,7 +27,8 @@ _WRITER = """
 import sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[4])
-from metrics import audit_store, store
+from metrics import store
+from metrics.audit import store as audit_store
 from metrics.audit import CRITERIA
 path, reviewer, flags = sys.argv[1], sys.argv[2], sys.argv[3]
 db = store.connect(path, timeout_seconds=120)

@@ -34,7 +34,7 @@ def _small_rows() -> list[dict]:
 def two_datasets(tmp_path_factory):
     """A store holding the sample (A) and a small dataset without lead columns (B); CHATLENS_DB points at it."""
     from metrics import store
-    from metrics.loaders import load_bytes
+    from metrics.io.loaders import load_bytes
     from ui.shell import SAMPLE_NAME, SAMPLE_PATH
 
     path = tmp_path_factory.mktemp("switching") / "chatlens.db"
@@ -42,7 +42,7 @@ def two_datasets(tmp_path_factory):
     sample = load_bytes(SAMPLE_PATH.read_bytes(), SAMPLE_PATH.name)
     a = store.save_messages(db, sample.frame, dataset_name=SAMPLE_NAME, source_format=sample.format).dataset_id
     b = store.save_messages(db, messages_frame(_small_rows()), dataset_name="small export").dataset_id
-    from metrics import audit_store
+    from metrics.audit import store as audit_store
 
     audit_store.add_reviewer(db, "ann")  # the Audit page shows the round builder for a reviewer
     import pandas as pd

@@ -17,11 +17,15 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
-from metrics import audit, audit_queue, audit_store, goals_store, roi, roi_store, store
-from metrics.changelog import ChangeEntry
-from metrics.loaders import load_bytes
+from metrics import audit, roi, store
+from metrics.audit import queue as audit_queue
+from metrics.audit import store as audit_store
+from metrics.improve import store as goals_store
+from metrics.roi import store as roi_store
+from metrics.improve.changelog import ChangeEntry
+from metrics.io.loaders import load_bytes
 from metrics.sentiment import add_sentiment, text_hash
-from metrics.sentiment_cache import StoreCache
+from metrics.sentiment.cache import StoreCache
 
 SAMPLE = ROOT / "data" / "sample_transcripts.csv.gz"
 SECRET_NOTE = "reviewer note 7f3a: customer Jane Roe, card ending 4242"
@@ -83,7 +87,7 @@ def deleted(tmp_path_factory):
                                 ChangeEntry("2026-09-22", f"Fix intent {tag}", "training_data", "intent_accuracy",
                                             dataset_id=dataset_id, backlog_key=f"intent:{tag}-2"))
         assert change > 0
-        from metrics.backlog import gap_item
+        from metrics.improve.backlog import gap_item
 
         goals_store.add_backlog_item(db, dataset_id, gap_item(
             {"topic": 1, "name": f"gap {tag}", "message_count": 3, "conversation_count": 2, "escalation_rate": 0.0,
@@ -139,7 +143,7 @@ def test_no_row_of_the_deleted_dataset_remains_anywhere(deleted):
         assert kept == deleted["kept_before"]
         assert conn.execute("SELECT name FROM datasets").fetchall() == [("keeper",)]
         # not tied to a dataset, by design: global change-log entries, reviewers, ROI scenarios (the user's work;
-        # source_dataset_id is informational, metrics/roi_store.py)
+        # source_dataset_id is informational, metrics/roi/store.py)
         assert conn.execute("SELECT count(*) FROM change_log WHERE dataset_id IS NULL").fetchone()[0] == 1
         assert conn.execute("SELECT count(*) FROM roi_scenarios").fetchone()[0] == 1
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -90,10 +90,15 @@ def _csv() -> bytes:
 
 def seed(path) -> None:
     """The hostile names, stored through the store APIs (as the pages would store them)."""
-    from metrics import alerts, audit, audit_store, changelog, goals, goals_store, store
+    from metrics import audit, store
+    from metrics.improve import alerts
+    from metrics.audit import store as audit_store
+    from metrics.improve import changelog
+    from metrics.improve import goals
+    from metrics.improve import store as goals_store
     from metrics import funnel as F
-    from metrics import funnel_store
-    from metrics.loaders import load_bytes
+    from metrics.funnel import store as funnel_store
+    from metrics.io.loaders import load_bytes
 
     db = store.connect(str(path))
     loaded = load_bytes(_csv(), "hostile.csv")

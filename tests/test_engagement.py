@@ -11,7 +11,7 @@ from test_outcomes import ten_conversations
 from metrics.engagement import (after_hours_rate, duration_distribution, engagement_by_segment, engagement_summary,
                                 message_count_distribution, repeat_users, user_turns_distribution)
 from metrics.errors import ConfigError, InsufficientDataError
-from metrics.rollup import conversation_rollup
+from metrics.core.rollup import conversation_rollup
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ from test_outcomes import ten_conversations
 from test_outcomes_properties import _na, _norm_event, conversations_in_order, reference_primary_intent, varied_frames
 
 from metrics.errors import ConfigError, InsufficientDataError
-from metrics.escalation import (REASON_LOW_CONFIDENCE, REASON_NEGATIVE, REASON_REQUESTED, REASON_SENSITIVE,
+from metrics.outcomes.escalation import (REASON_LOW_CONFIDENCE, REASON_NEGATIVE, REASON_REQUESTED, REASON_SENSITIVE,
                                 REASON_UNSPECIFIED, EscalationRules, derive_reason, escalation_by,
                                 escalation_reasons, escalation_summary, escalation_table, escalation_timing,
                                 escalation_turns, handoff_success, handoff_wait, handoff_wait_times)
-from metrics.rollup import conversation_rollup
+from metrics.core.rollup import conversation_rollup
 
 
 @pytest.fixture
@@ -303,7 +303,7 @@ def test_derived_reasons_match_derive_reason(conversations, rules):
 @pytest.mark.parametrize("by, slots", [("hour", 24), ("weekday", 7)])
 def test_escalation_by_time_slot_on_an_empty_timed_rollup_gives_every_slot_empty(by, slots):
     """Found by tests/test_metric_contract.py: the empty rollup's stand-in column was float, so .dt failed."""
-    from metrics.escalation import escalation_by
+    from metrics.outcomes.escalation import escalation_by
 
     m = messages_frame([dict(conversation_id="a", speaker="user", text="hi",
                              timestamp="2026-08-03T10:00:00Z")]).iloc[0:0]

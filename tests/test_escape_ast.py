@@ -73,7 +73,7 @@ NUMBER_FORMATTERS = {"pct", "num"}
 LONE_FORMATTERS = {"money", "by_unit"}
 NUMBER_BUILTINS = {"int", "float", "len", "round", "abs", "bool"}
 #: Markdown documents built by metrics/ (reviewed: every data value in them goes through
-#: ``metrics.review.md_escape``), accepted inside ``harden_markdown(...)`` only.
+#: ``metrics.improve.review.md_escape``), accepted inside ``harden_markdown(...)`` only.
 METRICS_MARKDOWN_BUILDERS = {"review_markdown", "improvement_report"}
 HARDEN = "harden_markdown"
 CONSTANT_NAME = re.compile(r"^_?[A-Z][A-Z0-9_]*$")
@@ -522,7 +522,7 @@ SAFE = {
                   "def f(a):\n    st.metric('Cost', money(a))\n    st.metric('Cost', show(a))",
     "escaped money": "from ui.fmt import money\ndef f(a, b):\n"
                      "    st.caption(f'{literal(money(a))} to {literal(money(b))}')",
-    "metrics Markdown": "from ui.fmt import harden_markdown\nfrom metrics.review import review_markdown\n"
+    "metrics Markdown": "from ui.fmt import harden_markdown\nfrom metrics.improve.review import review_markdown\n"
                         "def f(r):\n    st.markdown(harden_markdown(review_markdown(r)))",
 }
 

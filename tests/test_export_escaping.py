@@ -3,13 +3,13 @@
 Export paths found (grep for to_csv / download_button / download_csv / to_csv_bytes in metrics/ ui/
 pages/ app.py):
 
-* ``metrics/export.py``: ``escape_formulas`` and ``to_csv_bytes`` (every path below goes through it);
+* ``metrics/io/export.py``: ``escape_formulas`` and ``to_csv_bytes`` (every path below goes through it);
 * ``ui/shell.py``: ``download_csv`` (every page's "Download ... (CSV)" button) and the problem list of
   ``show_error`` (``problems.csv``);
 * ``ui/data_page.py``: the skipped-rows download after a skip-mode upload;
 * ``ui/overview.py``: the weekly review CSV (``to_csv_bytes`` directly);
 * ``ui/audit_view.py``: training examples and score exports (``download_csv``);
-* ``metrics/audit_store.py``: ``export_scores_csv``; ``metrics/cli_audit.py``: ``audit-export --format csv``.
+* ``metrics/audit/store.py``: ``export_scores_csv``; ``metrics/audit/cli.py``: ``audit-export --format csv``.
 
 Non-CSV downloads (Markdown reports, the audit JSONL) are out of scope. No export bypasses
 ``to_csv_bytes`` today; ``test_no_csv_export_bypasses_to_csv_bytes`` keeps it so.
@@ -35,10 +35,12 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
-from metrics import audit, audit_store, cli_audit, store
+from metrics import audit, store
+from metrics.audit import store as audit_store
+from metrics.audit import cli as cli_audit
 from metrics.errors import ValidationError
-from metrics.export import FORMULA_PREFIXES, escape_formulas, to_csv_bytes
-from metrics.loaders import load_bytes
+from metrics.io.export import FORMULA_PREFIXES, escape_formulas, to_csv_bytes
+from metrics.io.loaders import load_bytes
 from ui import shell
 
 SAMPLE = ROOT / "data" / "sample_transcripts.csv.gz"
@@ -64,7 +66,7 @@ def csv_violations(payload: bytes) -> list[tuple[int, int, str]]:
             if cell.startswith(FORMULA_PREFIXES) and not _is_number(cell)]
 
 
-# --------------------------------------------------------------------------- metrics/export.py
+# --------------------------------------------------------------------------- metrics/io/export.py
 
 def test_escape_formulas_golden():
     frame = pd.DataFrame({
@@ -167,7 +169,7 @@ def test_shell_download_csv_escapes(downloads):
 
 def _show_error_script():
     from metrics.errors import ChatlensError
-    from metrics.loaders import load_bytes
+    from metrics.io.loaders import load_bytes
     from ui import shell
 
     bad = (b"conversation_id,speaker,text,confidence\n"

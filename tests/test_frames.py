@@ -1,4 +1,4 @@
-"""metrics.frames.filter_rows equals pandas' boolean indexing, on every dtype of a validated frame."""
+"""metrics.core.frames.filter_rows equals pandas' boolean indexing, on every dtype of a validated frame."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import messages_frame
-from metrics.frames import filter_rows
+from metrics.core.frames import filter_rows
 
 
 def _frame(n: int) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Funnels (metrics/funnel.py): rules, strict/non-strict reach, per-stage table, drop-off,
+"""Funnels (metrics/funnel/__init__.py): rules, strict/non-strict reach, per-stage table, drop-off,
 segments, downstream conversion, lead quality, masking."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from metrics.funnel import (DEFAULT_LEAD_FUNNEL, EMAIL_PATTERN, PHONE_PATTERN, R
                             last_bot_message_before_dropoff, lead_quality, mask_contact_details,
                             mask_messages, parse_rule, parse_stage, reached_stage, segment_columns,
                             validate_funnel)
-from metrics.schema import empty_frame
+from metrics.io.schema import empty_frame
 
 STAGES = [
     Stage("inquiry", "event:inquiry"),
@@ -477,7 +477,7 @@ def test_contact_stage_warning():
 
 @pytest.mark.shared_data
 def test_masking_real_tweets_removes_every_match():
-    from metrics.loaders import load_path
+    from metrics.io.loaders import load_path
 
     # redact_pii=False: the raw text, to test the funnel's own masking (redaction at upload is on by default)
     frame = load_path(shared_path("twcs_sample", "twcs.csv"), on_error="skip", redact_pii=False).frame
@@ -709,8 +709,8 @@ _CSV = ("conversation_id,timestamp,speaker,text,event,converted,conversion_value
 def funnel_cli(monkeypatch, capsys):
     from metrics import cli
 
-    monkeypatch.setattr(cli, "SUBCOMMANDS", [m for m in cli.SUBCOMMANDS if m != "metrics.cli_funnel"]
-                        + ["metrics.cli_funnel"])
+    monkeypatch.setattr(cli, "SUBCOMMANDS", [m for m in cli.SUBCOMMANDS if m != "metrics.funnel.cli"]
+                        + ["metrics.funnel.cli"])
 
     def call(*argv):
         code = cli.main(list(argv))
@@ -763,7 +763,7 @@ def test_cli_bad_stage_exits_2_with_one_line(tmp_path, funnel_cli, stage, fragme
 
 
 def test_summary_section():
-    from metrics.cli_funnel import section_provider, summary_section
+    from metrics.funnel.cli import section_provider, summary_section
 
     m = messages_frame(golden_rows())
     section = summary_section(m)

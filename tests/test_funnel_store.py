@@ -1,4 +1,4 @@
-"""Saved funnels (metrics/funnel_store.py): save/list/load/copy/rename/delete, validation,
+"""Saved funnels (metrics/funnel/store.py): save/list/load/copy/rename/delete, validation,
 persistence across connections and two concurrent writers."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from metrics import funnel_store as fs
+from metrics.funnel import store as fs
 from metrics.errors import ConfigError, StoreError
 from metrics.funnel import DEFAULT_LEAD_FUNNEL, Stage
 
@@ -114,7 +114,8 @@ def test_persists_across_connections(db_path):
 
 _WRITER = """
 import sys
-from metrics import store, funnel_store as fs
+from metrics import store
+from metrics.funnel import store as fs
 from metrics.funnel import Stage
 db = store.connect(sys.argv[1])
 for i in range(60):

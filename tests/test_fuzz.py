@@ -1,7 +1,7 @@
 """Fuzzing the loaders and every platform adapter: only ChatlensError subclasses may escape.
 
 Targets: ``load_bytes`` with ``platform="auto"`` and ``"generic"``, and ``load_bytes`` forced
-through each adapter of :func:`metrics.adapters.list_platforms` (``platform=name``). Inputs:
+through each adapter of :func:`metrics.io.adapters.list_platforms` (``platform=name``). Inputs:
 
 * arbitrary bytes under every file-name kind (.csv .json .jsonl .tsv .gz .zip, none);
 * arbitrary structured JSON (``st.recursive`` of dicts/lists/scalars, keys drawn mostly from the
@@ -32,10 +32,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from conftest import FIXTURES
-from metrics import adapters, pii
+from metrics.io import adapters
+from metrics.io import pii
 from metrics.errors import ChatlensError
-from metrics.loaders import load_bytes
-from metrics.schema import SPEAKERS
+from metrics.io.loaders import load_bytes
+from metrics.io.schema import SPEAKERS
 
 EXAMPLES = int(os.environ.get("CHATLENS_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,

@@ -7,9 +7,10 @@ import re
 import pytest
 
 from conftest import SHARED_DATA
-from metrics import goals, goals_store
+from metrics.improve import goals
+from metrics.improve import store as goals_store
 from metrics.errors import ConfigError
-from metrics.goals import Goal, check_goals, goals_from_records, suggested_goals
+from metrics.improve.goals import Goal, check_goals, goals_from_records, suggested_goals
 
 GUIDE = SHARED_DATA.parent / "docs" / "chatbot-analytics-guide.txt"
 

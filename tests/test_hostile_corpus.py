@@ -157,7 +157,7 @@ def disarm_hang_dump(f) -> None:
 
 def hang_summary(dump: str | Path | None, limit: int = 4) -> str:
     """Where a faulthandler dump's busiest Chatlens thread was: its innermost frame (any library), then its innermost
-    Chatlens frames, e.g. 'pandas/io/parsers/readers.py:626 in _read | metrics/readers.py:723 in _read_delimited < ...'."""
+    Chatlens frames, e.g. 'pandas/io/parsers/readers.py:626 in _read | metrics/io/readers.py:723 in _read_delimited < ...'."""
     try:
         text = Path(dump).read_text(errors="replace") if dump else ""
     except OSError:

@@ -27,10 +27,11 @@ import pandas as pd
 import pytest
 
 from conftest import FIXTURES
-from metrics import adapters, store
+from metrics import store
+from metrics.io import adapters
 from metrics.errors import ChatlensError, ValidationError
-from metrics.loaders import load_bytes
-from metrics.schema import SPEAKERS
+from metrics.io.loaders import load_bytes
+from metrics.io.schema import SPEAKERS
 
 HOSTILE = FIXTURES / "hostile"
 sys.path.insert(0, str(HOSTILE))
@@ -272,7 +273,7 @@ def test_a_one_megabyte_message_loads_whole(generated, name, tmp_path):
 
 
 def test_ten_thousand_columns(generated):
-    # More columns than the reader's limit (metrics.readers.DEFAULT_MAX_COLUMNS, 2,000): refused from the header
+    # More columns than the reader's limit (metrics.io.readers.DEFAULT_MAX_COLUMNS, 2,000): refused from the header
     # line, before parsing. Wide files within the limit, and the 20-column listing of a missing text column, are
     # tested in test_readers_limits.py.
     for name, columns in (("ten_thousand_columns.csv", 10_003), ("ten_thousand_columns_no_text.csv", 10_000)):

@@ -1,5 +1,5 @@
-"""Intent recognition metrics (metrics/intents.py, metrics/stats.py, metrics/intent_charts.py,
-metrics/cli_intents.py): hand-computed golden fixture, equality with scikit-learn on random
+"""Intent recognition metrics (metrics/intents/__init__.py, metrics/core/stats.py, metrics/intents/charts.py,
+metrics/intents/cli.py): hand-computed golden fixture, equality with scikit-learn on random
 labels (Hypothesis), properties (shuffle invariance, empty input, no mutation), errors."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sklearn.metrics import (
 from conftest import messages_frame
 from metrics import intents as I
 from metrics.errors import ConfigError, InsufficientDataError
-from metrics.stats import two_proportion_ztest, wilson_interval
+from metrics.core.stats import two_proportion_ztest, wilson_interval
 
 FB = "nlu_fallback"
 
@@ -703,7 +703,7 @@ def test_fallback_name_is_configurable(golden):
 
 
 def test_charts_build(golden):
-    from metrics import intent_charts as C
+    from metrics.intents import charts as C
 
     spec = C.confusion_heatmap(I.confusion(golden)).to_dict()
     param = spec["params"][0]
@@ -729,8 +729,8 @@ def test_charts_build(golden):
 def _cli(monkeypatch, argv):
     import metrics.cli as cli
 
-    if "metrics.cli_intents" not in cli.SUBCOMMANDS:
-        monkeypatch.setattr(cli, "SUBCOMMANDS", [*cli.SUBCOMMANDS, "metrics.cli_intents"])
+    if "metrics.intents.cli" not in cli.SUBCOMMANDS:
+        monkeypatch.setattr(cli, "SUBCOMMANDS", [*cli.SUBCOMMANDS, "metrics.intents.cli"])
     return cli.main(argv)
 
 
@@ -768,7 +768,7 @@ def test_cli_errors(tmp_path, monkeypatch, capsys):
 
 
 def test_summary_section(golden):
-    from metrics.cli_intents import section_provider, summary_section
+    from metrics.intents.cli import section_provider, summary_section
 
     assert summary_section(golden.drop(columns="true_intent")) is None
     s = summary_section(golden)

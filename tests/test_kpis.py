@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from conftest import ROOT, messages_frame
 from metrics import kpis
 from metrics.errors import ConfigError, InsufficientDataError
-from metrics.loaders import load_path
-from metrics.rollup import conversation_rollup
+from metrics.io.loaders import load_path
+from metrics.core.rollup import conversation_rollup
 
 
 @pytest.fixture(scope="module")

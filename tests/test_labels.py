@@ -8,7 +8,7 @@ import pytest
 from conftest import apptest_page, messages_frame
 from metrics import intents
 from metrics.errors import ValidationError
-from metrics.labels import apply_label_file, read_labels
+from metrics.io.labels import apply_label_file, read_labels
 
 
 def test_read_labels_uses_synonyms_and_drops_empty_labels():

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 
 from conftest import FIXTURES
 from metrics.errors import ChatlensError, ConfigError, ValidationError
-from metrics.adapters._common import upload_tag
-from metrics.loaders import load_bytes, parse_map_args
-from metrics.validate import detect_mapping
+from metrics.io.adapters._common import upload_tag
+from metrics.io.loaders import load_bytes, parse_map_args
+from metrics.io.validate import detect_mapping
 
 BAD = FIXTURES / "bad"
 GOOD = FIXTURES / "good"
@@ -250,7 +250,7 @@ pooled = {  # few distinct values, repeated: normalize converts and checks each 
 def test_each_value_is_converted_and_checked_as_if_it_were_alone(rows):
     """Reference: normalizing each row on its own. The whole column must give every row the same value
     and the same problems (confidence stays within 0-1 here, so no percentage scaling couples the rows)."""
-    from metrics.validate import normalize
+    from metrics.io.validate import normalize
 
     raw = pd.DataFrame(rows, dtype="str").assign(cid="c1", body="hi")
     mapping = {"conversation_id": "cid", "text": "body", **{c: c for c in pooled}}
@@ -293,7 +293,7 @@ def test_vectorised_date_parsing_equals_parsing_each_value(first, others, utc, d
     the one-by-one dateutil result for every value (formats mixed, invalid dates, out of range, offsets)."""
     import datetime as dt
 
-    from metrics.validate import _parse_each, _parse_mixed
+    from metrics.io.validate import _parse_each, _parse_mixed
 
     def render(fmt, when):
         if fmt in ("garbage", "31/02/2024 10:00", "99/99/9999"):

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import ROOT, shared_path
 from metrics.errors import ValidationError
-from metrics.loaders import load_path
-from metrics.rollup import conversation_rollup
+from metrics.io.loaders import load_path
+from metrics.core.rollup import conversation_rollup
 
 pytestmark = pytest.mark.shared_data
 

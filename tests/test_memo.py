@@ -1,4 +1,4 @@
-"""metrics.memo: a result is reused only for frames with the same data, and cannot be changed through a caller."""
+"""metrics.core.memo: a result is reused only for frames with the same data, and cannot be changed through a caller."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 
 from conftest import messages_frame
-from metrics import escalation, memo, outcomes
-from metrics.rollup import conversation_rollup
+from metrics import outcomes
+from metrics.outcomes import escalation
+from metrics.core import memo
+from metrics.core.rollup import conversation_rollup
 
 
 @pytest.fixture(autouse=True)

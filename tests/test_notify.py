@@ -1,4 +1,4 @@
-"""metrics.notify and ``alerts --notify``: payloads, a local webhook (retries, refusals, redirects) and a local
+"""metrics.improve.notify and ``alerts --notify``: payloads, a local webhook (retries, refusals, redirects) and a local
 SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import messages_frame
-from metrics import notify
+from metrics.improve import notify
 from metrics.errors import ConfigError
 
 REPORT = {"week": "2026-W33", "breached": [
@@ -246,8 +246,9 @@ def test_cli_alerts_bad_target_exits_2_before_work(tmp_path, capsys):
 
 
 def test_cli_alerts_on_a_stored_dataset_with_saved_rules(tmp_path, hook, capsys, fast_retry):
-    from metrics import goals_store, store
-    from metrics.alerts import parse_rule
+    from metrics import store
+    from metrics.improve import store as goals_store
+    from metrics.improve.alerts import parse_rule
 
     export = _alerting_export(tmp_path / "bot.csv")
     db_path = tmp_path / "store.db"

@@ -17,8 +17,8 @@ from metrics.errors import ConfigError, InsufficientDataError
 from metrics.outcomes import (NO_TAG, OutcomeRules, canonical_outcome, classify_outcomes, conversation_tags,
                               is_small_talk, outcome_mix, outcome_rates, outcome_table, primary_intent,
                               resolution_by_tag, vendor_definitions, vendor_outcome_table)
-from metrics.rollup import conversation_rollup
-from metrics.stats import wilson_interval
+from metrics.core.rollup import conversation_rollup
+from metrics.core.stats import wilson_interval
 
 EXPORT_END = "2026-08-10T12:00:00Z"
 RULES = OutcomeRules(export_end=EXPORT_END)
@@ -422,7 +422,7 @@ def test_conversation_tags_empty_and_errors(ten):
 # ----------------------------------------------------------------------------- CLI section
 
 def test_summary_section_keys_and_values(ten):
-    from metrics.cli_outcomes import summary_section
+    from metrics.outcomes.cli import summary_section
 
     m, r = ten
     s = summary_section(m, r)
@@ -450,7 +450,7 @@ def test_summary_section_keys_and_values(ten):
 
 
 def test_summary_section_without_timestamps():
-    from metrics.cli_outcomes import summary_section
+    from metrics.outcomes.cli import summary_section
 
     m = messages_frame([{"conversation_id": "a", "speaker": "user", "text": "x"},
                         {"conversation_id": "a", "speaker": "bot", "text": "y?"}])

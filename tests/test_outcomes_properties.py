@@ -18,9 +18,12 @@ from conftest import messages_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics import abandonment, engagement, escalation, outcomes, volume
-from metrics.cli_outcomes import summary_section
-from metrics.rollup import conversation_rollup
+from metrics import engagement, outcomes
+from metrics.outcomes import abandonment
+from metrics.outcomes import escalation
+from metrics.engagement import volume
+from metrics.outcomes.cli import summary_section
+from metrics.core.rollup import conversation_rollup
 
 USER_TEXTS = ["hi", "thanks", "where is my order?", "I want a human", "this is useless", "my card was stolen",
               "price of pro?", "ok", "blorp"]

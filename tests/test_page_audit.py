@@ -9,7 +9,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, messages_frame
-from metrics import audit_labels, audit_store, store
+from metrics import store
+from metrics.audit import labels as audit_labels
+from metrics.audit import store as audit_store
 from metrics.audit import CRITERIA, assign_reviewers
 from metrics.errors import StoreError
 
@@ -282,7 +284,7 @@ def test_a_blank_reviewer_name_is_refused(db_path, name):
 
 
 def test_prioritised_round_offers_queued_conversations_first_and_takes_them_off_the_queue(db_path):
-    from metrics import audit_queue
+    from metrics.audit import queue as audit_queue
 
     ds = _seed(db_path)
     db = store.connect(str(db_path))

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
-from metrics.loaders import load_path
+from metrics.io.loaders import load_path
 
 PAGE = "pages/11_Conversations.py"
 
@@ -146,7 +146,7 @@ def test_a_drill_down_opens_this_page_with_its_filter_in_the_url(store_path, sam
     _run(at)
     assert at.query_params["reason"] == reason
     assert at.selectbox(key=_key(at, "_reason")).value == reason
-    from metrics.rollup import conversation_rollup
+    from metrics.core.rollup import conversation_rollup
 
     rollup = conversation_rollup(sample)
     assert _count(at) == int((rollup["escalation_reason"] == reason).sum())
@@ -172,7 +172,7 @@ def test_open_conversation_from_a_drill_down_list_shows_its_transcript(store_pat
 
 def test_date_range_and_outcome_from_the_url(store_path, sample):
     from metrics import outcomes
-    from metrics.rollup import conversation_rollup
+    from metrics.core.rollup import conversation_rollup
 
     rollup = conversation_rollup(sample)
     day = rollup["started_at"].min().date() + pd.Timedelta(days=7)

@@ -1,7 +1,7 @@
 """The Engagement page (pages/2_Engagement.py) under AppTest: the default sample, the week/month toggle,
 spike markers and warning, selection-driven drill-downs, and a dataset without timestamps.
 
-Expected numbers are computed independently with metrics.volume / metrics.engagement on the same data."""
+Expected numbers are computed independently with metrics.engagement.volume / metrics.engagement on the same data."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import drill_count, ROOT, apptest_metric, apptest_page, apptest_rerun, messages_frame
-from metrics import engagement, volume
-from metrics.rollup import conversation_rollup
+from metrics import engagement
+from metrics.engagement import volume
+from metrics.core.rollup import conversation_rollup
 
 PAGE = "pages/2_Engagement.py"
 SAMPLE = ROOT / "data" / "sample_transcripts.csv.gz"
@@ -27,7 +28,7 @@ def _table_with_ids(at: AppTest, n: int) -> bool:
 def sample():
     if not SAMPLE.exists():
         pytest.skip(f"{SAMPLE} is absent (generate it with python -m data.generate)")
-    from metrics.loaders import load_bytes
+    from metrics.io.loaders import load_bytes
 
     frame = load_bytes(SAMPLE.read_bytes(), SAMPLE.name).frame
     return frame, conversation_rollup(frame)

@@ -8,7 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
-from metrics import goals_store, store
+from metrics import store
+from metrics.improve import store as goals_store
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,7 @@ def sample():
     """The default sample as the page sees it (loaded from the committed file, no filters)."""
     if not SAMPLE.exists():
         pytest.skip(f"{SAMPLE} is absent (generate it with python -m data.generate)")
-    from metrics.loaders import load_bytes
+    from metrics.io.loaders import load_bytes
 
     return load_bytes(SAMPLE.read_bytes(), SAMPLE.name).frame
 
@@ -201,11 +201,8 @@ def test_without_intents_says_what_to_map(db_path):
 
 
 def test_reviewer_labels_from_the_audit_store_are_read(db_path, monkeypatch):
-    # The Audit page's reader (metrics.audit_labels.intent_labels, another feature) is stood in
+    # The Audit page's reader (metrics.audit.store.intent_labels, another feature) is stood in
     # for here: it labels 20 of the unlabelled user messages, lifting 12 labels above 30.
-    import sys
-    import types
-
     import pandas as pd
 
     from metrics.store import message_keys
@@ -217,9 +214,9 @@ def test_reviewer_labels_from_the_audit_store_are_read(db_path, monkeypatch):
     _seed(db_path, frame)
     labels = pd.DataFrame({"message_key": message_keys(frame.loc[unlabelled]).to_numpy(),
                            "true_intent": frame.loc[unlabelled, "intent"].to_numpy()})
-    fake = types.ModuleType("metrics.audit_labels")
-    fake.intent_labels = lambda db, dataset_id: labels
-    monkeypatch.setitem(sys.modules, "metrics.audit_labels", fake)
+    from metrics.audit import store as audit_store
+
+    monkeypatch.setattr(audit_store, "intent_labels", lambda db, dataset_id: labels)
     at = _app()
     assert _metric(at, "Labelled messages").value == "32"
     assert "20 reviewer label(s) from the Audit page are applied" in _texts(at.caption)

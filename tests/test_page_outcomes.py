@@ -11,8 +11,10 @@ from streamlit.testing.v1 import AppTest
 from test_outcomes import ten_conversations
 
 from conftest import drill_count, ROOT, apptest_metric, apptest_page, apptest_rerun, messages_frame
-from metrics import abandonment, escalation, outcomes
-from metrics.rollup import conversation_rollup
+from metrics import outcomes
+from metrics.outcomes import abandonment
+from metrics.outcomes import escalation
+from metrics.core.rollup import conversation_rollup
 
 PAGE = "pages/3_Outcomes.py"
 SAMPLE = ROOT / "data" / "sample_transcripts.csv.gz"
@@ -33,7 +35,7 @@ def _pct(v) -> str:
 def sample():
     if not SAMPLE.exists():
         pytest.skip(f"{SAMPLE} is absent (generate it with python -m data.generate)")
-    from metrics.loaders import load_bytes
+    from metrics.io.loaders import load_bytes
 
     frame = load_bytes(SAMPLE.read_bytes(), SAMPLE.name).frame
     return frame, conversation_rollup(frame)
@@ -172,7 +174,7 @@ def test_browser_click_a_reason_bar_lists_conversations(streamlit_server, page):
     listed.wait_for(timeout=20000)
     # the server opened on the built-in sample: the top bar is its most frequent reason
     if SAMPLE.exists():
-        from metrics.loaders import load_bytes
+        from metrics.io.loaders import load_bytes
 
         frame = load_bytes(SAMPLE.read_bytes(), SAMPLE.name).frame
         top = escalation.escalation_reasons(frame, conversation_rollup(frame)).iloc[0]

@@ -9,7 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, messages_frame
-from metrics import goals_store, kpis, store
+from metrics import kpis, store
+from metrics.improve import store as goals_store
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +173,7 @@ def test_download_report_builds_a_self_contained_page_of_the_selected_data(store
     assert button, "the Overview offers the report"
     # build it the way the button does (AppTest does not run deferred downloads)
     from metrics import store
-    from metrics.rollup import conversation_rollup
+    from metrics.core.rollup import conversation_rollup
     from metrics.sentiment import add_sentiment
 
     db = _db(store_path)
@@ -188,9 +189,9 @@ def test_download_report_builds_a_self_contained_page_of_the_selected_data(store
 
 
 def test_compare_two_periods_shows_every_kpi_side_by_side_with_its_test(store_path):
-    from metrics import compare
+    from metrics.improve import compare
     from metrics import store as store_mod
-    from metrics.rollup import conversation_rollup
+    from metrics.core.rollup import conversation_rollup
     from metrics.sentiment import add_sentiment
 
     at = home()
@@ -198,7 +199,7 @@ def test_compare_two_periods_shows_every_kpi_side_by_side_with_its_test(store_pa
     frames = [d.value for d in at.dataframe if "p-value" in getattr(d.value, "columns", [])]
     assert len(frames) == 1
     shown = frames[0]
-    # the same numbers as metrics.compare on the latest week of the stored data, each in its unit's precision
+    # the same numbers as metrics.improve.compare on the latest week of the stored data, each in its unit's precision
     db = _db(store_path)
     info = store_mod.list_datasets(db).iloc[0]
     messages = store_mod.load_messages(db, int(info["id"]))

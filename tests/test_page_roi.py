@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
 from metrics.roi import RoiInputs
-from metrics.roi_params import to_query_params
+from metrics.roi.params import to_query_params
 
 # The guide's worked example: $5,000/month, 10,000 conversations, 2,500 outcomes, 100 leads x $10,000 at 10%.
 SEED_PARAMS = to_query_params(RoiInputs())
@@ -44,7 +44,7 @@ def metric(at: AppTest, label: str) -> str:
 
 def test_page_opens_on_data_derived_values_and_writes_the_link(store_path):
     from metrics import roi, store
-    from metrics.rollup import conversation_rollup
+    from metrics.core.rollup import conversation_rollup
 
     at = page()
     db = store.connect(str(store_path))

@@ -2,7 +2,7 @@
 restart, chart drill-downs (selection state set directly, as AppTest cannot click), the send-to-audit
 action and its table, bad settings, and data without timestamps or ratings.
 
-Expected numbers are computed independently with metrics.sentiment_metrics on the same data."""
+Expected numbers are computed independently with metrics.sentiment.measures on the same data."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, messages_frame
-from metrics import audit_queue
-from metrics import sentiment_charts as charts
-from metrics import sentiment_metrics as sm
+from metrics.audit import queue as audit_queue
+from metrics.sentiment import charts
+from metrics.sentiment import measures as sm
 from metrics.errors import ConfigError
 from metrics.sentiment import add_sentiment
 
@@ -49,8 +49,8 @@ def _table_with(at: AppTest, column: str, values: list) -> bool:
 def sample():
     if not SAMPLE.exists():
         pytest.skip(f"{SAMPLE} is absent (generate it with python -m data.generate)")
-    from metrics.loaders import load_bytes
-    from metrics.rollup import conversation_rollup
+    from metrics.io.loaders import load_bytes
+    from metrics.core.rollup import conversation_rollup
 
     frame = load_bytes(SAMPLE.read_bytes(), SAMPLE.name).frame
     return add_sentiment(frame), conversation_rollup(frame)
@@ -257,12 +257,12 @@ def test_change_log_hook_adds_annotations(db_path, monkeypatch):
 
     import pandas as pd
 
-    fake = types.ModuleType("metrics.changelog")
+    fake = types.ModuleType("metrics.improve.changelog")
     fake.annotations = lambda db, dataset_id: pd.DataFrame({"date": ["2026-09-01"], "title": ["New training data"]})
-    import metrics
+    import metrics.improve
 
-    monkeypatch.setitem(sys.modules, "metrics.changelog", fake)
-    monkeypatch.setattr(metrics, "changelog", fake, raising=False)   # `from metrics import changelog` reads this
+    monkeypatch.setitem(sys.modules, "metrics.improve.changelog", fake)
+    monkeypatch.setattr(metrics.improve, "changelog", fake, raising=False)  # `from metrics.improve import changelog`
     at = _app()
     trend = at.get("vega_lite_chart")[0]                                         # the sentiment trend
     spec = json.loads(trend.proto.spec)
@@ -312,14 +312,14 @@ def test_a_failing_change_log_never_breaks_the_page(db_path, monkeypatch):
     import sys
     import types
 
-    import metrics
+    import metrics.improve
 
     def broken(db, dataset_id):
         raise ImportError("goals_store is not there yet")
 
-    fake = types.ModuleType("metrics.changelog")
+    fake = types.ModuleType("metrics.improve.changelog")
     fake.annotations = broken
-    monkeypatch.setitem(sys.modules, "metrics.changelog", fake)
-    monkeypatch.setattr(metrics, "changelog", fake, raising=False)
+    monkeypatch.setitem(sys.modules, "metrics.improve.changelog", fake)
+    monkeypatch.setattr(metrics.improve, "changelog", fake, raising=False)
     at = _app()
     assert "Trend" in [s.value for s in at.subheader]

@@ -1,4 +1,4 @@
-"""PII redaction (metrics.pii): labelled precision/recall, real twcs text, properties, funnel placeholders."""
+"""PII redaction (metrics.io.pii): labelled precision/recall, real twcs text, properties, funnel placeholders."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 
 from conftest import FIXTURES, messages_frame, shared_path
-from metrics import funnel, pii
+from metrics import funnel
+from metrics.io import pii
 
 LABELLED = [json.loads(line) for line in (FIXTURES / "pii_labelled.jsonl").read_text("utf-8").splitlines() if line]
 KINDS = ("email", "phone", "card", "iban")

@@ -1,4 +1,4 @@
-"""PII redaction (metrics.pii) against an independently labelled set: precision and recall per kind.
+"""PII redaction (metrics.io.pii) against an independently labelled set: precision and recall per kind.
 
 ``tests/fixtures/pii/labelled.jsonl`` (see the README beside it) was written from the formats
 of the world (phones of 30 countries, local and international; Visa/Mastercard/Amex/Discover/
@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from metrics import pii
+from metrics.io import pii
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pii" / "labelled.jsonl"
 ROWS = [json.loads(line) for line in FIXTURE.read_text("utf-8").splitlines() if line.strip()]
@@ -27,14 +27,14 @@ MIN_SCORE = 0.95
 
 
 def _luhn(number: str) -> bool:
-    """Own Luhn check (independent of metrics.pii) for the fixture's self-check."""
+    """Own Luhn check (independent of metrics.io.pii) for the fixture's self-check."""
     digits = [int(c) for c in number if c.isdigit()]
     total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(reversed(digits)))
     return len(digits) > 1 and total % 10 == 0
 
 
 def _mod97(iban: str) -> bool:
-    """Own ISO 13616 check (independent of metrics.pii) for the fixture's self-check."""
+    """Own ISO 13616 check (independent of metrics.io.pii) for the fixture's self-check."""
     compact = re.sub(r"[\s\-]", "", iban).upper()
     return int("".join(str(int(c, 36)) for c in compact[4:] + compact[:4])) % 97 == 1
 

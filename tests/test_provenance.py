@@ -20,7 +20,7 @@ def _overview(dataset_id: int | None = None) -> AppTest:
 
 def test_without_lead_events_no_leads_or_revenue_are_invented(db_path):
     from metrics import store
-    from metrics.loaders import load_path
+    from metrics.io.loaders import load_path
 
     db = store.connect(str(db_path))
     result = load_path(str(shared_path("rasa_tracker_customer_support", "trackers.jsonl")),

@@ -1,4 +1,4 @@
-"""The reader's limits and per-row decoding (metrics.readers): bombs, wide headers, huge cells, bad bytes.
+"""The reader's limits and per-row decoding (metrics.io.readers): bombs, wide headers, huge cells, bad bytes.
 
 Every big or hostile input is built here, at test time (nothing large is committed). Each limit is
 tested at its edge (the limit loads, one more is refused) and with the error the user sees: the
@@ -25,9 +25,9 @@ import pytest
 from conftest import ROOT
 from metrics.cli import add_load_options, load_from_args
 from metrics.errors import ValidationError
-from metrics.loaders import load_bytes
-from metrics.readers import configured_max_expanded_bytes  # noqa: E402
-from metrics.readers import (DEFAULT_MAX_COLUMNS, DEFAULT_MAX_EXPANDED_BYTES, DEFAULT_MAX_FIELD_BYTES,
+from metrics.io.loaders import load_bytes
+from metrics.io.readers import configured_max_expanded_bytes  # noqa: E402
+from metrics.io.readers import (DEFAULT_MAX_COLUMNS, DEFAULT_MAX_EXPANDED_BYTES, DEFAULT_MAX_FIELD_BYTES,
                              DEFAULT_MAX_MEMBERS, MAX_ARCHIVE_DEPTH, MAX_JSON_DEPTH, MAX_ZIP_ENTRIES, LimitError,
                              read_table)
 
@@ -54,7 +54,7 @@ def _refused(call, *args, **kwargs) -> LimitError:
 
 
 def test_the_defaults_are_the_documented_ones():
-    import metrics.readers as readers
+    import metrics.io.readers as readers
 
     assert (DEFAULT_MAX_EXPANDED_BYTES, DEFAULT_MAX_COLUMNS, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_FIELD_BYTES) == (
         1_000_000_000, 2_000, 1_000, 1_048_576)
@@ -209,7 +209,7 @@ def _peak_in_child(setup: str) -> dict:
     script = textwrap.dedent("""
         import json, os, resource, sys, time
         sys.path.insert(0, {root!r})
-        from metrics.readers import LimitError, read_table
+        from metrics.io.readers import LimitError, read_table
 
         def rss_kb():
             with open("/proc/self/statm") as fh:
@@ -410,7 +410,7 @@ def test_utf16_files_keep_working():
 
 def test_a_clean_file_is_never_decoded_in_python(monkeypatch):
     """The fast path lets pyarrow validate UTF-8; only a failure locates the bad bytes."""
-    import metrics.readers as readers
+    import metrics.io.readers as readers
 
     def forbidden(*args, **kwargs):
         raise AssertionError("a clean UTF-8 file was decoded in Python")

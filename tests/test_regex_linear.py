@@ -2,7 +2,7 @@
 
 The issue: one 250 KB upload froze the server for everyone for ~85 s, because the e-mail pattern
 of PII redaction backtracked quadratically on a long run of letters with an ``@`` (Python's ``re``
-holds the GIL for the whole match). Here every module-level regex of :mod:`metrics.pii` (and its
+holds the GIL for the whole match). Here every module-level regex of :mod:`metrics.io.pii` (and its
 public pattern strings, compiled as the funnel compiles rules) and the redaction functions
 themselves run on pathological inputs of 250 KB and 500 KB: each must finish under a generous
 bound and grow about linearly (time(2n) < 3 time(n), plus a small allowance for timer noise).
@@ -11,7 +11,7 @@ A second part looks at every module-level regex of ``metrics/`` (imported, so pa
 from pieces count too): none may have a super-linear *shape* (nested unbounded quantifiers such
 as ``(\\w+\\.)*``, or an unanchored leading unbounded run followed by more, such as
 ``[\\w.]+@...`` -- every start inside a long run is retried), and each must grow linearly on
-small pathological inputs. Known offenders outside ``metrics/pii.py`` are listed in
+small pathological inputs. Known offenders outside ``metrics/io/pii.py`` are listed in
 :data:`KNOWN_SUPER_LINEAR` with the reason (reported for their owners to fix); a new one fails.
 """
 
@@ -31,7 +31,7 @@ import pandas as pd
 import pytest
 
 import metrics
-from metrics import pii
+from metrics.io import pii
 
 N = 250_000
 #: Seconds allowed for one regex over 250 KB (measured: under 0.15 s for every pattern and input).
@@ -90,7 +90,7 @@ def pathological(n: int) -> dict[str, str]:
 
 
 def _pii_patterns() -> dict[str, re.Pattern]:
-    """Every module-level compiled regex of metrics.pii, and its public pattern strings compiled
+    """Every module-level compiled regex of metrics.io.pii, and its public pattern strings compiled
     as they are used (the funnel compiles rules with IGNORECASE)."""
     out = {name: value for name, value in vars(pii).items() if isinstance(value, re.Pattern)}
     for name in ("EMAIL_PATTERN", "EMAIL_RULE_PATTERN", "PHONE_RULE_PATTERN"):
@@ -138,7 +138,7 @@ def test_the_issue_inputs_are_fast():
 
 
 def test_every_module_level_regex_of_pii_is_measured():
-    """The patterns are collected, not listed: a new regex in metrics.pii is measured automatically."""
+    """The patterns are collected, not listed: a new regex in metrics.io.pii is measured automatically."""
     expected = {"_EMAIL_RX", "_PHONE_RX", "_CARD_RX", "_IBAN_RX", "EMAIL_PATTERN", "PHONE_RULE_PATTERN"}
     assert expected <= set(PII_PATTERNS)
     assert len(PII_PATTERNS) >= 15
@@ -160,17 +160,17 @@ def test_redaction_runs_in_linear_time(name):
 # --------------------------------------------------------------------------- every regex of metrics/
 
 #: Module-level regexes of metrics/ with a super-linear shape or growth, and why they are listed.
-#: Outside metrics/pii.py: reported for their owners (see the PII report), to be removed once fixed.
+#: Outside metrics/io/pii.py: reported for their owners (see the PII report), to be removed once fixed.
 KNOWN_SUPER_LINEAR: dict[str, str] = {
     "metrics.funnel.EMAIL_PATTERN": "quadratic: [A-Za-z0-9._%+\\-]+@ retries every start inside a long run "
                                     "(the old pii pattern); use pii's anchored, possessive form",
     "metrics.funnel._EMAIL_RX": "the compiled funnel.EMAIL_PATTERN",
     "metrics.funnel.EMAIL_STAGE_PATTERN": "'<EMAIL>|' + funnel.EMAIL_PATTERN",
-    "metrics.adapters._common._UTC_SUFFIX": "quadratic on a long whitespace run: \\s+ restarts at each space; "
+    "metrics.io.adapters._common._UTC_SUFFIX": "quadratic on a long whitespace run: \\s+ restarts at each space; "
                                             "anchor it: (?<!\\s)\\s+(?:UTC|GMT)$",
-    "metrics.alerts._RULE_RX": "quadratic on 'a' + many spaces + '!': the lazy [A-Za-z0-9_ ]*? and \\s* share "
+    "metrics.improve.alerts._RULE_RX": "quadratic on 'a' + many spaces + '!': the lazy [A-Za-z0-9_ ]*? and \\s* share "
                                "the space (rule text typed by a user; short in practice)",
-    "metrics.validate._AWARE": "quadratic on many 'UTC ' then a newline: .* then \\s*$ backtracks per "
+    "metrics.io.validate._AWARE": "quadratic on many 'UTC ' then a newline: .* then \\s*$ backtracks per "
                                "occurrence; bound it ([^\\n]{0,40}) or match the last 64 characters only",
     "metrics.outcomes._SMALL_TALK_PATTERN": "shape only (nested repeats, unanchored leading run): it is run "
                                             "with fullmatch by RE2 (pyarrow), and its repeats are unambiguous",
@@ -268,7 +268,7 @@ def test_no_regex_in_metrics_has_a_super_linear_shape():
     offenders = {name for name, rx in _metrics_patterns().items()
                  if nested_unbounded(sre_parse.parse(rx.pattern, rx.flags))
                  or unanchored_leading_run(sre_parse.parse(rx.pattern, rx.flags))}
-    assert not {name for name in offenders if name.startswith("metrics.pii.")}
+    assert not {name for name in offenders if name.startswith("metrics.io.pii.")}
     assert offenders <= set(KNOWN_SUPER_LINEAR), sorted(offenders - set(KNOWN_SUPER_LINEAR))
     fixed = set(KNOWN_SUPER_LINEAR) - offenders
     if fixed:
@@ -280,7 +280,7 @@ def test_every_other_regex_in_metrics_grows_linearly():
     """Each module-level regex of metrics/ outside pii (pii is measured at 250 KB above) on 4 KB and 8 KB
     pathological inputs: a quadratic pattern takes 4x as long at twice the size."""
     patterns = {name: rx for name, rx in _metrics_patterns().items()
-                if not name.startswith("metrics.pii.") and name not in KNOWN_SUPER_LINEAR}
+                if not name.startswith("metrics.io.pii.") and name not in KNOWN_SUPER_LINEAR}
     assert len(patterns) >= 10
     slow = {}
     for name, rx in patterns.items():

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT, shared_path
 from metrics import kpis
-from metrics.changelog import ChangeEntry
+from metrics.improve.changelog import ChangeEntry
 from metrics.report import build_report, find_chromium, html_to_pdf, md_text, render_html, render_markdown
 
 SCREENSHOTS = ROOT / "tests" / "screenshots"
@@ -35,8 +35,8 @@ def _cli(argv):
 @pytest.fixture(scope="module")
 def sample():
     """The built-in sample, scored, with one 2026-W44 escalation reason replaced by hostile text."""
-    from metrics.loaders import load_path
-    from metrics.rollup import conversation_rollup
+    from metrics.io.loaders import load_path
+    from metrics.core.rollup import conversation_rollup
     from metrics.sentiment import add_sentiment
 
     m = load_path(ROOT / "data" / "sample_transcripts.csv.gz").frame
@@ -244,7 +244,8 @@ def small_export(tmp_path_factory):
 
 
 def test_cli_report_stored_dataset_with_change_log(small_export, tmp_path, capsys):
-    from metrics import goals_store, store
+    from metrics import store
+    from metrics.improve import store as goals_store
 
     db_path = tmp_path / "store.db"
     assert _cli(["ingest", str(small_export), "--db", str(db_path), "--dataset", "Nova | EU"]) == 0
@@ -309,7 +310,7 @@ def test_cli_report_real_export_html_and_pdf(tmp_path, capsys):
 
 def test_the_report_lists_the_periods_top_knowledge_gaps(reports, sample):
     from metrics import topics
-    from metrics.compare import window_slice
+    from metrics.improve.compare import window_slice
 
     report = reports["executive"]
     assert 0 < len(report.gaps) <= 5

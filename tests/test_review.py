@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from conftest import messages_frame
-from metrics import review
-from metrics.alerts import AlertResult
-from metrics.changelog import ChangeEntry
-from metrics.export import to_csv_bytes
-from metrics.goals import suggested_goals
-from metrics.rollup import conversation_rollup
+from metrics.improve import review
+from metrics.improve.alerts import AlertResult
+from metrics.improve.changelog import ChangeEntry
+from metrics.io.export import to_csv_bytes
+from metrics.improve.goals import suggested_goals
+from metrics.core.rollup import conversation_rollup
 
 
 def _table(rows):
@@ -116,9 +116,9 @@ def test_recent_window_keeps_the_last_complete_weeks():
         review.recent_window(m, r, weeks=0)
 
 
-@pytest.mark.parametrize("module", ["metrics.review", "metrics.kpis", "metrics.goals", "metrics.alerts",
-                                    "metrics.cli_alerts", "metrics.changelog", "metrics.changelog_charts",
-                                    "metrics.backlog"])
+@pytest.mark.parametrize("module", ["metrics.improve.review", "metrics.kpis", "metrics.improve.goals", "metrics.improve.alerts",
+                                    "metrics.improve.cli_alerts", "metrics.improve.changelog", "metrics.improve.changelog_charts",
+                                    "metrics.improve.backlog"])
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0

@@ -1,4 +1,4 @@
-"""Cost per outcome and ROI (metrics.roi, metrics.roi_charts, metrics.cli_roi)."""
+"""Cost per outcome and ROI (metrics.roi, metrics.roi.charts, metrics.roi.cli)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import messages_frame
-from metrics import cli_roi, roi, roi_charts
+from metrics import roi
+from metrics.roi import cli as cli_roi
+from metrics.roi import charts as roi_charts
 from metrics.errors import ConfigError
-from metrics.rollup import conversation_rollup
+from metrics.core.rollup import conversation_rollup
 from metrics.roi import RoiInputs, compute_roi
 
 # The guide's numbers with every other cost at zero, so the total is exactly the $5,000.
@@ -444,7 +446,7 @@ def test_inputs_from_data_without_optional_columns_or_timestamps():
 
 
 def test_inputs_from_empty_data():
-    from metrics.schema import empty_frame
+    from metrics.io.schema import empty_frame
 
     m = empty_frame()
     inputs = roi.inputs_from_data(m, conversation_rollup(m), base=SEED)
@@ -455,7 +457,7 @@ def test_inputs_from_empty_data():
 
 def test_inputs_from_sample_data_are_valid():
     from conftest import ROOT
-    from metrics.loaders import load_bytes
+    from metrics.io.loaders import load_bytes
 
     path = ROOT / "data" / "sample_transcripts.csv.gz"
     if not path.exists():
@@ -617,10 +619,10 @@ def test_cli_text_format(capsys):
 
 
 def test_cli_through_the_main_entry_point(monkeypatch, capsys):
-    # `python -m metrics roi` once "metrics.cli_roi" is listed in metrics.cli.SUBCOMMANDS
+    # `python -m metrics roi` once "metrics.roi.cli" is listed in metrics.cli.SUBCOMMANDS
     from metrics import cli
 
-    monkeypatch.setattr(cli, "SUBCOMMANDS", ["metrics.cli_roi"])
+    monkeypatch.setattr(cli, "SUBCOMMANDS", ["metrics.roi.cli"])
     assert cli.main(["roi", "--leads", "200", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["attributed_revenue"] == 200000  # 200 x 10,000 x 10%
     assert cli.main(["roi", "--escalation-rate", "2"]) == 2

@@ -1,4 +1,4 @@
-"""ROI inputs <-> URL query parameters (metrics.roi_params)."""
+"""ROI inputs <-> URL query parameters (metrics.roi.params)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metrics.roi import FIELD_NAMES, FIELDS, RoiInputs
-from metrics.roi_params import format_number, from_query_params, to_query_params
+from metrics.roi.params import format_number, from_query_params, to_query_params
 
 
 def test_every_field_is_written_in_order():

@@ -1,4 +1,4 @@
-"""Named ROI scenarios in the store (metrics.roi_store)."""
+"""Named ROI scenarios in the store (metrics.roi.store)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from conftest import ROOT
-from metrics import roi_store
+from metrics.roi import store as roi_store
 from metrics.errors import ConfigError, StoreError
 from metrics.roi import RoiInputs
 
@@ -105,7 +105,8 @@ def test_deleting_a_dataset_keeps_the_scenarios(memory_db, make_messages):
 
 _WRITER = """
 import sys
-from metrics import store, roi_store
+from metrics import store
+from metrics.roi import store as roi_store
 from metrics.roi import RoiInputs
 db = store.connect(sys.argv[1])
 tag = sys.argv[2]

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 
 from conftest import messages_frame
 from metrics.errors import ConfigError
-from metrics.rollup import ROLLUP_COLUMNS, BusinessHours, conversation_rollup
+from metrics.core.rollup import ROLLUP_COLUMNS, BusinessHours, conversation_rollup
 
 GOLDEN_ROWS = [
     # c1: Monday 2024-01-01 10:00 UTC (inside business hours). user, bot after 10 s, user, handoff
@@ -110,7 +110,7 @@ def test_shuffling_rows_changes_nothing_and_input_is_not_mutated(rnd):
 def test_handoff_event_is_matched_like_escalation_stripped_and_any_case():
     """A frame built by hand may carry " Handoff " (the loader strips cells): the rollup's flag and turn
     must agree with escalation's handoff rows (waits), which strip and lower-case the event."""
-    from metrics.escalation import handoff_wait_times
+    from metrics.outcomes.escalation import handoff_wait_times
 
     frame = messages_frame([
         dict(conversation_id="h", timestamp="2024-01-01T10:00:00Z", speaker="user", text="hi"),

@@ -1,4 +1,4 @@
-"""metrics.search: FTS5 search over a dataset's messages, checked against pandas on the built-in sample."""
+"""metrics.store.search: FTS5 search over a dataset's messages, checked against pandas on the built-in sample."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
-from metrics import search, store
+from metrics import store
+from metrics.store import search
 from metrics.errors import StoreError
-from metrics.loaders import load_path
+from metrics.io.loaders import load_path
 
 
 @pytest.fixture(scope="module")

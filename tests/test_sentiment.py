@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from conftest import messages_frame, shared_path
-from metrics import sentiment_cache
+from metrics.sentiment import cache as sentiment_cache
 from metrics.errors import ConfigError, InsufficientDataError
 from metrics.sentiment import (
     ANALYZER_VERSION, EMOJI_VALENCE, VARIATION_SELECTOR, Cutoffs, MemoryCache, SentimentScorer, add_sentiment,

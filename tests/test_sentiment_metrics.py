@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import messages_frame
-from metrics import sentiment_metrics as sm
-from metrics.cli_sentiment import RATING_KEYS, SENTIMENT_KEYS, summary_section
+from metrics.sentiment import measures as sm
+from metrics.sentiment.cli import RATING_KEYS, SENTIMENT_KEYS, summary_section
 from metrics.errors import ConfigError, InsufficientDataError
-from metrics.rollup import conversation_rollup
+from metrics.core.rollup import conversation_rollup
 from metrics.sentiment import Cutoffs
 
 
@@ -448,7 +448,7 @@ def test_summary_section_keys_and_values():
 
 
 def test_summary_section_empty():
-    from metrics.schema import empty_frame
+    from metrics.io.schema import empty_frame
 
     m = empty_frame()
     s = summary_section(m, conversation_rollup(m))
@@ -664,7 +664,7 @@ def _params(spec: dict) -> dict:
 
 
 def test_trend_chart_carries_the_point_selection_and_change_annotations():
-    from metrics import sentiment_charts as charts
+    from metrics.sentiment import charts
 
     f = scored_frame([dict(r) for r in SHIFT_ROWS])
     trend = sm.sentiment_trend(f, freq="day", window=2)
@@ -680,7 +680,7 @@ def test_trend_chart_carries_the_point_selection_and_change_annotations():
 
 
 def test_distribution_and_rating_charts_show_the_quality_bands():
-    from metrics import sentiment_charts as charts
+    from metrics.sentiment import charts
 
     bands = sm.QualityBands(problem_negative_rate=0.4, target_positive_rate=0.8, problem_rating=3.0)
     dist = sm.SentimentDistribution(4, 1, 2, 1, 0.25, 0.5, 0.25, 0.0).to_frame()
@@ -696,7 +696,7 @@ def test_distribution_and_rating_charts_show_the_quality_bands():
 
 
 def test_every_drill_down_chart_has_its_selection():
-    from metrics import sentiment_charts as charts
+    from metrics.sentiment import charts
 
     f = scored_frame([dict(r) for r in SHIFT_ROWS]).assign(topic="x")
     cal = sm.sentiment_calibration(*calibration_inputs())
@@ -714,9 +714,9 @@ def test_every_drill_down_chart_has_its_selection():
 def test_rating_correlations_without_any_scored_user_message_are_nan_not_an_error():
     """Found by tests/test_metric_contract.py: a rated conversation with only bot messages indexed an empty
     array at -1. Documented: fewer than 3 pairs gives NaN."""
-    from metrics.rollup import conversation_rollup
+    from metrics.core.rollup import conversation_rollup
     from metrics.sentiment import add_sentiment
-    from metrics.sentiment_metrics import rating_correlations
+    from metrics.sentiment.measures import rating_correlations
 
     m = messages_frame([{"conversation_id": "a", "speaker": "bot", "text": "Hello!", "rating": 4.0}])
     out = rating_correlations(add_sentiment(m), conversation_rollup(m))

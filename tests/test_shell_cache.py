@@ -120,7 +120,7 @@ def test_derive_registers_the_frame_for_cached():
 
 
 def test_chart_is_a_validated_spec_and_reused():
-    from metrics.engagement_charts import count_bar_chart
+    from metrics.engagement.charts import count_bar_chart
 
     ctx = _ctx()
     frame = pd.DataFrame({"user_turns": [0, 1, 2], "conversation_count": [5, 3, 1], "share_rate": [.6, .3, .1]})

@@ -1,4 +1,4 @@
-"""Tests of metrics/store.py: the SQLite store (datasets, messages, loads, migrations, concurrency)."""
+"""Tests of metrics/store/__init__.py: the SQLite store (datasets, messages, loads, migrations, concurrency)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from conftest import ROOT, messages_frame, shared_path
 from metrics import store
 from metrics.errors import ConfigError, StoreError
-from metrics.schema import COLUMNS
+from metrics.io.schema import COLUMNS
 
 
 def conversation_rows(n: int, *, per_conversation: int = 10) -> list[dict]:
@@ -561,7 +561,7 @@ def test_save_rejects_frames_not_in_the_validated_format(memory_db):
 
 
 def test_real_twcs_exports_overlapping_by_a_thousand_tweets(memory_db):
-    from metrics.loaders import load_bytes
+    from metrics.io.loaders import load_bytes
 
     raw_csv = pd.read_csv(shared_path("twcs_sample", "twcs.csv"), dtype=str, keep_default_na=False)
     raw_csv = raw_csv.rename(columns={"Unnamed: 0": ""})
@@ -582,7 +582,7 @@ def test_real_twcs_exports_overlapping_by_a_thousand_tweets(memory_db):
 
 
 def test_the_generated_sample_round_trips(memory_db):
-    from metrics.loaders import load_bytes
+    from metrics.io.loaders import load_bytes
 
     path = ROOT / "data" / "sample_transcripts.csv.gz"
     if not path.exists():
@@ -870,7 +870,7 @@ def test_kept_frame_only_when_the_dataset_held_no_messages(memory_db):
                          + sorted((ROOT / "tests" / "fixtures" / "good").iterdir()), ids=lambda p: p.name)
 def test_kept_frame_equals_the_read_back_for_every_corpus_file(memory_db, path):
     from metrics.errors import ChatlensError
-    from metrics.loaders import load_path
+    from metrics.io.loaders import load_path
 
     try:
         frame = load_path(path, on_error="skip").frame
@@ -887,7 +887,7 @@ def test_kept_frame_equals_the_read_back_for_every_corpus_file(memory_db, path):
                                    ("convai2_wild", "data", "data_volunteers.json"),
                                    ("hint3", "preds", "rasa_curekart.csv")], ids=lambda p: p[0])
 def test_kept_frame_equals_the_read_back_on_real_exports(memory_db, parts):
-    from metrics.loaders import load_path
+    from metrics.io.loaders import load_path
 
     frame = load_path(shared_path(*parts), on_error="skip").frame
     assert len(frame) > 0

@@ -76,7 +76,7 @@ def test_tiles_agree_on_the_sample(db_path):
 def test_tiles_agree_on_a_real_export(name, db_path):
     from conftest import shared_path
     from metrics import store
-    from metrics.loaders import load_path
+    from metrics.io.loaders import load_path
 
     parts = EXPORTS.get(name) or {"copilot": _copilot, "convai": _convai}[name]()
     if parts is None:

@@ -124,7 +124,7 @@ def test_apply_filters_keeps_exactly_the_topic_conversations(seeded):
     import pandas as pd
 
     from metrics import store
-    from metrics.rollup import conversation_rollup
+    from metrics.core.rollup import conversation_rollup
     from ui.shell import apply_filters
 
     db_path, dataset_id = seeded

@@ -19,7 +19,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from conftest import FIXTURES, messages_frame
 from metrics.errors import ConfigError, InsufficientDataError
-from metrics.loaders import load_path
+from metrics.io.loaders import load_path
 from metrics.topics import (GapOptions, TopicOptions, discover_topics, gap_messages, gap_report,
                             misunderstanding_templates, topic_outcomes, topic_trend, topic_units, with_names)
 

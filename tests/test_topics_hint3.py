@@ -20,7 +20,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from conftest import SHARED_DATA, shared_path
-from metrics.loaders import load_path
+from metrics.io.loaders import load_path
 from metrics.topics import TopicOptions, discover_topics, gap_report
 
 pytestmark = pytest.mark.shared_data

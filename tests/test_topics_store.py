@@ -10,7 +10,7 @@ import pytest
 
 from metrics import store
 from metrics.errors import ConfigError, StoreError
-from metrics.loaders import load_path
+from metrics.io.loaders import load_path
 from metrics.topics import TopicOptions, discover_topics, persist, with_names
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_transcripts.csv.gz"

@@ -11,7 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metrics import funnel, funnel_charts, outcome_charts, roi, roi_charts, volume
+from metrics import funnel, roi
+from metrics.funnel import charts as funnel_charts
+from metrics.outcomes import charts as outcome_charts
+from metrics.roi import charts as roi_charts
+from metrics.engagement import volume
 
 
 def _vendor(rates: dict) -> pd.DataFrame:
@@ -130,7 +134,7 @@ def test_funnel_suggestion_comes_from_the_data():
 
 
 def test_weekly_review_markdown_is_real_markdown():
-    from metrics.review import md_escape
+    from metrics.improve.review import md_escape
 
     assert md_escape("Cost per outcome: $14.50 (was $15.83, -8.4%); 2026-W44") == \
         "Cost per outcome: $14.50 (was $15.83, -8.4%); 2026-W44"

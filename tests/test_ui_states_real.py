@@ -40,7 +40,7 @@ NOTICES = ("Alert", "Caption", "Markdown", "Subheader", "Metric", "Success", "In
 def stores(tmp_path_factory):
     """One store per real export (absent exports are left out), each holding that export alone."""
     from metrics import store
-    from metrics.loaders import load_path
+    from metrics.io.loaders import load_path
 
     paths = {}
     for name, parts in EXPORTS.items():

@@ -94,7 +94,8 @@ def test_sentiment_period_from_the_link(store_path):
 
 
 def test_audit_tab_link_with_an_unknown_tab_says_so(store_path):
-    from metrics import audit_store, store
+    from metrics import store
+    from metrics.audit import store as audit_store
 
     db = store.connect(str(store_path))
     audit_store.add_reviewer(db, "Ana")
@@ -106,7 +107,8 @@ def test_audit_tab_link_with_an_unknown_tab_says_so(store_path):
 def test_overview_roi_costs_from_the_link(store_path):
     """The Overview's "ROI costs from" is a choice of the link (?costs=<saved scenario>); an unknown scenario
     falls back to the guide's example costs with a notice."""
-    from metrics import roi, roi_store, store
+    from metrics import roi, store
+    from metrics.roi import store as roi_store
 
     _open("app.py")  # the store (and its sample) exists
     db = store.connect(str(store_path))

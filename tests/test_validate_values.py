@@ -1,6 +1,6 @@
-"""Values no chat message can have, and ids that differ only invisibly (metrics.validate).
+"""Values no chat message can have, and ids that differ only invisibly (metrics.io.validate).
 
-Golden cases: the tiny CSVs in ``tests/fixtures/values`` go through :func:`metrics.loaders.load_bytes` and
+Golden cases: the tiny CSVs in ``tests/fixtures/values`` go through :func:`metrics.io.loaders.load_bytes` and
 each asserts the exact problems (row, column, value, message) or the exact notice, and the values that load.
 Properties: arbitrary mixes of timestamps never raise and never load an implausible time silently, a value is
 read the same wherever it is in its column, and ids are cleaned exactly as one value at a time would be.
@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 
 from conftest import FIXTURES
 from metrics.errors import ValidationError
-from metrics.loaders import load_bytes
-from metrics.validate import EARLIEST_TIMESTAMP, EXCEL_SERIAL_DAYS, MAX_YEARS_AHEAD, normalize
+from metrics.io.loaders import load_bytes
+from metrics.io.validate import EARLIEST_TIMESTAMP, EXCEL_SERIAL_DAYS, MAX_YEARS_AHEAD, normalize
 
 VALUES = FIXTURES / "values"
 NOW = pd.Timestamp("2026-12-01T00:00:00Z")  # so the latest plausible time is 2027-12-01T00:00:00Z
@@ -300,7 +300,7 @@ def test_ids_are_cleaned_as_one_value_at_a_time_would_be(ids):
 
 
 def test_ascii_columns_are_told_from_their_bytes_and_only_stripped():
-    from metrics.validate import _ascii_only
+    from metrics.io.validate import _ascii_only
 
     ids = pd.Series(np.char.add(" conv-", np.arange(100_000).astype(str)), dtype="str")
     assert _ascii_only(ids) and not _ascii_only(pd.Series(["conv-1", "conv-\u00e9"], dtype="str"))

@@ -9,8 +9,8 @@ import pytest
 from conftest import messages_frame
 
 from metrics.errors import ConfigError, InsufficientDataError
-from metrics.rollup import BusinessHours, conversation_rollup
-from metrics.volume import (SPIKE_WARNING, business_hours_split, conversation_periods, conversations_by_channel,
+from metrics.core.rollup import BusinessHours, conversation_rollup
+from metrics.engagement.volume import (SPIKE_WARNING, business_hours_split, conversation_periods, conversations_by_channel,
                             conversations_per_period, hour_weekday_heatmap, spike_days, volume_spikes)
 
 

@@ -1,6 +1,6 @@
 """Rendering of the Audit page (pages/8_Audit.py): reviewer, rounds, the rubric form, results.
 
-Definitions and persistence live in :mod:`metrics.audit` and :mod:`metrics.audit_store`; this
+Definitions and persistence live in :mod:`metrics.audit` and :mod:`metrics.audit.store`; this
 module reads widgets, calls them and renders. Widget keys start with ``audit_``. Values the
 page must remember across page switches live in plain session-state keys
 (``audit_reviewer_name``, ``audit_round_id``, ``audit_current_id``) and are copied into the
@@ -19,10 +19,11 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from metrics import audit, audit_store, store
+from metrics import audit, store
+from metrics.audit import store as audit_store
 from metrics.errors import ChatlensError
-from metrics.rollup import conversation_rollup
-from metrics.schema import has_timestamps
+from metrics.core.rollup import conversation_rollup
+from metrics.io.schema import has_timestamps
 from ui import auth, drill, shell, urlstate
 from ui.fmt import literal
 
@@ -64,7 +65,7 @@ def _compound(db, messages: pd.DataFrame) -> pd.Series:
     users = messages[messages["speaker"].eq("user").fillna(False).astype(bool)]
     cache = None
     try:
-        from metrics.sentiment_cache import StoreCache
+        from metrics.sentiment.cache import StoreCache
 
         cache = StoreCache(db)
     except (ImportError, ChatlensError):
@@ -75,7 +76,7 @@ def _compound(db, messages: pd.DataFrame) -> pd.Series:
 def _queued_ids(db, dataset_id: int) -> list[str]:
     """Conversations the Sentiment page queued for review (empty when that feature is absent)."""
     try:
-        from metrics.audit_queue import queued_conversations
+        from metrics.audit.queue import queued_conversations
     except ImportError:
         return []
     try:
@@ -332,7 +333,7 @@ def _create_round(ctx, *, name, n, strategy, seed, stratify_by, random_share, lo
                                        created_by=created_by)
     picked_up = sorted(set(queued) & set(sample["conversation_id"]))
     if picked_up:  # queued conversations now in a round leave the Sentiment page's queue
-        from metrics.audit_queue import dequeue_conversations
+        from metrics.audit.queue import dequeue_conversations
 
         dequeue_conversations(ctx.db, int(ctx.dataset_id), picked_up)
     return rid

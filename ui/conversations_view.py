@@ -1,4 +1,4 @@
-"""The Conversations page: full-text search (:mod:`metrics.search`, SQLite FTS5), filters kept in the URL,
+"""The Conversations page: full-text search (:mod:`metrics.store.search`, SQLite FTS5), filters kept in the URL,
 a paged result list, one conversation's transcript with its outcomes and audit scores, and the CSV export.
 
 URL query string (every value validated; an invalid one falls back to "any" with a one-line notice):
@@ -14,7 +14,8 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from metrics import outcomes, search
+from metrics import outcomes
+from metrics.store import search
 from metrics.errors import ChatlensError
 from ui import shell
 from ui.fmt import literal
@@ -387,7 +388,7 @@ def _with_sentiment(convo: pd.DataFrame) -> pd.DataFrame:
 
 
 def _audit_scores(ctx, cid: str) -> None:
-    from metrics import audit_store
+    from metrics.audit import store as audit_store
 
     try:
         rounds = audit_store.list_rounds(ctx.db, ctx.dataset_id)

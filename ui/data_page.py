@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from metrics import adapters, store
+from metrics import store
+from metrics.io import adapters
 from metrics.errors import ChatlensError
-from metrics.loaders import LoadResult, load_bytes
-from metrics.readers import MAX_EXPANDED_BYTES_ENV, LimitError, configured_max_expanded_bytes
-from metrics.schema import COLUMNS
+from metrics.io.loaders import LoadResult, load_bytes
+from metrics.io.readers import MAX_EXPANDED_BYTES_ENV, LimitError, configured_max_expanded_bytes
+from metrics.io.schema import COLUMNS
 from ui import auth, shell
 from ui.fmt import literal
 
@@ -42,7 +43,7 @@ def cached_load(digest: str, name: str, mapping: tuple, timezone: str, on_error:
 @st.cache_data(show_spinner=False, max_entries=4)
 def source_columns(digest: str, name: str, *, _data: bytes) -> list[str] | None:
     """The columns of the uploaded table (for the mapping editor), None when it cannot be read."""
-    from metrics.readers import read_table
+    from metrics.io.readers import read_table
 
     try:
         return [str(c) for c in read_table(_data, name).frame.columns]

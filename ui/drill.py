@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from metrics.engagement_charts import rows_matching, selection_points
+from metrics.engagement.charts import rows_matching, selection_points
 from ui import shell
 from ui.fmt import literal
 

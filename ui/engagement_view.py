@@ -1,5 +1,5 @@
 """The Engagement page's body: volume trend, spikes, peak hours, engagement depth, business hours,
-repeat users, channels. Definitions live in metrics/volume.py and metrics/engagement.py.
+repeat users, channels. Definitions live in metrics/engagement/volume.py and metrics/engagement/__init__.py.
 """
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ from functools import partial
 
 import streamlit as st
 
-from metrics import engagement, volume
-from metrics import engagement_charts as charts
+from metrics import engagement
+from metrics.engagement import volume
+from metrics.engagement import charts
 from metrics.errors import ChatlensError
-from metrics.schema import has_timestamps
+from metrics.io.schema import has_timestamps
 from ui import drill, shell, timeaxis, urlstate
 from ui.fmt import literal, num, pct
 

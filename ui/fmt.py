@@ -171,7 +171,7 @@ def _code_span(text: str) -> str:
 
 def harden_markdown(markdown: str) -> str:
     r"""Not an escape: a finishing pass over a Markdown *document* built in ``metrics/`` (the weekly review, the
-    improvement report), whose data values were escaped there by ``metrics.review.md_escape``.
+    improvement report), whose data values were escaped there by ``metrics.improve.review.md_escape``.
 
     ``md_escape`` leaves open what Streamlit and GFM find in the raw source or in decoded text (``http://``,
     ``www.`` and ``user@host`` autolinks, ``:smile:`` shortcodes, ``:material/…:`` icons, ``:color[…]``

@@ -1,8 +1,8 @@
 """The Funnel page's body: how far conversations get through the stages you define, where they stop,
 and what the leads were worth downstream (segments, conversion, value, lead quality vs volume).
 
-Definitions live in metrics/funnel.py (saved funnels in metrics/funnel_store.py, charts in
-metrics/funnel_charts.py). Contact details (e-mail addresses, phone numbers) are masked in every
+Definitions live in metrics/funnel/__init__.py (saved funnels in metrics/funnel/store.py, charts in
+metrics/funnel/charts.py). Contact details (e-mail addresses, phone numbers) are masked in every
 table and export.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import streamlit as st
 
 from metrics import funnel as F
-from metrics import funnel_charts as charts
-from metrics import funnel_store
+from metrics.funnel import charts
+from metrics.funnel import store as funnel_store
 from metrics.errors import ChatlensError
 from ui import drill, shell, urlstate
 from ui.fmt import literal, num, pct

@@ -1,9 +1,9 @@
 """The Improvement loop page's body: the change log, before/after comparisons with attribution warnings,
 the ranked improvement backlog (impact ÷ effort) and the improvement report.
 
-Definitions live in metrics/changelog.py (entries, before/after), metrics/backlog.py
-(candidates, ranking), metrics/review.py (report) and metrics/goals_store.py (persistence);
-charts in metrics/changelog_charts.py. Widget keys start with ``improve_``.
+Definitions live in metrics/improve/changelog.py (entries, before/after), metrics/improve/backlog.py
+(candidates, ranking), metrics/improve/review.py (report) and metrics/improve/store.py (persistence);
+charts in metrics/improve/changelog_charts.py. Widget keys start with ``improve_``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from metrics import changelog, changelog_charts, goals_store, kpis
-from metrics.backlog import DEFAULT_MIN_COUNT, SOURCE_LABELS, improvement_candidates, rank_backlog
+from metrics import kpis
+from metrics.improve import changelog
+from metrics.improve import changelog_charts
+from metrics.improve import store as goals_store
+from metrics.improve.backlog import DEFAULT_MIN_COUNT, SOURCE_LABELS, improvement_candidates, rank_backlog
 from metrics.errors import ChatlensError
-from metrics.review import improvement_report
+from metrics.improve.review import improvement_report
 from ui import shell
 from ui.fmt import harden_markdown, literal
 from ui.overview import audit_scores, scored_messages

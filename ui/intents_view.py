@@ -1,5 +1,5 @@
 """The Intents page's body: how well the bot recognises what users want (confusion, per-intent quality,
-confidence calibration, threshold what-if, weekly drift, model A/B). Definitions live in metrics/intents.py.
+confidence calibration, threshold what-if, weekly drift, model A/B). Definitions live in metrics/intents/__init__.py.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import importlib
 import pandas as pd
 import streamlit as st
 
-from metrics import intent_charts as charts
+from metrics.intents import charts
 from metrics import intents
 from metrics.errors import ChatlensError, InsufficientDataError
 from ui import drill, shell, timeaxis, urlstate
@@ -35,7 +35,7 @@ def render(ctx: shell.PageContext) -> None:
     with st.expander("Add labels from a file (message_id, true_intent)"):
         upload = st.file_uploader("Labels file (CSV, JSON, ...)", key="intents_labels_upload")
         if upload is not None:
-            from metrics.labels import apply_label_file, read_labels
+            from metrics.io.labels import apply_label_file, read_labels
 
             try:
                 labels = read_labels(upload.getvalue(), upload.name)
@@ -97,10 +97,10 @@ def _known_labels(messages: pd.DataFrame) -> frozenset:
 
 
 def _reviewer_labels(ctx: shell.PageContext):
-    """Labels saved by reviewers on the Audit page: ``metrics.audit_labels.intent_labels(db, dataset_id)``
+    """Labels saved by reviewers on the Audit page: ``metrics.audit.store.intent_labels(db, dataset_id)``
     returning ``message_key, true_intent`` (None until that reader exists or when it has none)."""
     try:
-        reader = getattr(importlib.import_module("metrics.audit_labels"), "intent_labels", None)
+        reader = getattr(importlib.import_module("metrics.audit.store"), "intent_labels", None)
     except ModuleNotFoundError:
         return None
     if reader is None or ctx.dataset_id is None:

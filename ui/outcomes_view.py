@@ -1,7 +1,7 @@
 """The Outcomes & escalations page's body: outcome mix over time, five definitions side by side,
 escalation reasons and turns, hand-off wait and success, the last bot message before abandonment,
-resolution by topic/intent. Definitions live in metrics/outcomes.py, metrics/escalation.py and
-metrics/abandonment.py; every number of one data slice and one set of options is computed once
+resolution by topic/intent. Definitions live in metrics/outcomes/__init__.py, metrics/outcomes/escalation.py and
+metrics/outcomes/abandonment.py; every number of one data slice and one set of options is computed once
 (:func:`compute`, cached), so a click only re-renders.
 """
 
@@ -10,10 +10,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from metrics import abandonment, escalation, outcomes, volume
-from metrics import outcome_charts as charts
+from metrics import outcomes
+from metrics.outcomes import abandonment
+from metrics.outcomes import escalation
+from metrics.engagement import volume
+from metrics.outcomes import charts
 from metrics.errors import ChatlensError
-from metrics.schema import has_timestamps
+from metrics.io.schema import has_timestamps
 from ui import drill, shell, timeaxis, urlstate
 from ui.fmt import literal, num, pct
 

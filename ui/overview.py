@@ -20,14 +20,15 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from metrics import alerts as alerts_mod
-from metrics import goals as goals_mod
-from metrics import goals_store, kpis, store
-from metrics.backlog import SOURCE_LABELS, improvement_candidates, rank_backlog
+from metrics.improve import alerts as alerts_mod
+from metrics.improve import goals as goals_mod
+from metrics import kpis, store
+from metrics.improve import store as goals_store
+from metrics.improve.backlog import SOURCE_LABELS, improvement_candidates, rank_backlog
 from metrics.errors import ChatlensError, InsufficientDataError
-from metrics.export import to_csv_bytes
+from metrics.io.export import to_csv_bytes
 from metrics.overview import dataset_overview
-from metrics.review import recent_window, review_frame, review_markdown, weekly_review
+from metrics.improve.review import recent_window, review_frame, review_markdown, weekly_review
 from ui import auth, shell, urlstate
 from ui.fmt import harden_markdown, literal
 
@@ -62,7 +63,7 @@ def scored_messages(ctx) -> tuple[pd.DataFrame, str]:
 def audit_scores(db, dataset_id) -> pd.DataFrame | None:
     """Every saved review of the dataset's audit rounds (None when there is none or no audit yet)."""
     try:
-        from metrics import audit_store
+        from metrics.audit import store as audit_store
 
         rounds = audit_store.list_rounds(db, dataset_id)
         frames = [audit_store.load_scores(db, int(rid)) for rid in rounds["id"]]
@@ -93,7 +94,7 @@ def current_rules(db) -> tuple[list, bool]:
 
 def scenario_names(db) -> list[str]:
     """The ROI costs the Overview can use: the guide's example, then the saved scenarios of the ROI page."""
-    from metrics import roi_store
+    from metrics.roi import store as roi_store
 
     try:
         return [DEFAULT_ROI] + roi_store.list_scenarios(db)["name"].astype(str).tolist()
@@ -103,7 +104,7 @@ def scenario_names(db) -> list[str]:
 
 def roi_base(db):
     """The ROI costs chosen in the sidebar-less selector (saved scenarios), with a label."""
-    from metrics import roi_store
+    from metrics.roi import store as roi_store
     from metrics.roi import RoiInputs
 
     names = scenario_names(db)
@@ -436,9 +437,10 @@ def _section(title: str, body) -> None:
 
 
 def render_operational(ctx, scored: pd.DataFrame, sentiment_reason: str, ranked, skipped) -> None:
-    from metrics import escalation, funnel, intents
+    from metrics import funnel, intents
+    from metrics.outcomes import escalation
     from metrics.audit import group_means
-    from metrics.sentiment_metrics import negative_reactions
+    from metrics.sentiment.measures import negative_reactions
 
     label = st.radio("Period", list(OPS_WINDOWS), horizontal=True, key="overview_ops_window")
     urlstate.sync("overview", URL_CHOICES)
@@ -614,7 +616,7 @@ def render_review(ctx, table, ranked, alert_results, goals, *, scored=None, rule
 
 def render_period_comparison(ctx, scored, options) -> None:
     """Every KPI in two periods side by side, with the delta, the test named per row and its p-value."""
-    from metrics import compare
+    from metrics.improve import compare
 
     with st.expander("Compare two periods"):
         choice = st.radio("Periods", PERIOD_CHOICES, horizontal=True, key="overview_compare_periods")

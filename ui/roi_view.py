@@ -15,7 +15,10 @@ import time
 import pandas as pd
 import streamlit as st
 
-from metrics import roi, roi_charts, roi_params, roi_store, store
+from metrics import roi, store
+from metrics.roi import charts as roi_charts
+from metrics.roi import params as roi_params
+from metrics.roi import store as roi_store
 from metrics.errors import ChatlensError
 from ui import shell
 from ui.fmt import by_unit, literal, money

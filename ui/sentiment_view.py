@@ -1,9 +1,9 @@
 """The Sentiment page's body: how customers feel (VADER on user messages), how the bot sounds, what
 ratings say, and how far VADER agrees with people.
 
-Definitions live in metrics/sentiment.py (scoring), metrics/sentiment_metrics.py (metrics) and
-metrics/sentiment_charts.py (charts); scores are cached in the store (metrics/sentiment_cache.py)
-and "send to audit" writes metrics/audit_queue.py. Each metric is computed once per data slice and options
+Definitions live in metrics/sentiment/__init__.py (scoring), metrics/sentiment/measures.py (metrics) and
+metrics/sentiment/charts.py (charts); scores are cached in the store (metrics/sentiment/cache.py)
+and "send to audit" writes metrics/audit/queue.py. Each metric is computed once per data slice and options
 (:func:`ui.shell.cached`, shared by every session), so clicking a chart does not recompute it; the session
 remembers its own scoring run (:func:`_memo`) for the progress bar and the cache statistics.
 """
@@ -13,13 +13,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from metrics import audit_queue
-from metrics import sentiment_charts as charts
-from metrics import sentiment_metrics as sm
+from metrics.audit import queue as audit_queue
+from metrics.sentiment import charts
+from metrics.sentiment import measures as sm
 from metrics.errors import ChatlensError, InsufficientDataError
-from metrics.schema import has_timestamps
+from metrics.io.schema import has_timestamps
 from metrics.sentiment import ANALYZER_VERSION, Cutoffs, SentimentScorer, score_messages
-from metrics.sentiment_cache import StoreCache
+from metrics.sentiment.cache import StoreCache
 from ui import drill, shell, timeaxis, urlstate
 from ui.fmt import literal, num, pct
 
@@ -156,11 +156,11 @@ def _scores(ctx: shell.PageContext):
 def change_log_annotations(db, dataset_id) -> pd.DataFrame | None:
     """CHANGE-LOG HOOK: the improvement log's entries (columns date, title) for trend annotations.
 
-    Uses ``metrics.changelog.annotations(db, dataset_id)`` once the improvement-loop feature adds
+    Uses ``metrics.improve.changelog.annotations(db, dataset_id)`` once the improvement-loop feature adds
     it; until then (or when it fails) the trend has no annotations.
     """
     try:
-        from metrics import changelog
+        from metrics.improve import changelog
     except ImportError:
         return None
     try:
@@ -173,7 +173,7 @@ def change_log_annotations(db, dataset_id) -> pd.DataFrame | None:
 def _audit_tone_scores(db, dataset_id) -> pd.DataFrame | None:
     """Reviewers' tone scores of this dataset from the audit feature (None when absent or empty)."""
     try:
-        from metrics import audit_store
+        from metrics.audit import store as audit_store
     except ImportError:
         return None
     try:

@@ -28,9 +28,9 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from metrics import store
 from metrics.errors import ChatlensError, ValidationError
-from metrics.export import to_csv_bytes
-from metrics.loaders import configure_arrow_memory
-from metrics.rollup import conversation_rollup
+from metrics.io.export import to_csv_bytes
+from metrics.io.loaders import configure_arrow_memory
+from metrics.core.rollup import conversation_rollup
 from ui.fmt import literal
 from ui import auth
 
@@ -141,7 +141,7 @@ def save_dataset(db, frame: pd.DataFrame, **kwargs) -> store.SaveResult:
 def _score_cache(path: str):
     """The score cache on a connection of its own, for the background scoring (it closes it); it waits for
     the save's write lock up to a minute when it writes."""
-    from metrics.sentiment_cache import StoreCache
+    from metrics.sentiment.cache import StoreCache
 
     return StoreCache(store.connect(path, timeout_seconds=60.0))
 
@@ -257,7 +257,7 @@ def cached(ctx: "PageContext", fn, *args, **kwargs):
 @st.cache_resource(show_spinner="Scoring sentiment…", max_entries=2)
 def _scored_frame(slice_key: tuple, cutoffs_key: str, _messages: pd.DataFrame, _db, _cutoffs, _compound):
     from metrics.sentiment import add_sentiment
-    from metrics.sentiment_cache import StoreCache
+    from metrics.sentiment.cache import StoreCache
 
     if _compound is None:
         try:
@@ -290,7 +290,7 @@ def ensure_sample(db) -> None:
         return
     if not SAMPLE_PATH.exists():
         return
-    from metrics.loaders import load_bytes
+    from metrics.io.loaders import load_bytes
 
     result = load_bytes(SAMPLE_PATH.read_bytes(), SAMPLE_PATH.name, pseudonym_key=store.pseudonym_key(db))
     save_dataset(db, result.frame, dataset_name=SAMPLE_NAME, source_format=result.format, file_name=SAMPLE_PATH.name)
@@ -472,7 +472,7 @@ def setup_page(title: str, *, filters: bool = True) -> PageContext:
 
 
 def _empty_messages() -> pd.DataFrame:
-    from metrics.schema import empty_frame
+    from metrics.io.schema import empty_frame
 
     return empty_frame()
 
@@ -608,7 +608,7 @@ def change_annotations(ctx: "PageContext") -> pd.DataFrame | None:
     if ctx.dataset_id is None:
         return None
     try:
-        from metrics import changelog
+        from metrics.improve import changelog
 
         notes = changelog.annotations(ctx.db, ctx.dataset_id)
     except ChatlensError:
@@ -621,7 +621,7 @@ def _build_chart(builder, args: tuple, kwargs: dict, notes, annotate: tuple | No
     itself when its data is too large for an inline spec)."""
     import altair as alt
 
-    from metrics.changelog_charts import period_annotation_layer, with_annotations
+    from metrics.improve.changelog_charts import period_annotation_layer, with_annotations
 
     chart = builder(*args, **kwargs)
     if annotate and annotate[0] == "period":

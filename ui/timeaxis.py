@@ -2,7 +2,7 @@
 every chart over time across years, with everything squashed at one end.
 
 ``frame = timeaxis.dense(ctx, ctx.rollup)`` (or the slice's messages) before a chart over time: the rows inside
-:func:`metrics.volume.dense_span` of the slice, and a caption naming the conversations left off the axis.
+:func:`metrics.engagement.volume.dense_span` of the slice, and a caption naming the conversations left off the axis.
 The other numbers of the page keep counting them.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from metrics import volume
+from metrics.engagement import volume
 from ui import shell
 from ui.fmt import literal
 

@@ -439,7 +439,7 @@ def _gap_detail(ctx: shell.PageContext, report: T.GapReport, table: pd.DataFrame
         shell.show_error(exc)
         return
     c1, c2 = st.columns(2)
-    with c1:  # the CSV goes through the one formula-escaping writer (metrics.export.to_csv_bytes)
+    with c1:  # the CSV goes through the one formula-escaping writer (metrics.io.export.to_csv_bytes)
         shell.download_csv(examples[["intent", "text"]], label="Download examples (CSV)", file_name=f"{intent}.csv",
                            key="topics_gap_export_csv")
     c2.download_button("Download Rasa NLU (YAML)", yaml_text.encode("utf-8"), file_name=f"{intent}.yml",
@@ -450,9 +450,9 @@ def _gap_detail(ctx: shell.PageContext, report: T.GapReport, table: pd.DataFrame
 
 def _to_backlog(ctx: shell.PageContext, row: pd.Series) -> None:
     """The gap topic as an item of the Improvement page's backlog, with its impact estimate."""
-    from metrics import goals_store
-    from metrics.backlog import data_weeks, gap_item
-    from metrics.rollup import conversation_rollup
+    from metrics.improve import store as goals_store
+    from metrics.improve.backlog import data_weeks, gap_item
+    from metrics.core.rollup import conversation_rollup
 
     st.markdown("**Fix it**")
     rollup = ctx.rollup if not ctx.filters else shell.cached(ctx, conversation_rollup, ctx.all_messages)

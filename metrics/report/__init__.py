@@ -3,9 +3,9 @@
 :func:`build_report` computes a typed :class:`Report` from one dataset: the KPI tiles of the
 whole catalogue (:mod:`metrics.kpis`) with their goal's red/amber/green status and the deltas
 against the previous period (and month over month for a weekly report) with the test used
-(:mod:`metrics.compare`), weekly trends, the top escalation reasons, the change log's
-before/after effects (:mod:`metrics.changelog`), "what needs improvement this week"
-(:mod:`metrics.review` and :mod:`metrics.backlog`) and the alert rules (:mod:`metrics.alerts`).
+(:mod:`metrics.improve.compare`), weekly trends, the top escalation reasons, the change log's
+before/after effects (:mod:`metrics.improve.changelog`), "what needs improvement this week"
+(:mod:`metrics.improve.review` and :mod:`metrics.improve.backlog`) and the alert rules (:mod:`metrics.improve.alerts`).
 Renderers draw it: :func:`render_html` (self-contained, printable), :func:`render_markdown`
 and :func:`html_to_pdf` (Chromium's print of the same HTML). The CLI is ``python -m metrics
 report`` (:mod:`metrics.cli_report`).

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from metrics.compare import PeriodPair, compare_periods, latest_period, parse_period, window_slice
+from metrics.improve.compare import PeriodPair, compare_periods, latest_period, parse_period, window_slice
 from metrics.errors import ChatlensError, ConfigError, InsufficientDataError
 from metrics.kpis import CATALOGUE, KPI_NAMES, NOT_TESTED, KpiData, KpiOptions
 
@@ -29,15 +29,15 @@ class Report:
     """Everything a report shows (see :func:`build_report`); renderers only format it.
 
     ``tiles``: one row per catalogue KPI, in catalogue order: the columns of
-    :func:`metrics.compare.compare_periods` (side ``a`` = ``period.current``, ``b`` =
+    :func:`metrics.improve.compare.compare_periods` (side ``a`` = ``period.current``, ``b`` =
     ``period.previous``), ``mom_*`` (month over month for a weekly report: ``mom_value_b``,
     ``mom_delta``, ``mom_p_value``, ``mom_test``, ``mom_significant``, ``mom_better``; NaN
     otherwise), the goal band ``red``/``green``, ``status`` (green, amber, red, none) and
     ``goal`` (the goal's name, "" without one). ``trends``: weekly :func:`metrics.kpis.kpi_series`
     frames (the last :data:`TREND_WEEKS` weeks up to the period's end) per available KPI.
     ``escalations``: reasons in the period (``reason, conversation_count, share_rate,
-    previous_count``). ``review``: :class:`metrics.review.WeeklyReview` of the period.
-    ``changes``: :func:`metrics.changelog.before_after_table` rows of the change log entries
+    previous_count``). ``review``: :class:`metrics.improve.review.WeeklyReview` of the period.
+    ``changes``: :func:`metrics.improve.changelog.before_after_table` rows of the change log entries
     dated before the period's end, newest first. ``backlog``: the ranked open backlog (top 5).
     ``gaps``: the top knowledge-gap topics of the period (:func:`metrics.topics.gap_report`: ``rank, label,
     message_count, conversation_count, escalation_rate, top_signal, example``), at most :data:`TOP_GAPS`.
@@ -129,7 +129,7 @@ def _tiles(messages, rollup, period: PeriodPair, mom: PeriodPair | None, options
 
 
 def _review_table(tiles: pd.DataFrame, label: str) -> pd.DataFrame:
-    """The tiles in the shape of :func:`metrics.kpis.kpi_table` that :func:`metrics.review.weekly_review` reads."""
+    """The tiles in the shape of :func:`metrics.kpis.kpi_table` that :func:`metrics.improve.review.weekly_review` reads."""
     return pd.DataFrame({"name": tiles["name"], "available": tiles["available"],
                          "period": [label] * len(tiles), "value": tiles["value_a"],
                          "wow_previous": tiles["value_b"], "wow_delta": tiles["delta"],
@@ -155,7 +155,7 @@ def _trends(messages, rollup, options, end: pd.Timestamp, names: Sequence[str]) 
 
 
 def _escalations(messages, rollup, period: PeriodPair) -> pd.DataFrame:
-    from metrics.escalation import escalation_reasons
+    from metrics.outcomes.escalation import escalation_reasons
 
     cols = ["reason", "conversation_count", "share_rate", "previous_count"]
     m, r = window_slice(messages, rollup, period.current)
@@ -196,23 +196,23 @@ def build_report(messages: pd.DataFrame, rollup: pd.DataFrame, *, period: str | 
                  backlog_added: pd.DataFrame | None = None, options: KpiOptions | None = None, alpha: float = 0.05,
                  now: dt.datetime | None = None) -> Report:
     """The report of ``period`` (``last-week``, ``last-month``, ``FROM..TO`` or a
-    :class:`~metrics.compare.PeriodPair`) for ``messages`` (scored with a ``compound`` column for
+    :class:`~metrics.improve.compare.PeriodPair`) for ``messages`` (scored with a ``compound`` column for
     the sentiment KPI, see :func:`metrics.sentiment.add_sentiment`) and their ``rollup``.
 
     Only conversations started before the period's end are used: a report of an earlier period
-    is what was known at its end. ``goals`` (:class:`metrics.goals.Goal`) give the RAG bands
-    (:func:`metrics.goals.goal_bands`; the guide's suggestions when empty); ``rules`` the alert
+    is what was known at its end. ``goals`` (:class:`metrics.improve.goals.Goal`) give the RAG bands
+    (:func:`metrics.improve.goals.goal_bands`; the guide's suggestions when empty); ``rules`` the alert
     rules (defaults when None); ``changes`` the change log entries
-    (:class:`metrics.changelog.ChangeEntry`); ``backlog_state`` the team's efforts and statuses
-    (:func:`metrics.goals_store.backlog_state`), ``backlog_added`` the items added by hand
-    (:func:`metrics.goals_store.added_backlog_items`). InsufficientDataError without timestamps or a
+    (:class:`metrics.improve.changelog.ChangeEntry`); ``backlog_state`` the team's efforts and statuses
+    (:func:`metrics.improve.store.backlog_state`), ``backlog_added`` the items added by hand
+    (:func:`metrics.improve.store.added_backlog_items`). InsufficientDataError without timestamps or a
     complete period; ConfigError for a bad period or view. Inputs are not modified.
     """
-    from metrics import alerts as alerts_mod
-    from metrics.backlog import improvement_candidates, rank_backlog
-    from metrics.changelog import before_after_table
-    from metrics.goals import goal_bands, suggested_goals
-    from metrics.review import weekly_review
+    from metrics.improve import alerts as alerts_mod
+    from metrics.improve.backlog import improvement_candidates, rank_backlog
+    from metrics.improve.changelog import before_after_table
+    from metrics.improve.goals import goal_bands, suggested_goals
+    from metrics.improve.review import weekly_review
 
     if view not in VIEWS:
         raise ConfigError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")

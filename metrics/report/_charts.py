@@ -19,8 +19,8 @@ class ChartRenderError(ChatlensError):
 
 
 def trend_chart(series: pd.DataFrame, *, band=None, annotations: pd.DataFrame | None = None) -> alt.LayerChart:
-    """The KPI's weekly trend (:func:`metrics.changelog_charts.kpi_trend_chart`) sized for print."""
-    from metrics.changelog_charts import kpi_trend_chart
+    """The KPI's weekly trend (:func:`metrics.improve.changelog_charts.kpi_trend_chart`) sized for print."""
+    from metrics.improve.changelog_charts import kpi_trend_chart
 
     return kpi_trend_chart(series, annotations=annotations, band=band, height=CHART_HEIGHT).properties(
         width=CHART_WIDTH)

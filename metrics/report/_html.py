@@ -241,7 +241,7 @@ def tile_rows(report: Report) -> list[dict]:
 
 
 def _charts(report: Report) -> list[dict]:
-    from metrics.changelog import annotations_frame
+    from metrics.improve.changelog import annotations_frame
     from metrics.report._charts import CHART_WIDTH, svg_data_uri, to_svg, trend_chart
 
     notes = annotations_frame(report.change_entries) if report.change_entries else None
@@ -260,7 +260,7 @@ def _charts(report: Report) -> list[dict]:
 
 def render_html(report: Report) -> str:
     """The report as a self-contained HTML page (module docstring)."""
-    from metrics.backlog import SOURCE_LABELS
+    from metrics.improve.backlog import SOURCE_LABELS
     from metrics.report._charts import CHART_WIDTH, reasons_chart, svg_data_uri, to_svg
 
     p = report.period

@@ -54,7 +54,7 @@ def _delta_cell(delta, kind, test, p, significant) -> str:
 
 def render_markdown(report: Report) -> str:
     """The report as Markdown (module docstring): the same sections as the HTML, trends as a table."""
-    from metrics.backlog import SOURCE_LABELS
+    from metrics.improve.backlog import SOURCE_LABELS
 
     p = report.period
     operational = report.view == "operational"

@@ -54,7 +54,7 @@ import pandas as pd
 from metrics.errors import ConfigError, InsufficientDataError
 from metrics.intents import DEFAULT_THRESHOLD, suggest_fallback_intent
 from metrics.outcomes import OutcomeRules, is_small_talk, outcome_table
-from metrics.rollup import conversation_rollup
+from metrics.core.rollup import conversation_rollup
 from metrics.sentiment import Cutoffs, score_messages
 from metrics.topics._discover import TopicModel, TopicOptions, TopicSnapshot, discover_topics
 from metrics.topics._text import Featurizer, clustering_key, message_columns, text_hashes

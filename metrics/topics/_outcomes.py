@@ -38,7 +38,7 @@ from scipy.stats import binomtest
 
 from metrics.errors import ConfigError
 from metrics.outcomes import OutcomeRules, outcome_table
-from metrics.rollup import conversation_rollup
+from metrics.core.rollup import conversation_rollup
 from metrics.sentiment import Cutoffs, score_messages
 from metrics.topics._discover import TopicModel
 
@@ -146,7 +146,7 @@ def topic_growth(model: TopicModel, *, growth: float = 0.5, min_count: int = 5, 
     """Which topics are growing or new (module docstring), without the outcome columns: one row per topic of
     ``model`` with ``topic``, ``label``, ``message_count``, ``recent_count``, ``prior_count``, ``wow_change``,
     ``growing`` and ``new``. The windows end at the model's latest clustered message. The alert rule
-    ``topic_growth`` (:mod:`metrics.alerts`) reads it.
+    ``topic_growth`` (:mod:`metrics.improve.alerts`) reads it.
 
     Examples
     --------

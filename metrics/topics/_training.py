@@ -19,7 +19,7 @@ messages. Ranked by confusion rate, then similarity.
 Export formats
 --------------
 CSV: columns ``intent,text`` (cells a spreadsheet would run as formulas are escaped,
-:func:`metrics.export.to_csv_bytes`). Rasa NLU YAML (format 3.1)::
+:func:`metrics.io.export.to_csv_bytes`). Rasa NLU YAML (format 3.1)::
 
     version: "3.1"
     nlu:
@@ -45,7 +45,7 @@ import pandas as pd
 from sklearn.preprocessing import normalize
 
 from metrics.errors import ConfigError
-from metrics.export import to_csv_bytes
+from metrics.io.export import to_csv_bytes
 from metrics.intents import DEFAULT_THRESHOLD, suggest_fallback_intent
 from metrics.topics._text import Featurizer, clustering_key
 

@@ -1,4 +1,4 @@
-"""Benchmark: full-text search (metrics.search, SQLite FTS5) over 1M messages vs a pandas ``str.contains`` scan.
+"""Benchmark: full-text search (metrics.store.search, SQLite FTS5) over 1M messages vs a pandas ``str.contains`` scan.
 
 Run: ``python tests/benchmarks/bench_search.py [n_conversations]`` (default 100,000 ≈ 1M messages). Not collected
 by pytest. Prints the save / index build times, the time per search of 20 queries with both methods (and that
@@ -21,8 +21,9 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 from data.generate import generate  # noqa: E402
-from metrics import search, store  # noqa: E402
-from metrics.loaders import load_path  # noqa: E402
+from metrics import store
+from metrics.store import search
+from metrics.io.loaders import load_path  # noqa: E402
 
 QUERIES = ["cancel", "refund", "order", "password", "delivery", "human", "agent", "subscription", "invoice", "hello",
            "thanks", "broken", "payment", "shipping", "account", "cancel subscription", "refund order", "where is my",

@@ -75,7 +75,7 @@ def main(argv=None) -> dict:
 
     import pandas as pd
 
-    from metrics.loaders import configure_arrow_memory, load_bytes
+    from metrics.io.loaders import configure_arrow_memory, load_bytes
     from metrics.topics import TopicOptions, discover_topics, topic_units
     from metrics.topics._text import distinct_texts
 

@@ -1,0 +1,1337 @@
+"""The Chatlens store: one SQLite file holding the uploaded datasets (sqlite-utils).
+
+Where the file lives
+--------------------
+:func:`default_db_path` is the environment variable ``CHATLENS_DB`` when set,
+else ``~/.chatlens/chatlens.db``. Nothing is created on import; :func:`connect`
+creates the parent folder.
+
+Connections
+-----------
+:func:`connect` gives each caller (each Streamlit session) its own connection:
+WAL journal, a busy timeout, ``check_same_thread=False``, foreign keys on,
+``secure_delete`` on (deleted parts are overwritten, not left in free pages)
+and driver autocommit (``isolation_level=None``: no implicit transactions, so a
+transaction is only ever open inside :func:`immediate` or sqlite-utils' own
+``atomic()``). It then checks ``db.supports_on_conflict`` *inside* a
+``BEGIN IMMEDIATE`` transaction, so the probe can never meet a lock: with
+sqlite-utils 4.2.1 a probe that meets a lock caches "unsupported" and later
+upserts silently lose rows (see the field notes). A False answer raises
+:class:`~metrics.errors.StoreError`. Finally the schema is migrated.
+
+Read-then-write
+---------------
+Every read-then-write runs inside ``with immediate(db):`` (``BEGIN IMMEDIATE``
+... ``COMMIT``, ``ROLLBACK`` and re-raise on error). A deferred ``BEGIN`` that
+reads and then writes fails under WAL when another process committed in
+between; ``BEGIN IMMEDIATE`` takes the write lock first and waits for it under
+the busy timeout. sqlite-utils calls (``insert``, ``upsert``, ``create``) work
+inside it: they nest as savepoints.
+
+Tables (schema version :data:`SCHEMA_VERSION`)
+----------------------------------------------
+``schema_migrations(version, name, applied_at)``
+    one row per applied migration (:data:`MIGRATIONS`).
+``datasets(id, name, created_at, updated_at, source_format, files, message_count,
+conversation_count, version, columns)``
+    ``id`` is AUTOINCREMENT, so the id of a deleted dataset is never reused
+    (caches keyed by ``(dataset_id, version)`` can never serve a dead dataset).
+    ``files`` and ``columns`` are JSON lists; ``columns`` names the optional
+    canonical columns that hold at least one non-null value. ``version`` starts
+    at 1 and is incremented by every change of the dataset (a save that adds
+    messages, a rename); a save that adds nothing does not change it.
+``message_parts(dataset_id, part, load_id, row_count, data)``
+    ``PRIMARY KEY (dataset_id, part)``. The messages, columnar: ``data`` is a
+    zstd Parquet file of ``row_count`` messages with the validated frame's
+    columns (strings, ``timestamp`` in UTC nanoseconds, nullable booleans,
+    floats, ``row``; an optional column without a value in the part is left
+    out) plus ``msg_key``. A save adds its new messages as parts of at most
+    ``_PART_ROWS`` rows, in :func:`load_messages`' order, so a dataset saved
+    once is read back without sorting. ``load_id`` names the upload that
+    brought them, so ``row`` can be traced to its file. Writing and reading a
+    million messages this way takes well under a second; as rows they took
+    several (migration 3 moved the rows of version 1's ``messages`` table here).
+``loads(id, dataset_id, at, file, new_rows, duplicate_rows, skipped_rows)``
+    one row per upload.
+``store_secrets(name, value)``
+    the store's random keys: ``pseudonym_key`` (:func:`pseudonym_key`).
+
+Every table with a ``dataset_id`` column, or a foreign key to ``datasets`` (or
+to another table's ``dataset_id``), belongs to a dataset: :func:`delete_dataset`
+empties it for that dataset. Feature tables should therefore carry a
+``dataset_id`` column.
+
+The message key
+---------------
+``msg_key`` is the ``message_id`` when the row has one, else the SHA-1 hex of
+``conversation_id, timestamp, speaker, text`` joined by U+001F, where the
+timestamp is written as its UTC epoch nanoseconds (an exact, fast-to-format
+identity of the instant) and missing values as the empty string, with ``#k``
+appended for the k-th repeat of the same content within one upload
+(:func:`message_keys`, :func:`content_keys`). Re-uploading an overlapping
+export therefore adds only messages whose key is new, while a user who says
+"yes" twice keeps both messages; an export that gains message ids is matched
+to the earlier one by content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import json
+import os
+import pathlib
+import secrets
+import sqlite3
+import threading
+import weakref
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import sqlite_utils
+
+from metrics.errors import ConfigError, StoreError
+from metrics.io.schema import ALWAYS_PRESENT, BY_NAME, COLUMNS
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "MIGRATIONS",
+    "MESSAGE_COLUMNS",
+    "SaveResult",
+    "DatasetInfo",
+    "default_db_path",
+    "connect",
+    "immediate",
+    "migrate",
+    "schema_version",
+    "message_keys",
+    "content_keys",
+    "save_messages",
+    "load_messages",
+    "distinct_texts",
+    "list_datasets",
+    "get_dataset",
+    "find_dataset",
+    "pseudonym_key",
+    "dataset_version",
+    "rename_dataset",
+    "delete_dataset",
+]
+
+#: Canonical message columns, in the order of a validated frame (``row`` last).
+MESSAGE_COLUMNS: tuple[str, ...] = (
+    ("conversation_id", "timestamp", "speaker", "text")
+    + tuple(c.name for c in COLUMNS if c.name not in ALWAYS_PRESENT)
+    + ("row",)
+)
+_FIXED = ALWAYS_PRESENT + ("row",)
+_OPTIONAL = tuple(c for c in MESSAGE_COLUMNS if c not in _FIXED)
+_STR_KINDS = ("id", "str", "speaker")
+_FLOAT_KINDS = ("float", "rating")
+_NAT = np.iinfo(np.int64).min  # pandas' NaT as int64
+_SEP = "\x1f"
+_CHUNK_ROWS = 100_000  # rows converted to Python objects at a time (bounds peak memory)
+_LOAD_CHUNK_ROWS = 100_000  # rows read per aggregate query (migration 3 reads the version-1 row table)
+_PART_ROWS = 500_000  # messages per stored Parquet part (a part is one BLOB; SQLite caps a BLOB at ~1 GB)
+_DATASET_COLUMNS = ["id", "name", "message_count", "conversation_count", "created_at", "updated_at", "version",
+                    "source_format"]
+
+
+def _kind(column: str) -> str:
+    return "int" if column == "row" else BY_NAME[column].kind
+
+
+def _quote(identifier: str) -> str:
+    """Quote an SQL identifier taken from sqlite_master or a fixed constant."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What :func:`save_messages` did.
+
+    ``new_rows`` messages were added; ``duplicate_rows`` were already stored
+    (or repeated within the upload) and were not added again;
+    ``new_rows + duplicate_rows`` is the number of rows given. ``version`` is
+    the dataset's version after the save.
+
+    ``frame`` (only with ``save_messages(..., keep_frame=True)``): when the
+    dataset held no messages before this save, the frame :func:`load_messages`
+    returns for this ``version``, built in memory without reading the store
+    back; else None. Not part of equality or repr.
+    """
+
+    dataset_id: int
+    new_rows: int
+    duplicate_rows: int
+    version: int = 1
+    load_id: int = 0
+    frame: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One row of ``datasets`` (see :func:`get_dataset`)."""
+
+    id: int
+    name: str
+    created_at: pd.Timestamp
+    updated_at: pd.Timestamp
+    source_format: str
+    files: tuple[str, ...]
+    message_count: int
+    conversation_count: int
+    version: int
+    columns: tuple[str, ...]
+
+
+# --------------------------------------------------------------------------- connecting
+
+def default_db_path() -> pathlib.Path:
+    """The store's path: env ``CHATLENS_DB`` if set, else ``~/.chatlens/chatlens.db``.
+
+    Creates nothing (the folder is created by :func:`connect`).
+
+    Examples
+    --------
+    >>> isinstance(default_db_path(), pathlib.Path)
+    True
+    """
+    env = os.environ.get("CHATLENS_DB", "").strip()
+    if env:
+        return pathlib.Path(env).expanduser()
+    return pathlib.Path.home() / ".chatlens" / "chatlens.db"
+
+
+_LOCKS: "weakref.WeakKeyDictionary[sqlite_utils.Database, threading.RLock]" = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock(db: sqlite_utils.Database) -> threading.RLock:
+    """One re-entrant lock per Database: threads sharing a connection take turns per transaction."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(db)
+        if lock is None:
+            lock = _LOCKS[db] = threading.RLock()
+        return lock
+
+
+def connect(path: str | os.PathLike | None = None, *, timeout_seconds: float = 10.0) -> sqlite_utils.Database:
+    """Open (creating and migrating if needed) the store and return a sqlite-utils Database.
+
+    ``path`` defaults to :func:`default_db_path`; ``":memory:"`` gives a private
+    in-memory store. ``timeout_seconds`` is how long a statement waits for
+    another writer's lock before failing (busy timeout).
+
+    Raises :class:`~metrics.errors.StoreError` when the file cannot be opened,
+    is not a SQLite database, stays locked longer than the timeout, was written
+    by a newer Chatlens, or when ``db.supports_on_conflict`` is False (upserts
+    would silently lose rows). Raises :class:`~metrics.errors.ConfigError` for
+    a negative or non-numeric timeout.
+
+    Examples
+    --------
+    >>> db = connect(":memory:")
+    >>> schema_version(db) == SCHEMA_VERSION
+    True
+    >>> db.close()
+    """
+    if isinstance(timeout_seconds, bool) or not isinstance(timeout_seconds, (int, float)) \
+            or not timeout_seconds >= 0:
+        raise ConfigError(f"timeout_seconds must be a number >= 0, got {timeout_seconds!r}")
+    target = default_db_path() if path is None else path
+    memory = str(target) == ":memory:"
+    if not memory:
+        target = pathlib.Path(target).expanduser()
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder of the store {str(target)!r}: {exc}. "
+                             "Fix: set CHATLENS_DB to a writable path") from exc
+    try:
+        conn = sqlite3.connect(str(target), timeout=float(timeout_seconds), check_same_thread=False,
+                               isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the store {str(target)!r}: {exc}") from exc
+    try:
+        db = sqlite_utils.Database(conn)
+        conn.execute(f"PRAGMA busy_timeout = {int(float(timeout_seconds) * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")
+        if not memory:
+            db.enable_wal()
+            conn.execute("PRAGMA synchronous = NORMAL")  # safe in WAL mode
+        with immediate(db):
+            # Probe inside BEGIN IMMEDIATE: the probe's own writes cannot meet a lock.
+            supported = db.supports_on_conflict
+        if not supported:
+            raise StoreError(
+                f"sqlite-utils reports that {str(target)!r} does not support INSERT ... ON CONFLICT "
+                f"(SQLite {sqlite3.sqlite_version}); upserts would silently drop rows. "
+                "Fix: use SQLite >= 3.24 and retry when no other process holds the store locked")
+        migrate(db)
+    except StoreError:
+        conn.close()
+        raise
+    except sqlite3.Error as exc:
+        conn.close()
+        raise StoreError(f"cannot use the store {str(target)!r}: {exc}. "
+                         "Fix: check that the file is a Chatlens SQLite store and is not locked") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return db
+
+
+@contextlib.contextmanager
+def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """Run the block in one ``BEGIN IMMEDIATE`` transaction: COMMIT, or ROLLBACK and re-raise.
+
+    Use it for every read-then-write. The write lock is taken at ``BEGIN``
+    (waiting up to the busy timeout), so reads inside the block see the latest
+    data and the writes cannot fail on a stale snapshot. Nested use becomes a
+    savepoint of the outer transaction. Threads sharing one Database take turns.
+
+    Raises :class:`~metrics.errors.StoreError` when the lock cannot be obtained
+    within the busy timeout; any error raised inside the block is re-raised
+    unchanged after the rollback.
+
+    Examples
+    --------
+    >>> db = connect(":memory:")
+    >>> db["counters"].create({"name": str, "value": int}, pk="name", if_not_exists=True)
+    <Table counters (name, value)>
+    >>> with immediate(db):
+    ...     _ = db["counters"].upsert({"name": "a", "value": 1}, pk="name")
+    >>> db.execute("select value from counters").fetchone()[0]
+    1
+    >>> db.close()
+    """
+    lock = _lock(db)
+    with lock:
+        conn = db.conn
+        if conn.in_transaction:
+            savepoint = f"chatlens_{secrets.token_hex(8)}"
+            conn.execute(f"SAVEPOINT {savepoint}")
+            try:
+                yield db
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute(f"ROLLBACK TO {savepoint}")
+                    conn.execute(f"RELEASE {savepoint}")
+                raise
+            else:
+                conn.execute(f"RELEASE {savepoint}")
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"the store is busy: could not get the write lock ({exc}). "
+                             "Fix: retry; another session is writing") from exc
+        try:
+            yield db
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+
+# --------------------------------------------------------------------------- migrations
+
+#: The message columns of migration 1, frozen: a column added to metrics.io.schema later needs a new migration.
+_V1_MESSAGE_COLUMNS = (
+    ("conversation_id", "TEXT"), ("timestamp", "INTEGER"), ("speaker", "TEXT"), ("text", "TEXT"),
+    ("message_id", "TEXT"), ("user_id", "TEXT"), ("channel", "TEXT"), ("intent", "TEXT"), ("confidence", "REAL"),
+    ("true_intent", "TEXT"), ("event", "TEXT"), ("model_version", "TEXT"), ("is_test", "INTEGER"),
+    ("outcome", "TEXT"), ("goal_achieved", "INTEGER"), ("escalation_reason", "TEXT"), ("rating", "REAL"),
+    ("thumbs", "TEXT"), ("survey_solved", "INTEGER"), ("topic", "TEXT"), ("converted", "INTEGER"),
+    ("conversion_value", "REAL"), ("segment", "TEXT"), ("utm_source", "TEXT"), ("utm_campaign", "TEXT"),
+)
+
+
+def _migration_1(db: sqlite_utils.Database) -> None:
+    """Core tables: datasets, messages, loads."""
+    message_columns = ",\n".join(f"  {_quote(name)} {sql_type}" for name, sql_type in _V1_MESSAGE_COLUMNS)
+    for sql in (
+        """CREATE TABLE datasets (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  source_format TEXT NOT NULL DEFAULT '',
+  files TEXT NOT NULL DEFAULT '[]',
+  message_count INTEGER NOT NULL DEFAULT 0,
+  conversation_count INTEGER NOT NULL DEFAULT 0,
+  version INTEGER NOT NULL DEFAULT 1
+)""",
+        """CREATE TABLE loads (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+  at TEXT NOT NULL,
+  file TEXT NOT NULL DEFAULT '',
+  new_rows INTEGER NOT NULL,
+  duplicate_rows INTEGER NOT NULL,
+  skipped_rows INTEGER NOT NULL DEFAULT 0
+)""",
+        "CREATE INDEX loads_dataset_id ON loads(dataset_id)",
+        f"""CREATE TABLE messages (
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+  msg_key TEXT NOT NULL,
+  load_id INTEGER,
+{message_columns},
+  "row" INTEGER NOT NULL,
+  PRIMARY KEY (dataset_id, msg_key)
+) WITHOUT ROWID""",
+    ):
+        db.conn.execute(sql)
+
+
+def _migration_2(db: sqlite_utils.Database) -> None:
+    """``datasets.columns``: the optional columns holding data, backfilled from the messages."""
+    db.conn.execute("ALTER TABLE datasets ADD COLUMN columns TEXT NOT NULL DEFAULT '[]'")
+    for (dataset_id,) in db.conn.execute("SELECT id FROM datasets").fetchall():
+        present = _columns_with_data(db, dataset_id, _OPTIONAL)
+        db.conn.execute("UPDATE datasets SET columns = ? WHERE id = ?", (json.dumps(present), dataset_id))
+
+
+def _migration_3(db: sqlite_utils.Database) -> None:
+    """``message_parts``: each dataset's messages move from the row table ``messages`` into Parquet parts
+    (one group of parts per upload, in load order), then ``messages`` is dropped."""
+    db.conn.execute("""CREATE TABLE message_parts (
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+  part INTEGER NOT NULL,
+  load_id INTEGER,
+  row_count INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (dataset_id, part)
+)""")
+    for dataset_id, columns in db.conn.execute("SELECT id, columns FROM datasets ORDER BY id").fetchall():
+        present = set(json.loads(columns))
+        names = [c for c in MESSAGE_COLUMNS if c in _FIXED or c in present]
+        frame, keys, loads = _read_v1_rows(db, dataset_id, names)
+        for load in np.unique(loads):
+            positions = np.flatnonzero(loads == load)  # key order
+            order = _load_order(frame, positions)
+            part = _as_loaded(frame, order, _loaded_columns(frame, positions))
+            _write_parts(db, dataset_id, None if load < 0 else int(load), part, keys[order])
+    db.conn.execute("DROP TABLE messages")
+
+
+def _read_v1_rows(db: sqlite_utils.Database, dataset_id: int, columns: list[str]):
+    """A dataset of the version-1 row table: (frame of ``columns``, msg_key array, load_id array with -1 for
+    NULL), rows in key order."""
+    parts: dict[str, list] = {c: [] for c in columns}
+    keys: list = []
+    loads: list = []
+    aggregates = [_aggregate(c) for c in columns] + ["json_group_array(msg_key)", "group_concat(ifnull(load_id, -1))"]
+    for texts in _fetch_chunks(db, dataset_id, aggregates):
+        for column, text in zip(columns, texts):
+            parts[column].append(_to_array(column, text))
+        keys.extend(json.loads(texts[-2]))
+        loads.append(_numbers(texts[-1], "int64"))
+    if not keys:
+        return pd.DataFrame({c: _empty_column(c) for c in columns}), np.array([], dtype=object), np.array([], int)
+    frame = pd.DataFrame({c: p[0] if len(p) == 1 else pd.concat([pd.Series(a) for a in p], ignore_index=True)
+                          for c, p in parts.items()})
+    return frame, np.array(keys, dtype=object), np.concatenate(loads)
+
+
+#: Ordered ``(version, name, function)``; :func:`migrate` applies the missing ones in order.
+def _migration_4(db: sqlite_utils.Database) -> None:
+    """``store_secrets``: the store's own random keys (the pseudonym key, see :func:`pseudonym_key`)."""
+    db.conn.execute("CREATE TABLE store_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
+
+
+MIGRATIONS: tuple[tuple[int, str, Callable[[sqlite_utils.Database], None]], ...] = (
+    (1, "core tables: datasets, messages, loads", _migration_1),
+    (2, "datasets.columns", _migration_2),
+    (3, "messages as Parquet parts", _migration_3),
+    (4, "store_secrets", _migration_4),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    """The highest migration applied to ``db`` (0 for an empty file)."""
+    exists = db.conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").fetchone()
+    if not exists:
+        return 0
+    return int(db.conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0])
+
+
+def migrate(db: sqlite_utils.Database, *, target: int | None = None) -> int:
+    """Apply the missing migrations up to ``target`` (default: all); return the resulting version.
+
+    Each migration runs in its own ``BEGIN IMMEDIATE`` transaction and re-reads
+    the version inside it, so two processes migrating at once apply each step
+    once. Idempotent: calling it again changes nothing. Raises
+    :class:`~metrics.errors.StoreError` when the file is newer than this code
+    and :class:`~metrics.errors.ConfigError` for an unknown ``target``.
+    """
+    known = [v for v, _, _ in MIGRATIONS]
+    goal = SCHEMA_VERSION if target is None else target
+    if goal not in known and goal != 0:
+        raise ConfigError(f"target must be one of {known}, got {target!r}")
+    with immediate(db):
+        db.conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+        current = schema_version(db)
+    if current > SCHEMA_VERSION:
+        raise StoreError(f"the store has schema version {current}, newer than this Chatlens "
+                         f"({SCHEMA_VERSION}). Fix: upgrade Chatlens or point CHATLENS_DB elsewhere")
+    for version, name, apply in MIGRATIONS:
+        if version > goal:
+            break
+        with immediate(db):
+            if schema_version(db) >= version:
+                continue
+            apply(db)
+            db.conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                            (version, name, _now()))
+    return schema_version(db)
+
+
+# --------------------------------------------------------------------------- message keys and conversion
+
+def _as_utc_ns(series: pd.Series) -> np.ndarray:
+    """int64 UTC epoch nanoseconds (NaT -> pandas' NaT sentinel)."""
+    if not isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = pd.to_datetime(series, utc=True)
+    series = series.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    return series.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").view("int64")
+
+
+def _object_strings(series: pd.Series) -> np.ndarray:
+    if not isinstance(series.dtype, pd.StringDtype):
+        series = series.astype("str")
+    return series.to_numpy(dtype=object, na_value=None)
+
+
+def _new_positions(keys: pd.Series) -> np.ndarray:
+    """Positions of the first occurrence of each key, in key order (inserting in key order appends to the B-tree).
+
+    A stable sort puts equal keys next to each other in frame order, so the first of each run is the
+    key's first occurrence.
+    """
+    order = keys.argsort(kind="stable").to_numpy()
+    ordered = keys.to_numpy(dtype=object)[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    return order[first]
+
+
+def message_keys(frame: pd.DataFrame) -> pd.Series:
+    """The store's key of each message: ``message_id`` when present, else its content key.
+
+    The content key (:func:`content_keys`) is ``sha1("<conversation_id>\\x1f<ns>\\x1f<speaker>\\x1f<text>")``
+    in hex, where ``<ns>`` is the timestamp as UTC epoch nanoseconds and a
+    missing value is the empty string, followed by ``#k`` for the k-th repeat
+    (k >= 1) of the same content in ``frame`` (in frame order). So a user who
+    says "yes" twice in one upload keeps both messages, and re-uploading the
+    same export gives the same keys. The occurrences are counted among the
+    rows without a ``message_id``. Returns a ``str`` Series aligned with
+    ``frame``; the frame is not modified.
+
+    Examples
+    --------
+    >>> import pandas as pd, hashlib
+    >>> f = pd.DataFrame({"conversation_id": ["c1", "c1", "c1"], "speaker": ["user", "bot", "bot"],
+    ...                   "text": ["hi", "hello", "hello"],
+    ...                   "timestamp": pd.to_datetime(["1970-01-01T00:00:01Z", None, None], utc=True),
+    ...                   "message_id": ["m1", None, None]})
+    >>> keys = message_keys(f)
+    >>> keys[0]
+    'm1'
+    >>> keys[1] == hashlib.sha1("c1\\x1f\\x1fbot\\x1fhello".encode()).hexdigest()
+    True
+    >>> keys[2] == keys[1] + "#1"
+    True
+    """
+    if "message_id" in frame.columns:
+        ids = frame["message_id"]
+        if not isinstance(ids.dtype, pd.StringDtype):
+            ids = ids.astype("str")
+        need = ids.isna().to_numpy()
+    else:
+        ids, need = None, np.ones(len(frame), dtype=bool)
+    part = frame[need] if not need.all() else frame  # hash only the rows without a message_id
+    hashed = pd.array(content_keys(part), dtype="str")
+    if ids is None:
+        return pd.Series(hashed, index=frame.index, dtype="str")
+    keys = ids.copy()
+    keys.iloc[np.flatnonzero(need)] = hashed
+    return keys.astype("str")
+
+
+def content_keys(frame: pd.DataFrame) -> np.ndarray:
+    """Each message's content key (see :func:`message_keys`), whatever its ``message_id``: an object array.
+
+    The k-th repeat (k >= 1, frame order) of the same conversation, time, speaker and text gets ``#k``, so
+    repeats within one upload stay distinct messages and only a repeat *across* uploads is a duplicate.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"conversation_id": ["c"] * 3, "speaker": ["user"] * 3, "text": ["yes", "no", "yes"],
+    ...                   "timestamp": pd.to_datetime([None] * 3, utc=True)})
+    >>> k = content_keys(f)
+    >>> (k[2] == k[0] + "#1", "#" in k[1])
+    (True, False)
+    >>> len(content_keys(f.iloc[0:0]))
+    0
+    """
+    chunks = [_content_hashes(frame.iloc[i:i + _CHUNK_ROWS]) for i in range(0, len(frame), _CHUNK_ROWS)]
+    hashes = np.concatenate(chunks) if chunks else np.array([], dtype=object)
+    if not len(hashes):
+        return hashes
+    codes, _ = pd.factorize(hashes)
+    occurrence = pd.Series(codes).groupby(codes, sort=False).cumcount().to_numpy()
+    repeated = np.flatnonzero(occurrence)
+    if len(repeated):
+        hashes = hashes.copy()
+        hashes[repeated] = [f"{h}#{k}" for h, k in zip(hashes[repeated].tolist(), occurrence[repeated].tolist())]
+    return hashes
+
+
+def _content_hashes(part: pd.DataFrame) -> np.ndarray:
+    n = len(part)
+
+    def strings(column: str) -> list:
+        if column not in part.columns:
+            return [""] * n
+        values = _object_strings(part[column])
+        return np.where(pd.isna(values), "", values).tolist()
+
+    if "timestamp" in part.columns:
+        ns = _as_utc_ns(part["timestamp"])
+        stamps = np.where(ns == _NAT, "", ns.astype(object)).tolist()
+    else:
+        stamps = [""] * n
+    sha1 = hashlib.sha1
+    return np.array([sha1(f"{c}{_SEP}{t}{_SEP}{s}{_SEP}{x}".encode("utf-8", "surrogatepass")).hexdigest()
+                     for c, t, s, x in zip(strings("conversation_id"), stamps, strings("speaker"), strings("text"))],
+                    dtype=object)
+
+
+# --------------------------------------------------------------------------- datasets
+
+def _dataset_row(db: sqlite_utils.Database, dataset_id: int) -> dict | None:
+    cursor = db.conn.execute("SELECT * FROM datasets WHERE id = ?", (int(dataset_id),))
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d[0] for d in cursor.description], row))
+
+
+def _require(db: sqlite_utils.Database, dataset_id) -> dict:
+    if isinstance(dataset_id, bool) or not isinstance(dataset_id, (int, np.integer)):
+        raise ConfigError(f"dataset_id must be an integer, got {dataset_id!r}")
+    row = _dataset_row(db, int(dataset_id))
+    if row is None:
+        raise StoreError(f"no dataset with id {int(dataset_id)} in the store. "
+                         "Fix: pick a dataset from list_datasets(); it may have been deleted")
+    return row
+
+
+def _clean_name(name) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"dataset_name must be a non-empty string, got {name!r}")
+    return name.strip()
+
+
+def get_dataset(db: sqlite_utils.Database, dataset_id: int) -> DatasetInfo:
+    """The stored description of one dataset; StoreError if there is none with that id."""
+    row = _require(db, dataset_id)
+    return DatasetInfo(
+        id=int(row["id"]), name=row["name"],
+        created_at=pd.Timestamp(row["created_at"]), updated_at=pd.Timestamp(row["updated_at"]),
+        source_format=row["source_format"], files=tuple(json.loads(row["files"])),
+        message_count=int(row["message_count"]), conversation_count=int(row["conversation_count"]),
+        version=int(row["version"]), columns=tuple(json.loads(row["columns"])))
+
+
+def pseudonym_key(db: sqlite_utils.Database) -> bytes:
+    """The store's key for pseudonymising personal data inside ids (:func:`metrics.io.pii.redact_ids`).
+
+    32 random bytes, made on first use and kept in ``store_secrets``; every upload into this store uses the
+    same key, so the same e-mail or phone inside an id always gets the same pseudonym (repeat users still
+    count, re-uploads still de-duplicate), while another store's pseudonyms cannot be linked to these. The key
+    is as secret as the data: whoever has the file can test a guessed e-mail against it.
+
+    Examples
+    --------
+    >>> db = connect(":memory:")
+    >>> key = pseudonym_key(db)
+    >>> len(key), key == pseudonym_key(db)
+    (32, True)
+    >>> db.close()
+    """
+    with immediate(db):  # read-then-write: two first uploads at once agree on one key
+        row = db.conn.execute("SELECT value FROM store_secrets WHERE name = 'pseudonym_key'").fetchone()
+        if row is None:
+            key = secrets.token_bytes(32)
+            db.conn.execute("INSERT INTO store_secrets (name, value) VALUES ('pseudonym_key', ?)", (key,))
+            return key
+    return bytes(row[0])
+
+
+def find_dataset(db: sqlite_utils.Database, name: str) -> DatasetInfo:
+    """The dataset called ``name`` (surrounding spaces ignored); StoreError naming the stored ones otherwise.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> db = connect(":memory:")
+    >>> f = pd.DataFrame({"conversation_id": ["c1"], "timestamp": pd.to_datetime(["2024-01-01"], utc=True),
+    ...                   "speaker": ["user"], "text": ["hi"], "row": [1]})
+    >>> find_dataset(db, "demo")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    metrics.errors.StoreError: no dataset named 'demo' ...
+    >>> _ = save_messages(db, f, dataset_name="demo")
+    >>> find_dataset(db, " demo ").message_count
+    1
+    >>> db.close()
+    """
+    name = _clean_name(name)
+    row = db.conn.execute("SELECT id FROM datasets WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        known = [r[0] for r in db.conn.execute("SELECT name FROM datasets ORDER BY name LIMIT 20")]
+        raise StoreError(f"no dataset named {name!r} in the store. Fix: use one of "
+                         f"{', '.join(map(repr, known)) or '(none yet: add one with ingest)'}")
+    return get_dataset(db, int(row[0]))
+
+
+def dataset_version(db: sqlite_utils.Database, dataset_id: int) -> int:
+    """The dataset's version: 1 when created, +1 on every change. StoreError if absent."""
+    return int(_require(db, dataset_id)["version"])
+
+
+def list_datasets(db: sqlite_utils.Database) -> pd.DataFrame:
+    """Every stored dataset, by id.
+
+    Columns: ``id, name, message_count, conversation_count`` (int64),
+    ``created_at, updated_at`` (datetime64[ns, UTC]), ``version`` (int64),
+    ``source_format`` (str). An empty store gives an empty frame with these columns.
+    """
+    cursor = db.conn.execute(
+        "SELECT id, name, message_count, conversation_count, created_at, updated_at, version, source_format "
+        "FROM datasets ORDER BY id")
+    rows = cursor.fetchall()
+    cols = list(zip(*rows)) if rows else [[] for _ in _DATASET_COLUMNS]
+    data = dict(zip(_DATASET_COLUMNS, cols))
+    return pd.DataFrame({
+        "id": np.asarray(data["id"], dtype="int64"),
+        "name": pd.array(list(data["name"]), dtype="str"),
+        "message_count": np.asarray(data["message_count"], dtype="int64"),
+        "conversation_count": np.asarray(data["conversation_count"], dtype="int64"),
+        "created_at": pd.to_datetime(list(data["created_at"]), utc=True).astype("datetime64[ns, UTC]"),
+        "updated_at": pd.to_datetime(list(data["updated_at"]), utc=True).astype("datetime64[ns, UTC]"),
+        "version": np.asarray(data["version"], dtype="int64"),
+        "source_format": pd.array(list(data["source_format"]), dtype="str"),
+    })
+
+
+def rename_dataset(db: sqlite_utils.Database, dataset_id: int, new_name: str) -> int:
+    """Rename a dataset; returns its new version. ConfigError if the name is empty or taken."""
+    name = _clean_name(new_name)
+    with immediate(db):
+        row = _require(db, dataset_id)
+        if row["name"] == name:
+            return int(row["version"])
+        taken = db.conn.execute("SELECT id FROM datasets WHERE name = ? AND id != ?", (name, row["id"])).fetchone()
+        if taken:
+            raise ConfigError(f"a dataset named {name!r} already exists (id {taken[0]}); choose another name")
+        db.conn.execute("UPDATE datasets SET name = ?, updated_at = ?, version = version + 1 WHERE id = ?",
+                        (name, _now(), row["id"]))
+        return int(row["version"]) + 1
+
+
+def _tables_of_datasets(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    """``(table, column)`` pairs whose column holds a dataset id.
+
+    A column named ``dataset_id``, or a foreign-key column referencing
+    ``datasets`` or another table's ``dataset_id`` column.
+    """
+    found: list[tuple[str, str]] = []
+    names = [r[0] for r in db.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    for table in names:
+        if table == "datasets":
+            continue
+        columns = {r[1] for r in db.conn.execute(f"PRAGMA table_info({_quote(table)})")}
+        links = {"dataset_id"} & columns
+        for fk in db.conn.execute(f"PRAGMA foreign_key_list({_quote(table)})"):
+            # (id, seq, parent table, from column, to column, ...): a reference to datasets, or to
+            # any parent's dataset_id column (e.g. a composite key into messages), holds a dataset id
+            if (fk[2] == "datasets" or fk[4] == "dataset_id") and fk[3] in columns:
+                links.add(fk[3])
+        found.extend((table, column) for column in sorted(links))
+    return found
+
+
+#: Run after every dataset delete, as ``fn(db) -> rows removed`` (``module:function``): derived data that
+#: is not keyed by dataset_id but must not outlive its messages.
+AFTER_DELETE_HOOKS: list[str] = ["metrics.sentiment.cache:prune_orphans", "metrics.store.search:drop_orphans"]
+
+
+def delete_dataset(db: sqlite_utils.Database, dataset_id: int) -> dict[str, int]:
+    """Delete a dataset and every row that belongs to it, in one transaction.
+
+    Removes its ``datasets`` row, its messages and loads, and the rows of every
+    other table that has a ``dataset_id`` column, or a foreign key to
+    ``datasets`` or to another table's ``dataset_id`` (derived caches, audit
+    links added by other features), discovered from ``sqlite_master``.
+    Foreign keys are checked at commit, so the order of the deletes does not
+    matter; a table that would be left pointing at the dataset makes the whole
+    delete fail with StoreError (nothing is removed).
+    Deleted content is overwritten (``secure_delete``) and the WAL is
+    checkpointed and truncated when no reader holds it, so the text is gone
+    from the files too.
+
+    Returns ``{table: rows deleted}`` (``datasets`` included); deleting an id
+    that does not exist (any more) returns ``{}`` and changes nothing.
+    """
+    if isinstance(dataset_id, bool) or not isinstance(dataset_id, (int, np.integer)):
+        raise ConfigError(f"dataset_id must be an integer, got {dataset_id!r}")
+    dataset_id = int(dataset_id)
+    removed: dict[str, int] = {}
+    try:
+        with immediate(db):
+            if _dataset_row(db, dataset_id) is None:
+                return {}
+            db.conn.execute("PRAGMA defer_foreign_keys = ON")
+            for table, column in _tables_of_datasets(db):
+                cursor = db.conn.execute(f"DELETE FROM {_quote(table)} WHERE {_quote(column)} = ?", (dataset_id,))
+                removed[table] = removed.get(table, 0) + max(cursor.rowcount, 0)
+            removed["datasets"] = db.conn.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,)).rowcount
+    except sqlite3.Error as exc:
+        raise StoreError(f"could not delete dataset {dataset_id}: {exc}. Nothing was deleted") from exc
+    for spec in AFTER_DELETE_HOOKS:
+        module, func = spec.split(":")
+        getattr(importlib.import_module(module), func)(db)
+    _truncate_wal(db)
+    return removed
+
+
+def _truncate_wal(db: sqlite_utils.Database) -> None:
+    """Best effort: copy the WAL into the file and empty it, waiting at most 1 s for readers."""
+    if db.conn.in_transaction:
+        return
+    (timeout,) = db.conn.execute("PRAGMA busy_timeout").fetchone()
+    try:
+        db.conn.execute("PRAGMA busy_timeout = 1000")
+        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    except sqlite3.Error:
+        pass
+    finally:
+        db.conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+
+
+# --------------------------------------------------------------------------- saving
+
+def _check_frame(frame: pd.DataFrame) -> list[str]:
+    if not isinstance(frame, pd.DataFrame):
+        raise ConfigError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in _FIXED if c not in frame.columns]
+    if missing:
+        raise StoreError(f"cannot store a frame without the column(s) {missing}; "
+                         "Fix: pass a validated frame (metrics.io.loaders.load_bytes)")
+    unknown = [str(c) for c in frame.columns if c not in MESSAGE_COLUMNS]
+    if unknown:
+        raise StoreError(f"cannot store column(s) not in the Chatlens format: {unknown}. "
+                         "Fix: drop them or pass a validated frame")
+    if frame["row"].isna().any():
+        raise StoreError("cannot store rows without a source row number (column 'row' has missing values)")
+    return [c for c in MESSAGE_COLUMNS if c in frame.columns]
+
+
+def _columns_with_data(db: sqlite_utils.Database, dataset_id: int, candidates) -> list[str]:
+    """The candidate optional columns holding at least one non-null value in the dataset."""
+    present = []
+    for column in candidates:
+        if column not in _OPTIONAL:
+            continue
+        hit = db.conn.execute(
+            f"SELECT EXISTS(SELECT 1 FROM messages WHERE dataset_id = ? AND {_quote(column)} IS NOT NULL)",
+            (dataset_id,)).fetchone()[0]
+        if hit:
+            present.append(column)
+    return present
+
+
+def _loaded_columns(frame: pd.DataFrame, positions: np.ndarray) -> list[str]:
+    """The columns a stored part of the rows at ``positions`` holds: the fixed ones, and each optional
+    column with a value in one of those rows (an all-missing column is not stored)."""
+    return [c for c in MESSAGE_COLUMNS if c in frame.columns
+            and (c in _FIXED or frame[c].iloc[positions].notna().any())]
+
+
+def _load_order(frame: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+    """``positions`` (key order) rearranged into :func:`load_messages`' row order: by conversation_id,
+    timestamp, row (missing ids and NaT last), ties in key order."""
+    codes, uniques = pd.factorize(frame["conversation_id"], sort=True)
+    codes = np.where(codes < 0, len(uniques), codes)[positions]  # a missing id sorts last
+    stamps = _as_utc_ns(frame["timestamp"])[positions]
+    return positions[np.lexsort((frame["row"].to_numpy(dtype="int64")[positions], stamps, stamps == _NAT, codes))]
+
+
+def _as_loaded(frame: pd.DataFrame, order: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """The rows at ``order`` with ``columns``, in the validated dtypes :func:`load_messages` returns:
+    ``str`` strings, UTC nanosecond timestamps, nullable booleans, float64 and int64 ``row``.
+    A single take, none when ``order`` is the frame's own."""
+    same = len(order) == len(frame) and np.array_equal(order, np.arange(len(order)))
+    out = {}
+    for column in columns:
+        kind, series = _kind(column), frame[column]
+        if kind in _STR_KINDS:
+            values = (series if isinstance(series.dtype, pd.StringDtype) and series.dtype == "str"
+                      else series.astype("str")).array
+        elif kind == "datetime":
+            values = pd.Series(_as_utc_ns(series).view("datetime64[ns]")).dt.tz_localize("UTC").array
+        elif kind in _FLOAT_KINDS:
+            values = pd.to_numeric(series).to_numpy(dtype="float64", na_value=np.nan)
+        elif kind == "bool":
+            values = series.astype("boolean").array
+        else:
+            values = series.to_numpy(dtype="int64")
+        out[column] = values if same else values.take(order)
+    return pd.DataFrame(out)
+
+
+def _arrow_type(column: str) -> pa.DataType:
+    """The Arrow type a column is stored as in a part (``msg_key`` and the strings: large_string)."""
+    kind = "id" if column == "msg_key" else _kind(column)
+    if kind in _STR_KINDS:
+        return pa.large_string()
+    if kind == "datetime":
+        return pa.timestamp("ns", tz="UTC")
+    if kind in _FLOAT_KINDS:
+        return pa.float64()
+    if kind == "bool":
+        return pa.bool_()
+    return pa.int64()
+
+
+def _encode_part(part: pd.DataFrame, keys: np.ndarray) -> bytes:
+    """One stored part: the rows (validated dtypes, load order) plus ``msg_key``, as zstd Parquet."""
+    table = pa.Table.from_pandas(part, preserve_index=False)
+    table = table.append_column("msg_key", pa.array(keys, type=pa.large_string()))
+    table = table.replace_schema_metadata(None)  # the dtypes come from the column kinds (_decode_parts)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+def _decode_parts(blobs: list[bytes], columns: list[str]) -> pa.Table:
+    """The stored parts as one Arrow table of ``columns`` (a column a part lacks is all null there).
+
+    Only those columns are read from each part."""
+    tables = []
+    for blob in blobs:
+        part = pq.ParquetFile(pa.BufferReader(blob))
+        names = set(part.schema_arrow.names)
+        table = part.read(columns=[c for c in columns if c in names])
+        tables.append(pa.table({c: table.column(c).cast(_arrow_type(c)) if c in names
+                                else pa.nulls(part.metadata.num_rows, type=_arrow_type(c)) for c in columns}))
+    if not tables:
+        return pa.table({c: pa.array([], type=_arrow_type(c)) for c in columns})
+    return pa.concat_tables(tables)
+
+
+_PANDAS_TYPES = {pa.large_string(): pd.api.types.pandas_dtype("str"), pa.bool_(): pd.BooleanDtype()}
+
+
+def _to_frame(table: pa.Table) -> pd.DataFrame:
+    return table.to_pandas(types_mapper=_PANDAS_TYPES.get, ignore_metadata=True)
+
+
+def _stored_parts(db: sqlite_utils.Database, dataset_id: int) -> list[tuple]:
+    """``(load_id, data)`` of the dataset's parts, in part order."""
+    return db.conn.execute("SELECT load_id, data FROM message_parts WHERE dataset_id = ? ORDER BY part",
+                           (dataset_id,)).fetchall()
+
+
+def _write_parts(db: sqlite_utils.Database, dataset_id: int, load_id: int | None, part: pd.DataFrame,
+                 keys: np.ndarray) -> None:
+    """Store new rows (load order) as parts of at most ``_PART_ROWS`` rows after the dataset's last part."""
+    (last,) = db.conn.execute("SELECT coalesce(max(part), 0) FROM message_parts WHERE dataset_id = ?",
+                              (dataset_id,)).fetchone()
+    for start in range(0, len(part), _PART_ROWS):
+        chunk = part.iloc[start:start + _PART_ROWS]
+        last += 1
+        db.conn.execute("INSERT INTO message_parts (dataset_id, part, load_id, row_count, data) VALUES (?, ?, ?, ?, ?)",
+                        (dataset_id, last, load_id, len(chunk), _encode_part(chunk, keys[start:start + _PART_ROWS])))
+
+
+def _dataset_counts(db: sqlite_utils.Database, dataset_id: int) -> tuple[int, int]:
+    """(messages, distinct conversation ids) stored in the dataset."""
+    table = _decode_parts([data for _, data in _stored_parts(db, dataset_id)], ["conversation_id"])
+    return table.num_rows, pc.count_distinct(table.column("conversation_id"), mode="only_valid").as_py()
+
+
+def _keys_by_row(frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """Content keys of ``frame``'s rows at ``rows`` (occurrences counted among them), spread over a
+    full-length object array (None elsewhere)."""
+    out = np.full(len(frame), None, dtype=object)
+    out[rows] = content_keys(frame.iloc[rows])
+    return out
+
+
+def _stored_id_content_keys(db: sqlite_utils.Database, dataset_id: int) -> np.ndarray:
+    """The content keys of the dataset's stored messages that have a ``message_id``, each upload's counted
+    on its own (as they were when that upload had no ids)."""
+    by_load: dict = {}
+    for load_id, data in _stored_parts(db, dataset_id):
+        by_load.setdefault(load_id, []).append(data)
+    keys = []
+    for blobs in by_load.values():
+        table = _decode_parts(blobs, ["conversation_id", "timestamp", "speaker", "text", "message_id"])
+        table = table.filter(pc.is_valid(table.column("message_id")))
+        if table.num_rows:
+            keys.append(content_keys(_to_frame(table)))
+    return np.concatenate(keys) if keys else np.array([], dtype=object)
+
+
+def _already_stored(db: sqlite_utils.Database, dataset_id: int, frame: pd.DataFrame, key_values: np.ndarray,
+                    positions: np.ndarray, known: list[str]) -> np.ndarray:
+    """Which of the candidate rows at ``positions`` the dataset already holds.
+
+    A row is held when its key (``message_id``, else its content key) is stored. When one export has
+    message ids and another of the same messages has none, the content key decides: a new row with an id
+    matches a stored row without one by content, and a new row without an id matches a stored row with one
+    by the content key computed from the stored columns. So adding ids to an export never doubles it.
+    """
+    stored = _decode_parts([data for _, data in _stored_parts(db, dataset_id)],
+                           ["msg_key"] + (["message_id"] if "message_id" in known else []))
+    stored_keys = stored.column("msg_key").to_numpy(zero_copy_only=False)
+    found = np.array(pd.Series(key_values[positions], dtype=object).isin(stored_keys), dtype=bool)
+    if found.all():
+        return found
+    has_id = (frame["message_id"].notna().to_numpy() if "message_id" in frame.columns
+              else np.zeros(len(frame), dtype=bool))
+    stored_has_id = (stored.column("message_id").is_valid().to_numpy(zero_copy_only=False)
+                     if "message_id" in known else np.zeros(stored.num_rows, dtype=bool))
+    look = ~found & has_id[positions]
+    if look.any() and not stored_has_id.all():  # ids now, none before: compare contents
+        contents = _keys_by_row(frame, np.flatnonzero(has_id))[positions[look]]
+        found[np.flatnonzero(look)] = pd.Series(contents, dtype=object).isin(stored_keys[~stored_has_id]).to_numpy()
+    look = ~found & ~has_id[positions]
+    if look.any() and stored_has_id.any():  # no ids now, ids before: compare with the stored rows' contents
+        found[np.flatnonzero(look)] = pd.Series(key_values[positions[look]], dtype=object).isin(
+            _stored_id_content_keys(db, dataset_id)).to_numpy()
+    return found
+
+
+def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_name: str,
+                  source_format: str = "csv", file_name: str = "", skipped_rows: int = 0,
+                  keep_frame: bool = False, create_only: bool = False) -> SaveResult:
+    """Add a validated frame to the dataset ``dataset_name`` (created if new); only new messages are added.
+
+    A message is new when its key (:func:`message_keys`) is not yet stored in
+    the dataset (nor, when one export has message ids and the other has none,
+    its content key: see ``_already_stored``). A message repeated within one
+    upload is never a duplicate: repeats get distinct content keys (``#k``);
+    only a ``message_id`` given twice in one frame counts once as new and then
+    as duplicate (the loader refuses such files). The new messages are stored as Parquet parts (see the module
+    docstring). Everything (dataset row, messages, counts, the ``loads``
+    record, the version bump) happens in one ``BEGIN IMMEDIATE`` transaction:
+    any failure leaves the store as it was. ``skipped_rows`` (rows the loader
+    refused) is recorded in ``loads``. The frame is not modified.
+
+    Definition: ``new_rows + duplicate_rows == len(frame)``. The dataset's
+    ``message_count`` is its number of stored messages and
+    ``conversation_count`` its number of distinct ``conversation_id``; its
+    ``version`` grows by one when ``new_rows > 0`` (a new dataset starts at 1).
+    An empty frame creates (or leaves) the dataset with nothing added.
+
+    ``create_only=True``: the save must create the dataset; when one called
+    ``dataset_name`` exists already (created meanwhile by another session),
+    :class:`~metrics.errors.ConfigError` and nothing is saved (the Data page's
+    "new dataset" choice, where adding to an existing one needs more rights).
+
+    ``keep_frame=True``: when the dataset held no messages before, the result's
+    ``frame`` is what :func:`load_messages` would return for the new version,
+    so a caller that goes on to read the dataset (the Data page) does not read
+    it back; the tests check the two are equal.
+
+    Raises :class:`~metrics.errors.ConfigError` for an empty name and
+    :class:`~metrics.errors.StoreError` for a frame that is not in the
+    validated format or when SQLite fails (the message names the dataset).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> db = connect(":memory:")
+    >>> f = pd.DataFrame({"conversation_id": ["c1"], "timestamp": pd.to_datetime(["2024-01-01"], utc=True),
+    ...                   "speaker": ["user"], "text": ["hi"], "row": [1]})
+    >>> save_messages(db, f, dataset_name="demo").new_rows
+    1
+    >>> save_messages(db, f, dataset_name="demo").duplicate_rows
+    1
+    >>> db.close()
+    """
+    name = _clean_name(dataset_name)
+    if isinstance(skipped_rows, bool) or not isinstance(skipped_rows, (int, np.integer)) or skipped_rows < 0:
+        raise ConfigError(f"skipped_rows must be an integer >= 0, got {skipped_rows!r}")
+    _check_frame(frame)
+    n = len(frame)
+    keys = message_keys(frame)
+    key_values = keys.to_numpy(dtype=object)
+    positions = _new_positions(keys)  # each key's first occurrence, in key order
+    now = _now()
+    loaded = None
+    try:
+        with immediate(db):
+            row = db.conn.execute("SELECT id, files, columns, message_count FROM datasets WHERE name = ?",
+                                  (name,)).fetchone()
+            had_messages = row is not None and row[3] > 0
+            if create_only and row is not None:
+                raise ConfigError(f"a dataset called {name!r} exists already; Fix: choose another name "
+                                  "(adding to an existing dataset needs the right to change it)")
+            if row is None:
+                dataset_id = db.conn.execute(
+                    "INSERT INTO datasets (name, created_at, updated_at, source_format, files, version, columns) "
+                    "VALUES (?, ?, ?, ?, '[]', 0, '[]')", (name, now, now, str(source_format))).lastrowid
+                files, known = [], []
+            else:
+                dataset_id, files, known = row[0], json.loads(row[1]), json.loads(row[2])
+            load_id = db.conn.execute(
+                "INSERT INTO loads (dataset_id, at, file, new_rows, duplicate_rows, skipped_rows) "
+                "VALUES (?, ?, ?, 0, 0, ?)", (dataset_id, now, str(file_name), int(skipped_rows))).lastrowid
+            if had_messages and len(positions):
+                positions = positions[~_already_stored(db, dataset_id, frame, key_values, positions, known)]
+            new_rows = len(positions)
+            columns = _loaded_columns(frame, positions)
+            if new_rows or (keep_frame and not had_messages):
+                order = _load_order(frame, positions)
+                part = _as_loaded(frame, order, columns)
+                if new_rows:
+                    _write_parts(db, dataset_id, load_id, part, key_values[order])
+                if keep_frame and not had_messages:
+                    loaded = part
+            duplicate_rows = n - new_rows
+            db.conn.execute("UPDATE loads SET new_rows = ?, duplicate_rows = ? WHERE id = ?",
+                            (new_rows, duplicate_rows, load_id))
+            if file_name and str(file_name) not in files:
+                files.append(str(file_name))
+            if had_messages:
+                message_count, conversations = _dataset_counts(db, dataset_id)
+            else:  # the rows stored are exactly the first occurrence of each key
+                message_count = new_rows
+                conversations = int(frame["conversation_id"].iloc[positions].nunique())
+            present = [c for c in _OPTIONAL if c in known or c in columns]
+            bump = 1 if (new_rows or row is None) else 0
+            db.conn.execute(
+                "UPDATE datasets SET message_count = :messages, conversation_count = :conversations, "
+                "files = :files, columns = :columns, version = version + :bump, "
+                "updated_at = CASE WHEN :bump THEN :now ELSE updated_at END WHERE id = :id",
+                {"id": dataset_id, "messages": message_count, "files": json.dumps(files),
+                 "columns": json.dumps(present), "bump": bump, "now": now, "conversations": conversations})
+            version = db.conn.execute("SELECT version FROM datasets WHERE id = ?", (dataset_id,)).fetchone()[0]
+    except (sqlite3.Error, pa.ArrowException, UnicodeEncodeError) as exc:
+        raise StoreError(f"could not save {n} message(s) to dataset {name!r}: {exc}. Nothing was saved") from exc
+    return SaveResult(dataset_id=int(dataset_id), new_rows=int(new_rows), duplicate_rows=int(duplicate_rows),
+                      version=int(version), load_id=int(load_id), frame=loaded)
+
+
+# --------------------------------------------------------------------------- reading version 1's row table
+# (only migration 3 reads it: it moves each dataset's rows into parts)
+
+def _aggregate(column: str) -> str:
+    """The SQL aggregate reading one column of a chunk as a single string.
+
+    Strings: a JSON array (null for NULL). Numbers: comma-separated text that numpy parses in C
+    without making a Python object per value; NULL is written as NaT's int64 (timestamps), ``nan``
+    (floats) or 2 (booleans).
+    """
+    quoted = _quote(column)
+    kind = _kind(column)
+    if kind in _STR_KINDS:
+        return f"json_group_array({quoted})"
+    if kind in _FLOAT_KINDS:
+        # 17 significant digits round-trip every double; SQLite's own rendering of REAL does not.
+        return f"group_concat(CASE WHEN {quoted} IS NULL THEN 'nan' ELSE printf('%!.17g', {quoted}) END)"
+    if kind == "datetime":
+        return f"group_concat(ifnull({quoted}, {_NAT}))"
+    if kind == "bool":
+        return f"group_concat(ifnull({quoted}, 2))"
+    return f"group_concat({quoted})"
+
+
+def _empty_column(column: str):
+    kind = _kind(column)
+    if kind in _STR_KINDS:
+        return pd.array([], dtype="str")
+    if kind == "datetime":
+        return pd.Series([], dtype="datetime64[ns, UTC]")
+    if kind in _FLOAT_KINDS:
+        return np.array([], dtype="float64")
+    if kind == "bool":
+        return pd.array([], dtype="boolean")
+    return np.array([], dtype="int64")
+
+
+def _str_array(values: list):
+    """A ``str`` array from Python strings/None; through pyarrow directly when pandas stores strings there."""
+    if getattr(pd.api.types.pandas_dtype("str"), "storage", None) == "pyarrow":
+        import pyarrow as pa  # installed: pandas' default str storage is pyarrow
+
+        return pd.array(pa.array(values, type=pa.large_string()), dtype="str")
+    return pd.array(values, dtype="str")
+
+
+def _numbers(text: str, dtype: str) -> np.ndarray:
+    """Parse comma-separated numbers (``_aggregate``); a value numpy cannot read raises StoreError."""
+    try:
+        values = np.fromstring(text, sep=",", dtype=dtype)
+    except ValueError:
+        values = None
+    if values is None or len(values) != text.count(",") + 1:
+        raise StoreError(f"a stored {dtype} column holds something else, near {text[:60]!r}. "
+                         "Fix: the store was edited by hand; delete the dataset and upload it again")
+    return values
+
+
+def _to_array(column: str, text: str):
+    """One column of a chunk, as read by :func:`_aggregate` -> the validated frame's dtype."""
+    kind = _kind(column)
+    if kind in _STR_KINDS:
+        return _str_array(json.loads(text))
+    if kind == "datetime":
+        ns = _numbers(text, "int64")
+        return pd.Series(ns.view("datetime64[ns]")).dt.tz_localize("UTC").array
+    if kind in _FLOAT_KINDS:
+        return _numbers(text, "float64")
+    if kind == "bool":
+        codes = _numbers(text, "int64")
+        return pd.arrays.BooleanArray(codes == 1, codes == 2)
+    return _numbers(text, "int64")
+
+
+def _fetch_chunks(db: sqlite_utils.Database, dataset_id: int, aggregates: list[str]) -> Iterator[tuple]:
+    """The aggregates over the dataset's messages, per chunk of at most ``_LOAD_CHUNK_ROWS`` in key order.
+
+    One aggregate query per chunk builds one string per column in C, which is several times faster
+    than fetching row tuples. A chunk is the key range up to the key ``_LOAD_CHUNK_ROWS - 1`` rows on
+    (found by stepping through the primary key alone), so the aggregate scans the table directly;
+    a chunk whose string would exceed SQLite's length limit is retried at half the size.
+    """
+    outer = ", ".join(["count(*)"] + aggregates)
+    lower, first, chunk = "", True, _LOAD_CHUNK_ROWS
+    while True:
+        after = ">=" if first else ">"
+        upper = db.conn.execute(f"SELECT msg_key FROM messages WHERE dataset_id = ? AND msg_key {after} ? "
+                                "ORDER BY msg_key LIMIT 1 OFFSET ?", (dataset_id, lower, chunk - 1)).fetchone()
+        upto, bound = ("AND msg_key <= ?", (upper[0],)) if upper else ("", ())
+        try:
+            result = db.conn.execute(f"SELECT {outer} FROM messages WHERE dataset_id = ? AND msg_key {after} ? {upto}",
+                                     (dataset_id, lower) + bound).fetchone()
+        except (sqlite3.DataError, sqlite3.OperationalError) as exc:
+            if "too big" in str(exc) and chunk > 1:
+                chunk = max(1, chunk // 2)
+                continue
+            raise
+        if result[0]:
+            yield result[1:]
+        if upper is None:
+            return
+        lower, first = upper[0], False
+
+
+# --------------------------------------------------------------------------- loading
+
+@contextlib.contextmanager
+def _snapshot(db: sqlite_utils.Database) -> Iterator[None]:
+    """A read transaction (unless one is open already): several SELECTs see one committed state."""
+    if db.conn.in_transaction:
+        yield
+        return
+    db.conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        if db.conn.in_transaction:
+            db.conn.execute("COMMIT")
+
+
+def load_messages(db: sqlite_utils.Database, dataset_id: int) -> pd.DataFrame:
+    """The dataset's messages as a validated frame.
+
+    Columns: ``conversation_id, timestamp, speaker, text``, then each optional
+    canonical column holding at least one non-null value in the dataset (in
+    :data:`metrics.io.schema.COLUMNS` order), then ``row``. dtypes: ``str`` with
+    NA, ``datetime64[ns, UTC]`` (NaT where the source had no timestamp),
+    nullable ``boolean``, ``float64`` (NaN), ``row`` int64. Rows are sorted by
+    (conversation_id, timestamp, row) with a fresh RangeIndex; ties keep key
+    order. A dataset without messages gives the empty frame with those
+    columns. StoreError if there is no dataset with that id.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> db = connect(":memory:")
+    >>> f = pd.DataFrame({"conversation_id": ["c1"], "timestamp": pd.to_datetime(["2024-01-01"], utc=True),
+    ...                   "speaker": ["user"], "text": ["hi"], "row": [1]})
+    >>> saved = save_messages(db, f, dataset_name="demo")
+    >>> list(load_messages(db, saved.dataset_id).columns)
+    ['conversation_id', 'timestamp', 'speaker', 'text', 'row']
+    >>> db.close()
+    """
+    with _lock(db), _snapshot(db):  # the dataset row and its parts from the same committed state
+        info = _require(db, dataset_id)
+        try:
+            parts = _stored_parts(db, int(info["id"]))
+        except sqlite3.Error as exc:
+            raise StoreError(f"could not read dataset {info['name']!r}: {exc}") from exc
+    present = set(json.loads(info["columns"]))
+    columns = [c for c in MESSAGE_COLUMNS if c in _FIXED or c in present]
+    try:
+        table = _decode_parts([data for _, data in parts], columns + ["msg_key"])
+    except (pa.ArrowException, OSError) as exc:
+        raise StoreError(f"could not read dataset {info['name']!r}: a stored part is damaged ({exc}). "
+                         "Fix: delete the dataset and upload it again") from exc
+    if len({load for load, _ in parts}) > 1:  # several saves: merge them into one order, ties in key order
+        order = pc.sort_indices(table, sort_keys=[(c, "ascending", "at_end")
+                                                  for c in ("conversation_id", "timestamp", "row", "msg_key")])
+        table = table.take(order)
+    return _to_frame(table.drop_columns(["msg_key"]))
+
+
+def distinct_texts(db: sqlite_utils.Database) -> list[str]:
+    """Every distinct message text stored in any dataset (derived caches keep only what these need).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> db = connect(":memory:")
+    >>> f = pd.DataFrame({"conversation_id": ["c1", "c1"], "timestamp": pd.to_datetime(["2024-01-01"] * 2, utc=True),
+    ...                   "speaker": ["user", "user"], "text": ["hi", "hi"], "row": [1, 2]})
+    >>> _ = save_messages(db, f, dataset_name="demo")
+    >>> distinct_texts(db)
+    ['hi']
+    >>> db.close()
+    """
+    blobs = [data for (data,) in db.conn.execute("SELECT data FROM message_parts ORDER BY dataset_id, part")]
+    texts = _decode_parts(blobs, ["text"]).column("text")
+    return pc.unique(texts.drop_null()).to_pylist() if len(texts) else []

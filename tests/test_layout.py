@@ -1,0 +1,94 @@
+"""The family layout of metrics/ and the import rules it implies (read by an AST walk, so lazy imports inside
+functions count too):
+
+* the package root holds at most ten modules (entry points, errors, the KPI registry, the summary);
+* each family (``engagement``, ``outcomes``, ``intents``, ``sentiment``, ``funnel``, ``roi``, ``audit``) is a
+  package: its ``__init__`` is its compute API, next to ``charts``, ``store`` (persistence) and ``cli``;
+* a family's compute never imports persistence (``metrics.store``, a family's ``store``/``cache``/``queue``) or
+  a command line module;
+* every public module states its ``__all__``;
+* no module of metrics/ imports streamlit (tests/test_purity.py checks the import graph too).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+METRICS = Path(__file__).resolve().parent.parent / "metrics"
+FAMILIES = ("engagement", "outcomes", "intents", "sentiment", "funnel", "roi", "audit")
+PERSISTENCE = {"store", "cache", "queue"}  # a family's modules that read or write the store
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """Every module name imported by ``path`` (``from a import b`` gives ``a`` and ``a.b``), with its line."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out += [(node.lineno, node.module)] + [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+        elif isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+    return out
+
+
+def _forbidden(name: str) -> bool:
+    parts = name.split(".")
+    if parts[0] != "metrics" or len(parts) < 2:
+        return False
+    if parts[1] == "store" or parts[1].startswith("cli"):
+        return True
+    return len(parts) >= 3 and parts[1] in FAMILIES and (parts[2] in PERSISTENCE or parts[2] == "cli")
+
+
+def test_the_root_holds_at_most_ten_modules():
+    roots = sorted(p.name for p in METRICS.glob("*.py"))
+    assert len(roots) <= 10, roots
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_family_is_a_package_with_its_compute_api(family):
+    package = METRICS / family
+    assert (package / "__init__.py").exists()
+    import importlib
+
+    module = importlib.import_module(f"metrics.{family}")
+    assert module.__all__ and all(callable(getattr(module, n)) or not n.islower() for n in module.__all__)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_familys_compute_never_imports_persistence_or_a_cli(family):
+    offenders = []
+    for path in sorted((METRICS / family).glob("*.py")):
+        if path.stem in PERSISTENCE or path.stem == "cli":
+            continue
+        offenders += [f"{path.relative_to(METRICS)}:{line} imports {name}" for line, name in _imports(path)
+                      if _forbidden(name)]
+    assert not offenders, offenders
+
+
+def test_the_rule_itself_catches_a_forbidden_import(tmp_path):
+    bad = tmp_path / "compute.py"
+    bad.write_text("def f(db):\n    from metrics.audit.store import load_labels\n    return load_labels(db, 1)\n")
+    assert [n for _, n in _imports(bad) if _forbidden(n)] == ["metrics.audit.store", "metrics.audit.store.load_labels"]
+    assert not _forbidden("metrics.audit.labels") and not _forbidden("metrics.core.rollup")
+
+
+def test_every_public_module_states_its_all():
+    missing = []
+    for path in sorted(METRICS.rglob("*.py")):
+        if path.name == "__main__.py" or path.stem.startswith("_") and path.name != "__init__.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {t.id for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+                 for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
+        if "__all__" not in names:
+            missing.append(str(path.relative_to(METRICS)))
+    assert not missing, missing
+
+
+def test_no_streamlit_in_metrics():
+    offenders = [f"{p.relative_to(METRICS)}:{line}" for p in METRICS.rglob("*.py") for line, name in _imports(p)
+                 if name.split(".")[0] == "streamlit"]
+    assert not offenders, offenders
