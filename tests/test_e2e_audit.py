@@ -134,7 +134,7 @@ def test_two_reviewers_score_overlapping_conversations_at_once(streamlit_server,
     db = store.connect(tmp_path / "e2e.db")  # the streamlit_server fixture's store (same tmp_path)
     cli_rows = pd.read_csv(io.BytesIO(export_payload(db, round_name=ROUND, fmt="csv")), dtype=str)
     # each reviewer answered "yes" for the first user message of each conversation: N labels reach the reader
-    from metrics.audit.labels import intent_labels
+    from metrics.audit.store import intent_labels
 
     assert len(intent_labels(db, 1)) == N
     db.close()

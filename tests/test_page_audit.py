@@ -10,7 +10,6 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, messages_frame
 from metrics import store
-from metrics.audit import labels as audit_labels
 from metrics.audit import store as audit_store
 from metrics.audit import CRITERIA, assign_reviewers
 from metrics.errors import StoreError
@@ -144,7 +143,7 @@ def test_pick_reviewer_create_round_review_resubmit_edit(db_path):
     assert {c: got[c] for c in CRITERIA} == scores and got["flags"] == ("good_example",)
     assert got["note"] == "=HYPERLINK(1)"
     # the "intent correct? no -> refund" answer is a true_intent label the Intents page reads
-    labels = audit_labels.intent_labels(db, ds)
+    labels = audit_store.intent_labels(db, ds)
     assert labels["true_intent"].tolist() == ["refund"]
     messages = store.load_messages(db, ds)
     user_row = messages[(messages["conversation_id"] == first) & (messages["speaker"] == "user")]

@@ -141,6 +141,16 @@ def test_no_missing_value_words_nor_developer_text_on_any_page(export, stores, m
         assert not leaks, (page, leaks)
         developer = [(k, t[:160]) for k, t in texts if k in NOTICES and DEVELOPER_TEXT.search(t)]
         assert not developer, (page, developer)
+        # table cells: a text or date column shows no missing cell (the grid draws it as "None") and no word of
+        # one ("None", "nan", "NaT" from str()); numeric columns may still hold NaN (the grid has no null text)
+        for frame in at.dataframe:
+            table = frame.value
+            for column in table.columns:
+                kind = str(table[column].dtype)
+                if kind == "object" or kind.startswith(("str", "string", "datetime")):
+                    cells = table[column]
+                    words = {str(v) for v in cells.dropna().astype(str)} & {"None", "nan", "NaN", "NaT", "<NA>"}
+                    assert not words and not cells.isna().any(), (page, column, words, int(cells.isna().sum()))
         # chart labels drawn from the data never print a missing value either
         for spec, frames in _chart_specs(at):
             for rows in frames:

@@ -157,15 +157,15 @@ def _headline(rates) -> None:
     cols = st.columns(5)
     # "· period": the sidebar's selection (the Overview's tiles are "· last week"); the rates are over decided
     # conversations, so the escalation rate here is escalated / decided (the KPI's is escalated / all)
-    cols[0].metric("Resolution rate · period", pct(rates.resolution_rate),
+    cols[0].metric("Resolution · period", pct(rates.resolution_rate),
                    help=f"Resolved / decided conversations of the selected period: {rates.resolved_count:,} resolved")
-    cols[1].metric("Escalated of decided · period", pct(rates.escalation_rate),
+    cols[1].metric("Escalation · period", pct(rates.escalation_rate),
                    help=f"Escalated / decided conversations of the selected period: {rates.escalated_count:,} "
                         "escalated")
-    cols[2].metric("Abandonment rate · period", pct(rates.abandonment_rate),
+    cols[2].metric("Abandonment · period", pct(rates.abandonment_rate),
                    help=f"Abandoned / decided conversations of the selected period: {rates.abandoned_count:,} "
                         "abandoned")
-    cols[3].metric("Containment rate · period", pct(rates.containment_rate),
+    cols[3].metric("Containment · period", pct(rates.containment_rate),
                    help=f"{rates.contained_count:,} conversations without any human (agent or hand-off)")
     cols[4].metric("In progress", f"{rates.in_progress_count:,}", help="Left out of every rate: no outcome yet.")
     st.caption(f"Rates over {rates.decided_count:,} decided conversations ({rates.unresolved_count:,} unresolved). "
@@ -203,11 +203,12 @@ def _vendors(ctx: shell.PageContext, results: dict, details) -> None:
     event = shell.show_chart(ctx, charts.vendor_chart, vendor, on_select="rerun", key="outcomes_vendor")
     st.caption("Why two dashboards disagree: the same conversations scored the way each tool defines its rates "
                "(hover a cell for the definition; click it for the conversations counted).")
-    st.dataframe(vendor.drop(columns=["style_id", "definition"]), width="stretch", hide_index=True,
-                 key="outcomes_vendor_table",
-                 column_config={c: st.column_config.NumberColumn(c, format="percent")
-                                for c in ("resolution_rate", "escalation_rate", "abandonment_rate",
-                                          "containment_rate")})
+    # shown in words: a rate a style does not define reads "not defined", never "None"; headers without codes
+    shown = vendor.drop(columns=["style_id", "definition"])
+    rates = [c for c in shown.columns if c.endswith("_rate")]
+    shown = shown.assign(**{c: [pct(v) if pd.notna(v) else "not defined" for v in shown[c]] for c in rates})
+    shown = shown.rename(columns=lambda c: c.removesuffix("_rate").removesuffix("_count").replace("_", " "))
+    st.dataframe(shown, width="stretch", hide_index=True, key="outcomes_vendor_table")
     for _, row in vendor.iterrows():
         with st.expander(f"How {literal(row['style'])} counts"):
             st.markdown(literal(row["definition"]))
@@ -261,6 +262,9 @@ def _escalations(ctx: shell.PageContext, results: dict, details, timed: bool) ->
         else:
             st.info("No escalation with a known turn.")
 
+    if not esc.escalated_count:
+        st.caption("No escalation to break down by hour, weekday, topic, intent or channel.")
+        return
     groups = [g for g in escalation.ESCALATION_GROUPS if timed or g not in ("hour", "weekday")]
     by = st.radio("Escalation rate by", groups, horizontal=True, key="outcomes_esc_by")
     try:
