@@ -228,14 +228,15 @@ def test_browser_click_a_distribution_bar_then_send_to_audit(streamlit_server, p
     bars.first.wait_for()
     assert page.get_by_text("Conversations with negative user messages").count() == 0
     drill = page.get_by_text("Conversations with negative user messages").first
-    for attempt in range(3):  # under load the first click can land before vega has wired its selection
+    for attempt in range(5):  # under load the first clicks can land before vega has wired its selection
+        page.wait_for_timeout(1000 * attempt)
         bars.first.click(force=True)                               # bars are sorted negative, neutral, positive
         wait_idle(page)
         try:
-            drill.wait_for(timeout=15000)
+            drill.wait_for(timeout=20000)
             break
         except Exception:  # noqa: BLE001 - retried, then the final wait below fails the test
-            if attempt == 2:
+            if attempt == 4:
                 raise
     drill.scroll_into_view_if_needed()
     button = page.get_by_role("button", name="Send the 20 most negative conversations to audit")
