@@ -23,7 +23,8 @@ def test_click_a_confusion_cell_lists_its_messages(streamlit_server, page):
     box = marks.bounding_box()
     cells = heatmap.locator("svg.marks g.mark-rect path")
     assert cells.count() > 4
-    cells.first.click(force=True)
+    cells.first.evaluate("e => e.scrollIntoView({block: 'center'})")  # not under the fixed header
+    cells.first.click()
     wait_idle(page)
     page.get_by_text("No cell selected.").wait_for(state="detached", timeout=30000)
     drill = page.get_by_text("Messages labelled").first

@@ -36,7 +36,8 @@ def test_topics_on_the_sample(streamlit_server, page):
     assert before.startswith("Topic 1:")
     bars = chart.locator("svg.marks g.mark-rect path")
     assert bars.count() >= 5
-    bars.nth(2).click(force=True)  # the third-largest topic
+    bars.nth(2).evaluate("e => e.scrollIntoView({block: 'center'})")  # not under the fixed header
+    bars.nth(2).click()  # the third-largest topic
     wait_idle(page, timeout=120000)
     page.locator("strong", has_text="Topic ").filter(has_not_text="Topic 1:").first.wait_for(timeout=60000)
     _no_exception(page)

@@ -230,7 +230,10 @@ def test_browser_click_a_distribution_bar_then_send_to_audit(streamlit_server, p
     drill = page.get_by_text("Conversations with negative user messages").first
     for attempt in range(5):  # under load the first clicks can land before vega has wired its selection
         page.wait_for_timeout(1000 * attempt)
-        bars.first.click(force=True)                               # bars are sorted negative, neutral, positive
+        # Centre the bar first: the minimal scroll of a plain click can leave it under Streamlit's fixed header,
+        # which then takes the click. No force: Playwright checks that the bar itself receives it.
+        bars.first.evaluate("e => e.scrollIntoView({block: 'center'})")
+        bars.first.click()                                         # bars are sorted negative, neutral, positive
         wait_idle(page)
         try:
             drill.wait_for(timeout=20000)
