@@ -62,6 +62,8 @@ __all__ = [
     "PROVENANCES",
     "AGGREGATES",
     "definitions_markdown",
+    "FAMILY_TESTS",
+    "KPI_TESTS",
     "DIRECTIONS",
     "FREQUENCIES",
     "STATUSES",
@@ -111,8 +113,8 @@ class Kpi:
     """One entry of the semantic layer: everything the product says about a KPI, in one place.
 
     ``name``, ``label`` and ``kind`` (its unit: ``rate`` in [0, 1], ``score``, ``count``, ``money``);
-    ``direction`` (``higher`` or ``lower`` is better); ``family`` (the package that owns the definition) and
-    ``page`` (where it is explored); ``definition`` (one sentence), with ``numerator``, ``denominator`` and
+    ``direction`` (``higher`` or ``lower`` is better); ``family`` (the package that owns the definition; the page
+    that explores it is the UI's business: ``ui/kpi_pages.py``); ``definition`` (one sentence), with ``numerator``, ``denominator`` and
     ``population`` (the units it is a mean, count or sum of) spelled out; ``needs`` (the columns the data must
     have; none for the conversation basics); ``provenance`` (:data:`PROVENANCES`); ``units`` (the function
     giving its per-conversation units from :class:`KpiData`; None for the ROI model's money KPIs) and
@@ -130,7 +132,6 @@ class Kpi:
     definition: str
     vanity: bool = False
     business: bool = False
-    page: str = ""
     numerator: str = ""
     denominator: str = ""
     population: str = ""
@@ -144,11 +145,11 @@ class Kpi:
         return self.direction == "higher"
 
 
-def _k(name, label, kind, direction, family, definition, *, vanity=False, business=False, page="", numerator="",
+def _k(name, label, kind, direction, family, definition, *, vanity=False, business=False, numerator="",
        denominator="", population="", needs=(), provenance="data", units=None, aggregate="mean"):
     if provenance not in PROVENANCES or aggregate not in AGGREGATES or kind not in KINDS:
         raise ValueError(f"KPI {name}: bad provenance, aggregate or kind")
-    return Kpi(name, label, kind, direction, family, definition, vanity, business, page, numerator, denominator,
+    return Kpi(name, label, kind, direction, family, definition, vanity, business, numerator, denominator,
                population, tuple(needs), provenance, units, aggregate)
 
 
@@ -180,7 +181,8 @@ class KpiOptions:
     ``lead_stage``: index or name of the stage that makes a lead (default ``"email provided"``,
     falling back to the last stage when no stage has that name); ``roi_base``: the
     :class:`metrics.roi.RoiInputs` whose costs the money KPIs use (default the guide's example);
-    ``cutoffs``: sentiment label cut-offs (:class:`metrics.sentiment.Cutoffs`).
+    ``cutoffs``: sentiment label cut-offs (:class:`metrics.sentiment.Cutoffs`); ``funnel_strict``: stages must be
+    reached in order (:func:`metrics.funnel.reached_stage`).
     """
 
     outcome_rules: object | None = None
@@ -189,6 +191,7 @@ class KpiOptions:
     lead_stage: int | str = "email provided"
     roi_base: object | None = None
     cutoffs: object | None = None
+    funnel_strict: bool = True
 
     def stages(self) -> tuple:
         from metrics.funnel import DEFAULT_LEAD_FUNNEL
@@ -250,7 +253,8 @@ class KpiData:
 
         if "event" not in self.messages.columns and any(s.rule.kind == "event" for s in self.options.stages()):
             raise InsufficientDataError("the lead funnel needs an 'event' column (inquiry, qualification, ...)")
-        return self.get("reached", lambda: reached_stage(self.messages, self.options.stages()))
+        return self.get("reached", lambda: reached_stage(self.messages, self.options.stages(),
+                                                          strict=self.options.funnel_strict))
 
 
 def _units(ids, values) -> pd.DataFrame:
@@ -352,70 +356,70 @@ _DECIDED = "decided conversations (the Chatlens outcome rules; in-progress ones 
 CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
     _k("resolution_rate", "Resolution rate", "rate", "higher", "outcomes",
        "resolved conversations / decided conversations (the Chatlens outcome rules; in-progress "
-       "conversations are left out)", page="pages/3_Outcomes.py", numerator="resolved conversations",
+       "conversations are left out)", numerator="resolved conversations",
        denominator=_DECIDED, population=_CONV, units=_u_outcome("resolved")),
     _k("escalation_rate", "Escalation rate", "rate", "lower", "outcomes",
        "conversations with an escalation signal (agent message, handoff event or escalated outcome) / "
-       "all conversations", page="pages/3_Outcomes.py",
+       "all conversations",
        numerator="conversations with an agent message, a handoff event or an escalated outcome",
        denominator="all conversations", population=_CONV, units=_u_outcome("escalated_all")),
     _k("abandonment_rate", "Abandonment rate", "rate", "lower", "outcomes",
        "abandoned conversations / decided conversations (the Chatlens outcome rules)",
-       page="pages/3_Outcomes.py", numerator="abandoned conversations", denominator=_DECIDED, population=_CONV,
+       numerator="abandoned conversations", denominator=_DECIDED, population=_CONV,
        units=_u_outcome("abandoned")),
     _k("containment_rate", "Containment rate", "rate", "higher", "outcomes",
        "decided conversations without an escalation signal / decided conversations (no human involved)",
-       page="pages/3_Outcomes.py", numerator="decided conversations without an escalation signal",
+       numerator="decided conversations without an escalation signal",
        denominator=_DECIDED, population=_CONV, units=_u_outcome("contained")),
     _k("intent_accuracy", "Intent accuracy", "rate", "higher", "intents",
        "labelled user messages whose predicted intent equals the human label / labelled user messages "
-       "(a missing prediction counts as the fallback intent)", page="pages/4_Intents.py",
+       "(a missing prediction counts as the fallback intent)",
        numerator="labelled user messages predicted as their human label", denominator="labelled user messages",
        population="user messages with a human label", needs=("true_intent",), units=_u_intent_accuracy),
     _k("csat", "CSAT (mean rating)", "score", "higher", "sentiment",
-       "mean post-conversation rating (1-5 stars) of rated conversations", page="pages/5_Sentiment.py",
+       "mean post-conversation rating (1-5 stars) of rated conversations",
        numerator="sum of the ratings", denominator="rated conversations", population="rated conversations",
        needs=("rating",), units=_u_csat),
     _k("negative_sentiment_rate", "Negative sentiment", "rate", "lower", "sentiment",
        "scored user messages labelled negative (VADER compound <= -0.05) / scored user messages",
-       page="pages/5_Sentiment.py", numerator="user messages with VADER compound <= -0.05",
+       numerator="user messages with VADER compound <= -0.05",
        denominator="scored user messages", population="user messages with text", needs=("text",),
        units=_u_negative_sentiment),
     _k("lead_conversion_rate", "Lead conversion", "rate", "higher", "funnel",
        "conversations that reached the lead stage of the lead funnel (default: e-mail provided) / "
-       "conversations that entered the funnel", page="pages/6_Funnel.py",
+       "conversations that entered the funnel",
        numerator="conversations that reached the lead stage (default: e-mail provided)",
        denominator="conversations that entered the funnel", population=_CONV, needs=("event",),
        units=_u_lead_conversion),
     _k("conversion_rate", "Lead-to-customer conversion", "rate", "higher", "funnel",
-       "leads (conversations reaching the lead stage) with converted = true / leads", page="pages/6_Funnel.py",
+       "leads (conversations reaching the lead stage) with converted = true / leads",
        numerator="leads with converted = true", denominator="leads", population="leads",
        needs=("event", "converted"), units=_u_conversion),
     _k("lead_count", "Leads", "count", "higher", "funnel",
-       "conversations that reached the lead stage of the lead funnel", page="pages/6_Funnel.py",
+       "conversations that reached the lead stage of the lead funnel",
        numerator="conversations that reached the lead stage", population=_CONV, needs=("event",),
        units=_u_lead_count, aggregate="count"),
     _k("revenue", "Revenue (recorded)", "money", "higher", "funnel",
-       "sum of conversion_value over converted conversations", business=True, page="pages/6_Funnel.py",
+       "sum of conversion_value over converted conversations", business=True,
        numerator="conversion_value of converted conversations", population="converted conversations",
        needs=("converted", "conversion_value"), units=_u_revenue, aggregate="sum"),
     _k("cost_per_outcome", "Cost per outcome", "money", "lower", "roi",
-       "ROI model: total monthly cost / successful outcomes per month", business=True, page="pages/7_ROI.py",
+       "ROI model: total monthly cost / successful outcomes per month", business=True,
        numerator="total monthly cost (assumed: the ROI page's costs)",
        denominator="successful outcomes per month (from the data)", population=_CONV, provenance="mixed",
        aggregate="roi"),
     _k("automation_savings", "Cost savings", "money", "higher", "roi",
        "ROI model: contained conversations x human cost per ticket - total monthly cost, per month",
-       business=True, page="pages/7_ROI.py",
+       business=True,
        numerator="contained conversations per month (data) x human cost per ticket (assumed) - total monthly "
                  "cost (assumed)", population=_CONV, provenance="mixed", aggregate="roi"),
     _k("attributed_revenue", "Attributed revenue", "money", "higher", "roi",
-       "ROI model: leads x value per lead x lead conversion rate, per month", business=True, page="pages/7_ROI.py",
+       "ROI model: leads x value per lead x lead conversion rate, per month", business=True,
        numerator="leads per month x value per lead x lead conversion rate (each from the data when it has them, "
                  "else the ROI page's assumption)", population=_CONV, needs=("event",), provenance="mixed",
        aggregate="roi"),
     _k("total_conversations", "Total conversations", "count", "higher", "volume",
-       "conversations started in the period: activity, not quality", vanity=True, page="pages/2_Engagement.py",
+       "conversations started in the period: activity, not quality", vanity=True,
        numerator="conversations started in the period", population=_CONV, units=_u_total, aggregate="count"),
 )}
 KPI_NAMES: tuple[str, ...] = tuple(CATALOGUE)
@@ -428,12 +432,20 @@ _ROI_FIELDS = {"cost_per_outcome": "cost_per_outcome", "automation_savings": "au
 
 #: The module that owns each family's definitions (what a KPI's units call).
 _FAMILY_MODULES = {"outcomes": "metrics/outcomes/__init__.py", "intents": "metrics/intents/__init__.py",
-                   "sentiment": "metrics/sentiment/measures.py", "funnel": "metrics/funnel/__init__.py", "roi": "metrics/roi/__init__.py",
-                   "volume": "metrics/engagement/volume.py"}
+                   "sentiment": "metrics/sentiment/measures.py", "funnel": "metrics/funnel/__init__.py",
+                   "roi": "metrics/roi/__init__.py", "volume": "metrics/engagement/volume.py"}
+#: Where each family's hand-computed golden tests live (the registry's own goldens: ``KPI_TESTS``).
+FAMILY_TESTS = {"outcomes": "tests/test_outcomes.py", "intents": "tests/test_intents.py",
+                "sentiment": "tests/test_sentiment_metrics.py", "funnel": "tests/test_funnel.py",
+                "roi": "tests/test_roi.py", "volume": "tests/test_volume.py"}
+KPI_TESTS = "tests/test_kpis.py"
 
 
-def definitions_markdown() -> str:
+def definitions_markdown(pages: Mapping[str, str] | None = None) -> str:
     """The README's "Definitions" section body, generated from :data:`CATALOGUE` (a test keeps them equal).
+
+    ``pages`` maps a KPI name to the page that explores it (the UI's map, ``ui/kpi_pages.py``; this package
+    never names pages): with it, the code column ends with that page.
 
     Examples
     --------
@@ -447,17 +459,20 @@ def definitions_markdown() -> str:
         for metric in goal.metrics:
             bands.setdefault(metric, goal)
     head = ("| Label | Name | Unit | Better | Numerator | Denominator | Population | Needs | Provenance | "
-            "Suggested goal | Code (tests: `tests/test_kpis.py`) |")
-    lines = [head, "|" + "---|" * 11]
+            f"Suggested goal | Code | Tests (and `{KPI_TESTS}`) |")
+    lines = [head, "|" + "---|" * 12]
     for k in CATALOGUE.values():
         goal = bands.get(k.name)
         band = "—"
         if goal is not None and goal.metrics[0] == k.name:
             band = f"red {format_value(goal.red, k.kind)}, green {format_value(goal.green, k.kind)}"
         units = k.units.__qualname__.split(".")[0] if k.units is not None else "_roi_series"
-        code = f"`metrics/kpis.py:{units}`, `{_FAMILY_MODULES[k.family]}`; `{k.page}`"
+        code = f"`metrics/kpis.py:{units}`, `{_FAMILY_MODULES[k.family]}`"
+        if pages and k.name in pages:
+            code += f"; shown on `{pages[k.name]}`"
         cells = [k.label, f"`{k.name}`", k.kind, k.direction, k.numerator, k.denominator or "—",
-                 k.population or "—", ", ".join(f"`{n}`" for n in k.needs) or "—", k.provenance, band, code]
+                 k.population or "—", ", ".join(f"`{n}`" for n in k.needs) or "—", k.provenance, band, code,
+                 f"`{FAMILY_TESTS[k.family]}`"]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -344,12 +344,28 @@ def test_readme_definitions_are_the_registry():
     """README's "Definitions: every KPI" table is generated from the registry; regenerate it with
     ``metrics.kpis.definitions_markdown()`` when a KPI changes."""
     from metrics.kpis import definitions_markdown
+    from ui.kpi_pages import KPI_PAGES
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     start, end = "<!-- definitions:start -->\n", "<!-- definitions:end -->"
     assert start in readme and end in readme
     shown = readme[readme.index(start) + len(start):readme.index(end)]
-    assert shown == definitions_markdown()
+    assert shown == definitions_markdown(pages=KPI_PAGES)
+
+
+def test_every_kpi_has_a_page_code_and_tests():
+    """A newcomer finds any metric from the README: the UI's map names an existing page for every KPI and
+    backlog view, and every family's golden-test file exists and names the family's KPIs."""
+    from metrics.kpis import CATALOGUE, FAMILY_TESTS, KPI_TESTS
+    from ui.kpi_pages import KPI_PAGES, VIEW_PAGES
+
+    assert set(KPI_PAGES) == set(CATALOGUE)
+    for path in list(KPI_PAGES.values()) + list(VIEW_PAGES.values()):
+        assert (ROOT / path).is_file(), path
+    kpi_tests = (ROOT / KPI_TESTS).read_text(encoding="utf-8")
+    for k in CATALOGUE.values():
+        assert (ROOT / FAMILY_TESTS[k.family]).is_file(), (k.name, FAMILY_TESTS[k.family])
+        assert k.name in kpi_tests, f"{k.name} has no golden test in {KPI_TESTS}"
 
 
 def test_every_registry_entry_is_complete():
@@ -358,10 +374,63 @@ def test_every_registry_entry_is_complete():
     from metrics.kpis import AGGREGATES, CATALOGUE, PROVENANCES
 
     for k in CATALOGUE.values():
-        assert k.numerator and k.population and k.definition and k.page, k.name
+        assert k.numerator and k.population and k.definition, k.name
         assert k.provenance in PROVENANCES and k.aggregate in AGGREGATES, k.name
         assert (k.units is None) == (k.aggregate == "roi"), k.name
         if k.kind in ("rate", "score"):
             assert k.denominator, k.name
         if k.aggregate == "roi":
             assert k.provenance == "mixed", k.name  # the ROI model always mixes data and assumed costs
+
+
+# --------------------------------------------------------------------------- goldens for the funnel, intent and
+# sentiment KPIs of the registry, on a fixture small enough to count by hand
+
+def _hand_fixture() -> pd.DataFrame:
+    """Four conversations in ISO week 2026-W32, with lead-funnel events, ratings, conversions, human intent labels
+    and sentiment scores set by hand (not VADER), so every expected value below is counted from this table."""
+    c = [  # conversation, speaker, text, event, intent, true_intent, compound
+        ("c1", "user", "I need a quote", "inquiry", "quote", "quote", 0.0),
+        ("c1", "bot", "Sure, how many seats?", None, None, None, -0.9),   # a bot message: never in user KPIs
+        ("c1", "user", "50 seats", "qualification", "seats", "seats", 0.0),
+        ("c1", "user", "mail me at ann@example.org", None, "email", "email", 0.0),
+        ("c2", "user", "price?", "inquiry", "quote", "quote", 0.0),
+        ("c2", "user", "10 seats", "qualification", "seats", "seats", 0.0),
+        ("c2", "user", "contact me: bo@example.org", None, "email", "email", 0.0),
+        ("c2", "user", "this is terrible", None, "complaint", "billing", -0.7),
+        ("c3", "user", "hello", None, None, "greet", 0.3),            # no prediction: counts as the fallback
+        ("c4", "user", "hi", "inquiry", "greet", "greet", 0.0),
+        ("c4", "user", "x@y.org", None, "email", "email", -0.05),    # at the cut-off: negative
+    ]
+    per_conversation = {"c1": (5, True, 100.0), "c2": (2, False, None), "c3": (None, None, None),
+                        "c4": (4, None, None)}
+    rows = []
+    for i, (cid, speaker, text, event, intent, true_intent, compound) in enumerate(c):
+        rating, converted, value = per_conversation[cid]
+        rows.append({"conversation_id": cid, "speaker": speaker, "text": text, "event": event, "intent": intent,
+                     "true_intent": true_intent, "timestamp": f"2026-08-0{3 + int(cid[1])}T10:{i:02d}:00Z",
+                     "rating": rating, "converted": converted, "conversion_value": value})
+    m = messages_frame(rows)
+    m["compound"] = pd.Series([row[6] for row in c], dtype="float64")
+    return m
+
+
+@pytest.mark.parametrize("metric,expected", [
+    # funnel (strict order inquiry -> qualification -> e-mail): c1, c2 and c4 entered; c1 and c2 reached the
+    # e-mail stage (c4 gave an e-mail without the qualification stage, so it stays at "inquiry")
+    ("lead_conversion_rate", 2 / 3),
+    ("lead_count", 2.0),
+    ("conversion_rate", 1 / 2),          # of the 2 leads, c1 converted
+    ("revenue", 100.0),                  # c1's conversion_value; c2 did not convert
+    ("csat", (5 + 2 + 4) / 3),           # c3 is not rated
+    # 10 labelled user messages; wrong: c2 "complaint" for billing, c3 no prediction (fallback) for greet
+    ("intent_accuracy", 8 / 10),
+    # 10 scored user messages; negative: -0.7 and -0.05 (the cut-off is <= -0.05); the bot's -0.9 is not counted
+    ("negative_sentiment_rate", 2 / 10),
+    ("total_conversations", 4.0),
+])
+def test_registry_goldens_counted_by_hand(metric, expected):
+    m = _hand_fixture()
+    series = kpis.kpi_series(m, conversation_rollup(m), metric=metric)
+    assert series["period"].tolist() == ["2026-W32"]
+    assert series["value"].iloc[0] == pytest.approx(expected)

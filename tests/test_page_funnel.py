@@ -166,7 +166,9 @@ def test_no_exception_on_segments_and_conversion(seeded):
     assert "2024-W10" in _frame(at, "2024-W10").columns
     # lead = first contact stage ("email provided"): c1 only, converted with 250
     labels = {m.label: m.value for m in at.metric}
-    assert labels["Leads · period"] == "1" and labels["Converted"] == "1" and labels["Total value"] == "250"
+    assert labels["Leads · period"] == "1" and labels["Converted leads · period"] == "1"
+    assert labels["Value of converted leads · period"] == "250"
+    assert labels["Lead-to-customer conversion · period"] == "100.0%"      # 1 converted of 1 lead (the registry)
 
 
 def test_dataset_without_events_or_conversions(db_path):

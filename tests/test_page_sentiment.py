@@ -65,13 +65,14 @@ def test_default_sample_renders_every_section_with_the_metric_values(db_path, sa
                      "Send to audit"]
     dist = sm.sentiment_distribution(scored)
     assert _metric(at, "User messages scored") == f"{dist.message_count:,}"
-    assert _metric(at, "Positive") == f"{dist.positive_rate:.1%}"
-    assert _metric(at, "Negative") == f"{dist.negative_rate:.1%}"
+    assert _metric(at, "Positive sentiment · period") == f"{dist.positive_rate:.1%}"
+    assert _metric(at, "Negative sentiment · period") == f"{dist.negative_rate:.1%}"
     assert _metric(at, "Mean compound") == f"{dist.mean_compound:+.3f}"
     shift = sm.sentiment_shift(scored)
     assert _metric(at, "Worsened") == f"{shift.worsened_conversation_rate:.1%}"
     ratings = sm.rating_summary(rollup)
-    assert _metric(at, "Mean rating") == f"{ratings.mean_rating:.2f} ★"
+    assert _metric(at, "CSAT (mean rating) · period") == f"{ratings.mean_rating:.2f}"
+    assert _metric(at, "CSAT (mean rating) · period", nth=1) == f"{ratings.mean_rating:.2f}"  # the Ratings section
     assert _metric(at, "Thumbs up") == f"{ratings.thumbs_up_rate:.1%}"
     assert _metric(at, "Survey response rate") == f"{ratings.survey_response_rate:.1%}"
     calib = sm.sentiment_calibration(scored, rollup)

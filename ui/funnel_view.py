@@ -11,10 +11,11 @@ from __future__ import annotations
 import streamlit as st
 
 from metrics import funnel as F
+from metrics import kpis
 from metrics.funnel import charts
 from metrics.funnel import store as funnel_store
 from metrics.errors import ChatlensError
-from ui import drill, shell, urlstate
+from ui import drill, shell, tiles, urlstate
 from ui.fmt import literal, num, pct
 
 BUILTIN = ""  # selectbox value of the built-in lead funnel
@@ -318,13 +319,14 @@ def _conversion(ctx: shell.PageContext, stages, strict: bool, available: list[st
     try:
         summary = shell.cached(ctx, F.conversion_summary, messages, stages, lead_stage=lead_stage, strict=strict)
         k = st.columns(5)
-        k[0].metric("Leads · period", f"{summary.lead_count:,}",
-                    help="Conversations that reached the lead stage in the selected period (the Overview's "
-                         "business strip shows leads per month from the ROI model).")
-        k[1].metric("Converted", f"{summary.converted_count:,}")
-        k[2].metric("Conversion rate", pct(summary.conversion_rate))
-        k[3].metric("Total value", num(summary.total_value, "{:,.0f}"))
-        k[4].metric("Revenue per lead", num(summary.revenue_per_lead, "{:,.2f}"))
+        # the registry's KPIs (one definition everywhere), on this page's stages and lead stage
+        options = kpis.KpiOptions(funnel=tuple(stages), lead_stage=lead_stage, funnel_strict=bool(strict))
+        tiles.kpi_tile(ctx, k[0], "lead_count", messages, ctx.rollup, options=options,
+                       extra_help="The Overview's business strip shows leads per month from the ROI model.")
+        k[1].metric("Converted leads · period", f"{summary.converted_count:,}")
+        tiles.kpi_tile(ctx, k[2], "conversion_rate", messages, ctx.rollup, options=options)
+        k[3].metric("Value of converted leads · period", num(summary.total_value, "{:,.0f}"))
+        k[4].metric("Value per lead · period", num(summary.revenue_per_lead, "{:,.2f}"))
         st.caption("Value sums `conversion_value` over converted leads; a missing value counts as 0.")
 
         by_stage = shell.cached(ctx, F.conversion_by_stage, messages, stages, strict=strict)

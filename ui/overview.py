@@ -29,7 +29,7 @@ from metrics.errors import ChatlensError, InsufficientDataError
 from metrics.io.export import to_csv_bytes
 from metrics.overview import dataset_overview
 from metrics.improve.review import recent_window, review_frame, review_markdown, weekly_review
-from ui import auth, shell, urlstate
+from ui import auth, shell, tiles, urlstate
 from ui.fmt import harden_markdown, literal
 
 VIEWS = ("Executive", "Operational")
@@ -240,8 +240,7 @@ def _no_value(row, kpi) -> str:
 
 
 #: A KPI's provenance (metrics.kpis.PROVENANCES) in words, on its tile.
-PROVENANCE_WORDS = {"data": "the data only",
-                    "assumption": "your assumptions (ROI page)",
+PROVENANCE_WORDS = {**tiles.PROVENANCE_WORDS,
                     "mixed": "the data and your assumed costs (ROI page: the scenario chosen above)"}
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from metrics import kpis
 from metrics.audit import queue as audit_queue
 from metrics.sentiment import charts
 from metrics.sentiment import measures as sm
@@ -20,7 +21,7 @@ from metrics.errors import ChatlensError, InsufficientDataError
 from metrics.io.schema import has_timestamps
 from metrics.sentiment import ANALYZER_VERSION, Cutoffs, SentimentScorer, score_messages
 from metrics.sentiment.cache import StoreCache
-from ui import drill, shell, timeaxis, urlstate
+from ui import drill, shell, tiles, timeaxis, urlstate
 from ui.fmt import literal, num, pct
 
 #: Show a progress bar when at least this many distinct texts need scoring.
@@ -62,7 +63,7 @@ def render(ctx: shell.PageContext) -> None:
     dist = shell.cached(ctx, sm.sentiment_distribution, scored, cutoffs=cutoffs)
     shift = shell.cached(ctx, sm.sentiment_shift, scored, min_drop=min_drop)
     ratings = shell.cached(ctx, sm.rating_summary, ctx.rollup)
-    _headline(dist, ratings, stats, cutoffs, bands)
+    _headline(ctx, scored, dist, ratings, stats, cutoffs, bands)
     _trend(ctx, scored, cutoffs)
     _distribution(ctx, scored, dist, cutoffs, bands)
     _breakdowns(ctx, scored, cutoffs)
@@ -185,18 +186,22 @@ def _audit_tone_scores(db, dataset_id) -> pd.DataFrame | None:
 
 
 # ----------------------------------------------------------------------------------------- sections
-def _headline(dist, ratings, stats, cutoffs: Cutoffs, bands: sm.QualityBands) -> None:
+def _headline(ctx: shell.PageContext, scored: pd.DataFrame, dist, ratings, stats, cutoffs: Cutoffs,
+              bands: sm.QualityBands) -> None:
     band = sm.quality_band(mean_rating=ratings.mean_rating, positive_rate=dist.positive_rate,
                            negative_rate=dist.negative_rate, bands=bands)
     cols = st.columns(5)
     cols[0].metric("User messages scored", f"{dist.message_count:,}")
     cols[1].metric("Mean compound", _compound(dist.mean_compound),
                    help="Mean VADER compound of user messages (−1 to +1).")
-    cols[2].metric("Positive", pct(dist.positive_rate), help=f"Share with compound ≥ {cutoffs.positive:g}.")
-    cols[3].metric("Negative", pct(dist.negative_rate), help=f"Share with compound ≤ {cutoffs.negative:g}.")
-    cols[4].metric("Mean rating", _stars(ratings.mean_rating) if ratings.rating_count else "no ratings",
-                   help=f"{ratings.rating_count:,} rated conversations." if ratings.rating_count else
-                   "This data has no post-conversation ratings (a 'rating' column of 1-5 stars).")
+    cols[2].metric("Positive sentiment · period", pct(dist.positive_rate), help=f"Share with compound ≥ {cutoffs.positive:g}.")
+    # the registry's KPIs (the same computation and label wherever they are shown), with this page's cut-offs
+    options = kpis.KpiOptions(cutoffs=cutoffs)
+    tiles.kpi_tile(ctx, cols[3], "negative_sentiment_rate", scored, ctx.rollup, options=options,
+                   extra_help=f"Negative: compound ≤ {cutoffs.negative:g} (set on this page).")
+    tiles.kpi_tile(ctx, cols[4], "csat", scored, ctx.rollup, missing="no ratings",
+                   extra_help="This data has no post-conversation ratings (a 'rating' column of 1-5 stars)."
+                   if not ratings.rating_count else None)
     kind, label = BAND_MESSAGES[band.band]
     getattr(st, kind)(f"**{label}**: {literal('; '.join(band.reasons))}. Guide: {GUIDE}")
     processes = f" on {stats.processes:,} processes" if stats.processes > 1 else ""
@@ -348,7 +353,7 @@ def _ratings(ctx: shell.PageContext, scored: pd.DataFrame, ratings, bands: sm.Qu
     st.subheader("Ratings")
     r = st.columns(5)
     r[0].metric("Rated conversations", f"{ratings.rating_count:,}")
-    r[1].metric("Mean rating", _stars(ratings.mean_rating) if ratings.rating_count else "no ratings")
+    tiles.kpi_tile(ctx, r[1], "csat", scored, ctx.rollup, missing="no ratings")
     r[2].metric("Thumbs up", pct(ratings.thumbs_up_rate), help=f"{ratings.thumbs_count:,} thumbs given.")
     r[3].metric("Survey response rate", pct(ratings.survey_response_rate),
                 help="Conversations with any feedback (rating, thumb or 'did we solve it' answer).")
