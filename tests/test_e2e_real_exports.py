@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from conftest import ROOT, StreamlitServer, screenshot, shared_path, wait_idle
+from test_e2e_labels import TRUNCATED
 
 pytestmark = [pytest.mark.e2e, pytest.mark.shared_data]
 
@@ -53,5 +54,6 @@ def test_every_page_renders_on_a_real_export(export, page, tmp_path):
             assert page.locator('[data-testid="stException"]').count() == 0, (name, body[:2000])
             assert "Traceback" not in body and "Something went wrong on this page" not in body, (name, body[:2000])
             assert not re.search(r"/work/|site-packages|\.py\", line", body), name
+            assert page.evaluate(TRUNCATED) == [], name      # no metric label is cut off
     finally:
         server.stop()

@@ -41,7 +41,8 @@ def test_executive_view_tiles_strip_and_review(store_path):
     assert labels[0] == "Conversations" and at.metric[0].value == "2,955"
     assert labels[1:5] == ["Resolution rate · last week", "Lead conversion · last week",
                            "Intent accuracy · last week", "Cost per outcome · last week"]
-    assert labels[9:] == ["Leads per month", "Revenue", "Cost savings", "Cost per outcome"]
+    assert labels[9:] == ["Leads per month", "Attributed revenue · period", "Cost savings · period",
+                          "Cost per outcome · period"]
     tiles = {m.label: m for m in at.metric}
     assert tiles["Resolution rate · last week"].value == "55.1%"
     assert tiles["Escalation rate · last week"].value == "20.5%"

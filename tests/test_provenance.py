@@ -30,7 +30,7 @@ def test_without_lead_events_no_leads_or_revenue_are_invented(db_path):
     at = _overview(saved.dataset_id)
     tiles = {m.label: m for m in at.metric}
     assert tiles["Leads per month"].value == "no lead data"
-    assert tiles["Revenue"].value == "no lead data"
+    assert tiles["Attributed revenue · period"].value == "no lead data"
     assert "set the leads per month on the ROI page" in tiles["Leads per month"].help
     assert any("no lead data, so no leads or revenue are shown" in c.value for c in at.caption)
     assert not any(m.value in ("100", "$100,000.00") for m in at.metric)
@@ -46,4 +46,9 @@ def test_the_sample_shows_its_leads_and_marks_assumed_costs(db_path):
     assert "**From:** the data only" in tiles["Resolution rate · last week"].help
     captions = [c.value for c in at.caption]
     assert sum("uses assumed costs" in c for c in captions) == sum(
-        1 for m in at.metric if m.label.startswith(("Cost per outcome ·", "Cost savings ·", "Attributed revenue ·")))
+        1 for m in at.metric if m.label.startswith(("Cost per outcome ·", "Cost savings ·", "Attributed revenue ·"))
+        and m.label.endswith(("· last week", "· all data")))
+    # the business strip's money tiles are the registry's ROI KPIs on the selected data: they say so too
+    for label in ("Attributed revenue · period", "Cost savings · period", "Cost per outcome · period"):
+        assert "**From:** the data and your assumed costs" in tiles[label].help, label
+        assert "**Definition:** ROI model:" in tiles[label].help, label

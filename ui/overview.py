@@ -306,11 +306,11 @@ def render_alerts(results: list, saved: bool, error: str) -> None:
 def render_executive(ctx, table: pd.DataFrame, goals, saved_goals: bool, options) -> None:
     rows = {r.name: r for r in table.itertuples(index=False)}
     whole = bool(table["period"].astype("str").eq("all").any())
-    tiles = tile_metrics(goals, table)
+    shown = tile_metrics(goals, table)
     st.subheader("Key metrics" + ("" if saved_goals else " (suggested goals — not saved yet)"))
-    for start in range(0, len(tiles), 4):
+    for start in range(0, len(shown), 4):
         cols = st.columns(4)
-        for col, (metric, goal) in zip(cols, tiles[start:start + 4]):
+        for col, (metric, goal) in zip(cols, shown[start:start + 4]):
             with col:
                 render_tile(rows[metric], goal, whole=whole)
     st.caption("Values are the latest complete ISO week (UTC). Week-over-week deltas are coloured only when "
@@ -322,14 +322,13 @@ def render_executive(ctx, table: pd.DataFrame, goals, saved_goals: bool, options
 
 
 def render_business_strip(ctx, options) -> None:
-    from metrics.roi import compute_roi, data_basis, inputs_from_basis
+    from metrics.roi import data_basis, inputs_from_basis
 
     st.subheader("Business impact (per month)")
     label = st.session_state.get("overview_roi_scenario", DEFAULT_ROI)
     try:
         basis = shell.cached(ctx, data_basis, ctx.messages, ctx.rollup)
         inputs = inputs_from_basis(basis, base=options.roi_base)
-        result = compute_roi(inputs)
     except ChatlensError as exc:
         st.info(f"The ROI model cannot run on this data: {literal(exc)}")
         return
@@ -337,26 +336,26 @@ def render_business_strip(ctx, options) -> None:
     # scenario's assumption, so the tiles say what is missing instead
     assumed = {f for f in ("leads_monthly", "value_per_lead", "lead_conversion_rate")
                if "default kept" in str(basis.sources.get(f, "default kept"))}
-    cols = st.columns(4)
+    # two by two: money values need the width at laptop sizes (a cut "$73,4…" would hide the number)
+    cols = [c for _ in range(2) for c in st.columns(2)]
     if "leads_monthly" in assumed:
         cols[0].metric("Leads per month", "no lead data", border=True,
                        help="This data has no lead events (an 'email' event) or conversions: set the leads per "
                             "month on the ROI page.")
-        cols[1].metric("Revenue", "no lead data", border=True,
+        cols[1].metric(literal(tiles.kpi_label("attributed_revenue")), "no lead data", border=True,
                        help="Attributed revenue needs leads: set them on the ROI page.")
     else:
         cols[0].metric("Leads per month", f"{inputs.leads_monthly:,.0f}", border=True,
                        help="Conversations with an e-mail event or a known conversion, per month (ROI model): "
                             "from the data.")
-        cols[1].metric("Revenue" + (" · assumed lead value" if assumed else ""),
-                       _fmt(result.attributed_revenue, "money"), border=True,
-                       help="Attributed revenue: leads x value per lead x lead conversion rate; "
-                            + ("the value per lead and/or the conversion rate are the scenario's assumptions."
-                               if assumed else "each from the data."))
-    cols[2].metric("Cost savings", _fmt(result.automation_savings, "money"), border=True,
-                   help="Contained conversations x human cost per ticket - total monthly cost.")
-    cols[3].metric("Cost per outcome", _fmt(result.cost_per_outcome, "money"), border=True,
-                   help="Total monthly cost / successful outcomes per month.")
+        # the registry's ROI KPIs (the ROI model on the selected data, with the chosen scenario's costs)
+        tiles.kpi_tile(ctx, cols[1], "attributed_revenue", ctx.messages, ctx.rollup, options=options, border=True,
+                       label_suffix=" · assumed lead value" if assumed else "",
+                       extra_help="Per month. " + ("The value per lead and/or the conversion rate are the "
+                                                   "scenario's assumptions." if assumed else "Each from the data."))
+    tiles.kpi_tile(ctx, cols[2], "automation_savings", ctx.messages, ctx.rollup, options=options, border=True,
+                   extra_help="Per month.")
+    tiles.kpi_tile(ctx, cols[3], "cost_per_outcome", ctx.messages, ctx.rollup, options=options, border=True)
     st.caption(f"From the ROI model on the selected data: volumes and rates from the data, costs (assumed) from "
                f"“{literal(label)}”" + ("; no lead data, so no leads or revenue are shown." if "leads_monthly" in
                                         assumed else "."))
@@ -703,7 +702,7 @@ def render(ctx: shell.PageContext) -> None:
     choices = URL_CHOICES + (urlstate.Choice("costs", "overview_roi_scenario", tuple(scenario_names(ctx.db)),
                                              default=DEFAULT_ROI, label="ROI costs"),)
     urlstate.bind("overview", choices)
-    top = st.columns([2, 2, 3])
+    top = st.columns([3, 3, 2])  # room for "Operational" and a scenario name at laptop widths
     with top[0]:
         view = st.segmented_control("View", VIEWS, key="overview_view") or VIEWS[0]
     base, _, names = roi_base(ctx.db)

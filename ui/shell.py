@@ -41,6 +41,9 @@ SAMPLE_PATH = ROOT / "data" / "sample_transcripts.csv.gz"
 SAMPLE_NAME = "Sample: support & lead-gen bot"
 
 #: (script path relative to the repo root, label, icon). Pages whose file does not exist are not shown.
+#: The app's one stylesheet (constant CSS, never data-derived).
+STYLESHEET = Path(__file__).with_name("chatlens.css")
+
 PAGES = (
     ("app.py", "Overview", ":material/dashboard:"),
     ("pages/1_Data.py", "Data", ":material/upload_file:"),
@@ -427,6 +430,7 @@ def filter_by_topic(topic: int) -> None:
 def setup_page(title: str, *, filters: bool = True) -> PageContext:
     """Configure the page, draw navigation and return the active data (filtered)."""
     st.set_page_config(page_title=f"{title} · Chatlens", page_icon="🔎", layout="wide")
+    st.html(STYLESHEET)  # constant CSS (metric labels wrap); style-only HTML takes no space on the page
     configure_arrow_memory()  # once per process in effect (idempotent): faster first loads
     auth.gate()  # optional sign-in (.streamlit/secrets.toml): draws the login and stops when signed out
     _init_state()

@@ -29,27 +29,31 @@ def kpi_label(metric: str, slice_word: str = "period") -> str:
 
 
 def kpi_help(metric: str, *, n: int | None = None, extra: str | None = None) -> str:
-    """The tooltip: the registry's definition and provenance (escaped), the number of units, ``extra``."""
+    """The tooltip: the registry's definition and provenance, the number of units, ``extra`` (plain text: all
+    escaped here)."""
     k = kpis.get_kpi(metric)
-    parts = [f"**Definition:** {literal(k.definition)}.", f"**From:** {PROVENANCE_WORDS[k.provenance]}."]
-    if n is not None:
-        parts.append(f"Over {n:,} {literal(k.population)} in the selected period.")
-    if extra:
-        parts.append(extra)
-    return "\n\n".join(parts)
+    definition = literal(k.definition)
+    source = PROVENANCE_WORDS[k.provenance]
+    units = f"\n\nOver {n:,} {literal(k.population)} in the selected period." if n is not None else ""
+    more = f"\n\n{literal(extra)}" if extra else ""
+    return f"**Definition:** {definition}.\n\n**From:** {source}.{units}{more}"
 
 
 def kpi_tile(ctx: "shell.PageContext", column, metric: str, messages, rollup, *, options=None,
-             slice_word: str = "period", missing: str = "no data", extra_help: str | None = None):
+             slice_word: str = "period", missing: str = "no data", extra_help: str | None = None,
+             label_suffix: str = "", border: bool = False):
     """Render ``metric`` over ``messages``/``rollup`` (the page's slice) in ``column``; return its
     :class:`metrics.kpis.KpiValue`, or None when the data lacks what the KPI needs (the tile then says
-    ``missing`` and its tooltip what is needed, never an invented value)."""
+    ``missing`` and its tooltip what is needed, never an invented value). ``label_suffix`` (a constant) says
+    more about the slice, e.g. that an input is assumed."""
     k = kpis.get_kpi(metric)
-    label = kpi_label(metric, slice_word)
+    label = literal(kpi_label(metric, slice_word) + label_suffix)
     try:
         value = shell.cached(ctx, kpis.kpi_value, messages, rollup, metric=metric, options=options)
     except InsufficientDataError as exc:
-        column.metric(label, missing, help=kpi_help(metric, extra=literal(str(exc))))
+        column.metric(label, literal(missing), help=kpi_help(metric, extra=str(exc)), border=border)
         return None
-    column.metric(label, kpis.format_value(value.value, k.kind), help=kpi_help(metric, n=value.n, extra=extra_help))
+    column.metric(label, literal(kpis.format_value(value.value, k.kind)),
+                  help=kpi_help(metric, n=value.n, extra=extra_help),
+                  border=border)
     return value
