@@ -17,7 +17,8 @@ Units and periods
 A rate or score is the mean of *units* (0/1 for a rate): conversations, labelled user
 messages or scored user messages. A unit belongs to the period of its conversation's start
 (``started_at``): the ISO week (Monday 00:00 UTC to Sunday, label ``YYYY-Www``, ``freq="W"``)
-or the calendar month in UTC (label ``YYYY-MM``, ``freq="M"``). Conversations without a
+or the calendar month in UTC (label ``YYYY-MM``, ``freq="M"``), as :mod:`metrics.core.periods`
+defines them (``"week"`` and ``"month"`` are accepted too). Conversations without a
 start time are left out of every series. ``money`` KPIs come from the ROI model
 (:func:`metrics.roi.compute_roi` of :func:`metrics.roi.inputs_from_data` on the period's
 conversations, with the period's volume scaled to a month: x 30.4375 / days in the period).
@@ -55,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from metrics.errors import ChatlensError, ConfigError, InsufficientDataError
+from metrics.core.periods import normalise_freq, period_end, period_label, period_range, period_start
 from metrics.core.stats import two_proportion_ztest
 
 __all__ = [
@@ -511,31 +513,11 @@ def kpi_units(messages: pd.DataFrame, rollup: pd.DataFrame, *, metric: str,
 
 # --------------------------------------------------------------------------- periods
 
+# Periods are metrics.core.periods' ISO weeks and calendar months, taken in UTC.
+
 def _check_freq(freq: str) -> str:
-    aliases = {"W": "W", "week": "W", "M": "M", "month": "M"}
-    if freq not in aliases:
-        raise ConfigError(f"freq must be 'W' (ISO week) or 'M' (calendar month), got {freq!r}")
-    return aliases[freq]
-
-
-def _period_start(ts: pd.Series, freq: str) -> pd.Series:
-    day = ts.dt.tz_convert("UTC").dt.floor("D")
-    if freq == "W":
-        return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
-    return day - pd.to_timedelta(day.dt.day - 1, unit="D")
-
-
-def _period_end(start: pd.Series | pd.DatetimeIndex, freq: str):
-    if freq == "W":
-        return start + pd.Timedelta(days=7)
-    return start + pd.offsets.MonthBegin(1)
-
-
-def _label(start: pd.Series, freq: str) -> pd.Series:
-    if freq == "W":
-        iso = start.dt.isocalendar()
-        return iso["year"].astype(str) + "-W" + iso["week"].astype(int).map("{:02d}".format)
-    return start.dt.strftime("%Y-%m")
+    """``"W"`` or ``"M"`` (either spelling accepted); days are not a KPI period."""
+    return normalise_freq(freq, allowed=("W", "M"))
 
 
 def _require_times(rollup: pd.DataFrame) -> None:
@@ -551,16 +533,14 @@ def _periods(rollup: pd.DataFrame, freq: str) -> pd.DataFrame:
     starts = rollup["started_at"].dropna() if len(rollup) else pd.Series([], dtype="datetime64[ns, UTC]")
     if len(starts) == 0:
         return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in cols.items()})
-    first_start = _period_start(pd.Series([starts.min()]), freq).iloc[0]
-    last_start = _period_start(pd.Series([starts.max()]), freq).iloc[0]
-    full = pd.date_range(first_start, last_start, freq="7D" if freq == "W" else "MS")
-    full = pd.Series(full, dtype="datetime64[ns, UTC]")
-    ends = pd.Series(_period_end(pd.DatetimeIndex(full), freq), dtype="datetime64[ns, UTC]")
+    first_start, last_start = period_start(pd.Series([starts.min(), starts.max()]).dt.tz_convert("UTC"), freq)
+    full = pd.Series(period_range(first_start, last_start, freq), dtype="datetime64[ns, UTC]")
+    ends = pd.Series(period_end(pd.DatetimeIndex(full), freq), dtype="datetime64[ns, UTC]")
     data_first = starts.min()
     ended = rollup["ended_at"].dropna()
     data_last = max(ended.max(), starts.max()) if len(ended) else starts.max()
     complete = (data_first < full + _DAY).to_numpy(bool) & (data_last >= ends - _DAY).to_numpy(bool)
-    return pd.DataFrame({"period": _label(full, freq).astype("str").to_numpy(), "period_start": full.to_numpy(),
+    return pd.DataFrame({"period": period_label(full, freq).astype("str").to_numpy(), "period_start": full.to_numpy(),
                          "period_end": ends.to_numpy(), "complete": complete}).astype(cols)
 
 
@@ -572,7 +552,7 @@ def _ns(stamps: pd.Series) -> np.ndarray:
 def _conversation_periods(rollup: pd.DataFrame, freq: str) -> pd.Series:
     """Period start (int64 UTC ns) of every timed conversation, indexed by conversation_id."""
     timed = rollup[rollup["started_at"].notna()]
-    return pd.Series(_ns(_period_start(timed["started_at"], freq)),
+    return pd.Series(_ns(period_start(timed["started_at"].dt.tz_convert("UTC"), freq)),
                      index=pd.Index(timed["conversation_id"].astype("str"), name="conversation_id"),
                      name="period_start", dtype="int64")
 

@@ -34,7 +34,9 @@ Columns (each definition is also in the README, "Rollup columns"):
 Conversation fields (``outcome``, ``goal_achieved``, ``rating``, ``topic``, ...)
     Copied from the messages (first non-missing value) when the source had them.
 
-An empty frame gives an empty rollup with the same columns.
+Messages are taken in the conversation order of :mod:`metrics.core.order` (time, then source row);
+messages without a conversation id are left out. An empty frame gives an empty rollup with the same
+columns.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from metrics.core.order import conversation_order, group_starts
 from metrics.errors import ConfigError
 from metrics.io.schema import CONVERSATION_FIELDS
 
@@ -117,27 +120,28 @@ def conversation_rollup(messages: pd.DataFrame, *, business_hours: BusinessHours
     if len(messages) == 0:
         return _empty_rollup(messages)
 
-    n = len(messages)
-    codes, uniques = pd.factorize(messages["conversation_id"].astype("str").to_numpy(), sort=True)
+    # The conversation order of metrics.core.order (time within each conversation, then source row):
+    # shuffle-proof, and no sort at all for a validated frame, which comes in that order. Messages
+    # without a conversation id sort last and are left out, as groupby leaves them out.
+    sorted_ = conversation_order(messages)
+    n = sorted_.known_count
+    if n == 0:
+        return _empty_rollup(messages)
+    order = sorted_.take if n == len(messages) else sorted_.positions[:n]
+    uniques = np.asarray(sorted_.ids, dtype=object)
     if "timestamp" in messages.columns:
         stamps = messages["timestamp"]
         if stamps.dt.tz is None:
             stamps = stamps.dt.tz_localize("UTC")
         ts = np.asarray(stamps.dt.as_unit("ns").array.asi8, dtype="int64")
     else:
-        ts = np.full(n, _NAT, dtype="int64")
-    rows = messages["row"].to_numpy() if "row" in messages.columns else np.arange(n)
-    # Time order within each conversation, then source row: shuffle-proof. Validated frames are
-    # already in this order, so the lexsort is skipped when it would change nothing.
-    order = np.lexsort((rows, ts, codes))
-    if np.array_equal(order, np.arange(n)):
-        order = None
+        ts = np.full(len(messages), _NAT, dtype="int64")
 
     def arr(values):
         values = np.asarray(values)
         return values if order is None else values[order]
 
-    codes_s, ts_s = arr(codes), arr(ts)
+    codes_s, ts_s = sorted_.codes[:n], arr(ts)
     speaker = arr(messages["speaker"].astype("str").to_numpy(dtype=object))
     is_user, is_bot, is_agent = speaker == "user", speaker == "bot", speaker == "agent"
     if "event" in messages.columns:
@@ -146,7 +150,7 @@ def conversation_rollup(messages: pd.DataFrame, *, business_hours: BusinessHours
     else:
         is_handoff = np.zeros(n, dtype=bool)
 
-    starts = np.flatnonzero(np.r_[True, codes_s[1:] != codes_s[:-1]])
+    starts = group_starts(codes_s)
     group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
     pos = np.arange(n) - starts[group]
     has_ts = ts_s != _NAT

@@ -6,9 +6,10 @@ and counts a conversation once, at the moment it *started* (``started_at``).
 Definitions
 -----------
 ``conversation_count``
-    Conversations whose ``started_at`` falls in the bucket (day, ISO week, month, hour of a
-    weekday, ...), in the chosen ``timezone`` (default UTC). Buckets with no conversation are
-    present with a count of 0, so trends and spike baselines see quiet days.
+    Conversations whose ``started_at`` falls in the bucket (day, ISO week, month -- the periods of
+    :mod:`metrics.core.periods` --, hour of a weekday, ...), in the chosen ``timezone`` (default
+    UTC). Buckets with no conversation are present with a count of 0, so trends and spike
+    baselines see quiet days.
 ``share_rate``
     ``conversation_count`` / all conversations counted by the function (NaN when none).
 Spike
@@ -33,6 +34,7 @@ import pandas as pd
 
 from dataclasses import dataclass
 
+from metrics.core.periods import normalise_freq, period_label, period_range, period_start
 from metrics.errors import ConfigError, InsufficientDataError
 
 __all__ = [
@@ -78,9 +80,9 @@ def require_timestamps(rollup: pd.DataFrame, *, view: str) -> None:
         raise InsufficientDataError(_TIMESTAMP_MESSAGE.format(view=view))
 
 
-def _check_period(period: str) -> None:
-    if period not in PERIODS:
-        raise ConfigError(f"period must be one of {PERIODS}, got {period!r}")
+def _check_period(period: str) -> str:
+    """The :mod:`metrics.core.periods` code of ``period`` (``"day"``/``"D"``, ``"week"``/``"W"``, ``"month"``/``"M"``)."""
+    return normalise_freq(period, what="period")
 
 
 def _local(started: pd.Series, timezone: str) -> pd.Series:
@@ -88,38 +90,6 @@ def _local(started: pd.Series, timezone: str) -> pd.Series:
         return started.dt.tz_convert(timezone)
     except Exception as exc:  # noqa: BLE001 - any tz failure is a config error
         raise ConfigError(f"unknown time zone {timezone!r}: {exc}") from None
-
-
-def _label(local: pd.Series, period: str) -> pd.Series:
-    """Bucket label: day 'YYYY-MM-DD', ISO week 'YYYY-Www', month 'YYYY-MM'.
-
-    A label depends only on the local calendar day, so it is formatted once per distinct day and
-    spread back (100k conversations span a few hundred days)."""
-    if len(local) > 1000 and local.notna().all():
-        naive = local.dt.tz_localize(None) if getattr(local.dt, "tz", None) is not None else local
-        codes, days = pd.factorize(naive.dt.normalize())
-        labels = _label_each(pd.Series(days), period).to_numpy(dtype=object)
-        return pd.Series(labels[codes], index=local.index, dtype="str")
-    return _label_each(local, period)
-
-
-def _label_each(local: pd.Series, period: str) -> pd.Series:
-    if period == "day":
-        return local.dt.strftime("%Y-%m-%d")
-    if period == "month":
-        return local.dt.strftime("%Y-%m")
-    iso = local.dt.isocalendar()
-    return iso["year"].astype(str) + "-W" + iso["week"].astype(int).map("{:02d}".format)
-
-
-def _period_start(local: pd.Series, period: str) -> pd.Series:
-    """Naive local start of the bucket (midnight of the day / Monday / first of month)."""
-    day = local.dt.tz_localize(None).dt.normalize()
-    if period == "day":
-        return day
-    if period == "week":
-        return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
-    return day - pd.to_timedelta(day.dt.day - 1, unit="D")
 
 
 def conversation_periods(rollup: pd.DataFrame, *, timezone: str = "UTC") -> pd.DataFrame:
@@ -157,9 +127,9 @@ def conversation_periods(rollup: pd.DataFrame, *, timezone: str = "UTC") -> pd.D
     bh = timed["business_hours"] if "business_hours" in timed.columns else pd.Series(False, index=timed.index)
     out = pd.DataFrame({
         "conversation_id": timed["conversation_id"].astype("str"),
-        "day": _label(local, "day").astype("str"),
-        "week": _label(local, "week").astype("str"),
-        "month": _label(local, "month").astype("str"),
+        "day": period_label(local, "D"),
+        "week": period_label(local, "W"),
+        "month": period_label(local, "M"),
         "weekday": local.dt.day_of_week.astype("int64"),
         "weekday_name": local.dt.day_of_week.map(lambda d: WEEKDAY_NAMES[d]).astype("str"),
         "hour": local.dt.hour.astype("int64"),
@@ -190,7 +160,7 @@ def conversations_per_period(rollup: pd.DataFrame, *, period: str = "day",
     >>> conversations_per_period(r, period="week")[["period", "conversation_count"]].values.tolist()
     [['2026-W32', 2], ['2026-W33', 0], ['2026-W34', 1]]
     """
-    _check_period(period)
+    code = _check_period(period)
     require_timestamps(rollup, view="volume")
     empty = pd.DataFrame({"period": pd.Series([], dtype="str"),
                           "period_start": pd.Series([], dtype="datetime64[ns]"),
@@ -198,13 +168,12 @@ def conversations_per_period(rollup: pd.DataFrame, *, period: str = "day",
     timed = rollup[rollup["started_at"].notna()] if len(rollup) else rollup
     if len(timed) == 0:
         return empty
-    local = _local(timed["started_at"], timezone)
-    starts = _period_start(local, period)
+    # buckets of the local calendar: naive local times (no daylight-saving jump inside a bucket)
+    starts = period_start(_local(timed["started_at"], timezone).dt.tz_localize(None), code)
     counts = starts.value_counts()
-    freq = {"day": "D", "week": "7D", "month": "MS"}[period]
-    full = pd.date_range(starts.min(), starts.max(), freq=freq)
+    full = period_range(starts.min(), starts.max(), code)
     counts = counts.reindex(full, fill_value=0)
-    labels = _label(pd.Series(full), period)
+    labels = period_label(pd.Series(full), code)
     out = pd.DataFrame({"period": labels.astype("str").to_numpy(), "period_start": full.astype("datetime64[ns]"),
                         "conversation_count": counts.to_numpy().astype("int64")})
     return out
@@ -394,11 +363,11 @@ def period_labels(days, *, period: str) -> list[str]:
     >>> period_labels(["2026-09-28"], period="month")
     ['2026-09']
     """
-    _check_period(period)
+    code = _check_period(period)
     if len(days) == 0:
         return []
     stamps = pd.Series(pd.to_datetime(list(days)))
-    return _label(stamps, period).astype(str).tolist()
+    return period_label(stamps, code).astype(str).tolist()
 
 
 # --------------------------------------------------------------------------- the dense time range

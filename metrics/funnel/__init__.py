@@ -63,9 +63,13 @@ Per-stage table (:func:`funnel_table`)
 
 Contact details
 ---------------
-:func:`mask_contact_details` replaces e-mail addresses with ``<EMAIL>`` and phone numbers
-(7 to 15 digits with optional ``+``, spaces, dots, dashes or parentheses; dates are not
-phones) with ``<PHONE>``. Views show which stage was reached, never the captured value.
+Views show which stage was reached, never the captured value: texts shown (the last bot
+message before a drop-off) are masked by :func:`mask_contact_details`, which is the loader's
+redaction (:func:`metrics.io.pii.redact_text`: ``<EMAIL>``, ``<PHONE>``, ``<CARD>``,
+``<IBAN>``). The contact *stages* match a raw address or number (:data:`EMAIL_PATTERN`,
+:data:`PHONE_PATTERN`: 7 to 15 digits with optional ``+``, spaces, dots, dashes or
+parentheses; dates are not phones) or the placeholder that redaction at upload left
+(:data:`EMAIL_STAGE_PATTERN`, :data:`PHONE_STAGE_PATTERN`).
 """
 
 from __future__ import annotations
@@ -79,7 +83,10 @@ import numpy as np
 import pandas as pd
 
 from metrics.core import memo
+from metrics.core.order import conversation_codes, group_starts, row_key, sort_positions, time_key
+from metrics.core.periods import period_label
 from metrics.errors import ConfigError, InsufficientDataError
+from metrics.io import pii
 from metrics.io.schema import has_timestamps
 
 __all__ = [
@@ -131,13 +138,8 @@ EMAIL_PATTERN = r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]++@(?:[A-Za-z0-9\-]++\.
 PHONE_PATTERN = (r"(?<![\w+(@])(?<!\d[.\-/])(?!\d{4}-\d{1,2}-\d{1,2}(?!\d))(?!\d{1,2}[./]\d{1,2}[./]\d{2,4}(?!\d))"
                  r"(?!\d{1,3}(?:\.\d{1,3}){3}(?!\.?\d))\(?\+?\(?\d(?:[ .\-()]{0,2}\d){6,14}(?!\w|[.\-/]\d)")
 
-_EMAIL_RX = re.compile(EMAIL_PATTERN)
-
-
 def _trusted_patterns() -> frozenset:
     """The built-in contact-stage patterns (lookarounds RE2 lacks, written to run in linear time)."""
-    from metrics.io import pii
-
     return frozenset({EMAIL_STAGE_PATTERN, PHONE_STAGE_PATTERN, EMAIL_PATTERN, PHONE_PATTERN,
                       pii.EMAIL_RULE_PATTERN, pii.PHONE_RULE_PATTERN})
 
@@ -177,8 +179,6 @@ def regex_search(texts, pattern: str) -> np.ndarray:
                           "special characters such as ( [ + * ? with a backslash; lookarounds (?=, (?<=) and "
                           "backreferences (\\1) are not supported") from None
     return found.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
-_PHONE_RX = re.compile(PHONE_PATTERN)
-
 #: Columns (plus the derived ISO ``week``) a funnel can be compared by.
 SEGMENT_COLUMNS = ("channel", "segment", "utm_source", "utm_campaign", "week")
 #: Label of conversations that never reached stage 0 (stage index -1).
@@ -258,8 +258,8 @@ def _make_rule(text: str, kind: str, name: str = "", pattern: str = "", value: s
 
 
 #: Contact stages match the raw value *or* the placeholder left by PII redaction at upload (metrics.io.pii).
-EMAIL_STAGE_PATTERN = r"<EMAIL>|" + EMAIL_PATTERN
-PHONE_STAGE_PATTERN = r"<PHONE>|" + PHONE_PATTERN
+EMAIL_STAGE_PATTERN = re.escape(pii.EMAIL_PLACEHOLDER) + "|" + EMAIL_PATTERN
+PHONE_STAGE_PATTERN = re.escape(pii.PHONE_PLACEHOLDER) + "|" + PHONE_PATTERN
 _PATTERN_LABELS = {EMAIL_PATTERN: "<e-mail address>", PHONE_PATTERN: "<phone number>",
                    EMAIL_STAGE_PATTERN: "<e-mail address>", PHONE_STAGE_PATTERN: "<phone number>"}
 
@@ -538,31 +538,6 @@ def _lookup(per_unique: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.append(per_unique.astype(bool), False)[codes]
 
 
-def _conversation_codes(cid: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Per input row: conversation code in sorted-id order, and code -> id.
-
-    Validated frames are grouped by ascending id, which two vectorised comparisons of
-    neighbours confirm far faster than hashing a million strings; otherwise factorise."""
-    if len(cid) > 1:
-        a = cid.iloc[:-1].reset_index(drop=True)
-        b = cid.iloc[1:].reset_index(drop=True)
-        if bool((a <= b).all()):
-            new = np.r_[True, (a != b).to_numpy(dtype=bool)]
-            ids = cid.iloc[np.flatnonzero(new)].to_numpy(dtype=object)
-            return np.cumsum(new, dtype=np.int64) - 1, ids
-    codes, ids = pd.factorize(cid, sort=True)
-    return np.asarray(codes, dtype=np.int64), np.asarray(ids, dtype=object)
-
-
-def _sort_key(values: pd.Series) -> np.ndarray:
-    """An int64 key ordering like ``values`` with missing values last."""
-    if pd.api.types.is_integer_dtype(values.dtype) and not values.hasnans:
-        return values.to_numpy(dtype=np.int64)
-    codes, uniques = pd.factorize(values, sort=True)
-    codes = np.asarray(codes, dtype=np.int64)
-    return np.where(codes < 0, len(uniques), codes)
-
-
 def _prepare(messages: pd.DataFrame) -> _Prepared:
     for col in ("conversation_id", "speaker", "text"):
         if col not in messages.columns:
@@ -577,37 +552,23 @@ def _prepare(messages: pd.DataFrame) -> _Prepared:
 
 
 def _positions(messages: pd.DataFrame) -> tuple:
-    """(order, codes, conversation ids, start positions, timestamps as int64 ns) of :func:`_prepare`."""
-    n = len(messages)
-    codes, ids = _conversation_codes(messages["conversation_id"].astype("str").fillna("nan"))
-    if "timestamp" in messages.columns:
+    """(order, codes, conversation ids, start positions, timestamps as int64 ns) of :func:`_prepare`.
+
+    The position order is the conversation order of :mod:`metrics.core.order` (conversation id, timestamp
+    with NaT last, row, input order), built from its keys. One difference, kept from the funnel's first
+    version: a message without a conversation id belongs to a conversation named ``"nan"`` (it is counted)
+    instead of being left out. Loaded frames never lack an id (the loader refuses such rows).
+    """
+    codes, ids = conversation_codes(messages["conversation_id"].astype("str").fillna("nan"))
+    if "timestamp" in messages.columns:  # parsed as in the funnel's reach times (naive means UTC)
         ts = pd.to_datetime(messages["timestamp"], utc=True).astype("datetime64[ns, UTC]")
     else:
         ts = pd.Series(pd.NaT, index=messages.index, dtype="datetime64[ns, UTC]")
     ts_int = np.asarray(ts.array.asi8, dtype=np.int64)
-    nat = ts.isna().to_numpy(dtype=bool)
-    row = _sort_key(messages["row"]) if "row" in messages.columns else np.arange(n, dtype=np.int64)
-    # position order = (conversation id, timestamp with NaT last, row, input order)
-    keys = (codes, nat, ts_int, row)
-    order = None
-    if n > 1 and not _is_sorted(keys):
-        order = np.lexsort(keys[::-1])  # stable: ties keep the input order
+    order = sort_positions((codes, time_key(ts), row_key(messages)))
+    if order is not None:
         codes, ts_int = codes[order], ts_int[order]
-    start = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if n else np.array([], dtype=np.int64)
-    return order, codes, ids, start.astype(np.int64), ts_int
-
-
-def _is_sorted(keys: tuple[np.ndarray, ...]) -> bool:
-    """Whether the rows are in lexicographic order of these key arrays."""
-    ok_so_far = np.zeros(len(keys[0]) - 1, dtype=bool)   # strictly less on an earlier key
-    tied = np.ones(len(keys[0]) - 1, dtype=bool)         # equal on every earlier key
-    for key in keys:
-        a, b = key[:-1], key[1:]
-        if (tied & (a > b)).any():
-            return False
-        ok_so_far |= tied & (a < b)
-        tied &= a == b
-    return True
+    return order, codes, np.asarray(ids, dtype=object), group_starts(codes), ts_int
 
 
 def _norm(series: pd.Series) -> pd.Series:
@@ -1101,11 +1062,8 @@ def _conversation_attribute(prep: _Prepared, by: str) -> np.ndarray:
         if len(timed):
             codes = prep.codes[timed]
             first = np.r_[True, codes[1:] != codes[:-1]]  # earliest timed message per code
-            # ISO week of those first messages only (one per conversation, not per message)
-            iso = frame["timestamp"].take(prep.input_rows(timed[first])).dt.isocalendar()
-            week = (iso["year"].astype(int).astype(str) + "-W"
-                    + iso["week"].astype(int).astype(str).str.zfill(2)).to_numpy(dtype=object)
-            labels[codes[first]] = week
+            # ISO week (UTC, as the reach times) of those first messages only (one per conversation)
+            labels[codes[first]] = period_label(prep.timestamps.take(timed[first]), "W").to_numpy(dtype=object)
         return labels
     if by not in frame.columns:
         raise InsufficientDataError(f"the data has no {by!r} column to compare by; map one with "
@@ -1379,11 +1337,11 @@ def lead_quality(messages: pd.DataFrame, stages, *, by: str = "segment", lead_st
 
 # --------------------------------------------------------------------------- privacy
 def mask_contact_details(text):
-    """Replace e-mail addresses with ``<EMAIL>`` and phone numbers with ``<PHONE>``.
+    """``text`` with its personal data masked: :func:`metrics.io.pii.redact_text`, the redaction of
+    the loader (``<EMAIL>``, ``<PHONE>``, ``<CARD>``, ``<IBAN>``).
 
-    E-mails are masked first (so digits inside an address never become a phone); the two
-    passes repeat until neither pattern matches, so no match survives and masking twice
-    changes nothing. Non-text input (None, NA, NaN) is returned unchanged.
+    Kept under this name for the funnel's callers. Idempotent; non-text input (None, NA, NaN) is
+    returned unchanged.
 
     Examples
     --------
@@ -1392,17 +1350,12 @@ def mask_contact_details(text):
     >>> mask_contact_details("Order 12345 on 2024-01-15")
     'Order 12345 on 2024-01-15'
     """
-    if not isinstance(text, str):
-        return text
-    while True:  # repeat until nothing matches: masking can expose a glued neighbour
-        text, emails = _EMAIL_RX.subn("<EMAIL>", text)
-        text, phones = _PHONE_RX.subn("<PHONE>", text)
-        if not emails and not phones:
-            return text
+    return pii.redact_text(text)
 
 
 def mask_messages(messages: pd.DataFrame, *, columns: Sequence[str] = ("text",)) -> pd.DataFrame:
-    """A copy of ``messages`` with contact details masked in ``columns`` (input unchanged).
+    """A copy of ``messages`` with :func:`mask_contact_details` applied to ``columns`` (input
+    unchanged; each column keeps its dtype).
 
     Examples
     --------
@@ -1413,9 +1366,12 @@ def mask_messages(messages: pd.DataFrame, *, columns: Sequence[str] = ("text",))
     out = messages.copy()
     for col in columns:
         if col in out.columns:
-            dtype = out[col].dtype
-            out[col] = pd.Series([mask_contact_details(v) for v in out[col].to_numpy(dtype=object)],
-                                 index=out.index, dtype=object).astype(dtype)
+            values = out[col]
+            if isinstance(values.dtype, pd.StringDtype):  # each distinct text once (metrics.io.pii)
+                out[col] = pii.redact_series(values)[0].astype(values.dtype)
+            else:  # non-text values (numbers, None) stay as they are
+                out[col] = pd.Series([pii.redact_text(v) for v in values.to_numpy(dtype=object)],
+                                     index=out.index, dtype=object).astype(values.dtype)
     return out
 
 

@@ -53,6 +53,7 @@ import pandas as pd
 
 from metrics.errors import ChatlensError, ConfigError, InsufficientDataError
 from metrics.kpis import CATALOGUE, KPI_NAMES, NOT_TESTED, Z_TEST, KpiOptions, get_kpi, kpi_series, kpi_units
+from metrics.core.periods import normalise_freq, period_label, previous_period_start
 from metrics.core.stats import two_proportion_ztest
 
 __all__ = [
@@ -96,7 +97,8 @@ _RANGE_RX = re.compile(r"^\s*(?P<lo>[^.\s][^.]*?)\s*\.\.\s*(?P<hi>[^.\s][^.]*?)\
 
 @dataclass(frozen=True)
 class Window:
-    """A half-open UTC time range ``[start, end)`` with a label (``2026-W44``, ``2026-10``, ...).
+    """A half-open UTC time range ``[start, end)`` with a label (``2026-W44``, ``2026-10``: the labels of
+    :mod:`metrics.core.periods`; ``2026-10-01..2026-10-31`` for a range).
 
     ``freq`` is ``"W"`` or ``"M"`` when the window is exactly one ISO week or calendar month
     (then the ROI metrics come from the same per-period computation as the dashboard's)."""
@@ -158,6 +160,7 @@ def latest_period(rollup: pd.DataFrame, *, freq: str = "W") -> PeriodPair:
     >>> p.current.label, p.previous.label, str(p.previous.start.date())
     ('2026-W33', '2026-W32', '2026-08-03')
     """
+    freq = normalise_freq(freq, allowed=("W", "M"))
     _require_times(rollup)
     weeks = kpi_series(pd.DataFrame({"conversation_id": pd.Series([], dtype="str")}), rollup,
                        metric="total_conversations", freq=freq)
@@ -168,13 +171,8 @@ def latest_period(rollup: pd.DataFrame, *, freq: str = "W") -> PeriodPair:
                                     "instead (FROM..TO)")
     i = int(complete[-1])
     cur = Window(weeks["period_start"].iloc[i], weeks["period_end"].iloc[i], str(weeks["period"].iloc[i]), freq)
-    if freq == "W":
-        lo = cur.start - 7 * _DAY
-        iso = lo.isocalendar()
-        prev = Window(lo, cur.start, f"{iso[0]}-W{iso[1]:02d}", freq)
-    else:
-        lo = cur.start - pd.offsets.MonthBegin(1)
-        prev = Window(lo, cur.start, lo.strftime("%Y-%m"), freq)
+    lo = previous_period_start(cur.start, freq)  # UTC, as the KPI series' periods
+    prev = Window(lo, cur.start, period_label(lo, freq), freq)
     return PeriodPair(cur, prev, "week" if freq == "W" else "month")
 
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from metrics.core.periods import period_label, period_start
 from metrics.errors import ConfigError, InsufficientDataError
 from metrics.io.schema import has_timestamps
 from metrics.core.stats import two_proportion_ztest, wilson_interval
@@ -168,6 +169,9 @@ def _message_list(frame: pd.DataFrame, fallback: str) -> pd.DataFrame:
 
 
 def _sort_messages(frame: pd.DataFrame, by=(), ascending=()) -> pd.DataFrame:
+    # A listing order (by the caller's columns, then conversation and source row), not the conversation
+    # order of metrics.core.order: the lists are sorted by confidence or intent first, and a message's
+    # time does not decide where it is listed.
     keys = list(by) + ["conversation_id", "row"]
     asc = list(ascending) + [True, True]
     return frame.sort_values(keys, ascending=asc, kind="stable", na_position="last").reset_index(drop=True)
@@ -1009,21 +1013,16 @@ class IntentDrift:
     movers: pd.DataFrame
 
 
-def _iso_week(ts: pd.Series) -> tuple[pd.Series, pd.Series]:
-    iso = ts.dt.isocalendar()
-    label = iso["year"].astype(int).astype(str) + "-W" + iso["week"].astype(int).map("{:02d}".format)
-    start = ts.dt.tz_convert("UTC").dt.normalize() - pd.to_timedelta(ts.dt.day_of_week, unit="D")
-    return label.astype("str"), start
-
-
 def _week_codes(ts: pd.Series) -> tuple[np.ndarray, list[str], pd.Series]:
-    """(code of each message's ISO week into ``weeks``, ``weeks`` sorted, each week's Monday).
+    """(code of each message's ISO week (UTC, :mod:`metrics.core.periods`) into ``weeks``, ``weeks``
+    sorted, each week's Monday).
 
-    The week of a (UTC) timestamp depends only on its day, so :func:`_iso_week` runs once per
+    The week of a timestamp depends only on its day, so labels and starts are computed once per
     distinct day instead of once per message.
     """
-    day_codes, days = pd.factorize(ts.dt.normalize())
-    label, start = _iso_week(pd.Series(days))
+    day_codes, days = pd.factorize(ts.dt.tz_convert("UTC").dt.normalize())
+    days = pd.Series(days)
+    label, start = period_label(days, "W"), period_start(days, "W")
     weeks = sorted(set(label))
     index = {w: i for i, w in enumerate(weeks)}
     day_week = np.array([index[w] for w in label], dtype=np.int64)

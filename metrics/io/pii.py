@@ -78,7 +78,9 @@ Funnel rules and the placeholders
 After redaction the text holds ``<EMAIL>`` / ``<PHONE>`` instead of the address or number, so
 a funnel stage "email provided" must match the placeholder: ``user~<EMAIL>`` works on redacted
 data, and :data:`EMAIL_RULE_PATTERN` / :data:`PHONE_RULE_PATTERN` (``<EMAIL>|<address regex>``)
-match both redacted and raw text. (``<``, ``>`` and the capitals are literal in a regex.)
+match both redacted and raw text. (``<``, ``>`` and the capitals are literal in a regex.) The
+funnel masks the texts it shows with this module too (:func:`metrics.funnel.mask_contact_details`
+is :func:`redact_text`): there is one masker.
 
 Speed
 -----

@@ -15,7 +15,7 @@ Escalation signal
     :mod:`metrics.outcomes.escalation`.
 Last message
     The last message of the conversation that is not a ``system`` message, in
-    (timestamp, source row) order.
+    (timestamp, source row) order: the conversation order of :mod:`metrics.core.order`.
 Bot question
     A bot message whose text matches ``OutcomeRules.question_pattern`` (default: it
     contains a ``?``).
@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from metrics.core import memo
+from metrics.core.order import ORDER_COLUMNS, conversation_order, time_key
 from metrics.errors import ConfigError
 from metrics.core.stats import wilson_interval
 
@@ -188,59 +189,31 @@ def is_small_talk(text) -> bool:
 
 
 class _Sorted:
-    """The messages in (conversation, time, source row) order, as arrays; built once per metric call.
+    """The messages in conversation order (:mod:`metrics.core.order`: conversation, time with
+    missing times last, source row), as arrays; built once per metric call.
 
     Stands in for sorting a copy of the whole frame and grouping it per conversation (slow at
     1M rows). ``code`` numbers each message's conversation (0 .. len(ids) - 1, ``ids`` in sorted
     order); ``take`` holds the frame positions in that order (None when the frame is already in
-    order, as validated frames are). Missing timestamps sort last, as
-    ``sort_values(na_position="last")`` puts them. Per-conversation results are arrays aligned
-    with ``ids``; "index" means a position in the sorted order, -1 for none. Messages without a
-    conversation id are left out (as ``groupby`` leaves them out).
+    order, as validated frames are). Per-conversation results are arrays aligned with ``ids``;
+    "index" means a position in the sorted order, -1 for none. Messages without a conversation
+    id are left out (as ``groupby`` leaves them out).
     """
 
     def __init__(self, messages: pd.DataFrame):
         self.frame = messages
-        self.code, self.ids, self.take = memo.cached("outcomes.sorted", (memo.only(messages, _ORDER_INPUTS),),
-                                                     None, lambda: self._order(messages))
-
-    @classmethod
-    def _order(cls, messages: pd.DataFrame) -> tuple[np.ndarray, pd.Index, np.ndarray | None]:
-        """(code, ids, take): each sorted message's conversation number, the ids, the sorting take."""
-        n = len(messages)
-        cid = messages["conversation_id"].astype("str")
-        code, ids = cls._codes(cid)
-        rows = messages["row"].to_numpy() if "row" in messages.columns else np.arange(1, n + 1)
-        ts = _sort_key(messages["timestamp"]) if "timestamp" in messages.columns else np.zeros(n, dtype=np.int64)
-        in_order = bool((code >= 0).all())
-        if in_order and n > 1:
-            c0, c1, t0, t1 = code[:-1], code[1:], ts[:-1], ts[1:]
-            in_order = bool((c1 >= c0).all()
-                            and ((c1 != c0) | (t1 > t0) | ((t1 == t0) & (rows[1:] >= rows[:-1]))).all())
-        if in_order:
-            return code, ids, None
-        take = np.lexsort((rows, ts, code))  # stable, like sort_values(kind="stable")
-        take = take[code[take] >= 0]
-        return code[take], ids, take
+        order = conversation_order(messages)  # kept per frame content (metrics.core.memo)
+        known = order.known_count  # messages without a conversation id come last: leave them out
+        self.ids = order.ids
+        if known == len(order.codes):
+            self.code, self.take = order.codes, order.take
+        else:
+            self.code, self.take = order.codes[:known], order.positions[:known]
 
     @property
     def index(self) -> np.ndarray:
         """Each message's index (its position in the sorted order)."""
         return np.arange(len(self.code))
-
-    @staticmethod
-    def _codes(cid: pd.Series) -> tuple[np.ndarray, pd.Index]:
-        # Validated frames are sorted by conversation_id: neighbour comparisons then give the codes
-        # without hashing a million strings.
-        # (The ids are sorted exactly when each run's first id is greater than the previous one.)
-        values = cid.array
-        if len(cid) > 1 and not cid.isna().any():
-            new = np.asarray(values[1:] != values[:-1], dtype=bool)
-            heads = values[np.flatnonzero(np.r_[True, new])]
-            if np.asarray(heads[1:] > heads[:-1], dtype=bool).all():
-                return np.concatenate([[0], np.cumsum(new)]), pd.Index(heads)
-        code, ids = pd.factorize(cid, sort=True)
-        return code, pd.Index(ids, dtype=cid.dtype)
 
     def rows(self, values) -> np.ndarray:
         """A per-message array of the frame (frame order) in the sorted order."""
@@ -290,17 +263,8 @@ class _Sorted:
 
 #: The message columns that decide the sorted order (:class:`_Sorted`), and every message column the
 #: outcome facts and vendor flags read: their cached results are keyed on these only (metrics.core.memo).
-_ORDER_INPUTS = ("conversation_id", "timestamp", "row")
+_ORDER_INPUTS = ORDER_COLUMNS
 _MESSAGE_INPUTS = _ORDER_INPUTS + ("speaker", "text", "event", "intent")
-
-
-def _sort_key(stamps: pd.Series) -> np.ndarray:
-    """int64 sort key of timestamps with NaT last (any sortable column works: its sorted codes)."""
-    if isinstance(stamps.dtype, pd.DatetimeTZDtype) or np.issubdtype(stamps.dtype, np.datetime64):
-        key = np.asarray(stamps.array.asi8, dtype=np.int64)  # NaT is the smallest int64
-        return np.where(key == np.iinfo(np.int64).min, np.iinfo(np.int64).max, key)
-    codes, _ = pd.factorize(stamps, sort=True)
-    return np.where(codes < 0, np.iinfo(np.int64).max, codes).astype(np.int64)
 
 
 def _take(values: pd.Series, at: np.ndarray) -> pd.Series:
@@ -916,7 +880,7 @@ def _compute_vendor_flags(messages: pd.DataFrame, rollup: pd.DataFrame, rules: O
         user = pd.factorize(rollup["user_id"])[0][keep]
         by_id = (np.arange(len(ids)) if ids.is_monotonic_increasing  # ties in start: conversation id order
                  else pd.factorize(ids, sort=True)[0])[keep]
-        rank = np.lexsort((by_id, _sort_key(started)[keep], user))  # by user, then start
+        rank = np.lexsort((by_id, time_key(started)[keep], user))  # by user, then start
         order, user = keep[rank], user[rank]
         same_user = np.r_[user[1:] == user[:-1], False]
         next_start = started.iloc[order].reset_index(drop=True).shift(-1).where(pd.Series(same_user))

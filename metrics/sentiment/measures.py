@@ -16,8 +16,9 @@ Definitions
 ``*_rate`` of sentiment
     messages with that label / scored messages of the speaker (NaN when none).
 Conversation sentiment
-    the conversation's user messages in (timestamp, row) order: first, last,
-    mean and min compound; its label is the label of the mean.
+    the conversation's user messages in (timestamp, row) order (the conversation
+    order of :mod:`metrics.core.order`): first, last, mean and min compound; its
+    label is the label of the mean.
 Shift
     ``last_compound - first_compound`` of conversations with at least two
     scored user messages. *Worsened* when the shift is below ``-min_drop``
@@ -53,6 +54,8 @@ import pandas as pd
 from metrics.core import memo
 from metrics.errors import ConfigError, InsufficientDataError
 from metrics.core.frames import filter_rows
+from metrics.core.order import conversation_order, sort_messages
+from metrics.core.periods import normalise_freq, period_end, period_label, period_range, period_start
 from metrics.io.schema import CONVERSATION_FIELDS, has_timestamps
 from metrics.sentiment import LABELS, Cutoffs, sentiment_labels
 
@@ -102,107 +105,28 @@ def _require(frame: pd.DataFrame, columns: tuple[str, ...], *, what: str) -> Non
 
 
 def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
-    keys = [c for c in ("conversation_id", "timestamp", "row") if c in frame.columns]
-    if _already_ordered(frame, keys):
-        return frame  # the stable sort below would keep every row where it is
-    return frame.sort_values(keys, kind="stable", na_position="last")
-
-
-def _already_ordered(frame: pd.DataFrame, keys: list[str]) -> bool:
-    """True when the rows are already sorted by ``keys`` (NA last); False when unsure.
-
-    Speed (issue 10): validated frames come sorted by (conversation_id, timestamp, row), and
-    checking that is ~10x cheaper than sorting 1M rows again. Each key becomes an integer /
-    float array in sort order (:func:`_sort_key`).
-    """
-    values = [_sort_key(frame[key]) for key in keys]
-    return all(v is not None for v in values) and (not values or _keys_ordered(values))
-
-
-def _sort_key(column: pd.Series) -> np.ndarray | None:
-    """Numbers ordered like ``column`` in ``sort_values(na_position="last")``; None when unsure."""
-    dtype = column.dtype
-    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
-        return None
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        asi8 = getattr(column.array, "asi8", None)  # numpy-backed datetimes (not pyarrow timestamps)
-        if asi8 is None:
-            return None
-        values = asi8.copy()
-        values[column.isna().to_numpy(dtype=bool)] = np.iinfo(np.int64).max  # NaT last
-        return values
-    if pd.api.types.is_numeric_dtype(dtype):
-        if column.isna().any():
-            return None
-        return column.to_numpy()
-    codes, uniques = pd.factorize(column)
-    if (codes < 0).any():
-        return None
-    try:  # codes follow first appearance: they sort like the values when the uniques are ascending
-        ascending = pd.Index(uniques).is_monotonic_increasing
-    except TypeError:
-        return None
-    return codes if ascending else None
-
-
-def _keys_ordered(keys: list[np.ndarray]) -> bool:
-    """True when the rows are in ascending lexicographic order of ``keys`` (first key first)."""
-    if len(keys[0]) < 2:
-        return True
-    tied = np.ones(len(keys[0]) - 1, dtype=bool)  # rows equal on every key so far
-    for values in keys:
-        before, after = values[:-1], values[1:]
-        if (tied & (before > after)).any():
-            return False
-        tied &= before == after
-    return True
+    """``frame`` in conversation order (:mod:`metrics.core.order`), index labels kept; ``frame``
+    itself when it is in that order already."""
+    take = sort_messages(frame)
+    return frame if take is None else frame.iloc[take]
 
 
 def _conversation_rows(frame: pd.DataFrame, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, pd.Index]:
-    """The rows selected by ``mask`` in :func:`_ordered` order, without copying the frame.
+    """The rows selected by ``mask`` in conversation order (:mod:`metrics.core.order`), without
+    copying the frame.
 
     Returns their positions in ``frame``, their conversation codes (position of the id, as str,
     among the sorted distinct ids; -1 when missing) and those sorted distinct ids. Speed (issue
-    10): positions and integer codes replace filtered copies of 1M-row string columns.
+    10): positions and integer codes replace filtered copies of 1M-row string columns, and the
+    order of the whole frame is computed once per frame for every metric of a page.
     """
-    positions = np.flatnonzero(mask)
-    presorted = _presorted_codes(frame["conversation_id"])
-    codes, ids = presorted if presorted else pd.factorize(frame["conversation_id"].astype("str"), sort=True)
-    codes = codes[positions]
-    if isinstance(frame["conversation_id"].dtype, pd.StringDtype):  # codes sort like the raw ids
-        keys = [np.where(codes >= 0, codes, np.iinfo(np.int64).max)]  # NA last
-        for name in ("timestamp", "row"):
-            if name in frame.columns:
-                key = _sort_key(frame[name])
-                keys.append(None if key is None else key[positions])
-        if all(k is not None for k in keys):
-            if _keys_ordered(keys):
-                return positions, codes, ids
-            order = np.lexsort(keys[::-1])  # stable, like sort_values(kind="stable")
-            return positions[order], codes[order], ids
-    columns = [c for c in ("conversation_id", "timestamp", "row") if c in frame.columns]
-    at = _ordered(frame[columns].iloc[positions].assign(_at=np.arange(len(positions))))["_at"].to_numpy()
-    return positions[at], codes[at], ids
-
-
-def _presorted_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
-    """``pd.factorize(ids, sort=True)`` for ``str`` ids already in ascending order without a missing
-    value (validated frames): two vectorised comparisons instead of hashing 1M strings. None otherwise."""
-    if not isinstance(ids.dtype, pd.StringDtype) or len(ids) == 0:
-        return None
-    # once per id column (metrics.core.memo): several metrics of a page share it
-    return memo.cached("sentiment_metrics.presorted_codes", (ids.to_frame("id").reset_index(drop=True),), None,
-                       lambda: _compute_presorted_codes(ids))
-
-
-def _compute_presorted_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
-    if ids.isna().any():
-        return None
-    values = ids.array
-    if not np.asarray(values[:-1] <= values[1:], dtype=bool).all():
-        return None
-    starts = np.concatenate([[True], np.asarray(values[:-1] != values[1:], dtype=bool)])
-    return np.cumsum(starts) - 1, pd.Index(values[starts])
+    order = conversation_order(frame)
+    selected = np.asarray(mask, dtype=bool)
+    if order.take is None:
+        positions = np.flatnonzero(selected)
+        return positions, order.codes[positions], order.ids
+    keep = selected[order.take]
+    return order.take[keep], order.codes[keep], order.ids
 
 
 def _group_key(codes: np.ndarray) -> np.ndarray:
@@ -325,24 +249,12 @@ def sentiment_distribution(scored: pd.DataFrame, *, speaker: str | None = "user"
 
 # --------------------------------------------------------------------------- trend
 
-def _period_start(ts: pd.Series, freq: str) -> pd.Series:
-    day = ts.dt.floor("D")
-    if freq == "week":
-        return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
-    return day
+# Days and ISO weeks are metrics.core.periods', on the timestamps' own calendar: UTC, as every loaded
+# frame's timestamps (and the rollup's start times) are.
 
-
-def _period_label(start: pd.Series, freq: str) -> pd.Series:
-    if freq == "week":
-        iso = start.dt.isocalendar()
-        return pd.Series([f"{y}-W{w:02d}" for y, w in zip(iso["year"], iso["week"])], index=start.index,
-                         dtype="str")
-    return start.dt.strftime("%Y-%m-%d").astype("str")
-
-
-def _check_freq(freq: str) -> None:
-    if freq not in FREQUENCIES:
-        raise ConfigError(f"freq must be one of {FREQUENCIES} (got {freq!r})")
+def _check_freq(freq: str) -> str:
+    """``"D"`` or ``"W"`` (:mod:`metrics.core.periods`; ``"day"``/``"week"`` accepted): no monthly trend."""
+    return normalise_freq(freq, allowed=FREQUENCIES)
 
 
 def sentiment_trend(scored: pd.DataFrame, *, freq: str = "day", speaker: str | None = "user",
@@ -368,8 +280,8 @@ def sentiment_trend(scored: pd.DataFrame, *, freq: str = "day", speaker: str | N
     >>> t["label"].tolist(), t["message_count"].tolist(), t["rolling_mean_compound"].round(2).tolist()
     (['2026-08-03', '2026-08-04', '2026-08-05'], [2, 0, 1], [0.0, 0.0, 0.3])
     """
-    _check_freq(freq)
-    window = (7 if freq == "day" else 4) if window is None else _check_int("window", window, 1)
+    code = _check_freq(freq)
+    window = (7 if code == "D" else 4) if window is None else _check_int("window", window, 1)
     rows = _rows(scored, speaker, what="sentiment_trend", columns=("timestamp",))
     columns = ["period", "label", "message_count", "mean_compound", "positive_rate", "negative_rate",
                "rolling_mean_compound"]
@@ -380,13 +292,12 @@ def sentiment_trend(scored: pd.DataFrame, *, freq: str = "day", speaker: str | N
     rows = rows[rows["timestamp"].notna()]
     positive, _, negative = _label_flags(rows["compound"], cutoffs)
     # .array keeps the datetime dtype (.to_numpy() of tz-aware times builds slow Timestamp objects).
-    work = pd.DataFrame({"period": _period_start(rows["timestamp"], freq).array,
+    work = pd.DataFrame({"period": period_start(rows["timestamp"], code).array,
                          "compound": rows["compound"].to_numpy(dtype="float64"),
                          "pos": positive, "neg": negative})
     grouped = work.groupby("period").agg(message_count=("compound", "size"), total=("compound", "sum"),
                                          pos=("pos", "sum"), neg=("neg", "sum"))
-    step = "7D" if freq == "week" else "D"
-    full = pd.date_range(grouped.index.min(), grouped.index.max(), freq=step)
+    full = period_range(grouped.index.min(), grouped.index.max(), code)
     grouped = grouped.reindex(full, fill_value=0)
     count = grouped["message_count"].astype("int64")
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -397,7 +308,7 @@ def sentiment_trend(scored: pd.DataFrame, *, freq: str = "day", speaker: str | N
     period = pd.Series(full, dtype="datetime64[ns, UTC]")
     return pd.DataFrame({
         "period": period,
-        "label": _period_label(period, freq),
+        "label": period_label(period, code),
         "message_count": count.to_numpy(),
         "mean_compound": mean.to_numpy(dtype="float64"),
         "positive_rate": (grouped["pos"] / count).where(count > 0).to_numpy(dtype="float64"),
@@ -717,7 +628,7 @@ def conversations_matching(scored: pd.DataFrame, *, speaker: str | None = "user"
     """
     if sentiment is not None and sentiment not in LABELS:
         raise ConfigError(f"sentiment must be one of {LABELS} or None (got {sentiment!r})")
-    _check_freq(freq)
+    code = _check_freq(freq)
     _require(scored, ("conversation_id", "speaker", "compound"), what="conversations_matching")
     base = scored.reset_index(drop=True)
     keep = np.array(base["compound"].notna(), dtype=bool)
@@ -733,7 +644,7 @@ def conversations_matching(scored: pd.DataFrame, *, speaker: str | None = "user"
         _require(scored, ("timestamp",), what="a drill-down by period")
         start = pd.Timestamp(period)
         start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
-        end = start + pd.Timedelta(days=7 if freq == "week" else 1)
+        end = period_end(start, code)
         keep &= (base["timestamp"].ge(start) & base["timestamp"].lt(end)).fillna(False).to_numpy(bool)
     rows = _ordered(base[keep])
     columns = ["conversation_id", "message_count", "mean_compound", "example_text"]
@@ -860,7 +771,7 @@ def rating_trend(conversations: pd.DataFrame, *, freq: str = "week") -> pd.DataF
     No rating: an empty frame. ``InsufficientDataError`` when rated
     conversations have no start time.
     """
-    _check_freq(freq)
+    code = _check_freq(freq)
     columns = ["period", "label", "rating_count", "mean_rating"]
     rating = pd.to_numeric(_column(conversations, "rating", "float64"), errors="coerce").astype("float64")
     rated = conversations[rating.notna().to_numpy(bool)]
@@ -870,13 +781,13 @@ def rating_trend(conversations: pd.DataFrame, *, freq: str = "week") -> pd.DataF
         raise InsufficientDataError("the rating trend needs conversation start times, and no rated "
                                     "conversation has one")
     rated = rated[rated["started_at"].notna()]
-    work = pd.DataFrame({"period": _period_start(rated["started_at"], freq).to_numpy(),
+    work = pd.DataFrame({"period": period_start(rated["started_at"], code).to_numpy(),
                          "rating": rating[rated.index].to_numpy()})
     g = work.groupby("period").agg(rating_count=("rating", "size"), mean_rating=("rating", "mean"))
-    full = pd.date_range(g.index.min(), g.index.max(), freq="7D" if freq == "week" else "D")
+    full = period_range(g.index.min(), g.index.max(), code)
     g = g.reindex(full)
     period = pd.Series(full, dtype="datetime64[ns, UTC]")
-    return pd.DataFrame({"period": period, "label": _period_label(period, freq),
+    return pd.DataFrame({"period": period, "label": period_label(period, code),
                          "rating_count": g["rating_count"].fillna(0).astype("int64").to_numpy(),
                          "mean_rating": g["mean_rating"].to_numpy(dtype="float64")})
 

@@ -57,6 +57,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.neighbors import kneighbors_graph
 from threadpoolctl import threadpool_limits
 
+from metrics.core.order import message_order
 from metrics.errors import ConfigError, InsufficientDataError
 from metrics.outcomes import SMALL_TALK_WORDS, is_small_talk
 from metrics.topics._text import Distinct, Featurizer, distinct_texts, message_columns
@@ -259,23 +260,6 @@ def is_filler(text) -> bool:
 
 
 
-def _order(frame: pd.DataFrame) -> np.ndarray:
-    """Positions of ``frame`` ordered by (conversation_id, timestamp with missing last, row)."""
-    keys = []
-    if "row" in frame.columns:
-        keys.append(pd.to_numeric(frame["row"], errors="coerce").fillna(-1).to_numpy())
-    else:
-        keys.append(np.arange(len(frame)))
-    if "timestamp" in frame.columns:
-        ts = frame["timestamp"]
-        stamps = ts.astype("int64").to_numpy() if len(ts) else np.zeros(0, dtype=np.int64)
-        stamps = np.where(ts.isna().to_numpy(), np.iinfo(np.int64).max, stamps)
-        keys.append(stamps)
-    conv = frame["conversation_id"].astype("str").fillna("")
-    keys.append(pd.factorize(conv, sort=True)[0])
-    return np.lexsort(keys)
-
-
 def _empty_units() -> pd.DataFrame:
     return pd.DataFrame({"conversation_id": pd.Series([], dtype="str"), "row": pd.Series([], dtype="int64"),
                          "timestamp": pd.Series([], dtype="datetime64[ns, UTC]"), "text": pd.Series([], dtype="str")})
@@ -309,7 +293,7 @@ def topic_units(messages: pd.DataFrame, *, unit: str = "messages", skip_small_ta
         talk = np.fromiter((is_filler(u) for u in uniques), dtype=bool, count=len(uniques))
         frame = frame[~talk[codes]]
     frame = frame[frame["text"].str.strip().str.len() > 0]
-    frame = frame.iloc[_order(frame)].reset_index(drop=True)
+    frame = frame.iloc[message_order(frame)].reset_index(drop=True)  # conversation order (metrics.core.order)
     if unit == "first":
         frame = frame.drop_duplicates("conversation_id", keep="first").reset_index(drop=True)
     return frame

@@ -41,6 +41,7 @@ from metrics.outcomes import OutcomeRules, outcome_table
 from metrics.core.rollup import conversation_rollup
 from metrics.sentiment import Cutoffs, score_messages
 from metrics.topics._discover import TopicModel
+from metrics.core.periods import period_start
 
 __all__ = ["TREND_FREQUENCIES", "topic_outcomes", "topic_growth", "topic_trend", "week_start"]
 
@@ -56,8 +57,7 @@ def week_start(stamps: pd.Series) -> pd.Series:
     >>> week_start(pd.Series(pd.to_datetime(["2026-08-06 15:00", "2026-08-03 00:00"], utc=True))).dt.date.tolist()
     [datetime.date(2026, 8, 3), datetime.date(2026, 8, 3)]
     """
-    day = stamps.dt.tz_convert("UTC").dt.floor("D")
-    return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
+    return period_start(stamps.dt.tz_convert("UTC"), "W")
 
 
 def topic_trend(model: TopicModel, *, freq: str = "week") -> pd.DataFrame:
