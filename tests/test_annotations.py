@@ -13,7 +13,6 @@ from metrics.improve.changelog_charts import ANNOTATION_COLOR
 
 def _log_a_change(db_path) -> None:
     db = store.connect(str(db_path))
-    goals_store.ensure_schema(db)
     goals_store.add_change(db, ChangeEntry("2026-09-21", "Deploy nlu-v2 (annotation test)", "training_data",
                                            "intent_accuracy", why="billing confusions"))
     db.close()

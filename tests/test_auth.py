@@ -391,7 +391,6 @@ def test_a_non_admin_cannot_save_goals(db_path):
     assert not at.exception
     assert any("Only admins can edit goals" in w.value for w in at.warning)
     db = store.connect(str(db_path))
-    goals_store.ensure_schema(db)
     assert goals_store.list_goals(db) == []
     db.close()
 

@@ -53,8 +53,8 @@ def test_impact_is_affected_conversations_per_week():
     assert weeks == pytest.approx(27.3 / 7, abs=1e-9)
     row = improvement_candidates(m, r, sources=("escalation_reason",)).table.iloc[0]
     assert row["affected_count"] == 40 and row["impact_per_week"] == pytest.approx(40 / weeks)
-    assert (row["metric"], row["page"], row["query_key"], row["query_value"]) == \
-        ("escalation_rate", "pages/3_Outcomes.py", "reason", "Billing")
+    assert (row["metric"], row["view"], row["query_key"], row["query_value"]) == \
+        ("escalation_rate", "outcomes", "reason", "Billing")
 
 
 def test_ranking_by_impact_over_effort():

@@ -30,7 +30,7 @@ def test_gap_item_golden():
                    "confidence); 25% escalated, 50% negative; gap score 21.0 (messages x 1.75); closest intent: "
                    "password.",
         "metric": "intent_accuracy", "affected_count": 9, "weeks": 3.0, "impact_per_week": 3.0,
-        "page": "pages/10_Topics.py", "query_key": "gap", "query_value": "7"}
+        "view": "topics", "query_key": "gap", "query_value": "7"}
     no_intents = gap_item(pd.Series({**GAP, "nearest_intent": float("nan")}), weeks=1.0, has_intents=False)
     assert no_intents["metric"] == "escalation_rate" and "closest intent" not in no_intents["problem"]
     with pytest.raises(ConfigError):

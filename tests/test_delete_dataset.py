@@ -26,6 +26,9 @@ from metrics.improve.changelog import ChangeEntry
 from metrics.io.loaders import load_bytes
 from metrics.sentiment import add_sentiment, text_hash
 from metrics.sentiment.cache import StoreCache
+from metrics.store import search
+from metrics.topics import TopicOptions, discover_topics
+from metrics.topics import persist as topic_persist
 
 SAMPLE = ROOT / "data" / "sample_transcripts.csv.gz"
 SECRET_NOTE = "reviewer note 7f3a: customer Jane Roe, card ending 4242"
@@ -94,6 +97,12 @@ def deleted(tmp_path_factory):
              "negative_rate": 0.0, "impact": 1.0, "score": 3.0, "top_signal": "fallback"}, weeks=1.0,
             has_intents=True))
         add_sentiment(frame, cache=StoreCache(db))  # writes the sentiment cache
+        model = discover_topics(frame, options=TopicOptions(unit="first"))  # topic runs, snapshots, pairs
+        topic_persist.save_snapshot(db, dataset_id, "first", model.snapshot, version=1, options_key="k",
+                                    assignments=model.assignments)
+        topic_persist.rename_topic(db, dataset_id, "first", 1, f"billing {tag}")
+        topic_persist.merge_topics(db, dataset_id, "first", [2], 1)
+        search.build_index(db, dataset_id, frame)  # the full-text index and its registry row
     goals_store.add_change(db, ChangeEntry("2026-09-23", "Global change", "other", "intent_accuracy"))
     roi_store.save_scenario(db, "from the victim", roi.RoiInputs(), dataset_id=victim)
 
@@ -118,7 +127,9 @@ def deleted(tmp_path_factory):
 
 def test_every_dataset_table_was_populated_before_the_delete(deleted):
     """The test covers every feature table that holds a dataset id (a new one needs seeding above)."""
-    empty = [t for t, n in deleted["before"].items() if n == 0]
+    # (each dataset version has its own full-text table: the keeper's holds none of the victim's rows by design)
+    empty = [t for t, n in deleted["before"].items()
+             if n == 0 and not t.startswith(f"search_fts_{deleted['keeper']}_")]
     assert empty == [], f"seed rows in {empty} through the feature's public functions"
     expected = {"message_parts", "loads", "audit_rounds", "audit_assignments", "audit_scores", "audit_score_history",
                 "audit_labels", "audit_queue", "change_log", "backlog_items"}
@@ -140,7 +151,10 @@ def test_no_row_of_the_deleted_dataset_remains_anywhere(deleted):
         # the other dataset and its derived rows are untouched
         kept = {t: conn.execute(f'SELECT count(*) FROM "{t}" WHERE "{c}" = ?', (deleted["keeper"],)).fetchone()[0]
                 for t, c in _dataset_columns(conn).items()}
-        assert kept == deleted["kept_before"]
+        # (the victim's own full-text tables are dropped with it; every other table keeps the keeper's rows)
+        assert not [t for t in kept if t.startswith(f"search_fts_{deleted['victim']}_")]
+        assert kept == {t: n for t, n in deleted["kept_before"].items()
+                        if not t.startswith(f"search_fts_{deleted['victim']}_")}
         assert conn.execute("SELECT name FROM datasets").fetchall() == [("keeper",)]
         # not tied to a dataset, by design: global change-log entries, reviewers, ROI scenarios (the user's work;
         # source_dataset_id is informational, metrics/roi/store.py)

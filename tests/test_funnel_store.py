@@ -86,7 +86,6 @@ def test_bad_definitions_are_not_saved(memory_db):
 
 
 def test_unreadable_row_raises_store_error(memory_db):
-    fs.ensure_schema(memory_db)
     memory_db[fs.TABLE].insert({"name": "bad", "stages": "{not json", "created_at": "x", "updated_at": "x"})
     with pytest.raises(StoreError, match="saved funnel 'bad' is unreadable"):
         fs.load_funnel(memory_db, "bad")
@@ -97,8 +96,6 @@ def test_empty_store_lists_nothing(memory_db):
     listing = fs.list_funnels(memory_db)
     assert len(listing) == 0 and list(listing.columns) == ["name", "stage_count", "stages", "created_at",
                                                            "updated_at"]
-    fs.ensure_schema(memory_db)
-    fs.ensure_schema(memory_db)  # idempotent
 
 
 def test_persists_across_connections(db_path):

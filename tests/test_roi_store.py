@@ -18,10 +18,8 @@ T1 = datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc)
 T2 = datetime(2026, 1, 2, 9, 0, tzinfo=timezone.utc)
 
 
-def test_ensure_schema_is_idempotent(memory_db):
-    roi_store.ensure_schema(memory_db)
-    roi_store.ensure_schema(memory_db)
-    table = memory_db[roi_store.TABLE]
+def test_the_table_exists_once_the_store_is_open(memory_db):
+    table = memory_db[roi_store.TABLE]  # created by its migration step (tests/test_migrations.py)
     assert table.pks == ["name"]
     assert {c.name for c in table.columns} == {"name", "inputs", "source_dataset_id", "created_at", "updated_at"}
 
@@ -75,7 +73,6 @@ def test_bad_inputs_type(memory_db):
 
 
 def test_old_rows_missing_fields_take_defaults_and_corrupt_rows_raise(memory_db):
-    roi_store.ensure_schema(memory_db)
     stamp = "2026-01-01T00:00:00+00:00"
     memory_db[roi_store.TABLE].insert_all([
         {"name": "old", "inputs": json.dumps({"leads_monthly": 5, "retired_field": 1}), "created_at": stamp,
@@ -122,7 +119,6 @@ def test_two_processes_saving_at_once_lose_nothing(tmp_path):
 
     path = tmp_path / "s.db"
     db = store.connect(str(path))
-    roi_store.ensure_schema(db)
     procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(path), tag, "150"], cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for tag in ("p", "q")]
     outs = [p.communicate(timeout=120) for p in procs]

@@ -665,20 +665,20 @@ def test_delete_removes_everything_of_the_dataset_from_the_file(db_path):
     b = store.save_messages(db, messages_frame([dict(r, text=f"{marker_b} {i}")
                                                 for i, r in enumerate(conversation_rows(30))]), dataset_name="B")
     # tables other features add: a derived cache, links into the message parts, a link under another column name
-    db["sentiment_cache"].create({"dataset_id": int, "version": int, "payload": str}, pk=("dataset_id", "version"))
+    db["derived_cache"].create({"dataset_id": int, "version": int, "payload": str}, pk=("dataset_id", "version"))
     db.conn.execute("CREATE TABLE review_links (msg_dataset INTEGER NOT NULL, msg_part INTEGER NOT NULL, "
                     "reviewer TEXT, FOREIGN KEY (msg_dataset, msg_part) REFERENCES message_parts(dataset_id, part))")
     db.conn.execute("CREATE TABLE topic_labels (ds INTEGER REFERENCES datasets(id), label TEXT)")
     db["settings"].insert({"key": "theme", "value": "dark"})
     for d in (a, b):
-        db["sentiment_cache"].insert({"dataset_id": d.dataset_id, "version": 1, "payload": f"cache {d.dataset_id}"})
+        db["derived_cache"].insert({"dataset_id": d.dataset_id, "version": 1, "payload": f"cache {d.dataset_id}"})
         part = db.execute("SELECT part FROM message_parts WHERE dataset_id = ? LIMIT 1", (d.dataset_id,)).fetchone()[0]
         db.conn.execute("INSERT INTO review_links VALUES (?, ?, 'ann')", (d.dataset_id, part))
         db.conn.execute("INSERT INTO topic_labels VALUES (?, 'billing')", (d.dataset_id,))
     stored_a = b"".join(data for *_, data in _parts(db, a.dataset_id))
     # review_links sorts after message_parts and has no cascade: the delete must defer the foreign-key check
     removed = store.delete_dataset(db, a.dataset_id)
-    assert removed == {"loads": 1, "message_parts": 1, "review_links": 1, "sentiment_cache": 1, "topic_labels": 1,
+    assert removed == {"loads": 1, "message_parts": 1, "review_links": 1, "derived_cache": 1, "topic_labels": 1,
                        "datasets": 1}
     assert store.delete_dataset(db, a.dataset_id) == {}  # already gone: nothing to do
     # inspect the files while the app's connection is still open (closing it would checkpoint the WAL anyway)
@@ -694,7 +694,7 @@ def test_delete_removes_everything_of_the_dataset_from_the_file(db_path):
     try:
         assert check.execute("SELECT id, name FROM datasets").fetchall() == [(b.dataset_id, "B")]
         for table, column in [("message_parts", "dataset_id"), ("loads", "dataset_id"),
-                              ("sentiment_cache", "dataset_id"),
+                              ("derived_cache", "dataset_id"),
                               ("review_links", "msg_dataset"), ("topic_labels", "ds")]:
             counts = dict(check.execute(f"SELECT {column}, count(*) FROM {table} GROUP BY {column}").fetchall())
             assert a.dataset_id not in counts and counts.get(b.dataset_id, 0) >= 1, (table, counts)

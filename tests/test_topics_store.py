@@ -34,11 +34,13 @@ def _run(db, info, messages, unit="first", options=None):
     return model, persist.load_state(db, info.dataset_id, unit)
 
 
-def test_migrations_are_named_and_idempotent(memory_db):
-    persist.ensure_schema(memory_db)
-    persist.ensure_schema(memory_db)
-    applied = [m.name for m in persist.MIGRATIONS.applied(memory_db)]
-    assert applied == ["m001_topic_tables", "m002_topic_conversations"]
+def test_the_topic_steps_are_recorded_and_idempotent(memory_db):
+    assert store.migrate(memory_db) == store.migrate(memory_db) == store.SCHEMA_VERSION
+    steps = [name for name, _, _ in persist.MIGRATION_STEPS]
+    assert steps == ["topic_tables", "topic_conversations", "forget_sqlite_utils_records"]
+    recorded = [n for (n,) in memory_db.execute("SELECT name FROM schema_migrations WHERE name LIKE 'topics:%' "
+                                                "ORDER BY version")]
+    assert recorded == [description for _, description, _ in persist.MIGRATION_STEPS]
     assert set(TABLES) <= set(memory_db.table_names())
     for table in TABLES:
         assert "dataset_id" in memory_db[table].columns_dict

@@ -358,7 +358,6 @@ def _scenarios(ctx: shell.PageContext, data_defaults: roi.RoiInputs) -> None:
     if flash:
         (st.success if flash[0] == "success" else st.error)(literal(flash[1]))  # plain text, escaped here
     try:
-        roi_store.ensure_schema(ctx.db)
         saved = roi_store.list_scenarios(ctx.db)
     except ChatlensError as exc:
         shell.show_error(exc)

@@ -1,6 +1,7 @@
 """Conversations queued for human review ("send to audit").
 
-Table ``audit_queue(dataset_id, conversation_id, reason, queued_at)``, keyed by
+Table ``audit_queue(dataset_id, conversation_id, reason, queued_at)`` (created by
+migration step 12, :data:`MIGRATION_STEPS`), keyed by
 (dataset_id, conversation_id): a conversation is queued once per dataset, and
 queuing it again keeps the first reason and time. The Sentiment page queues the
 most negative conversations here; the Audit page picks them up with
@@ -16,20 +17,25 @@ import pandas as pd
 
 from metrics.errors import ConfigError
 
-__all__ = ["TABLE", "ensure_schema", "queue_conversations", "queued_conversations", "dequeue_conversations"]
+__all__ = ["TABLE", "MIGRATION_STEPS", "queue_conversations", "queued_conversations", "dequeue_conversations"]
 
 TABLE = "audit_queue"
 _COLUMNS = ["conversation_id", "reason", "queued_at"]
 
 
-def ensure_schema(db) -> None:
-    """Create ``audit_queue`` when it does not exist. Idempotent."""
-    db[TABLE].create(
-        {"dataset_id": int, "conversation_id": str, "reason": str, "queued_at": str},
-        pk=("dataset_id", "conversation_id"),
-        not_null={"dataset_id", "conversation_id", "reason", "queued_at"},
-        if_not_exists=True,
-    )
+def _create_table(db) -> None:
+    """Step 12: ``audit_queue``, as sqlite-utils' ``create`` wrote it before (idempotent)."""
+    db.conn.execute(f"""CREATE TABLE IF NOT EXISTS "{TABLE}" (
+   "dataset_id" INTEGER NOT NULL,
+   "conversation_id" TEXT NOT NULL,
+   "reason" TEXT NOT NULL,
+   "queued_at" TEXT NOT NULL,
+   PRIMARY KEY ("dataset_id", "conversation_id")
+)""")
+
+
+#: This module's schema steps, applied by :mod:`metrics.store.migrations` when the store is opened.
+MIGRATION_STEPS = (("audit_queue", "audit: the review queue (audit_queue)", _create_table),)
 
 
 def queue_conversations(db, dataset_id: int, conversation_ids: Iterable[str], *, reason: str,
@@ -55,7 +61,6 @@ def queue_conversations(db, dataset_id: int, conversation_ids: Iterable[str], *,
     if not isinstance(reason, str) or not reason.strip():
         raise ConfigError(f"an audit queue entry needs a reason (got {reason!r})")
     ids = list(dict.fromkeys(str(c) for c in conversation_ids))
-    ensure_schema(db)
     if not ids:
         return 0
     stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
@@ -71,7 +76,6 @@ def queue_conversations(db, dataset_id: int, conversation_ids: Iterable[str], *,
 
 def queued_conversations(db, dataset_id: int) -> pd.DataFrame:
     """The queue of one dataset: columns conversation_id, reason, queued_at (oldest first)."""
-    ensure_schema(db)
     rows = db.conn.execute(
         f"SELECT conversation_id, reason, queued_at FROM {TABLE} WHERE dataset_id = ? "
         "ORDER BY queued_at, conversation_id", [int(dataset_id)]).fetchall()
@@ -84,7 +88,6 @@ def dequeue_conversations(db, dataset_id: int, conversation_ids: Iterable[str]) 
     from metrics import store
 
     ids = [(int(dataset_id), str(c)) for c in dict.fromkeys(conversation_ids)]
-    ensure_schema(db)
     if not ids:
         return 0
     with store.immediate(db):

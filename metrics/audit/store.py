@@ -6,8 +6,8 @@ explicit ``INSERT ... ON CONFLICT`` SQL (no sqlite-utils upsert probe), and ever
 belongs to a dataset has a ``dataset_id`` column so :func:`metrics.store.delete_dataset`
 removes it with the dataset.
 
-Tables (created by :func:`ensure_schema`, idempotent)
------------------------------------------------------
+Tables (created by migration step 13, :data:`MIGRATION_STEPS`)
+---------------------------------------------------------------
 ``reviewers(name PRIMARY KEY, created_at)``
     The people who review; not tied to a dataset.
 ``audit_rounds(id INTEGER PRIMARY KEY AUTOINCREMENT, name UNIQUE, dataset_id, seed, strategy,
@@ -72,7 +72,7 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "SavedScore",
     "RoundProgress",
-    "ensure_schema",
+    "MIGRATION_STEPS",
     "add_reviewer",
     "list_reviewers",
     "create_round",
@@ -185,18 +185,17 @@ def _sql_error(action: str, exc: Exception) -> StoreError:
 
 # --------------------------------------------------------------------------- schema
 
-def ensure_schema(db) -> None:
-    """Create the audit tables and indexes that do not exist yet. Idempotent and cheap when done."""
-    have = {r[0] for r in db.conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?, ?, ?, ?)", TABLES)}
-    if have == set(TABLES):
-        return
-    try:
-        with store.immediate(db):
-            for sql in _DDL:
-                db.conn.execute(sql)
-    except sqlite3.Error as exc:
-        raise _sql_error("create the audit tables", exc) from exc
+def _create_tables(db) -> None:
+    """Step 13: the audit tables and their indexes (idempotent)."""
+    for sql in _DDL:
+        db.conn.execute(sql)
+
+
+#: This module's schema steps, applied by :mod:`metrics.store.migrations` when the store is opened.
+MIGRATION_STEPS = (
+    ("audit_tables", "audit: reviewers, audit_rounds, audit_assignments, audit_scores, audit_score_history, "
+                     "audit_labels", _create_tables),
+)
 
 
 def _clean_name(value, what: str) -> str:
@@ -222,7 +221,6 @@ def add_reviewer(db, name: str, *, now: datetime | None = None) -> str:
     ('Ann Lee', 'Ann Lee', ['Ann Lee'])
     """
     name = _clean_name(name, "reviewer")
-    ensure_schema(db)
     try:
         with store.immediate(db):
             db.conn.execute(f"INSERT INTO {REVIEWERS} (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
@@ -234,7 +232,6 @@ def add_reviewer(db, name: str, *, now: datetime | None = None) -> str:
 
 def list_reviewers(db) -> list[str]:
     """Every reviewer's name, sorted case-insensitively (then exactly). Empty store: ``[]``."""
-    ensure_schema(db)
     names = [r[0] for r in db.conn.execute(f"SELECT name FROM {REVIEWERS}")]
     return sorted(names, key=lambda n: (n.casefold(), n))
 
@@ -292,7 +289,6 @@ def create_round(db, *, name: str, dataset_id: int, strategy: str, seed: int, sa
     if unassigned:
         raise ConfigError(f"every sampled conversation needs a reviewer; unassigned: {sorted(unassigned)[:5]}")
     payload = json.dumps(dict(params or {}), sort_keys=True, default=str)
-    ensure_schema(db)
     stamp = _now(now)
     try:
         with store.immediate(db):
@@ -333,7 +329,6 @@ def list_rounds(db, dataset_id: int | None = None) -> pd.DataFrame:
     Columns ``id, name, dataset_id, seed, strategy, created_at, created_by, params`` (a dict),
     ``conversation_count`` and ``reviewer_count``. None: an empty frame with these columns.
     """
-    ensure_schema(db)
     where, args = ("WHERE r.dataset_id = ?", [int(dataset_id)]) if dataset_id is not None else ("", [])
     rows = db.conn.execute(
         f"SELECT r.id, r.name, r.dataset_id, r.seed, r.strategy, r.created_at, r.created_by, r.params, "
@@ -373,7 +368,6 @@ def _round_row(db, round_id: int) -> tuple[int, int]:
 
 def round_assignments(db, round_id: int) -> pd.DataFrame:
     """Every assignment of a round: ``position, conversation_id, reviewer, role, reason``, by position then reviewer."""
-    ensure_schema(db)
     rows = db.conn.execute(
         f"SELECT position, conversation_id, reviewer, role, reason FROM {ASSIGNMENTS} WHERE round_id = ? "
         "ORDER BY position, reviewer", (int(round_id),)).fetchall()
@@ -389,7 +383,6 @@ def reviewer_queue(db, round_id: int, reviewer: str) -> pd.DataFrame:
     Columns ``position``, ``conversation_id``, ``reason``, ``reviewed`` (bool), ``revision``
     (0 when not reviewed) and ``saved_at`` ("" when not reviewed). Not assigned: empty frame.
     """
-    ensure_schema(db)
     rows = db.conn.execute(
         f"SELECT a.position, a.conversation_id, a.reason, s.revision IS NOT NULL, coalesce(s.revision, 0), "
         f"coalesce(s.saved_at, '') FROM {ASSIGNMENTS} a LEFT JOIN {SCORES} s ON s.round_id = a.round_id "
@@ -424,7 +417,6 @@ def reviewer_progress(db, round_id: int) -> pd.DataFrame:
 
     Sorted by reviewer. A review counts when a score row exists for the assignment.
     """
-    ensure_schema(db)
     rows = db.conn.execute(
         f"SELECT a.reviewer, count(*), count(s.revision) FROM {ASSIGNMENTS} a LEFT JOIN {SCORES} s "
         "ON s.round_id = a.round_id AND s.conversation_id = a.conversation_id AND s.reviewer = a.reviewer "
@@ -450,7 +442,6 @@ class RoundProgress:
 
 def round_progress(db, round_id: int) -> RoundProgress:
     """Counts of :class:`RoundProgress` (all 0 for a round without assignments)."""
-    ensure_schema(db)
     rows = db.conn.execute(
         f"SELECT a.conversation_id, count(*), count(s.revision) FROM {ASSIGNMENTS} a LEFT JOIN {SCORES} s "
         "ON s.round_id = a.round_id AND s.conversation_id = a.conversation_id AND s.reviewer = a.reviewer "
@@ -509,7 +500,6 @@ def save_score(db, *, round_id: int, conversation_id: str, reviewer: str, scores
     clean, flag_tuple, note, clean_labels = validate_review(scores, flags=flags, note=note, labels=labels)
     conversation_id, reviewer = str(conversation_id), str(reviewer)
     flag_text = ";".join(flag_tuple)
-    ensure_schema(db)
     stamp = _now(now)
     try:
         with store.immediate(db):
@@ -576,7 +566,6 @@ def _stored_labels(db, dataset_id: int, reviewer: str, keys: list[str]) -> dict[
 
 def get_score(db, round_id: int, conversation_id: str, reviewer: str) -> dict | None:
     """The current review as a dict (criteria, ``flags`` tuple, ``note``, ``saved_at``, ``revision``), or None."""
-    ensure_schema(db)
     row = db.conn.execute(
         f"SELECT {_SCORE_COLS}, flags, note, saved_at, revision FROM {SCORES} "
         "WHERE round_id = ? AND conversation_id = ? AND reviewer = ?",
@@ -592,7 +581,6 @@ def get_score(db, round_id: int, conversation_id: str, reviewer: str) -> dict | 
 def score_history(db, round_id: int, conversation_id: str, reviewer: str) -> pd.DataFrame:
     """Every saved version of one review, oldest first: ``revision``, criteria, ``flags``, ``note``,
     ``labels`` (list of dicts) and ``saved_at``."""
-    ensure_schema(db)
     rows = db.conn.execute(
         f"SELECT revision, {_SCORE_COLS}, flags, note, labels, saved_at FROM {HISTORY} "
         "WHERE round_id = ? AND conversation_id = ? AND reviewer = ? ORDER BY revision",
@@ -604,7 +592,6 @@ def score_history(db, round_id: int, conversation_id: str, reviewer: str) -> pd.
 
 def reviewer_labels(db, dataset_id: int, reviewer: str, message_keys: Sequence[str]) -> dict[str, dict]:
     """A reviewer's saved answers for some messages: ``{message_key: {"verdict", "true_intent"}}``."""
-    ensure_schema(db)
     found = _stored_labels(db, int(dataset_id), str(reviewer), [str(k) for k in message_keys])
     return {k: {"verdict": v, "true_intent": t} for k, (v, t) in found.items()}
 
@@ -634,7 +621,6 @@ def load_scores(db, round_id: int) -> pd.DataFrame:
     Columns ``conversation_id, reviewer``, the criteria (int64), ``flags`` (``;``-joined),
     ``note``, ``saved_at``, ``revision``; by conversation then reviewer.
     """
-    ensure_schema(db)
     rows = db.conn.execute(
         f"SELECT conversation_id, reviewer, {_SCORE_COLS}, flags, note, saved_at, revision FROM {SCORES} "
         "WHERE round_id = ? ORDER BY conversation_id, reviewer", (int(round_id),)).fetchall()
@@ -649,7 +635,6 @@ def export_scores(db, *, round_name: str | None = None) -> pd.DataFrame:
     ``round`` is the round's name; rows by round creation, conversation, reviewer.
     ``ConfigError`` for an unknown round name. No review: an empty frame with these columns.
     """
-    ensure_schema(db)
     where, args = "", []
     if round_name is not None:
         where, args = "WHERE r.id = ?", [int(get_round(db, str(round_name))["id"])]

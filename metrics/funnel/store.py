@@ -1,4 +1,4 @@
-"""Saved funnels: named stage lists in the Chatlens store (table ``funnels``).
+"""Saved funnels: named stage lists in the Chatlens store (table ``funnels``, created by migration step 7).
 
 Each row is ``name`` (primary key, trimmed, 1-80 characters), ``stages`` (a JSON list of
 ``{"name": ..., "rule": "<RULE syntax>"}`` dicts, see :mod:`metrics.funnel`),
@@ -25,7 +25,7 @@ from metrics.funnel import Stage, stages_from_dicts, stages_to_dicts
 __all__ = [
     "TABLE",
     "MAX_NAME_LENGTH",
-    "ensure_schema",
+    "MIGRATION_STEPS",
     "clean_funnel_name",
     "save_funnel",
     "list_funnels",
@@ -40,11 +40,18 @@ TABLE = "funnels"
 MAX_NAME_LENGTH = 80
 
 
-def ensure_schema(db) -> None:
-    """Create the ``funnels`` table when it does not exist (idempotent)."""
-    db[TABLE].create({"name": str, "stages": str, "created_at": str, "updated_at": str},
-                     pk="name", not_null={"name", "stages", "created_at", "updated_at"},
-                     if_not_exists=True)
+def _create_table(db) -> None:
+    """Step 7: ``funnels``, as sqlite-utils' ``create`` wrote it before (idempotent)."""
+    db.conn.execute(f"""CREATE TABLE IF NOT EXISTS "{TABLE}" (
+   "name" TEXT PRIMARY KEY NOT NULL,
+   "stages" TEXT NOT NULL,
+   "created_at" TEXT NOT NULL,
+   "updated_at" TEXT NOT NULL
+)""")
+
+
+#: This module's schema steps, applied by :mod:`metrics.store.migrations` when the store is opened.
+MIGRATION_STEPS = (("funnels", "funnel: saved funnels (funnels)", _create_table),)
 
 
 def clean_funnel_name(name) -> str:
@@ -94,7 +101,6 @@ def save_funnel(db, name: str, stages, *, overwrite: bool = True) -> None:
     """
     clean = clean_funnel_name(name)
     payload = json.dumps(stages_to_dicts(stages), ensure_ascii=False)
-    ensure_schema(db)
     with store.immediate(db):
         existing = _get(db, clean)
         if existing is not None and not overwrite:
@@ -109,7 +115,6 @@ def list_funnels(db) -> pd.DataFrame:
     """Saved funnels: columns ``name``, ``stage_count`` (int), ``stages`` (the stage names
     joined with " → "), ``created_at``, ``updated_at``; sorted by name (case-insensitive).
     An empty store gives an empty frame with these columns."""
-    ensure_schema(db)
     rows = list(db.query(f"SELECT name, stages, created_at, updated_at FROM {TABLE}"))
     records = []
     for row in rows:
@@ -130,7 +135,6 @@ def list_funnels(db) -> pd.DataFrame:
 
 def funnel_exists(db, name: str) -> bool:
     """True when a funnel is saved under ``name`` (after trimming)."""
-    ensure_schema(db)
     return _get(db, clean_funnel_name(name)) is not None
 
 
@@ -143,7 +147,6 @@ def _missing(db, name: str) -> ConfigError:
 def load_funnel(db, name: str) -> list[Stage]:
     """The stages saved under ``name``; ConfigError naming the saved ones when absent."""
     clean = clean_funnel_name(name)
-    ensure_schema(db)
     row = _get(db, clean)
     if row is None:
         raise _missing(db, clean)
@@ -153,7 +156,6 @@ def load_funnel(db, name: str) -> list[Stage]:
 def copy_funnel(db, name: str, new_name: str) -> list[Stage]:
     """Save a copy of ``name`` as ``new_name`` (which must be free); returns its stages."""
     src, dst = clean_funnel_name(name), clean_funnel_name(new_name)
-    ensure_schema(db)
     with store.immediate(db):
         row = _get(db, src)
         if row is None:
@@ -170,7 +172,6 @@ def copy_funnel(db, name: str, new_name: str) -> list[Stage]:
 def rename_funnel(db, name: str, new_name: str) -> None:
     """Rename ``name`` to ``new_name`` (which must be free, unless only the case changes)."""
     src, dst = clean_funnel_name(name), clean_funnel_name(new_name)
-    ensure_schema(db)
     with store.immediate(db):
         if _get(db, src) is None:
             raise _missing(db, src)
@@ -184,7 +185,6 @@ def rename_funnel(db, name: str, new_name: str) -> None:
 def delete_funnel(db, name: str) -> bool:
     """Delete ``name``; True when a funnel was deleted, False when none had that name."""
     clean = clean_funnel_name(name)
-    ensure_schema(db)
     with store.immediate(db):
         if _get(db, clean) is None:
             return False

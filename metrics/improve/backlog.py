@@ -37,6 +37,10 @@ Candidates (:func:`improvement_candidates`), one per problem, from five sources
     replies. Needs scored messages (a ``compound`` column). Expected to move
     ``negative_sentiment_rate``.
 
+Each candidate names the ``view`` that shows its problem (the family: ``intents``, ``outcomes``,
+``funnel``, ``audit``, ``sentiment``, ``topics``; the UI maps it to a page, ``ui/kpi_pages.py``) and the
+query (``query_key``/``query_value``) that filters that view to it.
+
 ``impact_per_week = affected_count / weeks`` where ``weeks`` is the data's span (first start
 to last message) in weeks, at least 1 (data without timestamps counts as one week).
 Candidates with ``affected_count < min_count`` (default 20) are dropped: single complaints
@@ -78,7 +82,7 @@ SOURCE_LABELS = {"intent": "Intent misread", "escalation_reason": "Escalation re
                  "bot_message": "Negative reaction to a bot message", "knowledge_gap": "Knowledge gap"}
 DEFAULT_MIN_COUNT = 20
 CANDIDATE_COLUMNS = ("key", "source", "subject", "problem", "metric", "affected_count", "weeks", "impact_per_week",
-                     "page", "query_key", "query_value")
+                     "view", "query_key", "query_value")
 _STATUS_ORDER = {"open": 0, "accepted": 1, "done": 2}
 
 
@@ -116,11 +120,11 @@ def _key(source: str, value: str) -> str:
     return f"{source}:{value[:180]}#{hashlib.sha1(value.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
 
 
-def _row(source, subject, problem, metric, affected, weeks, page, query_key, query_value=None) -> dict:
+def _row(source, subject, problem, metric, affected, weeks, view, query_key, query_value=None) -> dict:
     value = str(subject if query_value is None else query_value)
     return {"key": _key(source, value), "source": source, "subject": str(subject), "problem": problem,
             "metric": metric, "affected_count": int(affected), "weeks": float(weeks),
-            "impact_per_week": affected / weeks, "page": page, "query_key": query_key,
+            "impact_per_week": affected / weeks, "view": view, "query_key": query_key,
             "query_value": value}
 
 
@@ -142,7 +146,7 @@ def _intents(messages, fallback_intent, min_labelled, weeks) -> list[dict]:
         confused = f"; confused with {r.confused_with}" if r.confused_with else ""
         problem = (f"{error:.0%} of labelled '{r.intent}' messages are misread (recall {r.recall:.2f} on "
                    f"{r.support} labelled{confused}); {convs:,} conversations are about '{r.intent}'")
-        rows.append(_row("intent", r.intent, problem, "intent_accuracy", affected, weeks, "pages/4_Intents.py",
+        rows.append(_row("intent", r.intent, problem, "intent_accuracy", affected, weeks, "intents",
                          "intent"))
     return rows
 
@@ -153,7 +157,7 @@ def _escalations(messages, rollup, weeks) -> list[dict]:
     table = escalation_reasons(messages, rollup)
     return [_row("escalation_reason", r.reason,
                  f"{r.conversation_count:,} escalations ({r.share_rate:.0%} of all escalations) for "
-                 f"'{r.reason}'", "escalation_rate", r.conversation_count, weeks, "pages/3_Outcomes.py", "reason")
+                 f"'{r.reason}'", "escalation_rate", r.conversation_count, weeks, "outcomes", "reason")
             for r in table.itertuples(index=False)]
 
 
@@ -172,7 +176,7 @@ def _funnel(messages, stages, weeks) -> list[dict]:
         problem = (f"{r.dropped:,} of {r.conversations:,} conversations stopped at '{r.stage}' and never reached "
                    f"'{nxt['stage']}' (step rate {nxt['step_rate']:.0%})")
         rows.append(_row("funnel_stage", r.stage, problem, "lead_conversion_rate", r.dropped, weeks,
-                         "pages/6_Funnel.py", "stage"))
+                         "funnel", "stage"))
     return rows
 
 
@@ -198,7 +202,7 @@ def _audit(rollup, audit_scores, weeks, audit_max_mean) -> list[dict]:
         affected = int(round(convs * low / len(part)))
         problem = (f"'{topic}' conversations score {mean:.1f}/5 overall in the audit ({low} of {len(part)} "
                    f"audited scored 2 or lower); {convs:,} conversations are on '{topic}'")
-        rows.append(_row("audit_topic", topic, problem, "csat", affected, weeks, "pages/8_Audit.py", "topic"))
+        rows.append(_row("audit_topic", topic, problem, "csat", affected, weeks, "audit", "topic"))
     return rows
 
 
@@ -215,7 +219,7 @@ def _bot_messages(messages, weeks) -> list[dict]:
         problem = (f"the bot message \"{short}\" was followed by a negative reply {r.negative_count:,} times "
                    f"({r.negative_rate:.0%} of {r.reply_count:,} replies)")
         rows.append(_row("bot_message", short, problem, "negative_sentiment_rate", r.negative_count, weeks,
-                         "pages/5_Sentiment.py", "bot_text", text))
+                         "sentiment", "bot_text", text))
     return rows
 
 
@@ -249,7 +253,7 @@ def gap_item(gap, *, weeks: float, has_intents: bool) -> dict:
                f"gap score {float(get('score')):.1f} (messages x {float(get('impact')):.2f})"
                + (f"; closest intent: {nearest}" if nearest else "") + ".")
     row = _row("knowledge_gap", name, problem, "intent_accuracy" if has_intents else "escalation_rate",
-               affected, weeks, "pages/10_Topics.py", "gap", str(topic))
+               affected, weeks, "topics", "gap", str(topic))
     return row
 
 
@@ -262,7 +266,7 @@ def _added(added: pd.DataFrame | None) -> list[dict]:
 
 def _empty() -> pd.DataFrame:
     types = {"key": "str", "source": "str", "subject": "str", "problem": "str", "metric": "str",
-             "affected_count": "int64", "weeks": "float64", "impact_per_week": "float64", "page": "str",
+             "affected_count": "int64", "weeks": "float64", "impact_per_week": "float64", "view": "str",
              "query_key": "str", "query_value": "str"}
     return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in types.items()})
 

@@ -1,7 +1,7 @@
 """Persistence of goals, alert rules, the change log and backlog items (sqlite-utils, in the store).
 
-Tables (created by :func:`ensure_schema`; every read-then-write runs in ``store.immediate``)
-------------------------------------------------------------------------------------------
+Tables (created by migration step 6, ``backlog_added.view`` by step 15: :data:`MIGRATION_STEPS`; every read-then-write runs in ``store.immediate``)
+---------------------------------------------------------------------------------------------------------------
 ``goals(id, position, name, bot_type, metrics, target, red, green, direction, updated_at)``
     The goal set (``metrics`` is a JSON list, the primary first). Not tied to a dataset:
     :func:`save_goals` replaces the whole set, and only a valid set
@@ -17,7 +17,7 @@ Tables (created by :func:`ensure_schema`; every read-then-write runs in ``store.
     The team's edits of a backlog candidate (:mod:`metrics.improve.backlog`): its effort and status
     (``open``, ``accepted`` into the change log as ``change_id``, ``done``). Removed with its
     dataset.
-``backlog_added(dataset_id, item_key, source, subject, problem, metric, affected_count, weeks, page,
+``backlog_added(dataset_id, item_key, source, subject, problem, metric, affected_count, weeks, view,
 query_key, query_value, added_at)``
     Items added by hand from elsewhere in the product: a knowledge-gap topic of the Topics page
     (:func:`metrics.improve.backlog.gap_item`), with its impact estimate at the time it was added. Shown
@@ -46,7 +46,7 @@ __all__ = [
     "BACKLOG",
     "BACKLOG_STATUSES",
     "MAX_EFFORT",
-    "ensure_schema",
+    "MIGRATION_STEPS",
     "save_goals",
     "list_goals",
     "save_alert_rules",
@@ -70,39 +70,81 @@ ADDED = "backlog_added"
 BACKLOG_STATUSES = ("open", "accepted", "done")
 MAX_EFFORT = 1000.0
 
-_CHANGE_DDL = (f"CREATE TABLE IF NOT EXISTS {CHANGE_LOG} ("
-               "id INTEGER PRIMARY KEY AUTOINCREMENT, dataset_id INTEGER, date TEXT NOT NULL, kind TEXT NOT NULL, "
-               "title TEXT NOT NULL, why TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '', "
-               "metric TEXT NOT NULL, backlog_key TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)")
-
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def ensure_schema(db) -> None:
-    """Create the five tables when missing (idempotent; safe with concurrent sessions)."""
-    names = set(db.table_names())
-    if {GOALS, ALERT_RULES, CHANGE_LOG, BACKLOG, ADDED} <= names:
-        return
-    with store.immediate(db):
-        db[GOALS].create({"id": int, "position": int, "name": str, "bot_type": str, "metrics": str, "target": float,
-                          "red": float, "green": float, "direction": str, "updated_at": str}, pk="id",
-                         not_null={"position", "name", "bot_type", "metrics", "target", "red", "green", "direction",
-                                   "updated_at"}, if_not_exists=True)
-        db[ALERT_RULES].create({"id": int, "position": int, "name": str, "rule": str, "min_count": int,
-                                "enabled": int, "updated_at": str}, pk="id",
-                               not_null={"position", "name", "rule", "min_count", "enabled", "updated_at"},
-                               if_not_exists=True)
-        db.conn.execute(_CHANGE_DDL)
-        db[BACKLOG].create({"dataset_id": int, "item_key": str, "effort": float, "status": str, "change_id": int,
-                            "updated_at": str}, pk=("dataset_id", "item_key"),
-                           not_null={"dataset_id", "item_key", "effort", "status", "updated_at"}, if_not_exists=True)
-        db.conn.execute(f"CREATE TABLE IF NOT EXISTS {ADDED} (dataset_id INTEGER NOT NULL REFERENCES datasets(id) "
-                        "ON DELETE CASCADE, item_key TEXT NOT NULL, source TEXT NOT NULL, subject TEXT NOT NULL, "
-                        "problem TEXT NOT NULL, metric TEXT NOT NULL, affected_count INTEGER NOT NULL, "
-                        "weeks REAL NOT NULL, page TEXT NOT NULL, query_key TEXT NOT NULL, query_value TEXT, "
-                        "added_at TEXT NOT NULL, PRIMARY KEY (dataset_id, item_key))")
+#: The five tables, frozen as the statements this module ran before step 6 existed (``goals``, ``alert_rules``
+#: and ``backlog_items`` as sqlite-utils' ``create`` wrote them), so an upgraded file and a new one match.
+_DDL = (
+    f"""CREATE TABLE IF NOT EXISTS "{GOALS}" (
+   "id" INTEGER PRIMARY KEY,
+   "position" INTEGER NOT NULL,
+   "name" TEXT NOT NULL,
+   "bot_type" TEXT NOT NULL,
+   "metrics" TEXT NOT NULL,
+   "target" REAL NOT NULL,
+   "red" REAL NOT NULL,
+   "green" REAL NOT NULL,
+   "direction" TEXT NOT NULL,
+   "updated_at" TEXT NOT NULL
+)""",
+    f"""CREATE TABLE IF NOT EXISTS "{ALERT_RULES}" (
+   "id" INTEGER PRIMARY KEY,
+   "position" INTEGER NOT NULL,
+   "name" TEXT NOT NULL,
+   "rule" TEXT NOT NULL,
+   "min_count" INTEGER NOT NULL,
+   "enabled" INTEGER NOT NULL,
+   "updated_at" TEXT NOT NULL
+)""",
+    f"CREATE TABLE IF NOT EXISTS {CHANGE_LOG} (id INTEGER PRIMARY KEY AUTOINCREMENT, dataset_id INTEGER, "
+    "date TEXT NOT NULL, kind TEXT NOT NULL, title TEXT NOT NULL, why TEXT NOT NULL DEFAULT '', "
+    "detail TEXT NOT NULL DEFAULT '', metric TEXT NOT NULL, backlog_key TEXT, created_at TEXT NOT NULL, "
+    "updated_at TEXT NOT NULL)",
+    f"""CREATE TABLE IF NOT EXISTS "{BACKLOG}" (
+   "dataset_id" INTEGER NOT NULL,
+   "item_key" TEXT NOT NULL,
+   "effort" REAL NOT NULL,
+   "status" TEXT NOT NULL,
+   "change_id" INTEGER,
+   "updated_at" TEXT NOT NULL,
+   PRIMARY KEY ("dataset_id", "item_key")
+)""",
+    f"CREATE TABLE IF NOT EXISTS {ADDED} (dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE, "
+    "item_key TEXT NOT NULL, source TEXT NOT NULL, subject TEXT NOT NULL, problem TEXT NOT NULL, "
+    "metric TEXT NOT NULL, affected_count INTEGER NOT NULL, weeks REAL NOT NULL, page TEXT NOT NULL, "
+    "query_key TEXT NOT NULL, query_value TEXT, added_at TEXT NOT NULL, PRIMARY KEY (dataset_id, item_key))",
+)
+
+
+def _create_tables(db) -> None:
+    """Step 6: the five tables (idempotent: a file that already has them keeps them and their rows)."""
+    for sql in _DDL:
+        db.conn.execute(sql)
+
+
+#: The page paths older Chatlens stored in ``backlog_added.page``, and the view each one is (step 15).
+_OLD_PAGES = {"pages/3_Outcomes.py": "outcomes", "pages/4_Intents.py": "intents", "pages/5_Sentiment.py": "sentiment",
+              "pages/6_Funnel.py": "funnel", "pages/8_Audit.py": "audit", "pages/10_Topics.py": "topics"}
+
+
+def _backlog_view(db) -> None:
+    """Step 15: ``backlog_added.page`` (a page path: the metrics layer named pages) becomes ``view`` (the family
+    that shows the item; ``ui/kpi_pages.py`` maps views to pages). Stored paths are translated."""
+    columns = [row[1] for row in db.conn.execute(f"PRAGMA table_info({ADDED})")]
+    if "page" in columns and "view" not in columns:
+        db.conn.execute(f"ALTER TABLE {ADDED} RENAME COLUMN page TO view")
+    for path, view in _OLD_PAGES.items():
+        db.conn.execute(f"UPDATE {ADDED} SET view = ? WHERE view = ?", (view, path))
+
+
+#: This module's schema steps, applied by :mod:`metrics.store.migrations` when the store is opened.
+MIGRATION_STEPS = (
+    ("improve_tables", "improve: goals, alert_rules, change_log, backlog_items, backlog_added", _create_tables),
+    ("backlog_view", "improve: backlog_added.page becomes view (a family, not a page path)", _backlog_view),
+)
 
 
 # --------------------------------------------------------------------------- goals
@@ -117,7 +159,6 @@ def save_goals(db, goals: Sequence[Goal]) -> GoalCheck:
     check = check_goals(goals)
     if not check.ok:
         raise ConfigError(" ".join(check.errors))
-    ensure_schema(db)
     now = _now()
     with store.immediate(db):
         db.conn.execute(f"DELETE FROM {GOALS}")
@@ -129,7 +170,6 @@ def save_goals(db, goals: Sequence[Goal]) -> GoalCheck:
 
 def list_goals(db) -> list[Goal]:
     """The stored goals in order ([] when none was saved)."""
-    ensure_schema(db)
     rows = db.conn.execute(f"SELECT name, bot_type, metrics, target, red, green, direction FROM {GOALS} "
                            "ORDER BY position, id").fetchall()
     return [Goal(name, bot, tuple(json.loads(metrics)), target, red, green, direction)
@@ -146,7 +186,6 @@ def save_alert_rules(db, rules: Sequence[AlertRule], *, enabled: Sequence[bool] 
     flags = [True] * len(rules) if enabled is None else [bool(e) for e in enabled]
     if len(flags) != len(rules):
         raise ConfigError(f"enabled has {len(flags)} flags for {len(rules)} rules")
-    ensure_schema(db)
     now = _now()
     with store.immediate(db):
         db.conn.execute(f"DELETE FROM {ALERT_RULES}")
@@ -160,7 +199,6 @@ def save_alert_rules(db, rules: Sequence[AlertRule], *, enabled: Sequence[bool] 
 def list_alert_rules(db, *, enabled_only: bool = False) -> pd.DataFrame:
     """Stored rules: columns ``name, rule, min_count, enabled`` (in order) and ``parsed``
     (the :class:`~metrics.improve.alerts.AlertRule`). None saved: an empty frame with these columns."""
-    ensure_schema(db)
     where = "WHERE enabled = 1" if enabled_only else ""
     rows = db.conn.execute(f"SELECT name, rule, min_count, enabled FROM {ALERT_RULES} {where} "
                            "ORDER BY position, id").fetchall()
@@ -191,7 +229,6 @@ def add_change(db, entry: ChangeEntry) -> int:
     """Insert a change entry (its ``id`` is ignored); returns the new id."""
     if not isinstance(entry, ChangeEntry):
         raise ConfigError("add_change takes a ChangeEntry")
-    ensure_schema(db)
     now = _now()
     values = _values(entry)
     with store.immediate(db):
@@ -204,7 +241,6 @@ def add_change(db, entry: ChangeEntry) -> int:
 
 def get_change(db, change_id: int) -> ChangeEntry:
     """One entry by id; ConfigError when there is none."""
-    ensure_schema(db)
     row = db.conn.execute(f"SELECT {_CHANGE_COLUMNS} FROM {CHANGE_LOG} WHERE id = ?", (int(change_id),)).fetchone()
     if row is None:
         raise ConfigError(f"no change log entry with id {change_id!r}")
@@ -215,7 +251,6 @@ def update_change(db, change_id: int, entry: ChangeEntry) -> None:
     """Overwrite entry ``change_id`` with ``entry``'s fields; ConfigError when it does not exist."""
     if not isinstance(entry, ChangeEntry):
         raise ConfigError("update_change takes a ChangeEntry")
-    ensure_schema(db)
     values = _values(entry)
     with store.immediate(db):
         if db.conn.execute(f"SELECT 1 FROM {CHANGE_LOG} WHERE id = ?", (int(change_id),)).fetchone() is None:
@@ -227,7 +262,6 @@ def update_change(db, change_id: int, entry: ChangeEntry) -> None:
 
 def delete_change(db, change_id: int) -> bool:
     """Delete an entry (and reopen the backlog item accepted as it); True when it existed."""
-    ensure_schema(db)
     with store.immediate(db):
         gone = db.conn.execute(f"DELETE FROM {CHANGE_LOG} WHERE id = ?", (int(change_id),)).rowcount > 0
         if gone:
@@ -238,7 +272,6 @@ def delete_change(db, change_id: int) -> bool:
 
 def list_changes(db, *, dataset_id: int | None = None) -> list[ChangeEntry]:
     """Entries by date then id; with ``dataset_id``, that dataset's entries and those for every dataset."""
-    ensure_schema(db)
     if dataset_id is None:
         rows = db.conn.execute(f"SELECT {_CHANGE_COLUMNS} FROM {CHANGE_LOG} ORDER BY date, id").fetchall()
     else:
@@ -261,7 +294,6 @@ def _check_effort(key: str, effort) -> float:
 
 def backlog_state(db, dataset_id: int) -> pd.DataFrame:
     """The stored edits of a dataset's backlog: ``item_key, effort, status, change_id, updated_at``."""
-    ensure_schema(db)
     rows = db.conn.execute(f"SELECT item_key, effort, status, change_id, updated_at FROM {BACKLOG} "
                            "WHERE dataset_id = ? ORDER BY item_key", (int(dataset_id),)).fetchall()
     out = pd.DataFrame(rows, columns=["item_key", "effort", "status", "change_id", "updated_at"])
@@ -272,7 +304,6 @@ def backlog_state(db, dataset_id: int) -> pd.DataFrame:
 def set_efforts(db, dataset_id: int, efforts: Mapping[str, float]) -> int:
     """Save the team's effort estimates (``{item_key: effort}``); returns how many changed."""
     checked = {str(k): _check_effort(str(k), v) for k, v in efforts.items()}
-    ensure_schema(db)
     now, changed = _now(), 0
     with store.immediate(db):
         for key, effort in checked.items():
@@ -296,7 +327,6 @@ def accept_item(db, dataset_id: int, item_key: str, entry: ChangeEntry, *, effor
     if not isinstance(entry, ChangeEntry):
         raise ConfigError("accept_item takes a ChangeEntry")
     effort = _check_effort(item_key, effort)
-    ensure_schema(db)
     now = _now()
     with store.immediate(db):
         row = db.conn.execute(f"SELECT status, change_id FROM {BACKLOG} WHERE dataset_id = ? AND item_key = ?",
@@ -323,7 +353,6 @@ def set_status(db, dataset_id: int, item_key: str, status: str) -> None:
     """Set an item's status (``open``, ``accepted``, ``done``); "done" is how an item is marked done."""
     if status not in BACKLOG_STATUSES:
         raise ConfigError(f"status must be one of {', '.join(BACKLOG_STATUSES)}, got {status!r}")
-    ensure_schema(db)
     now = _now()
     with store.immediate(db):
         row = db.conn.execute(f"SELECT 1 FROM {BACKLOG} WHERE dataset_id = ? AND item_key = ?",
@@ -336,13 +365,13 @@ def set_status(db, dataset_id: int, item_key: str, status: str) -> None:
                             (status, now, int(dataset_id), str(item_key)))
 
 
-_ADDED_COLUMNS = ("item_key", "source", "subject", "problem", "metric", "affected_count", "weeks", "page",
+_ADDED_COLUMNS = ("item_key", "source", "subject", "problem", "metric", "affected_count", "weeks", "view",
                   "query_key", "query_value")
 
 
 def add_backlog_item(db, dataset_id: int, item: Mapping) -> bool:
     """Add (or refresh) a hand-added backlog item (a row of :func:`metrics.improve.backlog.gap_item`: ``key``,
-    ``source``, ``subject``, ``problem``, ``metric``, ``affected_count``, ``weeks``, ``page``, ``query_key``,
+    ``source``, ``subject``, ``problem``, ``metric``, ``affected_count``, ``weeks``, ``view``, ``query_key``,
     ``query_value``). Its effort and status stay in ``backlog_items`` like any candidate's. Returns True when
     it was new. ConfigError for a dataset that does not exist or a malformed item."""
     missing = [c for c in ("key", *_ADDED_COLUMNS[1:]) if c not in item]
@@ -353,9 +382,8 @@ def add_backlog_item(db, dataset_id: int, item: Mapping) -> bool:
             or not isinstance(weeks, (int, float)) or not math.isfinite(weeks) or weeks <= 0:
         raise ConfigError(f"backlog item {item['key']!r}: affected_count must be a whole number >= 0 and weeks a "
                           f"number above 0, got {affected!r} and {weeks!r}")
-    ensure_schema(db)
     values = (str(item["key"]), str(item["source"]), str(item["subject"]), str(item["problem"]), str(item["metric"]),
-              int(affected), float(weeks), str(item["page"]), str(item["query_key"]),
+              int(affected), float(weeks), str(item["view"]), str(item["query_key"]),
               None if item["query_value"] is None else str(item["query_value"]))
     with store.immediate(db):
         if db.conn.execute("SELECT 1 FROM datasets WHERE id = ?", (int(dataset_id),)).fetchone() is None:
@@ -372,12 +400,11 @@ def add_backlog_item(db, dataset_id: int, item: Mapping) -> bool:
 def added_backlog_items(db, dataset_id: int) -> pd.DataFrame:
     """The hand-added items of a dataset as candidate rows (:data:`metrics.improve.backlog.CANDIDATE_COLUMNS`,
     ``impact_per_week = affected_count / weeks``), in the order they were added."""
-    ensure_schema(db)
     rows = db.conn.execute(f"SELECT {', '.join(_ADDED_COLUMNS)} FROM {ADDED} WHERE dataset_id = ? "
                            "ORDER BY added_at, item_key", (int(dataset_id),)).fetchall()
     out = pd.DataFrame(rows, columns=["key", *_ADDED_COLUMNS[1:]])
     out = out.astype({"key": "str", "source": "str", "subject": "str", "problem": "str", "metric": "str",
-                      "affected_count": "int64", "weeks": "float64", "page": "str", "query_key": "str",
+                      "affected_count": "int64", "weeks": "float64", "view": "str", "query_key": "str",
                       "query_value": "str"})
     out.insert(7, "impact_per_week", (out["affected_count"] / out["weeks"]).astype("float64"))
     return out
@@ -385,7 +412,6 @@ def added_backlog_items(db, dataset_id: int) -> pd.DataFrame:
 
 def remove_backlog_item(db, dataset_id: int, item_key: str) -> bool:
     """Remove a hand-added item (and its effort/status); True when it existed."""
-    ensure_schema(db)
     with store.immediate(db):
         cur = db.conn.execute(f"DELETE FROM {ADDED} WHERE dataset_id = ? AND item_key = ?",
                               (int(dataset_id), str(item_key)))

@@ -1,6 +1,6 @@
 """Named ROI scenarios in the Chatlens store (table ``roi_scenarios``).
 
-Table ``roi_scenarios`` (created by :func:`ensure_schema`):
+Table ``roi_scenarios`` (created by migration step 8, :data:`MIGRATION_STEPS`):
 
 ``name`` (TEXT, primary key)
     The scenario's name, stripped, 1-80 characters.
@@ -28,7 +28,7 @@ from metrics import store
 from metrics.errors import ConfigError, StoreError
 from metrics.roi import FIELD_NAMES, RoiInputs
 
-__all__ = ["TABLE", "MAX_NAME_LENGTH", "ensure_schema", "save_scenario", "list_scenarios", "load_scenario",
+__all__ = ["TABLE", "MAX_NAME_LENGTH", "MIGRATION_STEPS", "save_scenario", "list_scenarios", "load_scenario",
            "load_scenarios", "delete_scenario"]
 
 TABLE = "roi_scenarios"
@@ -36,10 +36,19 @@ MAX_NAME_LENGTH = 80
 _LIST_COLUMNS = ("name", "source_dataset_id", "created_at", "updated_at")
 
 
-def ensure_schema(db) -> None:
-    """Create ``roi_scenarios`` if it does not exist (idempotent)."""
-    db[TABLE].create({"name": str, "inputs": str, "source_dataset_id": int, "created_at": str,
-                      "updated_at": str}, pk="name", not_null={"inputs", "created_at", "updated_at"}, if_not_exists=True)
+def _create_table(db) -> None:
+    """Step 8: ``roi_scenarios``, as sqlite-utils' ``create`` wrote it before (idempotent)."""
+    db.conn.execute(f"""CREATE TABLE IF NOT EXISTS "{TABLE}" (
+   "name" TEXT PRIMARY KEY,
+   "inputs" TEXT NOT NULL,
+   "source_dataset_id" INTEGER,
+   "created_at" TEXT NOT NULL,
+   "updated_at" TEXT NOT NULL
+)""")
+
+
+#: This module's schema steps, applied by :mod:`metrics.store.migrations` when the store is opened.
+MIGRATION_STEPS = (("roi_scenarios", "roi: saved scenarios (roi_scenarios)", _create_table),)
 
 
 def _clean_name(name) -> str:
@@ -63,7 +72,6 @@ def save_scenario(db, name: str, inputs: RoiInputs, *, dataset_id: int | None = 
     if not isinstance(inputs, RoiInputs):
         raise ConfigError(f"inputs must be RoiInputs, got {type(inputs).__name__}")
     stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
-    ensure_schema(db)
     payload = json.dumps(inputs.as_dict(), sort_keys=True)
     with store.immediate(db):
         existing = list(db.query(f"select created_at from {TABLE} where name = ?", [name]))

@@ -1,7 +1,8 @@
 """Sentiment scores kept in the store, so a re-upload or a restart never rescores a text.
 
-Table ``sentiment_cache``: one row per (``text_hash``, ``analyzer_version``) with
-the ``compound`` score. ``text_hash`` is the SHA-1 of the message text
+Table ``sentiment_cache`` (created by migration step 14, :data:`MIGRATION_STEPS`):
+one row per (``text_hash``, ``analyzer_version``) with the ``compound`` score.
+``text_hash`` is the SHA-1 of the message text
 (:func:`metrics.sentiment.text_hash`) and ``analyzer_version`` is
 :data:`metrics.sentiment.ANALYZER_VERSION`, which changes whenever the
 blind-spot fixes change, so a stale score is never read. The table is not tied
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-__all__ = ["TABLE", "ensure_schema", "StoreCache", "prune_versions", "prune_orphans"]
+__all__ = ["TABLE", "MIGRATION_STEPS", "StoreCache", "prune_versions", "prune_orphans"]
 
 TABLE = "sentiment_cache"
 
@@ -34,14 +35,17 @@ _DDL = (f"CREATE TABLE IF NOT EXISTS {TABLE} ("
         "PRIMARY KEY (text_hash, analyzer_version)) WITHOUT ROWID")
 
 
-def ensure_schema(db) -> None:
-    """Create ``sentiment_cache`` (and nothing else) when it does not exist. Idempotent.
+def _create_table(db) -> None:
+    """Step 14: ``sentiment_cache`` (idempotent).
 
     Columns: ``text_hash`` (SHA-1 hex of the text), ``analyzer_version``,
     ``compound``; all NOT NULL; primary key (text_hash, analyzer_version).
     """
-    if not db[TABLE].exists():
-        db.execute(_DDL)
+    db.conn.execute(_DDL)
+
+
+#: This module's schema steps, applied by :mod:`metrics.store.migrations` when the store is opened.
+MIGRATION_STEPS = (("sentiment_cache", "sentiment: the score cache (sentiment_cache)", _create_table),)
 
 
 class StoreCache:
@@ -63,10 +67,8 @@ class StoreCache:
     ({'abc': -0.5}, {})
     """
 
-    def __init__(self, db, *, create: bool = True):
+    def __init__(self, db):
         self.db = db
-        if create:
-            ensure_schema(db)
         self.reads = 0
         self.writes = 0
 
@@ -109,7 +111,6 @@ def prune_versions(db, *, keep: str) -> int:
     """Delete the scores of every analyzer version except ``keep``; returns the rows deleted."""
     from metrics import store
 
-    ensure_schema(db)
     with store.immediate(db):
         cursor = db.conn.execute(f"DELETE FROM {TABLE} WHERE analyzer_version != ?", [keep])
     return int(cursor.rowcount)

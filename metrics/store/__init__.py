@@ -17,7 +17,11 @@ transaction is only ever open inside :func:`immediate` or sqlite-utils' own
 ``BEGIN IMMEDIATE`` transaction, so the probe can never meet a lock: with
 sqlite-utils 4.2.1 a probe that meets a lock caches "unsupported" and later
 upserts silently lose rows (see the field notes). A False answer raises
-:class:`~metrics.errors.StoreError`. Finally the schema is migrated.
+:class:`~metrics.errors.StoreError`. Switching a new file to WAL is retried
+within the busy timeout (SQLite refuses it at once, without waiting, while a
+second process opening the same new file holds a lock). Finally
+:func:`migrate` applies every missing schema step (one ``SELECT`` when none is
+missing).
 
 Read-then-write
 ---------------
@@ -30,8 +34,15 @@ inside it: they nest as savepoints.
 
 Tables (schema version :data:`SCHEMA_VERSION`)
 ----------------------------------------------
+Every table of the file, the families' included, is created by a numbered
+step of :mod:`metrics.store.migrations` (its :data:`~metrics.store.migrations.PLAN`
+is the one ordered list); this package declares the core steps in
+:data:`MIGRATION_STEPS` (versions 1-5), each family's persistence module its
+own. :data:`MIGRATIONS`, :data:`SCHEMA_VERSION`, :func:`migrate` and
+:func:`schema_version` are re-exported from there. The core tables:
+
 ``schema_migrations(version, name, applied_at)``
-    one row per applied migration (:data:`MIGRATIONS`).
+    one row per applied step (:data:`MIGRATIONS`).
 ``datasets(id, name, created_at, updated_at, source_format, files, message_count,
 conversation_count, version, columns)``
     ``id`` is AUTOINCREMENT, so the id of a deleted dataset is never reused
@@ -55,11 +66,15 @@ conversation_count, version, columns)``
     one row per upload.
 ``store_secrets(name, value)``
     the store's random keys: ``pseudonym_key`` (:func:`pseudonym_key`).
+``search_indexes(dataset_id, version, table_name, messages, conversations, built_at)``
+    the full-text indexes built by :mod:`metrics.store.search` (step 5).
 
 Every table with a ``dataset_id`` column, or a foreign key to ``datasets`` (or
 to another table's ``dataset_id``), belongs to a dataset: :func:`delete_dataset`
 empties it for that dataset. Feature tables should therefore carry a
-``dataset_id`` column.
+``dataset_id`` column. A feature adds or changes a table with a new step at the
+end of the plan (see :mod:`metrics.store.migrations`), never with a
+``CREATE TABLE`` at the top of a function.
 
 The message key
 ---------------
@@ -85,6 +100,7 @@ import pathlib
 import secrets
 import sqlite3
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -99,10 +115,13 @@ import sqlite_utils
 
 from metrics.errors import ConfigError, StoreError
 from metrics.io.schema import ALWAYS_PRESENT, BY_NAME, COLUMNS
+from metrics.store import migrations as _migrations
+from metrics.store.migrations import SCHEMA_VERSION, migrate, schema_version
 
 __all__ = [
     "SCHEMA_VERSION",
     "MIGRATIONS",
+    "MIGRATION_STEPS",
     "MESSAGE_COLUMNS",
     "SaveResult",
     "DatasetInfo",
@@ -272,7 +291,7 @@ def connect(path: str | os.PathLike | None = None, *, timeout_seconds: float = 1
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA secure_delete = ON")
         if not memory:
-            db.enable_wal()
+            _enable_wal(db, float(timeout_seconds))
             conn.execute("PRAGMA synchronous = NORMAL")  # safe in WAL mode
         with immediate(db):
             # Probe inside BEGIN IMMEDIATE: the probe's own writes cannot meet a lock.
@@ -294,6 +313,26 @@ def connect(path: str | os.PathLike | None = None, *, timeout_seconds: float = 1
         conn.close()
         raise
     return db
+
+
+def _enable_wal(db: sqlite_utils.Database, timeout_seconds: float) -> None:
+    """``db.enable_wal()``, retried for up to ``timeout_seconds``.
+
+    Switching a file to WAL needs an exclusive lock, and SQLite answers "database is locked" at once, without
+    the busy timeout, while another connection holds a lock on the file (a second process opening the same new
+    store while the first one creates its tables).
+    """
+    deadline = time.monotonic() + timeout_seconds
+    pause = 0.005
+    while True:
+        try:
+            db.enable_wal()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.1)
 
 
 @contextlib.contextmanager
@@ -356,7 +395,8 @@ def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
                 raise
 
 
-# --------------------------------------------------------------------------- migrations
+# --------------------------------------------------------------------------- core migration steps
+# (the mechanism and the plan are in metrics/store/migrations.py)
 
 #: The message columns of migration 1, frozen: a column added to metrics.io.schema later needs a new migration.
 _V1_MESSAGE_COLUMNS = (
@@ -456,60 +496,36 @@ def _read_v1_rows(db: sqlite_utils.Database, dataset_id: int, columns: list[str]
     return frame, np.array(keys, dtype=object), np.concatenate(loads)
 
 
-#: Ordered ``(version, name, function)``; :func:`migrate` applies the missing ones in order.
 def _migration_4(db: sqlite_utils.Database) -> None:
     """``store_secrets``: the store's own random keys (the pseudonym key, see :func:`pseudonym_key`)."""
     db.conn.execute("CREATE TABLE store_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
 
 
-MIGRATIONS: tuple[tuple[int, str, Callable[[sqlite_utils.Database], None]], ...] = (
-    (1, "core tables: datasets, messages, loads", _migration_1),
-    (2, "datasets.columns", _migration_2),
-    (3, "messages as Parquet parts", _migration_3),
-    (4, "store_secrets", _migration_4),
+def _migration_5(db: sqlite_utils.Database) -> None:
+    """``search_indexes``: the registry of :mod:`metrics.store.search` (idempotent: that module created it on
+    first use before this step existed)."""
+    db.conn.execute(
+        "CREATE TABLE IF NOT EXISTS search_indexes (dataset_id INTEGER NOT NULL REFERENCES datasets(id) "
+        "ON DELETE CASCADE, version INTEGER NOT NULL, table_name TEXT NOT NULL, messages INTEGER NOT NULL, "
+        "conversations INTEGER NOT NULL, built_at TEXT NOT NULL, PRIMARY KEY (dataset_id, version))")
+
+
+#: The core steps, ``(name, description, function)``, applied in the order of
+#: :data:`metrics.store.migrations.PLAN` (versions 1-5). The descriptions of 1-4 are the names recorded in
+#: files since those versions shipped.
+MIGRATION_STEPS: tuple[tuple[str, str, Callable[[sqlite_utils.Database], None]], ...] = (
+    ("core_tables", "core tables: datasets, messages, loads", _migration_1),
+    ("dataset_columns", "datasets.columns", _migration_2),
+    ("message_parts", "messages as Parquet parts", _migration_3),
+    ("store_secrets", "store_secrets", _migration_4),
+    ("search_indexes", "search: the registry of full-text indexes (search_indexes)", _migration_5),
 )
-SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
-def schema_version(db: sqlite_utils.Database) -> int:
-    """The highest migration applied to ``db`` (0 for an empty file)."""
-    exists = db.conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").fetchone()
-    if not exists:
-        return 0
-    return int(db.conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0])
-
-
-def migrate(db: sqlite_utils.Database, *, target: int | None = None) -> int:
-    """Apply the missing migrations up to ``target`` (default: all); return the resulting version.
-
-    Each migration runs in its own ``BEGIN IMMEDIATE`` transaction and re-reads
-    the version inside it, so two processes migrating at once apply each step
-    once. Idempotent: calling it again changes nothing. Raises
-    :class:`~metrics.errors.StoreError` when the file is newer than this code
-    and :class:`~metrics.errors.ConfigError` for an unknown ``target``.
-    """
-    known = [v for v, _, _ in MIGRATIONS]
-    goal = SCHEMA_VERSION if target is None else target
-    if goal not in known and goal != 0:
-        raise ConfigError(f"target must be one of {known}, got {target!r}")
-    with immediate(db):
-        db.conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
-        current = schema_version(db)
-    if current > SCHEMA_VERSION:
-        raise StoreError(f"the store has schema version {current}, newer than this Chatlens "
-                         f"({SCHEMA_VERSION}). Fix: upgrade Chatlens or point CHATLENS_DB elsewhere")
-    for version, name, apply in MIGRATIONS:
-        if version > goal:
-            break
-        with immediate(db):
-            if schema_version(db) >= version:
-                continue
-            apply(db)
-            db.conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                            (version, name, _now()))
-    return schema_version(db)
+def __getattr__(name: str):
+    if name == "MIGRATIONS":  # every family's steps, resolved on first use (they import this package)
+        return _migrations.all_migrations()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------- message keys and conversion
@@ -809,8 +825,9 @@ def delete_dataset(db: sqlite_utils.Database, dataset_id: int) -> dict[str, int]
     checkpointed and truncated when no reader holds it, so the text is gone
     from the files too.
 
-    Returns ``{table: rows deleted}`` (``datasets`` included); deleting an id
-    that does not exist (any more) returns ``{}`` and changes nothing.
+    Returns ``{table: rows deleted}`` for the tables that lost rows
+    (``datasets`` included); deleting an id that does not exist (any more)
+    returns ``{}`` and changes nothing.
     """
     if isinstance(dataset_id, bool) or not isinstance(dataset_id, (int, np.integer)):
         raise ConfigError(f"dataset_id must be an integer, got {dataset_id!r}")
@@ -823,7 +840,8 @@ def delete_dataset(db: sqlite_utils.Database, dataset_id: int) -> dict[str, int]
             db.conn.execute("PRAGMA defer_foreign_keys = ON")
             for table, column in _tables_of_datasets(db):
                 cursor = db.conn.execute(f"DELETE FROM {_quote(table)} WHERE {_quote(column)} = ?", (dataset_id,))
-                removed[table] = removed.get(table, 0) + max(cursor.rowcount, 0)
+                if cursor.rowcount > 0:  # every family's tables exist in every store: report those that lost rows
+                    removed[table] = removed.get(table, 0) + cursor.rowcount
             removed["datasets"] = db.conn.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,)).rowcount
     except sqlite3.Error as exc:
         raise StoreError(f"could not delete dataset {dataset_id}: {exc}. Nothing was deleted") from exc

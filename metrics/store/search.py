@@ -51,14 +51,6 @@ def index_table(dataset_id: int, version: int) -> str:
     return f"search_fts_{int(dataset_id)}_{int(version)}"
 
 
-def _ensure_registry(db) -> None:
-    db.conn.execute(
-        f"CREATE TABLE IF NOT EXISTS {REGISTRY} ("
-        "dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE, version INTEGER NOT NULL, "
-        "table_name TEXT NOT NULL, messages INTEGER NOT NULL, conversations INTEGER NOT NULL, "
-        "built_at TEXT NOT NULL, PRIMARY KEY (dataset_id, version))")
-
-
 def query_words(query) -> list[str]:
     """The words of a user's query, as FTS would tokenise them (at most :data:`MAX_WORDS`, each cut at
     :data:`MAX_WORD_CHARS`). Punctuation never reaches FTS as syntax: ``NEAR(`` is the word ``near``,
@@ -81,7 +73,6 @@ def fts_phrase(word: str) -> str:
 
 
 def _registered(db, dataset_id: int, version: int) -> bool:
-    _ensure_registry(db)
     row = db.conn.execute(f"SELECT table_name FROM {REGISTRY} WHERE dataset_id = ? AND version = ?",
                           (int(dataset_id), int(version))).fetchone()
     if row is None:
@@ -118,7 +109,6 @@ def build_index(db, dataset_id: int, messages: pd.DataFrame | None = None, *, ve
     texts = messages["text"].astype("object").where(messages["text"].notna(), "").to_numpy(dtype=object)
     try:
         with store.immediate(db):
-            _ensure_registry(db)
             if if_missing and _registered(db, dataset_id, version):
                 return table
             current = store.dataset_version(db, dataset_id)
@@ -200,6 +190,5 @@ def drop_orphans(db) -> int:
 def drop_index(db, dataset_id: int) -> int:
     """Drop every search index of a dataset (it is rebuilt on the next search)."""
     with store.immediate(db):
-        _ensure_registry(db)
         db.conn.execute(f"DELETE FROM {REGISTRY} WHERE dataset_id = ?", (int(dataset_id),))
         return _drop_unregistered(db)

@@ -1,9 +1,9 @@
 """Stored topic state: the last run's snapshot (to match the next run against), topic names and merges.
 
-Everything is per dataset and per *unit* (``"messages"``, ``"first"`` or ``"gaps"`` for gap topics), in four
-tables created by the migration set ``Migrations("topics")`` (``sqlite_utils.migrations``). Each has a
-``dataset_id`` column referencing ``datasets(id)``, so :func:`metrics.store.delete_dataset` removes it with
-the dataset.
+Everything is per dataset and per *unit* (``"messages"``, ``"first"`` or ``"gaps"`` for gap topics), in five
+tables created by this module's :data:`MIGRATION_STEPS` (steps 9-11 of :mod:`metrics.store.migrations`, applied
+when the store is opened). Each has a ``dataset_id`` column referencing ``datasets(id)``, so
+:func:`metrics.store.delete_dataset` removes it with the dataset.
 
 ``topic_runs(dataset_id, unit, dataset_version, options_key, next_id, digest, saved_at)``
     one row per dataset and unit: the last run (which dataset version, which options).
@@ -32,25 +32,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
-from sqlite_utils.migrations import Migrations
 
 from metrics import store
 from metrics.errors import ConfigError, StoreError
 from metrics.topics._discover import TopicSnapshot, empty_snapshot
 
 __all__ = [
-    "MIGRATIONS",
+    "MIGRATION_STEPS",
     "UNITS",
     "MAX_NAME_LENGTH",
     "TopicState",
-    "ensure_schema",
     "clean_name",
     "load_snapshot",
     "save_snapshot",
@@ -71,55 +67,53 @@ __all__ = [
 
 UNITS = ("messages", "first", "gaps")
 MAX_NAME_LENGTH = 80
-MIGRATIONS = Migrations("topics")
 
 
-@MIGRATIONS()
-def m001_topic_tables(db) -> None:
-    """The four topic tables (module docstring)."""
+def _topic_tables(db) -> None:
+    """Step 9: the four topic tables (module docstring); idempotent."""
     fk = "dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE"
-    db.execute(f"""CREATE TABLE IF NOT EXISTS topic_runs (
+    db.conn.execute(f"""CREATE TABLE IF NOT EXISTS topic_runs (
   {fk}, unit TEXT NOT NULL, dataset_version INTEGER NOT NULL, options_key TEXT NOT NULL,
   next_id INTEGER NOT NULL, basis_next_id INTEGER, digest TEXT NOT NULL, saved_at TEXT NOT NULL,
   PRIMARY KEY (dataset_id, unit))""")
-    db.execute(f"""CREATE TABLE IF NOT EXISTS topic_snapshots (
+    db.conn.execute(f"""CREATE TABLE IF NOT EXISTS topic_snapshots (
   {fk}, unit TEXT NOT NULL, role TEXT NOT NULL, topic INTEGER NOT NULL, label TEXT NOT NULL,
   text_count INTEGER NOT NULL, message_count INTEGER NOT NULL, sketch BLOB NOT NULL, terms TEXT NOT NULL,
   PRIMARY KEY (dataset_id, unit, role, topic))""")
-    db.execute(f"""CREATE TABLE IF NOT EXISTS topic_names (
+    db.conn.execute(f"""CREATE TABLE IF NOT EXISTS topic_names (
   {fk}, unit TEXT NOT NULL, topic INTEGER NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL,
   updated_at TEXT NOT NULL, PRIMARY KEY (dataset_id, unit, topic))""")
-    db.execute(f"""CREATE TABLE IF NOT EXISTS topic_merges (
+    db.conn.execute(f"""CREATE TABLE IF NOT EXISTS topic_merges (
   {fk}, unit TEXT NOT NULL, topic INTEGER NOT NULL, into_topic INTEGER NOT NULL, updated_at TEXT NOT NULL,
   PRIMARY KEY (dataset_id, unit, topic))""")
 
 
-@MIGRATIONS()
-def m002_topic_conversations(db) -> None:
-    """Conversation -> topic pairs of the last run (module docstring)."""
-    db.execute("""CREATE TABLE IF NOT EXISTS topic_conversations (
+def _topic_conversations(db) -> None:
+    """Step 10: conversation -> topic pairs of the last run, and ``topic_runs.pairs_digest``; idempotent."""
+    db.conn.execute("""CREATE TABLE IF NOT EXISTS topic_conversations (
   dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE, unit TEXT NOT NULL,
   conversation_id TEXT NOT NULL, topic INTEGER NOT NULL, PRIMARY KEY (dataset_id, unit, conversation_id, topic))""")
-    columns = {row[1] for row in db.execute("PRAGMA table_info(topic_runs)").fetchall()}
+    columns = {row[1] for row in db.conn.execute("PRAGMA table_info(topic_runs)").fetchall()}
     if "pairs_digest" not in columns:
-        db.execute("ALTER TABLE topic_runs ADD COLUMN pairs_digest TEXT")
+        db.conn.execute("ALTER TABLE topic_runs ADD COLUMN pairs_digest TEXT")
 
 
-_MIGRATED: "weakref.WeakSet" = weakref.WeakSet()
-_GUARD = threading.Lock()
+def _forget_sqlite_utils_records(db) -> None:
+    """Step 11: steps 9-10 were once the ``sqlite_utils.migrations.Migrations("topics")`` set; drop its rows
+    from ``_sqlite_migrations``, and the table when no other set is recorded there."""
+    if db.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'").fetchone():
+        db.conn.execute("DELETE FROM _sqlite_migrations WHERE migration_set = 'topics'")
+        if db.conn.execute("SELECT 1 FROM _sqlite_migrations LIMIT 1").fetchone() is None:
+            db.conn.execute("DROP TABLE _sqlite_migrations")
 
 
-def ensure_schema(db) -> None:
-    """Apply the pending ``topics`` migrations (once per connection; under ``BEGIN IMMEDIATE`` so two
-    sessions never race)."""
-    with _GUARD:
-        if db in _MIGRATED:
-            return
-    if MIGRATIONS.pending(db):
-        with store.immediate(db):
-            MIGRATIONS.apply(db)
-    with _GUARD:
-        _MIGRATED.add(db)
+#: This module's schema steps, applied by :mod:`metrics.store.migrations` when the store is opened.
+MIGRATION_STEPS = (
+    ("topic_tables", "topics: topic_runs, topic_snapshots, topic_names, topic_merges", _topic_tables),
+    ("topic_conversations", "topics: topic_conversations, topic_runs.pairs_digest", _topic_conversations),
+    ("forget_sqlite_utils_records", "topics: drop the sqlite-utils migration records of the topic tables",
+     _forget_sqlite_utils_records),
+)
 
 
 def _now() -> str:
@@ -187,7 +181,6 @@ def _read_snapshot(db, dataset_id: int, unit: str, role: str, next_id: int) -> T
 
 def load_snapshot(db, dataset_id: int, unit: str) -> TopicSnapshot | None:
     """The stored snapshot of the last run of ``(dataset_id, unit)``, or None before the first run."""
-    ensure_schema(db)
     unit = _unit(unit)
     run = db.conn.execute("SELECT next_id FROM topic_runs WHERE dataset_id = ? AND unit = ?",
                           (int(dataset_id), unit)).fetchone()
@@ -239,7 +232,6 @@ def save_snapshot(db, dataset_id: int, unit: str, snapshot: TopicSnapshot, *, ve
     ``assignments`` (the run's :attr:`~metrics.topics.TopicModel.assignments`, after merges) stores which
     conversations are in which topic (:func:`conversation_topics`). Returns False (and writes nothing) when
     exactly this run, with these assignments, is already stored."""
-    ensure_schema(db)
     unit = _unit(unit)
     digest = _digest(snapshot) + ":" + (_digest(basis) if basis is not None else "-")
     pairs, pairs_digest = _pairs(assignments)
@@ -291,7 +283,6 @@ def clean_name(name) -> str:
 
 def load_names(db, dataset_id: int, unit: str) -> pd.DataFrame:
     """Stored names: columns ``topic`` (int64), ``name``, ``source`` (``renamed`` / ``pinned``), by topic."""
-    ensure_schema(db)
     rows = db.conn.execute("SELECT topic, name, source FROM topic_names WHERE dataset_id = ? AND unit = ? "
                            "ORDER BY topic", (int(dataset_id), _unit(unit))).fetchall()
     return pd.DataFrame({"topic": pd.Series([r[0] for r in rows], dtype="int64"),
@@ -300,7 +291,6 @@ def load_names(db, dataset_id: int, unit: str) -> pd.DataFrame:
 
 
 def _set_name(db, dataset_id, unit, topic, name, source) -> None:
-    ensure_schema(db)
     unit, topic, name = _unit(unit), _topic(topic), clean_name(name)
     with store.immediate(db):
         dataset_id = _dataset(db, dataset_id)
@@ -322,7 +312,6 @@ def pin_topic(db, dataset_id: int, unit: str, topic: int, label: str) -> None:
 
 def reset_name(db, dataset_id: int, unit: str, topic: int) -> bool:
     """Go back to the automatic label of ``topic``; True when a stored name was removed."""
-    ensure_schema(db)
     unit, topic = _unit(unit), _topic(topic)
     with store.immediate(db):
         cur = db.conn.execute("DELETE FROM topic_names WHERE dataset_id = ? AND unit = ? AND topic = ?",
@@ -334,7 +323,6 @@ def reset_name(db, dataset_id: int, unit: str, topic: int) -> bool:
 
 def load_merges(db, dataset_id: int, unit: str) -> dict[int, int]:
     """``{topic: into_topic}`` of the stored merges."""
-    ensure_schema(db)
     rows = db.conn.execute("SELECT topic, into_topic FROM topic_merges WHERE dataset_id = ? AND unit = ? "
                            "ORDER BY topic", (int(dataset_id), _unit(unit))).fetchall()
     return {int(a): int(b) for a, b in rows}
@@ -343,7 +331,6 @@ def load_merges(db, dataset_id: int, unit: str) -> dict[int, int]:
 def merge_topics(db, dataset_id: int, unit: str, topics, into: int) -> int:
     """Show every topic of ``topics`` as part of ``into``; returns how many merges were stored. Topics
     already merged into one of ``topics`` follow them (no chains are left behind)."""
-    ensure_schema(db)
     unit, into = _unit(unit), _topic(into)
     sources = sorted({_topic(t) for t in topics} - {into})
     if not sources:
@@ -365,7 +352,6 @@ def merge_topics(db, dataset_id: int, unit: str, topics, into: int) -> int:
 
 def unmerge_topic(db, dataset_id: int, unit: str, topic: int) -> int:
     """Undo the merges into ``topic`` and of ``topic`` itself; returns how many were removed."""
-    ensure_schema(db)
     unit, topic = _unit(unit), _topic(topic)
     with store.immediate(db):
         cur = db.conn.execute("DELETE FROM topic_merges WHERE dataset_id = ? AND unit = ? AND "
@@ -400,7 +386,6 @@ class TopicState:
 
 def load_state(db, dataset_id: int, unit: str) -> TopicState:
     """:class:`TopicState` of ``(dataset_id, unit)``."""
-    ensure_schema(db)
     unit = _unit(unit)
     run = db.conn.execute("SELECT next_id, basis_next_id, dataset_version, options_key FROM topic_runs "
                           "WHERE dataset_id = ? AND unit = ?", (int(dataset_id), unit)).fetchone()
@@ -425,7 +410,6 @@ def conversation_topics(db, dataset_id: int, unit: str) -> pd.DataFrame:
     """The stored ``(conversation_id, topic)`` pairs of the last run of ``(dataset_id, unit)`` with each
     topic's shown ``name`` (the stored name, else the run's automatic label) and the run's
     ``dataset_version``; empty (same columns) before the first run. Merges are already applied."""
-    ensure_schema(db)
     unit = _unit(unit)
     rows = db.conn.execute(
         "SELECT p.conversation_id, p.topic, COALESCE(n.name, s.label, 'topic ' || p.topic), r.dataset_version "
@@ -443,7 +427,6 @@ def conversation_topics(db, dataset_id: int, unit: str) -> pd.DataFrame:
 def run_topic_names(db, dataset_id: int, unit: str) -> dict[int, str]:
     """``{topic: shown name}`` of the topics that hold conversations in the last run of ``(dataset_id, unit)``
     (after merges), without reading the pairs themselves; empty before the first run."""
-    ensure_schema(db)
     rows = db.conn.execute(
         "SELECT p.topic, COALESCE(n.name, s.label, 'topic ' || p.topic) FROM (SELECT DISTINCT topic FROM "
         "topic_conversations WHERE dataset_id = ? AND unit = ?) p LEFT JOIN topic_names n ON n.dataset_id = ? AND "
@@ -457,7 +440,6 @@ def filter_run(db, dataset_id: int) -> tuple[str | None, str]:
     """Which stored run the shared "Topic" filter uses for a dataset: ``(unit, token)`` for the first unit of
     :data:`FILTER_UNITS` with stored conversations (``token`` changes whenever that assignment or a name
     changes: a cache key for :func:`conversation_topics`), or ``(None, "")`` before any topic run."""
-    ensure_schema(db)
     for unit in FILTER_UNITS:
         run = db.conn.execute("SELECT pairs_digest FROM topic_runs WHERE dataset_id = ? AND unit = ? "
                               "AND pairs_digest IS NOT NULL", (int(dataset_id), unit)).fetchone()
