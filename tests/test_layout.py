@@ -7,7 +7,8 @@ functions count too):
 * a family's compute never imports persistence (``metrics.store``, a family's ``store``/``cache``/``queue``) or
   a command line module;
 * every public module states its ``__all__``;
-* no module of metrics/ imports streamlit (tests/test_purity.py checks the import graph too).
+* no module of metrics/ imports streamlit (tests/test_purity.py checks the import graph too);
+* no module of metrics/ names a page file (``pages/...``): the KPI-to-page map is ``ui/kpi_pages.py``.
 """
 
 from __future__ import annotations
@@ -92,3 +93,32 @@ def test_no_streamlit_in_metrics():
     offenders = [f"{p.relative_to(METRICS)}:{line}" for p in METRICS.rglob("*.py") for line, name in _imports(p)
                  if name.split(".")[0] == "streamlit"]
     assert not offenders, offenders
+
+
+def _page_paths(path: Path) -> list[tuple[int, str]]:
+    """String constants of ``path`` that name a page file (``pages/...``), outside :data:`_HISTORY` tables."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    history = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in _HISTORY for t in node.targets):
+            history |= {id(n) for n in ast.walk(node.value)}
+    return [(n.lineno, n.value) for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and "pages/" in n.value
+            and n.value.lstrip().startswith("pages/") and id(n) not in history]
+
+
+#: Tables that translate page paths stored by an older Chatlens (a migration step's input, not a page map).
+_HISTORY = {"_OLD_PAGES"}
+
+
+def test_metrics_never_names_a_page():
+    """The KPI-to-page and view-to-page maps belong in ui/ (ui/kpi_pages.py): metrics/ knows families, not pages."""
+    offenders = [f"{p.relative_to(METRICS)}:{line}: {text!r}" for p in METRICS.rglob("*.py")
+                 for line, text in _page_paths(p)]
+    assert not offenders, offenders
+
+
+def test_the_page_rule_itself_catches_a_page_path(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text('PAGE = "pages/3_Outcomes.py"\n_OLD_PAGES = {"pages/4_Intents.py": "intents"}\n')
+    assert _page_paths(bad) == [(1, "pages/3_Outcomes.py")]
