@@ -971,7 +971,7 @@ def generate(*, seed: int = 42, n_conversations: int = 3000, weeks: int = 13,
         remark or a typo (:func:`personalise`). The default 0 keeps the
         template texts, so most user texts repeat (about 12% are distinct at
         100k conversations); real exports repeat far less (see
-        ``tests/benchmark_pages.py``). It draws from its own random stream, so
+        ``tests/benchmarks/benchmark_pages.py``). It draws from its own random stream, so
         every other value of the export is the same as with 0.
 
     Returns

@@ -22,7 +22,7 @@
     the command line, the summary report, the executive overview's numbers and the typed errors.
 
 The package never imports streamlit, and a family's compute never imports persistence or a command line
-(``tests/test_layout.py`` and ``tests/test_purity.py`` enforce it).
+(``tests/metrics/test_layout.py`` and ``tests/metrics/test_purity.py`` enforce it).
 """
 
 __all__ = ["__version__"]

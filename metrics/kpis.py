@@ -437,10 +437,10 @@ _FAMILY_MODULES = {"outcomes": "metrics/outcomes/__init__.py", "intents": "metri
                    "sentiment": "metrics/sentiment/measures.py", "funnel": "metrics/funnel/__init__.py",
                    "roi": "metrics/roi/__init__.py", "volume": "metrics/engagement/volume.py"}
 #: Where each family's hand-computed golden tests live (the registry's own goldens: ``KPI_TESTS``).
-FAMILY_TESTS = {"outcomes": "tests/test_outcomes.py", "intents": "tests/test_intents.py",
-                "sentiment": "tests/test_sentiment_metrics.py", "funnel": "tests/test_funnel.py",
-                "roi": "tests/test_roi.py", "volume": "tests/test_volume.py"}
-KPI_TESTS = "tests/test_kpis.py"
+FAMILY_TESTS = {"outcomes": "tests/metrics/outcomes/test_outcomes.py", "intents": "tests/metrics/intents/test_intents.py",
+                "sentiment": "tests/metrics/sentiment/test_sentiment_metrics.py", "funnel": "tests/metrics/funnel/test_funnel.py",
+                "roi": "tests/metrics/roi/test_roi.py", "volume": "tests/metrics/engagement/test_volume.py"}
+KPI_TESTS = "tests/metrics/test_kpis.py"
 
 
 def definitions_markdown(pages: Mapping[str, str] | None = None) -> str:

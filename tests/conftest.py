@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,8 +16,14 @@ SHARED_DATA = Path(os.environ.get("CHATLENS_SHARED_DATA", ROOT.parent / "shared"
 
 # Scripts beside the tests, run on their own (benchmarks, the load test, corpus generators, a writer process the
 # concurrency tests start): never collected, not even for doctests (``--doctest-modules`` imports modules).
-collect_ignore = ["benchmark.py", "benchmark_pages.py", "benchmark_sentiment.py", "load_test.py", "store_writer.py"]
+collect_ignore = ["metrics/store/store_writer.py"]
 collect_ignore_glob = ["benchmarks/*", "fixtures/*"]
+
+# tests/ mirrors the code: metrics/<family>/, ui/, e2e/ (benchmarks/ is never collected). Tests share builders by
+# module name (``from test_outcomes import ten_conversations``), so every test folder is importable.
+for _folder in sorted({p.parent for p in Path(__file__).resolve().parent.rglob("test_*.py")} - {Path(__file__).resolve().parent}):
+    if "fixtures" not in _folder.parts and str(_folder) not in sys.path:
+        sys.path.append(str(_folder))
 
 
 def shared_path(*parts: str) -> Path:

@@ -127,7 +127,7 @@ def literal(text, *, code: bool = False) -> str:
 
     Use it once per value, on the value only (never on Markdown you wrote, never twice). Not for
     ``st.selectbox``/``st.multiselect`` options (plain text there: the backslashes would show) nor ``st.badge``
-    (it escapes brackets itself). ``tests/test_escape_ast.py`` checks every call site.
+    (it escapes brackets itself). ``tests/ui/test_escape_ast.py`` checks every call site.
 
     Examples
     --------
@@ -178,7 +178,7 @@ def harden_markdown(markdown: str) -> str:
     directives, ``&…;`` entities) and the ``$`` that Streamlit reads as maths (a Markdown document keeps its
     money as written); this closes them the way :func:`literal` does, without touching the
     document's own Markdown (headings, lists, bold, tables). Only for the builders listed in
-    ``tests/test_escape_ast.py`` (``METRICS_MARKDOWN_BUILDERS``).
+    ``tests/ui/test_escape_ast.py`` (``METRICS_MARKDOWN_BUILDERS``).
 
     Examples
     --------

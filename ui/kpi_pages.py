@@ -2,7 +2,7 @@
 
 :data:`KPI_PAGES` maps every name of :data:`metrics.kpis.CATALOGUE` to the page that explores it;
 :data:`VIEW_PAGES` maps the ``view`` of an improvement-backlog item (:mod:`metrics.improve.backlog`: the family
-that shows the problem) to its page. ``tests/test_kpis.py`` checks that both cover everything and that every page
+that shows the problem) to its page. ``tests/metrics/test_kpis.py`` checks that both cover everything and that every page
 exists.
 """
 

@@ -316,7 +316,7 @@ def roi_section(data_defaults: roi.RoiInputs) -> None:
     _render_sensitivity(inputs)
     _state["roi_section_seconds"] = time.perf_counter() - started
     _state["roi_section_cpu_seconds"] = time.thread_time() - started_cpu  # unaffected by other processes
-    # the timings are for the benchmark (tests/benchmark_pages.py), never shown on the page
+    # the timings are for the benchmark (tests/benchmarks/benchmark_pages.py), never shown on the page
 
 
 # --------------------------------------------------------------------------- scenarios

@@ -4,7 +4,7 @@ A page that shows a registry KPI calls :func:`kpi_tile`: the label is the regist
 covers (``· period``: the filtered data the page shows; the Overview's tiles say ``· last week`` or
 ``· all data``), the value is :func:`metrics.kpis.kpi_value` on that slice (the same computation everywhere), the
 format is the registry's unit, and the tooltip quotes the registry's definition and provenance. One label, one
-number: ``tests/test_tiles_agree.py`` checks it across every page.
+number: ``tests/ui/test_tiles_agree.py`` checks it across every page.
 """
 
 from __future__ import annotations

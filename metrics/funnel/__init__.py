@@ -152,7 +152,7 @@ def regex_search(texts, pattern: str) -> np.ndarray:
     server. Missing texts never match. :class:`ConfigError` names a pattern RE2 cannot run and how to fix it.
     Chatlens' own contact patterns (:data:`EMAIL_STAGE_PATTERN`, :data:`PHONE_STAGE_PATTERN` and
     :mod:`metrics.io.pii`'s rule patterns) use lookarounds RE2 lacks; they are written to run in linear time on
-    Python's ``re`` (checked by ``tests/test_regex_linear.py``) and run there.
+    Python's ``re`` (checked by ``tests/metrics/io/test_regex_linear.py``) and run there.
 
     Examples
     --------

@@ -63,7 +63,7 @@ a US-formatted number of another kind (a UK NHS number ``943 476 5919``).
 
 Bounded work
 ------------
-Every pattern here runs in linear time on any input (``tests/test_regex_linear.py`` times each
+Every pattern here runs in linear time on any input (``tests/metrics/io/test_regex_linear.py`` times each
 one on 250 KB and 500 KB pathological inputs). E-mail addresses are anchored at the start of a
 run of address characters (a possessive run, so no start inside a run is ever retried) and the
 domain is matched label by label possessively; a local part longer than 64 characters (RFC 5321)

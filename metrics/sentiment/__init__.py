@@ -13,7 +13,7 @@ before scoring, and only they can make a score differ from bare VADER:
    "disappointed face", 😢 😭 "crying face") are left alone.
 
 :func:`touched_by_fixes` tells whether a text can be affected; for every other
-text the score equals bare VADER exactly (``tests/test_sentiment.py`` checks
+text the score equals bare VADER exactly (``tests/metrics/sentiment/test_sentiment.py`` checks
 this on the real twcs sample).
 
 Labels use VADER's standard cut-offs: positive when compound >= 0.05,
@@ -290,7 +290,7 @@ def _ascii_fast_analyzer_class():
         When no key of that table is ASCII (checked again whenever the table's
         size changes), an ASCII text meets none of them and the pass only
         strips it. The rest is VADER 3.3.2's own ``polarity_scores`` body,
-        unchanged; ``tests/test_sentiment.py`` compares both on real and
+        unchanged; ``tests/metrics/sentiment/test_sentiment.py`` compares both on real and
         generated texts.
         """
 

@@ -23,7 +23,7 @@ rather than one version counter per family, because
 The plan is append-only: a shipped step is never renumbered or edited (files out there have run it); a
 schema change is a new step at the end. To add one: write the function in the family's module, add it to
 that module's ``MIGRATION_STEPS`` and append ``(SCHEMA_VERSION + 1, "<module>", "<name>")`` to :data:`PLAN`.
-``tests/test_migrations.py`` checks that every declared step is planned exactly once and every planned step
+``tests/metrics/store/test_migrations.py`` checks that every declared step is planned exactly once and every planned step
 exists. No function creates its tables on first use (no ``ensure_schema`` before reads or writes).
 
 Applying them

@@ -5,7 +5,7 @@
 
 The export is the seeded generator's (``data.generate``, seed 7, written once per size into ``--workdir``);
 ``--free-text`` is the share of user messages in the users' own words (more distinct texts: the hard case).
-Measured, each in a forked child (peak RSS growth over the child's start, as tests/benchmark.py does):
+Measured, each in a forked child (peak RSS growth over the child's start, as tests/benchmarks/benchmark.py does):
 
 * ``chatlens``: :func:`metrics.topics.discover_topics` with the default options (automatic k; the featurizer
   fitted on a 50,000-distinct-text hash sample, spectral clustering on 5,000 of them, every distinct text then
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from benchmark import make_input  # noqa: E402  (tests/benchmark.py)
+from benchmark import make_input  # noqa: E402  (tests/benchmarks/benchmark.py)
 
 
 def _timed_in_child(fn) -> tuple[float, float, dict]:

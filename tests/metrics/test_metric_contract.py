@@ -104,11 +104,11 @@ OTHER_MODULES = {
     "funnel_store": "sqlite persistence", "goals_store": "sqlite persistence", "roi_store": "sqlite persistence",
     "sentiment_cache": "sqlite persistence", "search": "sqlite persistence (FTS5 search index)",
     "roi_params": "URL query parameters",
-    "frames": "row selection helper (tests/test_frames.py)",
-    "memo": "internal cache of intermediate tables shared by metric functions (tests/test_memo.py)",
-    "periods": "day / ISO week / month start, end and label (tests/test_core_periods_order.py)",
-    "order": "the conversation order of messages (tests/test_core_periods_order.py)",
-    "migrations": "the store's schema migrations: mechanism and plan (tests/test_migrations.py)",
+    "frames": "row selection helper (tests/metrics/core/test_frames.py)",
+    "memo": "internal cache of intermediate tables shared by metric functions (tests/metrics/core/test_memo.py)",
+    "periods": "day / ISO week / month start, end and label (tests/metrics/core/test_core_periods_order.py)",
+    "order": "the conversation order of messages (tests/metrics/core/test_core_periods_order.py)",
+    "migrations": "the store's schema migrations: mechanism and plan (tests/metrics/store/test_migrations.py)",
     "cli": "command line", "cli_alerts": "command line", "cli_audit": "command line", "cli_funnel": "command line",
     "cli_intents": "command line", "cli_outcomes": "command line", "cli_roi": "command line",
     "cli_sentiment": "command line", "cli_ingest": "command line", "cli_report": "command line",
@@ -701,7 +701,7 @@ EXCLUDED: dict[str, str] = {
     **{f"outcomes.{n}": "takes one value, not a frame" for n in ("canonical_outcome", "is_small_talk")},
     "escalation.derive_reason": "takes one conversation's texts and signals as lists, not a frame",
     "backlog.gap_item": "builds one backlog row from one gap-table row (a dict or Series), not a frame; golden "
-                        "test in tests/test_backlog_gaps.py",
+                        "test in tests/metrics/improve/test_backlog_gaps.py",
     "sentiment_metrics.quality_band": "takes three numbers, not a frame",
     **{f"funnel.{n}": "parses, prints or converts a funnel definition, not a frame" for n in (
         "parse_rule", "rule_label", "parse_stage", "parse_stage_lines", "stages_to_lines", "stages_from_dicts",
@@ -709,7 +709,7 @@ EXCLUDED: dict[str, str] = {
     "funnel.mask_contact_details": "takes one text, not a frame",
     **{f"kpis.{n}": "catalogue look-up / formats one number, not a frame" for n in (
         "get_kpi", "rag_status", "format_value", "format_delta")},
-    "kpis.definitions_markdown": "renders the registry as README Markdown, not a frame (tests/test_kpis.py)",
+    "kpis.definitions_markdown": "renders the registry as README Markdown, not a frame (tests/metrics/test_kpis.py)",
     **{f"alerts.{n}": "parses rule text or files, not a frame" for n in (
         "parse_rule", "rule_from_mapping", "parse_rules", "load_rules_file", "default_rules")},
     **{f"alerts.{n}": "takes a list of AlertResult, not a frame" for n in ("results_frame", "alerts_report")},
@@ -736,7 +736,7 @@ EXCLUDED: dict[str, str] = {
     "sentiment.sentiment_labels": "takes a Series of scores, not a frame (add_sentiment covers it)",
     "sentiment.prefetch_scores": "starts scoring in a background thread and returns a handle (PendingScores), "
                                  "no metric result; score_messages(pending=...) equals score_messages in "
-                                 "tests/test_sentiment.py",
+                                 "tests/metrics/sentiment/test_sentiment.py",
     **{f"pii.{n}": "takes one text, not a frame" for n in ("luhn_valid", "iban_valid", "find_pii", "redact_text")},
     "pii.redact_series": "takes a Series of texts, not a frame",
     "pii.pseudonymise": "takes a Series of ids, not a frame",
@@ -783,7 +783,7 @@ def takes_frame(fn: Callable) -> bool:
 
 
 def test_every_metrics_module_is_classified():
-    root = Path(__file__).resolve().parent.parent / "metrics"
+    root = Path(__file__).resolve().parents[2] / "metrics"
     short = {dotted: name for name, dotted in PATHS.items()}
     found = set()
     for p in root.rglob("*.py"):

@@ -302,7 +302,7 @@ def test_derived_reasons_match_derive_reason(conversations, rules):
 
 @pytest.mark.parametrize("by, slots", [("hour", 24), ("weekday", 7)])
 def test_escalation_by_time_slot_on_an_empty_timed_rollup_gives_every_slot_empty(by, slots):
-    """Found by tests/test_metric_contract.py: the empty rollup's stand-in column was float, so .dt failed."""
+    """Found by tests/metrics/test_metric_contract.py: the empty rollup's stand-in column was float, so .dt failed."""
     from metrics.outcomes.escalation import escalation_by
 
     m = messages_frame([dict(conversation_id="a", speaker="user", text="hi",

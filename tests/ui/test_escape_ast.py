@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Element -> positions of its Markdown text arguments (positional index, keyword name).
 TEXT_ARGS: dict[str, tuple[tuple[int, str], ...]] = {

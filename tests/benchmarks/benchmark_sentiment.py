@@ -1,6 +1,6 @@
 """Sentiment scoring benchmark on the 1M-message generator (data.generate, seed 7, 100k conversations).
 
-    python tests/benchmark_sentiment.py [--conversations 100000] [--repeat 5]
+    python tests/benchmarks/benchmark_sentiment.py [--conversations 100000] [--repeat 5]
 
 Each repetition times a bare VADER loop over the distinct texts, then each scorer set-up, in the
 same process; the table gives wall and CPU seconds (this process + workers) and the median ratio
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import pandas as pd  # noqa: E402
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # noqa: E402

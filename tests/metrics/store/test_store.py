@@ -197,7 +197,7 @@ def test_two_processes_writing_at_once_lose_nothing(db_path, tmp_path):
                         not_null={"seq", "note"})
     db.close()
     go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, str(ROOT / "tests" / "store_writer.py"), str(db_path), str(w), "500",
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "tests" / "metrics" / "store" / "store_writer.py"), str(db_path), str(w), "500",
                                str(go)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for w in (1, 2)]
     try:

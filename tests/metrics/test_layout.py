@@ -7,7 +7,7 @@ functions count too):
 * a family's compute never imports persistence (``metrics.store``, a family's ``store``/``cache``/``queue``) or
   a command line module;
 * every public module states its ``__all__``;
-* no module of metrics/ imports streamlit (tests/test_purity.py checks the import graph too);
+* no module of metrics/ imports streamlit (tests/metrics/test_purity.py checks the import graph too);
 * no module of metrics/ names a page file (``pages/...``): the KPI-to-page map is ``ui/kpi_pages.py``.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-METRICS = Path(__file__).resolve().parent.parent / "metrics"
+METRICS = Path(__file__).resolve().parents[2] / "metrics"
 FAMILIES = ("engagement", "outcomes", "intents", "sentiment", "funnel", "roi", "audit")
 PERSISTENCE = {"store", "cache", "queue"}  # a family's modules that read or write the store
 

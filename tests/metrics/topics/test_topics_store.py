@@ -13,7 +13,7 @@ from metrics.errors import ConfigError, StoreError
 from metrics.io.loaders import load_path
 from metrics.topics import TopicOptions, discover_topics, persist, with_names
 
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_transcripts.csv.gz"
+SAMPLE = Path(__file__).resolve().parents[3] / "data" / "sample_transcripts.csv.gz"
 TABLES = ("topic_runs", "topic_snapshots", "topic_names", "topic_merges", "topic_conversations")
 
 

@@ -712,7 +712,7 @@ def test_every_drill_down_chart_has_its_selection():
 
 
 def test_rating_correlations_without_any_scored_user_message_are_nan_not_an_error():
-    """Found by tests/test_metric_contract.py: a rated conversation with only bot messages indexed an empty
+    """Found by tests/metrics/test_metric_contract.py: a rated conversation with only bot messages indexed an empty
     array at -1. Documented: fewer than 3 pairs gives NaN."""
     from metrics.core.rollup import conversation_rollup
     from metrics.sentiment import add_sentiment

@@ -2,7 +2,7 @@
 
 A tile's label says which slice its number covers ("CSAT (mean rating) · last week" on the Overview,
 "· period" elsewhere); a truncated label hides exactly that part. ``ui/chatlens.css`` makes labels wrap.
-``TRUNCATED`` (also used by tests/test_e2e_real_exports.py) lists every label element whose text overflows.
+``TRUNCATED`` (also used by tests/e2e/test_e2e_real_exports.py) lists every label element whose text overflows.
 """
 
 from __future__ import annotations

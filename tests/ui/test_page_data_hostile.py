@@ -1,6 +1,6 @@
 """Every hostile file through the Data page (AppTest): never an exception, always a save or an error.
 
-The corpus is that of ``tests/test_hostile_corpus.py`` (``tests/fixtures/bad``, ``hostile``, ``hostile2`` and the
+The corpus is that of ``tests/metrics/io/test_hostile_corpus.py`` (``tests/fixtures/bad``, ``hostile``, ``hostile2`` and the
 big cases built at test time). For each file a fresh session opens the Data page, uploads the file with
 "Refuse the file", and then:
 

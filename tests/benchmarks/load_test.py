@@ -1,7 +1,7 @@
 """Multi-user load: `streamlit run` on loopback, N concurrent headless-chromium sessions for S seconds.
 
-    python tests/load_test.py                       # 10 sessions, 120 s (issue #10)
-    python tests/load_test.py --sessions 3 --seconds 30
+    python tests/benchmarks/load_test.py                       # 10 sessions, 120 s (issue #10)
+    python tests/benchmarks/load_test.py --sessions 3 --seconds 30
 
 Not collected by pytest (the file name does not start with ``test_``). It
 
@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402

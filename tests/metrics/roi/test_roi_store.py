@@ -19,7 +19,7 @@ T2 = datetime(2026, 1, 2, 9, 0, tzinfo=timezone.utc)
 
 
 def test_the_table_exists_once_the_store_is_open(memory_db):
-    table = memory_db[roi_store.TABLE]  # created by its migration step (tests/test_migrations.py)
+    table = memory_db[roi_store.TABLE]  # created by its migration step (tests/metrics/store/test_migrations.py)
     assert table.pks == ["name"]
     assert {c.name for c in table.columns} == {"name", "inputs", "source_dataset_id", "created_at", "updated_at"}
 

@@ -1,7 +1,7 @@
 """Chatlens benchmark: 1M messages, every figure as a ratio to a bare pandas baseline in the same run.
 
-    python tests/benchmark.py                      # 100k conversations (~1M messages)
-    python tests/benchmark.py --conversations 20000 --repeat 1
+    python tests/benchmarks/benchmark.py                      # 100k conversations (~1M messages)
+    python tests/benchmarks/benchmark.py --conversations 20000 --repeat 1
 
 Times are the best of ``--repeat`` runs, measured in this process, each step
 beside its baseline. Peak memory is measured per step in a forked child
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402

@@ -20,7 +20,7 @@ from metrics.audit import store as audit_store
 from metrics.audit import CRITERIA
 from test_audit_store import _dataset, _round
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 CONVERSATIONS = 1000
 
 _WRITER = """

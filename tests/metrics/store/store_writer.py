@@ -1,6 +1,6 @@
-"""Helper process for tests/test_store.py (not a test module): one writer hammering a shared store.
+"""Helper process for tests/metrics/store/test_store.py (not a test module): one writer hammering a shared store.
 
-Usage: python tests/store_writer.py DB_PATH WORKER WRITES GO_FILE
+Usage: python tests/metrics/store/store_writer.py DB_PATH WORKER WRITES GO_FILE
 
 Connects, signals ``GO_FILE.ready<WORKER>``, waits for ``GO_FILE`` to exist (so
 both writers start together), then does WRITES read-then-write transactions
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from metrics import store  # noqa: E402
 

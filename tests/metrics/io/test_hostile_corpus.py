@@ -266,7 +266,7 @@ def serve() -> None:
 
 class _Worker:
     def __init__(self, log: Path):
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests"),
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests"), str(Path(__file__).parent),
                                                            os.environ.get("PYTHONPATH", "")]))
         self.log = open(log, "ab")
         self.proc = subprocess.Popen([sys.executable, "-c", "import test_hostile_corpus as h; h.serve()"],

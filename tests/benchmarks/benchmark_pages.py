@@ -1,9 +1,9 @@
 """Chatlens page benchmark: upload, every page's first computation, page reruns and the ROI slider.
 
-    python tests/benchmark_pages.py                          # 100k conversations (~1M messages)
-    python tests/benchmark_pages.py --conversations 10000    # quicker, while developing
-    python tests/benchmark_pages.py --profile                # + pyinstrument hot spots (pip install pyinstrument)
-    python tests/benchmark_pages.py --free-text 0.45 --repeat 3  # user texts as varied as real exports; median of 3
+    python tests/benchmarks/benchmark_pages.py                          # 100k conversations (~1M messages)
+    python tests/benchmarks/benchmark_pages.py --conversations 10000    # quicker, while developing
+    python tests/benchmarks/benchmark_pages.py --profile                # + pyinstrument hot spots (pip install pyinstrument)
+    python tests/benchmarks/benchmark_pages.py --free-text 0.45 --repeat 3  # user texts as varied as real exports; median of 3
 
 Figures (one run, this machine, same process family):
 
@@ -49,12 +49,12 @@ import time
 import traceback
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import pandas as pd  # noqa: E402
 
-import benchmark as bench  # noqa: E402  (tests/benchmark.py: make_input)
+import benchmark as bench  # noqa: E402  (tests/benchmarks/benchmark.py: make_input)
 
 TARGETS = {"first_ratio": 3.0, "rerun_s": 0.3, "roi_slider_s": 0.1, "rss_over_frame": 4.0}
 

@@ -174,7 +174,7 @@ def test_same_seed_same_topics():
 # --------------------------------------------------------------------------- stability and matching
 @pytest.fixture(scope="module")
 def sample():
-    return load_path(str(Path(__file__).resolve().parent.parent / "data" / "sample_transcripts.csv.gz")).frame
+    return load_path(str(Path(__file__).resolve().parents[3] / "data" / "sample_transcripts.csv.gz")).frame
 
 
 @pytest.mark.parametrize("unit", ["messages", "first"])

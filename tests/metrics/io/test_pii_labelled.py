@@ -20,7 +20,7 @@ import pytest
 
 from metrics.io import pii
 
-FIXTURE = Path(__file__).parent / "fixtures" / "pii" / "labelled.jsonl"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "pii" / "labelled.jsonl"
 ROWS = [json.loads(line) for line in FIXTURE.read_text("utf-8").splitlines() if line.strip()]
 KINDS = ("email", "phone", "card", "iban")
 MIN_SCORE = 0.95

@@ -17,7 +17,7 @@ import pytest
 from metrics import store
 from metrics.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def ingest(tmp_path, name: str, content: bytes | str, *extra: str, dataset: str = "d", capsys=None) -> dict:

@@ -2,7 +2,7 @@
 password mode, the OIDC mode (``at.user`` stands in for ``st.user``), who is admin (never by a typed name
 alone), admin-only dataset deletion, writing into datasets and the reviewer identity on the Audit page.
 Names on the page are compared through ``ui.fmt.literal``, the project's Markdown escape.
-The wrong-password rate limit is in tests/test_auth_ratelimit.py."""
+The wrong-password rate limit is in tests/ui/test_auth_ratelimit.py."""
 
 from __future__ import annotations
 
