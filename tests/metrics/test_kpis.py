@@ -383,12 +383,12 @@ def test_every_registry_entry_is_complete():
             assert k.provenance == "mixed", k.name  # the ROI model always mixes data and assumed costs
 
 
-# --------------------------------------------------------------------------- goldens for the funnel, intent and
-# sentiment KPIs of the registry, on a fixture small enough to count by hand
+# --------------------------------------------------------------------------- goldens for every data KPI of the
+# registry (the ROI ones: test_cost_per_outcome_week_is_the_roi_model_scaled_to_a_month and tests/metrics/roi), on a fixture small enough to count by hand
 
 def _hand_fixture() -> pd.DataFrame:
-    """Four conversations in ISO week 2026-W32, with lead-funnel events, ratings, conversions, human intent labels
-    and sentiment scores set by hand (not VADER), so every expected value below is counted from this table."""
+    """Four conversations in ISO week 2026-W32, with explicit outcomes, lead-funnel events, ratings, conversions,
+    human intent labels and sentiment scores set by hand (not VADER), so every expected value below is counted from this table."""
     c = [  # conversation, speaker, text, event, intent, true_intent, compound
         ("c1", "user", "I need a quote", "inquiry", "quote", "quote", 0.0),
         ("c1", "bot", "Sure, how many seats?", None, None, None, -0.9),   # a bot message: never in user KPIs
@@ -402,20 +402,25 @@ def _hand_fixture() -> pd.DataFrame:
         ("c4", "user", "hi", "inquiry", "greet", "greet", 0.0),
         ("c4", "user", "x@y.org", None, "email", "email", -0.05),    # at the cut-off: negative
     ]
-    per_conversation = {"c1": (5, True, 100.0), "c2": (2, False, None), "c3": (None, None, None),
-                        "c4": (4, None, None)}
+    per_conversation = {"c1": (5, True, 100.0, "resolved"), "c2": (2, False, None, "escalated"),
+                        "c3": (None, None, None, "abandoned"), "c4": (4, None, None, "resolved")}
     rows = []
     for i, (cid, speaker, text, event, intent, true_intent, compound) in enumerate(c):
-        rating, converted, value = per_conversation[cid]
+        rating, converted, value, outcome = per_conversation[cid]
         rows.append({"conversation_id": cid, "speaker": speaker, "text": text, "event": event, "intent": intent,
                      "true_intent": true_intent, "timestamp": f"2026-08-0{3 + int(cid[1])}T10:{i:02d}:00Z",
-                     "rating": rating, "converted": converted, "conversion_value": value})
+                     "rating": rating, "converted": converted, "conversion_value": value, "outcome": outcome})
     m = messages_frame(rows)
     m["compound"] = pd.Series([row[6] for row in c], dtype="float64")
     return m
 
 
-@pytest.mark.parametrize("metric,expected", [
+_HAND_GOLDENS = [
+    # outcomes, from the explicit outcome column: c1 and c4 resolved, c2 escalated, c3 abandoned (all 4 decided)
+    ("resolution_rate", 2 / 4),
+    ("escalation_rate", 1 / 4),
+    ("abandonment_rate", 1 / 4),
+    ("containment_rate", 3 / 4),         # decided without an escalation signal: c1, c3, c4
     # funnel (strict order inquiry -> qualification -> e-mail): c1, c2 and c4 entered; c1 and c2 reached the
     # e-mail stage (c4 gave an e-mail without the qualification stage, so it stays at "inquiry")
     ("lead_conversion_rate", 2 / 3),
@@ -428,7 +433,16 @@ def _hand_fixture() -> pd.DataFrame:
     # 10 scored user messages; negative: -0.7 and -0.05 (the cut-off is <= -0.05); the bot's -0.9 is not counted
     ("negative_sentiment_rate", 2 / 10),
     ("total_conversations", 4.0),
-])
+]
+
+
+def test_every_data_kpi_has_a_hand_counted_golden():
+    from metrics.kpis import CATALOGUE
+
+    assert {name for name, _ in _HAND_GOLDENS} == {k.name for k in CATALOGUE.values() if k.aggregate != "roi"}
+
+
+@pytest.mark.parametrize("metric,expected", _HAND_GOLDENS)
 def test_registry_goldens_counted_by_hand(metric, expected):
     m = _hand_fixture()
     series = kpis.kpi_series(m, conversation_rollup(m), metric=metric)
