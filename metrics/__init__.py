@@ -4,9 +4,11 @@
     the transcript schema, file readers, validation, loaders, PII redaction, intent labels, CSV export and the
     platform adapters (``io/adapters``).
 ``core/``
-    shared kernels: the conversation rollup, row selection, the memo of intermediate tables, statistics.
+    shared kernels: the conversation rollup, the one message order (``order``), the one period helper
+    (``periods``: day / ISO week / month), row selection, the memo of intermediate tables, statistics.
 ``store/``
-    the SQLite store (datasets, Parquet parts, migrations) and its full-text search index.
+    the SQLite store (datasets, Parquet parts), its one schema-migration mechanism (``migrations``: every table
+    of every family, one ordered plan) and its full-text search index.
 ``engagement/``, ``outcomes/``, ``intents/``, ``sentiment/``, ``funnel/``, ``roi/``, ``audit/``, ``topics/``
     one package per metric family: the package itself is the family's compute API (``from metrics import
     intents; intents.confusion_matrix(...)``), beside its ``charts`` (Altair builders), ``store``
@@ -21,8 +23,9 @@
 ``cli``, ``cli_ingest``, ``cli_report``, ``summary``, ``overview``, ``errors``
     the command line, the summary report, the executive overview's numbers and the typed errors.
 
-The package never imports streamlit, and a family's compute never imports persistence or a command line
-(``tests/metrics/test_layout.py`` and ``tests/metrics/test_purity.py`` enforce it).
+The package never imports streamlit, a family's compute never imports persistence or a command line, and no
+module names a page file (the pages are the UI's: ``ui/kpi_pages.py``); ``tests/metrics/test_layout.py`` and
+``tests/metrics/test_purity.py`` enforce it. Masking contact details is ``io.pii`` everywhere.
 """
 
 __all__ = ["__version__"]
