@@ -233,6 +233,30 @@ class KpiData:
     def __init__(self, messages: pd.DataFrame, rollup: pd.DataFrame, options: KpiOptions | None = None):
         self.messages, self.rollup, self.options = messages, rollup, _options(options)
         self._cache: dict[str, object] = {}
+        self._errors: dict[str, str] | None = None  # set by from_facts: no messages, every unit precomputed
+
+    @classmethod
+    def from_facts(cls, rollup: pd.DataFrame, units: Mapping[str, pd.DataFrame], errors: Mapping[str, str],
+                   roi_facts, options: KpiOptions | None = None) -> "KpiData":
+        """A ``KpiData`` without messages: each unit KPI's units (``units[name]``, the frame its units
+        function gives, in any row order) or the reason it is unavailable (``errors[name]``), and the
+        ROI model's per-conversation facts (``metrics.roi._BasisFacts``, rows in ``rollup`` order).
+        The facts pipeline (:mod:`metrics.improve.facts`) builds it from the combined shard facts."""
+        data = cls(None, rollup, options)
+        data._errors = dict(errors)
+        for name, frame in units.items():
+            data._cache[f"units_{name}"] = frame
+        data._cache["roi_facts"] = roi_facts
+        return data
+
+    def metric_units(self, metric: str) -> pd.DataFrame:
+        """The units of a (non-ROI) KPI on this slice, computed once."""
+        if self._errors is not None:
+            if metric in self._errors:
+                raise InsufficientDataError(self._errors[metric])
+            if f"units_{metric}" not in self._cache:
+                raise ValueError(f"no precomputed units for {metric!r}")
+        return self.get(f"units_{metric}", lambda: _UNITS[metric][0](self))
 
     def series(self, metric: str, *, freq: str = "W", periods: set | None = None) -> pd.DataFrame:
         """:func:`kpi_series` of ``metric`` on this slice; ``periods`` (period starts, UTC): the ROI
@@ -659,7 +683,7 @@ def _series(data: KpiData, metric: str, freq: str, wanted: set | None = None) ->
     if how == "roi":
         values = _roi_series(data, metric, freq, periods, period_of, wanted)
     else:
-        units = data.get(f"units_{metric}", lambda: fn(data))
+        units = data.metric_units(metric)
         # every freq's period_of has the same index (the timed conversations, rollup order): locate once
         positions = data.get(f"positions_{metric}", lambda: _positions(period_of.index, units["conversation_id"]))
         values = _aggregate(units, positions, period_of, periods, how)
@@ -713,7 +737,7 @@ def _value(data: KpiData, metric: str) -> KpiValue:
 
         res = compute_roi(inputs_from_basis(_basis_of(_roi_facts(data)), base=data.options.roi_base or RoiInputs()))
         return KpiValue(metric, float(getattr(res, _ROI_FIELDS[metric])), _NAN, int(len(data.rollup)))
-    units = fn(data)
+    units = data.metric_units(metric)
     n = int(len(units))
     total = float(units["value"].sum()) if n else 0.0
     if how == "mean":
@@ -968,8 +992,15 @@ def kpi_table(messages: pd.DataFrame, rollup: pd.DataFrame, *, metrics: Sequence
     names = list(KPI_NAMES) if metrics is None else [get_kpi(m).name for m in metrics]
     if isinstance(spark_periods, bool) or not isinstance(spark_periods, int) or spark_periods < 0:
         raise ConfigError(f"spark_periods must be a whole number >= 0, got {spark_periods!r}")
+    return _kpi_table(KpiData(messages, rollup, options), names, bands=bands, spark_periods=spark_periods,
+                      alpha=alpha)
+
+
+def _kpi_table(data: KpiData, names: Sequence[str], *, bands: Mapping[str, tuple[float, float]] | None,
+               spark_periods: int, alpha: float) -> pd.DataFrame:
+    """:func:`kpi_table` of the KPIs ``names`` (catalogue names) on ``data`` (from messages or from facts)."""
+    rollup = data.rollup
     bands = dict(bands or {})
-    data = KpiData(messages, rollup, options)
     timed = bool(len(rollup)) and bool(rollup["started_at"].notna().any())
     wanted = {}
     if timed:  # ROI metrics are computed only for the periods shown (each is a run of the ROI model)

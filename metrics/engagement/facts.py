@@ -8,8 +8,8 @@ Tables (:mod:`metrics.core.facts` explains how they combine across shards):
     One row per distinct non-empty ``user_id`` with its ``messages`` (sum).
 ``conversations``
     :func:`metrics.core.rollup.conversation_rollup` of the shard, one row per conversation, sorted
-    by ``conversation_id``. Its ``repeat_user`` column spans conversations, so it is *not* a fact:
-    :func:`rollup` recomputes it over every shard's rows.
+    by ``conversation_id``, without ``repeat_user``: that column spans conversations, so it is not
+    a shard fact; :func:`rollup` computes it over every shard's rows.
 
 Sections: ``dataset``, ``volume``, ``engagement`` (the keys of ``metrics.summary.dataset_section``
 and ``metrics.outcomes.cli.summary_section``).
@@ -17,10 +17,14 @@ and ``metrics.outcomes.cli.summary_section``).
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 import pandas as pd
 
 from metrics.core.facts import Context, Table
-from metrics.core.rollup import _repeat_user, conversation_rollup
+from metrics.core.rollup import ROLLUP_COLUMNS, _repeat_user, conversation_rollup
 
 __all__ = ["TABLES", "shard_facts", "sections", "rollup"]
 
@@ -31,10 +35,12 @@ TABLES = {
 }
 
 
-def _num(value):
-    from metrics.outcomes.cli import _num as num
-
-    return num(value)
+def _num(value) -> float | None:
+    """A JSON number: None for missing, NaN and infinite values."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) or math.isinf(value) else value
 
 
 def shard_facts(shard: pd.DataFrame, ctx: Context) -> dict[str, pd.DataFrame]:
@@ -62,18 +68,19 @@ def shard_facts(shard: pd.DataFrame, ctx: Context) -> dict[str, pd.DataFrame]:
         users = users.sort_values("user_id", kind="stable").reset_index(drop=True)
     else:
         users = pd.DataFrame({"user_id": pd.Series([], dtype="str"), "messages": pd.Series([], dtype="int64")})
-    return {"dataset": dataset, "users": users, "conversations": conversation_rollup(shard)}
+    conversations = conversation_rollup(shard).drop(columns=["repeat_user"])
+    return {"dataset": dataset, "users": users, "conversations": conversations}
 
 
 def rollup(facts: dict) -> pd.DataFrame:
     """The whole dataset's conversation rollup from the combined facts (``repeat_user`` recomputed
     across every conversation), equal to ``conversation_rollup`` of all the messages."""
     conv = facts["engagement"]["conversations"]
-    if len(conv) == 0:
-        return conv
-    conv = conv.copy()
-    conv["repeat_user"] = _repeat_user(conv).astype(bool)
-    return conv
+    repeat = _repeat_user(conv).astype(bool) if len(conv) else np.zeros(0, dtype=bool)
+    at = list(ROLLUP_COLUMNS).index("repeat_user")
+    out = conv.copy()
+    out.insert(at, "repeat_user", repeat)
+    return out
 
 
 def sections(facts: dict, ctx: Context, meta: dict) -> dict:

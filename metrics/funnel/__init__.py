@@ -757,13 +757,24 @@ def validate_funnel(stages, messages: pd.DataFrame) -> list[str]:
     stages = _check_stages(stages)
     if len(messages) == 0:
         return ["there are no messages to check the funnel against"]
-    warnings: list[str] = []
-    cols = set(messages.columns)
 
     def known(col: str) -> list[str]:
         vals = messages[col].dropna().astype("str").str.strip()
         return sorted(set(vals[vals != ""]))[:10]
 
+    warnings = _rule_warnings(stages, set(messages.columns), known=known,
+                              norm_values=lambda col: _norm_values(messages[col]),
+                              column=lambda col: messages[col])
+    reach = _reach(messages, stages, strict=True)
+    return _reach_warnings(stages, warnings, reach.reached.sum(axis=0), has_timestamps(messages))
+
+
+def _rule_warnings(stages: list[Stage], cols: set, *, known, norm_values, column) -> list[str]:
+    """The warnings of :func:`validate_funnel` about each stage's rule against the data, which is
+    read through ``known(col)`` (up to 10 sorted distinct stripped non-empty values),
+    ``norm_values(col)`` (the distinct stripped, case-folded values) and ``column(name)`` (a
+    field rule's column)."""
+    warnings: list[str] = []
     for s in stages:
         r = s.rule
         label = f"stage {s.name!r}"
@@ -771,7 +782,7 @@ def validate_funnel(stages, messages: pd.DataFrame) -> list[str]:
             if "event" not in cols:
                 warnings.append(f"{label}: the data has no 'event' column, so {r} matches nothing; "
                                 "map your event column to 'event' when loading the file, or define the stage by intent or text")
-            elif r.name.strip().casefold() not in _norm_values(messages["event"]):
+            elif r.name.strip().casefold() not in norm_values("event"):
                 ks = known("event")
                 warnings.append(f"{label}: event {r.name!r} never occurs in the data; known events: "
                                 + (", ".join(ks) if ks else "none"))
@@ -783,7 +794,7 @@ def validate_funnel(stages, messages: pd.DataFrame) -> list[str]:
             else:
                 seen = set()
                 for c in present:
-                    seen |= _norm_values(messages[c])
+                    seen |= norm_values(c)
                 if r.name.strip().casefold() not in seen:
                     ks = sorted({v for c in present for v in known(c)})[:10]
                     warnings.append(f"{label}: intent {r.name!r} never occurs in the data; known "
@@ -792,7 +803,7 @@ def validate_funnel(stages, messages: pd.DataFrame) -> list[str]:
             if r.name not in cols:
                 warnings.append(f"{label}: the data has no {r.name!r} column, so {r} matches nothing")
             else:
-                col = messages[r.name]
+                col = column(r.name)
                 is_bool = pd.api.types.is_bool_dtype(col.dtype)
                 if is_bool and r.value.strip().casefold() not in _TRUE | _FALSE:
                     warnings.append(f"{label}: {r.value!r} is not a true/false value for the boolean "
@@ -806,13 +817,18 @@ def validate_funnel(stages, messages: pd.DataFrame) -> list[str]:
             if regex_search([""], r.pattern)[0]:
                 warnings.append(f"{label}: regex {r.pattern!r} matches the empty string, so every "
                                 f"{r.kind} message matches it")
-    reach = _reach(messages, stages, strict=True)
-    counts = reach.reached.sum(axis=0)
+    return warnings
+
+
+def _reach_warnings(stages: list[Stage], warnings: list[str], counts: np.ndarray, timestamped: bool) -> list[str]:
+    """``warnings`` and those of :func:`validate_funnel` about the reach: the first stage no
+    conversation reaches (``counts``: conversations per stage, strict order) and no timestamps."""
+    warnings = list(warnings)
     for s, k in zip(stages, range(len(stages))):
         if counts[k] == 0 and not any(w.startswith(f"stage {s.name!r}:") for w in warnings):
             warnings.append(f"stage {s.name!r}: no conversation reaches it (strict order)")
             break
-    if not has_timestamps(messages):
+    if not timestamped:
         warnings.append("the data has no timestamps: strict order uses the source row order "
                         "and the stage timings are empty")
     return warnings
@@ -866,12 +882,24 @@ def _reached_frame(reach: _Reach) -> pd.DataFrame:
 def _stage_rows(reach: _Reach, rows: np.ndarray | None = None) -> pd.DataFrame:
     """The per-stage table for the conversations selected by the boolean ``rows``."""
     reached = reach.reached if rows is None else reach.reached[rows]
-    total = len(reached)
-    counts = reached.sum(axis=0).astype(np.int64)
-    n = len(reach.stages)
+    records = _stage_records(reach.stages, len(reached), reached.sum(axis=0).astype(np.int64))
+    for k, record in enumerate(records):
+        record["median_seconds_from_previous"] = _median_gap(reach, k, rows)
+    out = pd.DataFrame.from_records(records, columns=[
+        "stage_index", "stage", "rule", "conversations", "rate_of_entry", "step_rate", "dropped",
+        "median_seconds_from_previous"])
+    return out.astype({"stage_index": "int64", "stage": "str", "rule": "str", "conversations": "int64",
+                       "rate_of_entry": "float64", "step_rate": "float64", "dropped": "int64",
+                       "median_seconds_from_previous": "float64"})
+
+
+def _stage_records(stages: list[Stage], total: int, counts: np.ndarray) -> list[dict]:
+    """Per stage (``counts``: conversations reaching it, of ``total``): ``stage_index``, ``stage``,
+    ``rule``, ``conversations``, ``rate_of_entry``, ``step_rate`` and ``dropped``."""
+    n = len(stages)
     entry = counts[0] if n else 0
     records = []
-    for k, stage in enumerate(reach.stages):
+    for k, stage in enumerate(stages):
         prev = total if k == 0 else counts[k - 1]
         nxt = counts[k + 1] if k + 1 < n else counts[k]
         records.append({
@@ -882,14 +910,8 @@ def _stage_rows(reach: _Reach, rows: np.ndarray | None = None) -> pd.DataFrame:
             "rate_of_entry": _ratio(counts[k], entry),
             "step_rate": _ratio(counts[k], prev),
             "dropped": int(counts[k] - nxt),
-            "median_seconds_from_previous": _median_gap(reach, k, rows),
         })
-    out = pd.DataFrame.from_records(records, columns=[
-        "stage_index", "stage", "rule", "conversations", "rate_of_entry", "step_rate", "dropped",
-        "median_seconds_from_previous"])
-    return out.astype({"stage_index": "int64", "stage": "str", "rule": "str", "conversations": "int64",
-                       "rate_of_entry": "float64", "step_rate": "float64", "dropped": "int64",
-                       "median_seconds_from_previous": "float64"})
+    return records
 
 
 def _ratio(num, den) -> float:

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
 import pandas as pd
 
 from metrics import funnel
 from metrics.errors import ConfigError, InsufficientDataError
+
+from metrics.funnel.facts import _num, _summary_object  # noqa: F401 (shared with the facts)
 
 __all__ = ["add_parser", "run", "parse_stage_args", "funnel_summary", "summary_section", "section_provider"]
 
@@ -58,13 +59,6 @@ def parse_stage_args(values) -> list[funnel.Stage]:
     return stages
 
 
-def _num(value):
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) else value
-
-
 def funnel_summary(messages: pd.DataFrame, stages, *, strict: bool = True) -> dict:
     """The JSON-ready object described in the module docstring.
 
@@ -84,16 +78,9 @@ def funnel_summary(messages: pd.DataFrame, stages, *, strict: bool = True) -> di
         value = _num(summary.total_value)
     except InsufficientDataError:
         pass
-    return {
-        "strict": bool(strict),
-        "conversations": int(messages["conversation_id"].nunique()) if len(messages) else 0,
-        "stages": [{"name": str(r.stage), "conversations": int(r.conversations),
-                    "rate_of_entry": _num(r.rate_of_entry), "step_rate": _num(r.step_rate),
-                    "dropped": int(r.dropped)} for r in table.itertuples(index=False)],
-        "converted": converted,
-        "conversion_value": value,
-        "warnings": funnel.validate_funnel(stages, messages),
-    }
+    return _summary_object(strict, int(messages["conversation_id"].nunique()) if len(messages) else 0,
+                           table.itertuples(index=False), converted, value,
+                           funnel.validate_funnel(stages, messages))
 
 
 def summary_section(messages: pd.DataFrame) -> dict | None:

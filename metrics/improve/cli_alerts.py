@@ -34,13 +34,14 @@ KPIs without one), because the CLI has no goals editor. A KPI the data cannot gi
 from __future__ import annotations
 
 import json
-import math
 import sys
 
 import pandas as pd
 
 from metrics.improve import alerts
 from metrics.kpis import kpi_table
+
+from metrics.improve.facts import _bands, _kpis_rows  # shared with the facts
 
 __all__ = ["add_parser", "run", "section_provider", "kpis_section", "DELIVERY_FAILED"]
 
@@ -171,13 +172,6 @@ def _deliver(targets, report: dict, results, args, *, dataset: str) -> bool:
     return ok
 
 
-def _num(value):
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
-
-
 def kpis_section(messages: pd.DataFrame, rollup: pd.DataFrame) -> list[dict]:
     """``[{name, value, wow_delta, mom_delta, status}]`` for every catalogue KPI (module docstring).
 
@@ -189,13 +183,7 @@ def kpis_section(messages: pd.DataFrame, rollup: pd.DataFrame) -> list[dict]:
     >>> [k for k in kpis_section(m, conversation_rollup(m)) if k["name"] == "escalation_rate"]
     [{'name': 'escalation_rate', 'value': 0.5, 'wow_delta': None, 'mom_delta': None, 'status': 'none'}]
     """
-    from metrics.improve.goals import SUGGESTIONS
-
-    bands = {s.metric: (s.red, s.green) for s in SUGGESTIONS}
-    table = kpi_table(messages, rollup, bands=bands, spark_periods=0)
-    return [{"name": r.name, "value": _num(r.value) if r.available else None, "wow_delta": _num(r.wow_delta),
-             "mom_delta": _num(r.mom_delta), "status": r.status}
-            for r in table.itertuples(index=False)]
+    return _kpis_rows(kpi_table(messages, rollup, bands=_bands(), spark_periods=0))
 
 
 def section_provider(messages: pd.DataFrame, rollup: pd.DataFrame) -> dict | None:

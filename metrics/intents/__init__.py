@@ -461,24 +461,28 @@ def intent_report(messages: pd.DataFrame, *, fallback_intent: str = DEFAULT_FALL
     """
     fallback = _check_fallback(fallback_intent)
     coded = _coded(messages, fallback)
-    n = len(coded.true)
+    matrix = _matrix(coded.true, coded.pred, len(coded.labels))
+    return _report_from_matrix(matrix, fallback, confidence_level)
+
+
+def _report_from_matrix(matrix: np.ndarray, fallback: str, confidence_level: float = 0.95) -> IntentReport:
+    """:class:`IntentReport` from the confusion counts over the sorted labels (:func:`_matrix`)."""
+    n = int(matrix.sum())
     if n == 0:
         nan = math.nan
         return IntentReport(0, 0, nan, nan, nan, nan, nan, nan, 0, fallback, False)
-    hit = coded.true == coded.pred
-    correct = int(hit.sum())
+    correct = int(np.trace(matrix))
     low, high = wilson_interval(correct, n, confidence=confidence_level)
-    matrix = _matrix(coded.true, coded.pred, len(coded.labels))
     return IntentReport(
         labelled_count=n,
         correct_count=correct,
-        accuracy=float(np.average(hit)),  # sklearn's accuracy_score
+        accuracy=float(np.float64(correct) / n),  # sklearn's accuracy_score (the mean of the hits)
         accuracy_low=low,
         accuracy_high=high,
         macro_f1=_macro_f1(matrix),
         weighted_f1=_weighted_f1(matrix),
         mcc=_mcc_counts(matrix),
-        label_count=len(coded.labels),
+        label_count=len(matrix),
         fallback_intent=fallback,
         reliable=n >= MIN_LABELLED_MESSAGES,
     )
@@ -512,14 +516,17 @@ def per_intent_table(messages: pd.DataFrame, *, fallback_intent: str = DEFAULT_F
     """
     fallback = _check_fallback(fallback_intent)
     coded = _coded(messages, fallback)
-    if len(coded.true) == 0:
+    return _per_intent_from_matrix(coded.labels, _matrix(coded.true, coded.pred, len(coded.labels)))
+
+
+def _per_intent_from_matrix(labels: tuple[str, ...], matrix: np.ndarray) -> pd.DataFrame:
+    """:func:`per_intent_table` from the confusion counts over the sorted ``labels``."""
+    if int(matrix.sum()) == 0:
         return pd.DataFrame({
             "intent": pd.Series([], dtype="str"), "precision": pd.Series([], dtype=float),
             "recall": pd.Series([], dtype=float), "f1": pd.Series([], dtype=float),
             "support": pd.Series([], dtype="int64"), "predicted_count": pd.Series([], dtype="int64"),
             "correct_count": pd.Series([], dtype="int64"), "confused_with": pd.Series([], dtype="str")})
-    labels = coded.labels
-    matrix = _matrix(coded.true, coded.pred, len(labels))
     precision, recall, f1, support, predicted, correct = _prf(matrix)
     rows = []
     for i, label in enumerate(labels):
@@ -600,18 +607,25 @@ def confusion(messages: pd.DataFrame, *, fallback_intent: str = DEFAULT_FALLBACK
     if top_n is not None:
         top_n = _check_positive_int(top_n, name="top_n")
     coded = _coded(messages, fallback)
-    size = len(coded.labels)
-    support = np.bincount(coded.true, minlength=size)
-    predicted = np.bincount(coded.pred, minlength=size)
-    # coded.labels is sorted, so position i is the name order of the tie-break.
-    order = sorted(range(size), key=lambda i: (-int(support[i]), -int(predicted[i]), coded.labels[i]))
-    ordered = [coded.labels[i] for i in order]
+    return _confusion_from_matrix(coded.labels, _matrix(coded.true, coded.pred, len(coded.labels)),
+                                  top_n=top_n, other_label=other_label)
+
+
+def _confusion_from_matrix(sorted_labels: tuple[str, ...], counts_by_code: np.ndarray, *,
+                           top_n: int | None, other_label: str) -> Confusion:
+    """:func:`confusion` from the confusion counts over the sorted labels (:func:`_matrix`)."""
+    size = len(sorted_labels)
+    support = counts_by_code.sum(axis=1)
+    predicted = counts_by_code.sum(axis=0)
+    # sorted_labels is sorted, so position i is the name order of the tie-break.
+    order = sorted(range(size), key=lambda i: (-int(support[i]), -int(predicted[i]), sorted_labels[i]))
+    ordered = [sorted_labels[i] for i in order]
     folded: list[str] = []
     position = np.empty(size, dtype=np.int64)  # code -> row/column of the matrix
     position[order] = np.arange(size)
     if top_n is not None and len(ordered) > top_n:
         keep, folded = ordered[:top_n], sorted(ordered[top_n:])
-        if other_label in coded.labels:
+        if other_label in sorted_labels:
             raise ConfigError(f"other_label {other_label!r} is also an intent name; choose another label")
         position = np.minimum(position, top_n)  # every folded intent goes to the last row/column
         ordered = keep + [other_label]
@@ -620,7 +634,8 @@ def confusion(messages: pd.DataFrame, *, fallback_intent: str = DEFAULT_FALLBACK
         empty = pd.DataFrame(np.zeros((0, 0), dtype="int64"))
         empty.index.name, empty.columns.name = "true_intent", "intent"
         return Confusion((), empty, empty.astype(float), (), other_label)
-    matrix = _matrix(position[coded.true], position[coded.pred], len(labels))
+    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    np.add.at(matrix, (position[:, None], position[None, :]), counts_by_code)
     counts = pd.DataFrame(matrix, index=pd.Index(labels, name="true_intent"),
                           columns=pd.Index(labels, name="intent"))
     totals = matrix.sum(axis=1, keepdims=True)
@@ -681,7 +696,13 @@ def top_confused_pairs(messages: pd.DataFrame, *, fallback_intent: str = DEFAULT
     fallback = _check_fallback(fallback_intent)
     limit = _check_positive_int(limit, name="limit")
     coded = _coded(messages, fallback)
-    matrix = _matrix(coded.true, coded.pred, len(coded.labels))
+    return _top_pairs_from_matrix(coded.labels, _matrix(coded.true, coded.pred, len(coded.labels)), limit)
+
+
+def _top_pairs_from_matrix(labels: tuple[str, ...], counts: np.ndarray, limit: int) -> pd.DataFrame:
+    """:func:`top_confused_pairs` from the confusion counts over the sorted ``labels``."""
+    support = counts.sum(axis=1)
+    matrix = counts.copy()
     np.fill_diagonal(matrix, 0)  # only wrong pairs
     true_idx, pred_idx = np.nonzero(matrix)
     if len(true_idx) == 0:
@@ -692,8 +713,7 @@ def top_confused_pairs(messages: pd.DataFrame, *, fallback_intent: str = DEFAULT
     # count descending, then true_intent, then intent (codes follow the sorted label names).
     pick = np.lexsort((pred_idx, true_idx, -count))[:limit]
     true_idx, pred_idx, count = true_idx[pick], pred_idx[pick], count[pick]
-    support = np.bincount(coded.true, minlength=len(coded.labels))
-    names = np.array(coded.labels, dtype=object)
+    names = np.array(labels, dtype=object)
     return pd.DataFrame({
         "rank": np.arange(1, len(pick) + 1, dtype="int64"),
         "true_intent": pd.Series(names[true_idx], dtype="str"),
@@ -848,14 +868,24 @@ def reliability_curve(messages: pd.DataFrame, *, bins: int = 10,
     conf = conf[ok]
     correct = (y_true == y_pred)[ok].astype(float)
     idx = _bin_index(conf, bins)
+    counts = np.array([int((idx == b).sum()) for b in range(bins)], dtype=np.int64)
+    sums = np.array([conf[idx == b].sum() for b in range(bins)], dtype=np.float64)
+    hits = np.array([correct[idx == b].sum() for b in range(bins)], dtype=np.float64)
+    return _reliability_from_bins(counts, sums, hits)
+
+
+def _reliability_from_bins(counts: np.ndarray, confidence_sums: np.ndarray, correct: np.ndarray) -> Reliability:
+    """:class:`Reliability` from per-bin message counts, sums of confidence and correct counts
+    (``len(counts)`` equal-width bins, :func:`_bin_index`)."""
+    bins = len(counts)
     edges = _bin_edges(bins)
-    total = int(ok.sum())
+    total = int(np.sum(counts))
     rows, ece = [], 0.0
     for b in range(bins):
-        in_bin = idx == b
-        n = int(in_bin.sum())
+        n = int(counts[b])
         if n:
-            mean_conf, acc = float(conf[in_bin].mean()), float(correct[in_bin].mean())
+            # a bin's mean is its sum over its count (what ndarray.mean computes)
+            mean_conf, acc = float(confidence_sums[b] / n), float(np.float64(correct[b]) / n)
             ece += n / total * abs(acc - mean_conf)
         else:
             mean_conf = acc = math.nan
@@ -965,29 +995,63 @@ def threshold_table(messages: pd.DataFrame, *, thresholds=None,
         coded = _coded(messages, fallback, extra=(fallback,))
     else:
         coded = _Coded((fallback,), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
-    fb = coded.index(fallback)
     size = len(coded.labels)
-    in_scope = coded.true != fb
     low = _conversation_min_confidence(messages)
+    # Counts per (true, predicted, threshold step) of the labelled messages and per (answered, step)
+    # of every user message; every column below is computed from these counts.
+    steps = len(grid)
+    cells = np.bincount((coded.true * size + coded.pred) * (steps + 1) + _threshold_step(coded.conf, grid),
+                        minlength=size * size * (steps + 1)).reshape(size, size, steps + 1)
+    user_steps = np.bincount(_threshold_step(all_conf, grid)[answered], minlength=steps + 1)
+    table = _thresholds_from_counts(grid, coded.labels, fallback, cells, user_steps, len(answered))
+    table["escalation_rate"] = [float((low < t).sum() / len(low)) if len(low) else math.nan for t in grid]
+    return table
+
+
+def _threshold_step(conf: np.ndarray, grid: list[float]) -> np.ndarray:
+    """Per confidence: how many thresholds of the ascending ``grid`` are at or below it, so it is
+    below ``grid[j]`` exactly when its step is <= j. A missing confidence is never below any
+    threshold: step ``len(grid)``."""
+    conf = np.asarray(conf, dtype=float)
+    step = np.searchsorted(np.asarray(grid, dtype=float), conf, side="right").astype(np.int64)
+    step[np.isnan(conf)] = len(grid)
+    return step
+
+
+def _thresholds_from_counts(grid: list[float], labels: tuple[str, ...], fallback: str, cells: np.ndarray,
+                            answered_steps: np.ndarray, user_count: int) -> pd.DataFrame:
+    """The label and coverage columns of :func:`threshold_table` from counts.
+
+    ``labels``: sorted, with ``fallback`` among them; ``cells[t, p, s]``: labelled messages of true
+    label ``t``, predicted ``p`` and threshold step ``s`` (:func:`_threshold_step`);
+    ``answered_steps[s]``: user messages predicted something other than the fallback, by step;
+    ``user_count``: every user message.
+    """
+    fb = labels.index(fallback)
+    size = len(labels)
+    n = int(cells.sum())
+    support = cells.sum(axis=(1, 2))
+    in_scope = np.arange(size) != fb
+    n_in, n_oos = int(support[in_scope].sum()), int(support[fb])
     rows = []
-    for t in grid:
-        eff_answered = answered & ~(all_conf < t)
-        coverage = float(eff_answered.mean()) if len(eff_answered) else math.nan
-        escal = float((low < t).sum() / len(low)) if len(low) else math.nan
-        if len(coded.true):
-            eff = np.where(coded.conf < t, fb, coded.pred)
-            hit = eff == coded.true
-            matrix = _matrix(coded.true, eff, size)
-            acc = float(hit.mean())
+    for j, t in enumerate(grid):
+        kept = answered_steps[j + 1:].sum()  # answered and not below t
+        coverage = float(np.float64(kept) / user_count) if user_count else math.nan
+        if n:
+            # below t (step <= j): the prediction becomes the fallback
+            matrix = cells[:, :, j + 1:].sum(axis=2)
+            matrix[:, fb] += cells[:, :, :j + 1].sum(axis=(1, 2))
+            hits = np.diagonal(matrix)
+            acc = float(np.float64(hits.sum()) / n)
             wf1 = _weighted_f1(matrix)
-            ins = float(hit[in_scope].mean()) if in_scope.any() else math.nan
-            oos = float((eff[~in_scope] == fb).mean()) if (~in_scope).any() else math.nan
+            ins = float(np.float64(hits[in_scope].sum()) / n_in) if n_in else math.nan
+            oos = float(np.float64(matrix[fb, fb]) / n_oos) if n_oos else math.nan
             mcc = _mcc_counts(matrix)
         else:
             acc = wf1 = ins = oos = mcc = math.nan
-        rows.append((t, coverage, acc, wf1, ins, oos, mcc, escal))
+        rows.append((t, coverage, acc, wf1, ins, oos, mcc))
     return pd.DataFrame(rows, columns=["threshold", "coverage", "accuracy", "weighted_f1", "in_scope_accuracy",
-                                       "out_of_scope_recall", "mcc", "escalation_rate"])
+                                       "out_of_scope_recall", "mcc"])
 
 
 # --------------------------------------------------------------------------- drift

@@ -21,10 +21,9 @@ import pandas as pd
 from metrics import intents
 from metrics.errors import ConfigError, InsufficientDataError
 
-__all__ = ["add_parser", "run", "intents_summary", "summary_section", "section_provider", "parse_thresholds"]
+from metrics.intents.facts import _summary_object  # shared with the facts
 
-_THRESHOLD_KEYS = ("threshold", "coverage", "accuracy", "weighted_f1", "in_scope_accuracy",
-                   "out_of_scope_recall", "mcc")
+__all__ = ["add_parser", "run", "intents_summary", "summary_section", "section_provider", "parse_thresholds"]
 
 
 def parse_thresholds(text: str | None) -> list[float] | None:
@@ -54,13 +53,6 @@ def parse_thresholds(text: str | None) -> list[float] | None:
     return out or None
 
 
-def _num(value):
-    if value is None:
-        return None
-    value = float(value)
-    return None if value != value else value  # NaN -> None
-
-
 def intents_summary(messages: pd.DataFrame, *, fallback_intent: str = intents.DEFAULT_FALLBACK_INTENT,
                     thresholds=None, top_pairs: int = 10) -> dict:
     """The JSON-ready ``intents`` object described in the module docstring.
@@ -84,27 +76,7 @@ def intents_summary(messages: pd.DataFrame, *, fallback_intent: str = intents.DE
     pairs = intents.top_confused_pairs(messages, fallback_intent=fallback_intent, limit=top_pairs)
     rel = intents.reliability_curve(messages, fallback_intent=fallback_intent)
     thr = intents.threshold_table(messages, thresholds=thresholds, fallback_intent=fallback_intent)
-    return {
-        "fallback_intent": fallback_intent,
-        "labelled_messages": int(report.labelled_count),
-        "accuracy": _num(report.accuracy),
-        "accuracy_interval": [_num(report.accuracy_low), _num(report.accuracy_high)],
-        "macro_f1": _num(report.macro_f1),
-        "weighted_f1": _num(report.weighted_f1),
-        "mcc": _num(report.mcc),
-        "per_intent": {
-            str(r.intent): {"precision": _num(r.precision), "recall": _num(r.recall), "f1": _num(r.f1),
-                            "support": int(r.support)}
-            for r in table.sort_values("intent").itertuples(index=False)
-        },
-        "confusion": {"labels": list(conf.labels), "matrix": conf.counts.to_numpy().astype(int).tolist()},
-        "top_confused_pairs": [
-            {"true_intent": str(r.true_intent), "intent": str(r.intent), "count": int(r.count)}
-            for r in pairs.itertuples(index=False)
-        ],
-        "expected_calibration_error": _num(rel.expected_calibration_error),
-        "thresholds": [{k: _num(row[k]) for k in _THRESHOLD_KEYS} for _, row in thr.iterrows()],
-    }
+    return _summary_object(fallback_intent, report, table, conf, pairs, rel, thr)
 
 
 def summary_section(messages: pd.DataFrame, *, fallback_intent: str = intents.DEFAULT_FALLBACK_INTENT) -> dict | None:

@@ -645,7 +645,12 @@ def outcome_rates(messages: pd.DataFrame, rollup: pd.DataFrame, *,
     >>> r.resolution_rate, r.escalation_rate, r.containment_rate
     (0.5, 0.5, 0.5)
     """
-    table = outcome_table(messages, rollup, rules=rules)
+    return _rates_of(outcome_table(messages, rollup, rules=rules))
+
+
+def _rates_of(table: pd.DataFrame) -> OutcomeRates:
+    """:func:`outcome_rates` of an :func:`outcome_table` (columns ``outcome`` and ``escalated``; any
+    row order): the aggregate the facts layer applies to the combined per-conversation rows."""
     counts = table["outcome"].value_counts()
     n = int(len(table))
     in_progress = int(counts.get("in_progress", 0))
@@ -822,6 +827,26 @@ def _vendor_flags(messages: pd.DataFrame, rollup: pd.DataFrame, rules: OutcomeRu
 def _compute_vendor_flags(messages: pd.DataFrame, rollup: pd.DataFrame, rules: OutcomeRules, fin_window_hours: float,
                           rasa_session_minutes: float, zendesk_session_hours: float
                           ) -> tuple[pd.Index, dict[str, dict[str, np.ndarray]]]:
+    local = _vendor_local(messages, rollup, rules, fin_window_hours, rasa_session_minutes, zendesk_session_hours)
+    return local.index, _vendor_styles(local, rollup, fin_window_hours)
+
+
+#: The columns of :func:`_vendor_local`: ``<style id>_<flag>`` for every flag that depends on the
+#: conversation alone (all but Intercom Fin's ``resolved`` and ``abandoned``), then Fin's parts.
+_VENDOR_LOCAL_FLAGS = tuple(f"{_STYLE_IDS[style]}_{c}" for style in VENDOR_STYLES for c in _FLAGS
+                            if not (style == "Intercom Fin style" and c in ("resolved", "abandoned")))
+_FIN_PARTS = ("intercom_fin_confirmed", "intercom_fin_assumed")
+
+
+def _vendor_local(messages: pd.DataFrame, rollup: pd.DataFrame, rules: OutcomeRules, fin_window_hours: float,
+                  rasa_session_minutes: float, zendesk_session_hours: float) -> pd.DataFrame:
+    """The part of :func:`_vendor_flags` that each conversation decides alone (index
+    ``conversation_id``, rollup order): the bool columns :data:`_VENDOR_LOCAL_FLAGS` (each False
+    where the style does not count the conversation), ``intercom_fin_confirmed`` (counted, not
+    escalated, answered and confirmed), ``intercom_fin_assumed`` (counted, not escalated, answered,
+    no further request in the conversation and no negative feedback: resolved unless the same user
+    came back, which spans conversations) and ``intercom_fin_last_answer_at`` (the latest time of a
+    bot answer, NaT when none). :func:`_vendor_styles` completes Fin's flags from these."""
     s = _Sorted(messages)
     f = _facts(messages, rollup, rules, s, end_event=True)
     ids = f.index
@@ -869,31 +894,17 @@ def _compute_vendor_flags(messages: pd.DataFrame, rollup: pd.DataFrame, rules: O
     answer = is_bot & (s.index > index_of(s.first(substantive)))
     last_answer = s.last(answer)
     stamps = s.column("timestamp")
-    last_answer_at = _take(stamps, s.last(answer & stamps.notna().to_numpy(bool)))  # latest answer time
+    last_answer_at = _take(stamps, s.per(ids, s.last(answer & stamps.notna().to_numpy(bool)), -1))
     answered = s.per(ids, last_answer >= 0, False).astype(bool)
     asked_again = s.per(ids, s.any(substantive & (s.index > index_of(last_answer))), False).astype(bool)
-    window = pd.Timedelta(hours=float(fin_window_hours))
-    returned = np.zeros(len(ids), dtype=bool)  # the same user came back within the window
-    if "user_id" in rollup.columns and rollup["started_at"].notna().any():
-        started = rollup["started_at"]
-        keep = np.flatnonzero((rollup["user_id"].notna() & started.notna()).to_numpy(bool))
-        user = pd.factorize(rollup["user_id"])[0][keep]
-        by_id = (np.arange(len(ids)) if ids.is_monotonic_increasing  # ties in start: conversation id order
-                 else pd.factorize(ids, sort=True)[0])[keep]
-        rank = np.lexsort((by_id, time_key(started)[keep], user))  # by user, then start
-        order, user = keep[rank], user[rank]
-        same_user = np.r_[user[1:] == user[:-1], False]
-        next_start = started.iloc[order].reset_index(drop=True).shift(-1).where(pd.Series(same_user))
-        answer_at = _take(last_answer_at, s.locate(ids)[order])
-        returned[order] = ((next_start - answer_at) <= window).fillna(False).to_numpy(bool)
     involved = (user_turns >= 1) & (bot_turns >= 1)
     counted = involved & _closed(f, float(fin_window_hours) * 3600)
     confirmed = survey_yes | thumbs_up
     negative = survey_no | thumbs_down
-    assumed = ~asked_again & ~returned & ~negative
-    resolved = counted & ~esc & answered & (confirmed | assumed)
-    styles["Intercom Fin style"] = {"counted": counted, "resolved": resolved, "escalated": counted & esc,
-                                    "abandoned": counted & ~resolved & ~esc, "contained": counted & ~esc}
+    answering = counted & ~esc & answered
+    styles["Intercom Fin style"] = {"counted": counted, "escalated": counted & esc, "contained": counted & ~esc,
+                                    "confirmed": answering & confirmed,
+                                    "assumed": answering & ~asked_again & ~negative}
 
     # Rasa style
     counted = _closed(f, float(rasa_session_minutes) * 60)
@@ -919,7 +930,51 @@ def _compute_vendor_flags(messages: pd.DataFrame, rollup: pd.DataFrame, rules: O
     styles["Zendesk style"] = {"counted": counted, "resolved": resolved, "escalated": counted & esc,
                                "abandoned": counted & ~resolved & ~esc, "contained": bot_handled}
 
-    return ids, {style: {c: cols[c] & cols["counted"] for c in _FLAGS} for style, cols in styles.items()}
+    out = {f"{_STYLE_IDS[style]}_{c}": np.asarray(v, dtype=bool) & np.asarray(cols["counted"], dtype=bool)
+           for style, cols in styles.items() for c, v in cols.items()}
+    out = pd.DataFrame({c: out[c] for c in _VENDOR_LOCAL_FLAGS + _FIN_PARTS}, index=ids)
+    out["intercom_fin_last_answer_at"] = last_answer_at.array
+    return out
+
+
+def _fin_returned(ids: pd.Index, rollup: pd.DataFrame, last_answer_at: pd.Series,
+                  fin_window_hours: float) -> np.ndarray:
+    """Per conversation of ``rollup`` (whose ``conversation_id`` is ``ids``): the same user started
+    another conversation within the Fin window after its last bot answer (``last_answer_at``,
+    aligned with the rollup). This spans conversations: it needs every conversation of the user."""
+    window = pd.Timedelta(hours=float(fin_window_hours))
+    returned = np.zeros(len(ids), dtype=bool)
+    if "user_id" in rollup.columns and rollup["started_at"].notna().any():
+        started = rollup["started_at"]
+        keep = np.flatnonzero((rollup["user_id"].notna() & started.notna()).to_numpy(bool))
+        user = pd.factorize(rollup["user_id"])[0][keep]
+        by_id = (np.arange(len(ids)) if ids.is_monotonic_increasing  # ties in start: conversation id order
+                 else pd.factorize(ids, sort=True)[0])[keep]
+        rank = np.lexsort((by_id, time_key(started)[keep], user))  # by user, then start
+        order, user = keep[rank], user[rank]
+        same_user = np.r_[user[1:] == user[:-1], False]
+        next_start = started.iloc[order].reset_index(drop=True).shift(-1).where(pd.Series(same_user))
+        answer_at = pd.Series(pd.Series(last_answer_at).array.take(order))
+        returned[order] = ((next_start - answer_at) <= window).fillna(False).to_numpy(bool)
+    return returned
+
+
+def _vendor_styles(local: pd.DataFrame, rollup: pd.DataFrame,
+                   fin_window_hours: float) -> dict[str, dict[str, np.ndarray]]:
+    """Every style's flags (as :func:`_vendor_flags`) from :func:`_vendor_local` and the rollup of
+    the same conversations in the same order (its ``user_id`` and ``started_at`` decide Fin's
+    "the user came back")."""
+    returned = _fin_returned(local.index, rollup, local["intercom_fin_last_answer_at"], fin_window_hours)
+    styles: dict[str, dict[str, np.ndarray]] = {}
+    for style, sid in _STYLE_IDS.items():
+        cols = {c: local[f"{sid}_{c}"].to_numpy(bool) for c in _FLAGS if f"{sid}_{c}" in local.columns}
+        if style == "Intercom Fin style":
+            resolved = local["intercom_fin_confirmed"].to_numpy(bool) | (
+                local["intercom_fin_assumed"].to_numpy(bool) & ~returned)
+            cols["resolved"] = resolved
+            cols["abandoned"] = cols["counted"] & ~resolved & ~cols["escalated"]
+        styles[style] = {c: cols[c] for c in _FLAGS}
+    return styles
 
 
 def vendor_definitions(messages: pd.DataFrame, rollup: pd.DataFrame, *, rules: OutcomeRules | None = None,
@@ -955,6 +1010,12 @@ def vendor_definitions(messages: pd.DataFrame, rollup: pd.DataFrame, *, rules: O
     _check_windows(fin_window_hours, rasa_session_minutes, zendesk_session_hours)
     styles = (_vendor_flags(messages, rollup, rules, fin_window_hours, rasa_session_minutes, zendesk_session_hours)[1]
               if len(rollup) else {})
+    return _definitions_of(styles, rules, fin_window_hours, rasa_session_minutes, zendesk_session_hours)
+
+
+def _definitions_of(styles: dict[str, dict[str, np.ndarray]], rules: OutcomeRules, fin_window_hours: float,
+                    rasa_session_minutes: float, zendesk_session_hours: float) -> pd.DataFrame:
+    """:func:`vendor_definitions` from the flags of :func:`_vendor_flags` (``{}`` for no conversation)."""
     fill = {"timeout": f"{rules.timeout_minutes:g}", "mode": rules.abandonment_mode,
             "fin_hours": f"{fin_window_hours:g}", "rasa_minutes": f"{rasa_session_minutes:g}",
             "zendesk_hours": f"{zendesk_session_hours:g}"}

@@ -24,7 +24,6 @@ Registered in :data:`metrics.summary.SECTION_PROVIDERS` as
 
 from __future__ import annotations
 
-import math
 
 import pandas as pd
 
@@ -33,16 +32,9 @@ from metrics.outcomes import escalation
 from metrics.engagement import volume
 from metrics.io.schema import has_timestamps
 
+from metrics.outcomes.facts import RATE_KEYS, _num  # noqa: F401 (shared with the facts)
+
 __all__ = ["summary_section", "RATE_KEYS"]
-
-RATE_KEYS = ("resolution_rate", "escalation_rate", "abandonment_rate", "containment_rate")
-
-
-def _num(value) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
 
 
 def summary_section(messages: pd.DataFrame, rollup: pd.DataFrame) -> dict:

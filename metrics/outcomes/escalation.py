@@ -363,7 +363,12 @@ def escalation_reasons(messages: pd.DataFrame, rollup: pd.DataFrame, *,
     >>> escalation_reasons(m, conversation_rollup(m))[["reason", "conversation_count"]].values.tolist()
     [['Sensitive topic detected', 1], ['unspecified', 1]]
     """
-    table = escalation_table(messages, rollup, escalation_rules=escalation_rules)
+    return _reasons_of(escalation_table(messages, rollup, escalation_rules=escalation_rules))
+
+
+def _reasons_of(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`escalation_reasons` of an :func:`escalation_table` (columns ``reason`` and
+    ``reason_source``; any row order)."""
     if len(table) == 0:
         return pd.DataFrame({"reason": pd.Series([], dtype="str"), "reason_source": pd.Series([], dtype="str"),
                              "conversation_count": pd.Series([], dtype="int64"),
@@ -451,12 +456,18 @@ def escalation_timing(messages: pd.DataFrame, rollup: pd.DataFrame, *, early_tur
     if len(rollup) == 0:
         return EscalationTiming(0, 0, 0, _NAN, early_turns, None)
     esc = escalation_signal(messages, rollup).to_numpy(bool)
-    turns = rollup.loc[esc, "first_handoff_turn"].dropna()
+    return _timing_of(int(esc.sum()), rollup.loc[esc, "first_handoff_turn"], early_turns, warn_at)
+
+
+def _timing_of(escalated_count: int, turns: pd.Series, early_turns: int, warn_at: float) -> EscalationTiming:
+    """:func:`escalation_timing` (arguments already checked) from the number of escalated
+    conversations and their escalation turns (``first_handoff_turn``, NaN when unknown)."""
+    turns = pd.Series(turns, dtype="float64").dropna()
     known, early = int(len(turns)), int((turns <= early_turns).sum())
     rate = early / known if known else _NAN
     warning = (EARLY_ESCALATION_WARNING.format(share=rate, turns=early_turns, warn=warn_at)
                if known and rate >= warn_at else None)
-    return EscalationTiming(int(esc.sum()), known, early, rate, early_turns, warning)
+    return EscalationTiming(int(escalated_count), known, early, rate, early_turns, warning)
 
 
 def escalation_by(messages: pd.DataFrame, rollup: pd.DataFrame, *, by: str = "hour",
@@ -534,6 +545,12 @@ def handoff_wait_times(messages: pd.DataFrame, rollup: pd.DataFrame) -> pd.DataF
     [240.0]
     """
     require_timestamps(rollup, view="handoff wait")
+    return _handoff_wait_times(messages)
+
+
+def _handoff_wait_times(messages: pd.DataFrame) -> pd.DataFrame:
+    """:func:`handoff_wait_times` without the timestamp check (a shard of a dataset with timestamps
+    may have none: its handoff conversations then have NaT times and NaN waits)."""
     cols = ["conversation_id", "handoff_at", "first_agent_at", "wait_seconds"]
     empty = pd.DataFrame({"conversation_id": pd.Series([], dtype="str"),
                           "handoff_at": pd.Series([], dtype="datetime64[ns, UTC]"),

@@ -64,10 +64,13 @@ __all__ = [
     "SentimentDistribution",
     "sentiment_distribution",
     "sentiment_trend",
+    "trend_from_totals",
     "sentiment_breakdown",
     "conversation_sentiment",
     "SentimentShift",
     "sentiment_shift",
+    "conversation_first_last",
+    "shift_from_conversations",
     "worsened_conversation_rate",
     "bot_reaction_pairs",
     "negative_reactions",
@@ -297,6 +300,25 @@ def sentiment_trend(scored: pd.DataFrame, *, freq: str = "day", speaker: str | N
                          "pos": positive, "neg": negative})
     grouped = work.groupby("period").agg(message_count=("compound", "size"), total=("compound", "sum"),
                                          pos=("pos", "sum"), neg=("neg", "sum"))
+    return trend_from_totals(grouped, freq=code, window=window)
+
+
+def trend_from_totals(grouped: pd.DataFrame, *, freq: str = "day", window: int | None = None) -> pd.DataFrame:
+    """:func:`sentiment_trend` from per-period totals: ``grouped`` is indexed by period start (the
+    timestamps' calendar, :func:`metrics.core.periods.period_start`) with columns ``message_count``,
+    ``total`` (sum of compound), ``pos`` and ``neg`` (label counts); at least one row. Used by the
+    trend itself and by the facts (:mod:`metrics.sentiment.facts`), whose totals add up across shards.
+
+    Examples
+    --------
+    >>> g = pd.DataFrame({"message_count": [2, 1], "total": [0.5, -0.25], "pos": [1, 0], "neg": [0, 1]},
+    ...     index=pd.to_datetime(["2026-08-03", "2026-08-17"], utc=True))
+    >>> t = trend_from_totals(g, freq="week")
+    >>> t["label"].tolist(), t["message_count"].tolist(), t["mean_compound"].tolist()
+    (['2026-W32', '2026-W33', '2026-W34'], [2, 0, 1], [0.25, nan, -0.25])
+    """
+    code = _check_freq(freq)
+    window = (7 if code == "D" else 4) if window is None else _check_int("window", window, 1)
     full = period_range(grouped.index.min(), grouped.index.max(), code)
     grouped = grouped.reindex(full, fill_value=0)
     count = grouped["message_count"].astype("int64")
@@ -472,7 +494,57 @@ def sentiment_shift(scored: pd.DataFrame, *, min_drop: float = 0.05) -> Sentimen
         ok = False
     if not ok:
         raise ConfigError(f"min_drop must be a number in [0, 2) (got {min_drop!r})")
-    conv = conversation_sentiment(scored)
+    return shift_from_conversations(conversation_first_last(scored), min_drop=min_drop)
+
+
+def conversation_first_last(scored: pd.DataFrame, *, speaker: str = "user") -> pd.DataFrame:
+    """The first columns of :func:`conversation_sentiment`: ``conversation_id``,
+    ``user_message_count``, ``first_compound`` and ``last_compound`` (in conversation order) of
+    every conversation with a scored message of the speaker, sorted by conversation_id. What
+    :func:`sentiment_shift` needs; one row per conversation, so a facts table
+    (:mod:`metrics.sentiment.facts`).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"conversation_id": ["b", "a", "a"], "speaker": ["user"] * 3, "row": [1, 3, 2],
+    ...     "compound": [0.1, -0.4, 0.6]})
+    >>> conversation_first_last(f).values.tolist()
+    [['a', 2, 0.6, -0.4], ['b', 1, 0.1, 0.1]]
+    """
+    mask = _rows_mask(scored, speaker, what="conversation_sentiment")
+    columns = ["conversation_id", "user_message_count", "first_compound", "last_compound"]
+    if not mask.any():
+        return _empty(columns, conversation_id="str", user_message_count="int64")
+    positions, codes, ids = _conversation_rows(scored, mask)
+    compound = scored["compound"].to_numpy(dtype="float64")[positions]
+    out = pd.Series(compound).groupby(_group_key(codes), sort=True).agg(
+        user_message_count="size", first_compound="first", last_compound="last")
+    out.insert(0, "conversation_id", ids.take(out.index.to_numpy(dtype=np.int64)))
+    out = out.reset_index(drop=True)
+    out["conversation_id"] = out["conversation_id"].astype("str")
+    return out[columns].astype({"user_message_count": "int64", "first_compound": "float64",
+                                "last_compound": "float64"})
+
+
+def shift_from_conversations(conversations: pd.DataFrame, *, min_drop: float = 0.05) -> SentimentShift:
+    """:func:`sentiment_shift` from :func:`conversation_first_last` (or :func:`conversation_sentiment`)
+    rows: the conversations with ``user_message_count >= 2`` are the eligible ones.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"conversation_id": ["a", "b"], "user_message_count": [2, 1],
+    ...     "first_compound": [0.5, 0.1], "last_compound": [-0.4, 0.1]})
+    >>> s = shift_from_conversations(c)
+    >>> s.eligible_count, s.worsened_conversation_rate
+    (1, 1.0)
+    """
+    try:
+        ok = 0.0 <= float(min_drop) < 2.0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"min_drop must be a number in [0, 2) (got {min_drop!r})")
+    conv = conversations
     table = conv[conv["user_message_count"] >= 2][["conversation_id", "user_message_count", "first_compound",
                                                     "last_compound"]].reset_index(drop=True)
     shift = (table["last_compound"] - table["first_compound"]).astype("float64")
