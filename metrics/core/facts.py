@@ -41,7 +41,7 @@ import pandas as pd
 
 __all__ = ["Context", "Table", "FAMILIES", "SECTION_ORDER", "DEFAULT_BUCKETS", "context_of", "merge_contexts",
            "shard_of", "split_shards", "shard_facts", "combine", "combine_table", "canonical", "summarise",
-           "facts_of_frame", "family_modules"]
+           "facts_of_frame", "family_modules", "shard_rollup"]
 
 #: The facts modules, in the order their sections are computed.
 FAMILIES: tuple[str, ...] = (
@@ -133,6 +133,16 @@ def split_shards(messages: pd.DataFrame, buckets: int) -> list[pd.DataFrame]:
     each keeping its rows' relative order and a fresh index."""
     bucket = shard_of(messages["conversation_id"], buckets)
     return [messages[bucket == b].reset_index(drop=True) for b in range(buckets)]
+
+
+def shard_rollup(shard: pd.DataFrame) -> pd.DataFrame:
+    """:func:`metrics.core.rollup.conversation_rollup` of a shard, computed once for all the families
+    that need it (kept by :mod:`metrics.core.memo` while the shard's data lives). The same frame each
+    time, so derivations keyed on ``(shard, rollup)`` (the outcome facts) are shared too."""
+    from metrics.core import memo
+    from metrics.core.rollup import conversation_rollup
+
+    return memo.cached("facts.shard_rollup", (shard,), None, lambda: conversation_rollup(shard))
 
 
 def family_modules() -> list[ModuleType]:

@@ -23,8 +23,8 @@ import numpy as np
 
 import pandas as pd
 
-from metrics.core.facts import Context, Table
-from metrics.core.rollup import ROLLUP_COLUMNS, _repeat_user, conversation_rollup
+from metrics.core.facts import Context, Table, shard_rollup
+from metrics.core.rollup import ROLLUP_COLUMNS, _repeat_user
 
 __all__ = ["TABLES", "shard_facts", "sections", "rollup"]
 
@@ -68,7 +68,7 @@ def shard_facts(shard: pd.DataFrame, ctx: Context) -> dict[str, pd.DataFrame]:
         users = users.sort_values("user_id", kind="stable").reset_index(drop=True)
     else:
         users = pd.DataFrame({"user_id": pd.Series([], dtype="str"), "messages": pd.Series([], dtype="int64")})
-    conversations = conversation_rollup(shard).drop(columns=["repeat_user"])
+    conversations = shard_rollup(shard).drop(columns=["repeat_user"])
     return {"dataset": dataset, "users": users, "conversations": conversations}
 
 

@@ -99,10 +99,10 @@ def shard_facts(shard: pd.DataFrame, ctx: Context) -> dict[str, pd.DataFrame]:
     >>> sorted(f["unavailable"]["kpi"])[:2], f["roi"]["escalated"].tolist()
     (['conversion_rate', 'csat'], [False, True])
     """
-    from metrics.core.rollup import conversation_rollup
+    from metrics.core.facts import shard_rollup
     from metrics.kpis import KpiData, _roi_facts
 
-    data = KpiData(shard, conversation_rollup(shard), _options(ctx))
+    data = KpiData(shard, shard_rollup(shard), _options(ctx))
     parts, missing = [], []
     for name in _unit_kpis():
         try:

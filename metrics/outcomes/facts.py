@@ -89,11 +89,11 @@ def shard_facts(shard: pd.DataFrame, ctx: Context) -> dict[str, pd.DataFrame]:
     >>> f["escalations"][["conversation_id", "reason", "turn"]].values.tolist()
     [['a', 'customer requested agent', 1.0]]
     """
-    from metrics.core.rollup import conversation_rollup
+    from metrics.core.facts import shard_rollup
     from metrics.outcomes import _vendor_local, outcome_table
     from metrics.outcomes.escalation import _handoff_wait_times, escalation_table
 
-    rollup = conversation_rollup(shard)
+    rollup = shard_rollup(shard)
     rules = _rules(ctx)
     if len(rollup) == 0:
         outcomes, vendor = _empty_outcomes(), _empty_vendor_flags()
