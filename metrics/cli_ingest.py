@@ -20,9 +20,11 @@ from __future__ import annotations
 import json
 import sys
 
-__all__ = ["add_parser", "run_ingest", "run_export", "ingest", "IngestResult", "stored_result"]
+__all__ = ["add_parser", "run_ingest", "run_export", "ingest", "ingest_streaming", "IngestResult", "stored_result"]
 
 from dataclasses import asdict, dataclass, field
+
+from metrics.errors import Problem, ValidationError
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,55 @@ def ingest(db, load, *, dataset: str) -> IngestResult:
                         notices=list(load.notices))
 
 
+def ingest_streaming(db, path, *, dataset: str, progress=None, **load_options) -> IngestResult:
+    """Ingest a large CSV/TSV without reading it whole (:mod:`metrics.io.stream`): spill it by
+    conversation, then load and save each spill file. Every part is saved in one ``BEGIN IMMEDIATE``
+    transaction, so a bad row or a crash leaves the store as it was. ``progress(done, total)`` is
+    called after each part. Memory: one spill file (about 48 MB of CSV) at a time.
+    """
+    from metrics import store
+    from metrics.io import stream
+
+    spilled = stream.spill(path, mapping=load_options.pop("mapping", None),
+                           timezone=load_options.get("timezone", "UTC"))
+    new = duplicates = skipped = 0
+    notices: list[list[str]] = []
+    saved = None
+    try:
+        with store.immediate(db):
+            for i, part in enumerate(spilled.parts):
+                try:
+                    load = stream.load_spilled(spilled, part, **load_options)
+                except ValidationError as exc:
+                    if _only_test_traffic(exc):  # this part's conversations are all test traffic: nothing to add
+                        notices.append(["Excluded test/bot-to-bot conversations from one part of the file."])
+                        continue
+                    raise
+                saved = store.save_messages(db, load.frame, dataset_name=dataset, source_format=load.format,
+                                            file_name=load.file, skipped_rows=load.skipped_rows)
+                new += saved.new_rows
+                duplicates += saved.duplicate_rows
+                skipped += int(load.skipped_rows)
+                notices.append(list(load.notices))
+                del load
+                if progress is not None:
+                    progress(i + 1, len(spilled.parts))
+            if saved is None:
+                raise ValidationError([Problem(spilled.file, None, None, None,
+                                               "every conversation is test or bot-to-bot traffic",
+                                               "export a period that contains real conversations")])
+    finally:
+        spilled.close()
+    info = store.get_dataset(db, saved.dataset_id)
+    return IngestResult(dataset_id=info.id, dataset=info.name, file=spilled.file, new=new, duplicates=duplicates,
+                        skipped=skipped, messages=info.message_count, conversations=info.conversation_count,
+                        version=info.version, notices=stream.merge_notices(notices))
+
+
+def _only_test_traffic(exc) -> bool:
+    return all(p.row is None and p.message.startswith("every conversation is test") for p in exc.problems)
+
+
 def stored_result(db, dataset: str):
     """A stored dataset as a :class:`~metrics.io.loaders.LoadResult` (for ``summary --db --dataset``)."""
     from metrics import store
@@ -116,9 +167,15 @@ def run_ingest(args) -> int:
     from metrics import store
     from metrics.cli import load_from_args
 
+    from metrics.io import stream
+
     db = _connect(args)
     try:
-        result = ingest(db, load_from_args(args, pseudonym_key=store.pseudonym_key(db)), dataset=args.dataset)
+        if stream.can_stream(args.path, platform=getattr(args, "platform", "auto")):
+            result = ingest_streaming(db, args.path, dataset=args.dataset, progress=_progress_line,
+                                      **_load_options(args, pseudonym_key=store.pseudonym_key(db)))
+        else:
+            result = ingest(db, load_from_args(args, pseudonym_key=store.pseudonym_key(db)), dataset=args.dataset)
     finally:
         db.close()
     report = result.as_dict()
@@ -130,6 +187,30 @@ def run_ingest(args) -> int:
         for notice in result.notices:
             print(f"notice: {notice}")
     return 0
+
+
+def _progress_line(done: int, total: int) -> None:
+    print(f"\ringest: part {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+
+def _load_options(args, **extra) -> dict:
+    """The load options of ``args`` as keywords of :func:`metrics.io.loaders.load_bytes` (streamed ingest)."""
+    from metrics.cli import _platform_options
+    from metrics.io.loaders import parse_map_args
+    from metrics.io.readers import configured_max_expanded_bytes
+
+    options = dict(mapping=parse_map_args(args.map) or None, timezone=args.timezone,
+                   on_error="skip" if args.skip_bad_rows else "refuse",
+                   test_users=[p for p in args.test_users.split(",") if p.strip()],
+                   platform_options=_platform_options(getattr(args, "platform_option", [])),
+                   redact_pii=not getattr(args, "keep_pii", False),
+                   max_expanded_bytes=getattr(args, "max_expanded_bytes", None) or configured_max_expanded_bytes(),
+                   **extra)
+    if args.conversations:
+        from pathlib import Path
+
+        options["conversations"] = (Path(args.conversations).read_bytes(), Path(args.conversations).name)
+    return options
 
 
 def _frame(db, args):
