@@ -1,4 +1,5 @@
-"""Command line: ``python -m metrics summary PATH [--map canonical=source ...] [--format json|text]``.
+"""Command line: ``python -m metrics summary PATH [--map canonical=source ...] [--format json|text]``
+(``--engine {auto,local,spark}``: computed bucket by bucket through the facts, :mod:`metrics.engines`).
 
 Bad input exits with status 2 and a one-line message naming the problem; a
 traceback is never printed for a Chatlens error. Families register extra
@@ -81,9 +82,62 @@ def load_from_args(args, **extra):
         raise exc.with_hint("on the command line: --max-expanded-bytes N") from None
 
 
+def _engine_summary(args) -> dict:
+    """``summary ... --engine E``: the report computed through the facts by an engine (:mod:`metrics.engines`).
+
+    A PATH is loaded as without ``--engine`` and computed shard by shard (``local``), or read by Spark itself
+    (``spark``: Parquet or CSV with canonical column names); ``--db --dataset`` is read bucket by bucket from
+    the store. A progress line goes to standard error."""
+    from metrics import engines
+
+    if getattr(args, "dataset", None):
+        if args.path:
+            raise ConfigError("give an export PATH or --dataset NAME, not both")
+        from metrics import store
+
+        source = engines.StoredInput(str(args.db or store.default_db_path()), args.dataset)
+        db = store.connect(source.db_path)  # the dataset must exist (a clear error before any work)
+        try:
+            store.find_dataset(db, args.dataset)
+        finally:
+            db.close()
+    elif not args.path:
+        raise ConfigError("give an export PATH, or --dataset NAME (a dataset in the store, see --db)")
+    else:
+        source = engines.PathInput(args.path, timezone=args.timezone, redact_pii=not args.keep_pii)
+    engine = engines.choose_engine(args.engine, source)
+    if isinstance(source, engines.PathInput):
+        if engine == "local":
+            result = load_from_args(args)
+            source = engines.FrameInput(result.frame, engines.file_meta(result))
+        else:
+            unsupported = [flag for flag, used in (("--map", args.map), ("--skip-bad-rows", args.skip_bad_rows),
+                                                  ("--test-users", args.test_users),
+                                                  ("--conversations", args.conversations),
+                                                  ("--platform", args.platform not in ("auto", "generic")),
+                                                  ("--platform-option", args.platform_option)) if used]
+            if unsupported:
+                raise ConfigError(f"the spark engine reads exports with canonical column names only; "
+                                  f"{', '.join(unsupported)} need(s) the loader. Fix: use --engine local")
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r{engine}: {done}/{total} buckets", end="\n" if done >= total else "", file=sys.stderr,
+              flush=True)
+
+    return engines.run_summary(source, engine=engine, workers=args.workers, spark_master=args.spark_master,
+                               progress=progress)
+
+
 def _summary(args) -> int:
     from metrics.summary import build_summary
 
+    if getattr(args, "engine", None):
+        report = _engine_summary(args)
+        if args.format == "json":
+            print(json.dumps(report, ensure_ascii=False))
+        else:
+            print(_as_text(report))
+        return 0
     if getattr(args, "dataset", None):  # a stored dataset (python -m metrics summary --db DB --dataset NAME)
         from metrics import store
         from metrics.cli_ingest import stored_result
@@ -128,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
     from metrics.cli_report import add_source_options
 
     add_source_options(summary)
+    summary.add_argument("--engine", choices=("auto", "local", "spark"), default=None,
+                         help="compute through the facts, bucket by bucket: local (a process pool), spark, or "
+                              "auto (spark for big inputs when PySpark and Java are installed). Default: the "
+                              "classic in-memory summary")
+    summary.add_argument("--spark-master", default=None, metavar="M",
+                         help="Spark master for --engine spark (default local[2])")
+    summary.add_argument("--workers", type=int, default=None, metavar="N",
+                         help="processes of --engine local (default min(2, CPUs))")
     summary.set_defaults(handler=_summary)
     for name in SUBCOMMANDS:
         module = importlib.import_module(name)

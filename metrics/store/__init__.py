@@ -37,31 +37,41 @@ Tables (schema version :data:`SCHEMA_VERSION`)
 Every table of the file, the families' included, is created by a numbered
 step of :mod:`metrics.store.migrations` (its :data:`~metrics.store.migrations.PLAN`
 is the one ordered list); this package declares the core steps in
-:data:`MIGRATION_STEPS` (versions 1-5), each family's persistence module its
+:data:`MIGRATION_STEPS` (versions 1-5 and 16), each family's persistence module its
 own. :data:`MIGRATIONS`, :data:`SCHEMA_VERSION`, :func:`migrate` and
 :func:`schema_version` are re-exported from there. The core tables:
 
 ``schema_migrations(version, name, applied_at)``
     one row per applied step (:data:`MIGRATIONS`).
 ``datasets(id, name, created_at, updated_at, source_format, files, message_count,
-conversation_count, version, columns)``
+conversation_count, version, columns, buckets)``
     ``id`` is AUTOINCREMENT, so the id of a deleted dataset is never reused
     (caches keyed by ``(dataset_id, version)`` can never serve a dead dataset).
     ``files`` and ``columns`` are JSON lists; ``columns`` names the optional
     canonical columns that hold at least one non-null value. ``version`` starts
     at 1 and is incremented by every change of the dataset (a save that adds
-    messages, a rename); a save that adds nothing does not change it.
-``message_parts(dataset_id, part, load_id, row_count, data)``
+    messages, a rename); a save that adds nothing does not change it. ``buckets``
+    is how many buckets its conversations are hashed into
+    (:data:`metrics.core.facts.DEFAULT_BUCKETS` unless the first save says
+    otherwise), fixed when the dataset is created (step 16).
+``message_parts(dataset_id, part, load_id, row_count, data, bucket)``
     ``PRIMARY KEY (dataset_id, part)``. The messages, columnar: ``data`` is a
     zstd Parquet file of ``row_count`` messages with the validated frame's
     columns (strings, ``timestamp`` in UTC nanoseconds, nullable booleans,
     floats, ``row``; an optional column without a value in the part is left
-    out) plus ``msg_key``. A save adds its new messages as parts of at most
-    ``_PART_ROWS`` rows, in :func:`load_messages`' order, so a dataset saved
-    once is read back without sorting. ``load_id`` names the upload that
+    out) plus ``msg_key``. Every part holds the messages of one ``bucket``
+    (:func:`metrics.core.facts.shard_of` of the conversation id over the
+    dataset's ``buckets``), so a conversation's messages, whichever upload
+    brought them, are in one bucket, and an engine reads a dataset bucket by
+    bucket (:func:`iter_buckets`, :func:`bucket_plan`; index
+    ``message_parts_bucket``). A save splits its new messages by bucket and
+    stores each bucket's as parts of at most ``_PART_ROWS`` rows, in
+    :func:`load_messages`' order, so a dataset saved once is read back with one
+    stable sort by conversation id. ``load_id`` names the upload that
     brought them, so ``row`` can be traced to its file. Writing and reading a
     million messages this way takes well under a second; as rows they took
-    several (migration 3 moved the rows of version 1's ``messages`` table here).
+    several (migration 3 moved the rows of version 1's ``messages`` table here;
+    migration 16 split every part into one part per bucket).
 ``loads(id, dataset_id, at, file, new_rows, duplicate_rows, skipped_rows)``
     one row per upload.
 ``store_secrets(name, value)``
@@ -104,7 +114,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -125,6 +135,7 @@ __all__ = [
     "MESSAGE_COLUMNS",
     "SaveResult",
     "DatasetInfo",
+    "BucketPlan",
     "default_db_path",
     "connect",
     "immediate",
@@ -134,6 +145,9 @@ __all__ = [
     "content_keys",
     "save_messages",
     "load_messages",
+    "iter_buckets",
+    "dataset_buckets",
+    "bucket_plan",
     "distinct_texts",
     "list_datasets",
     "get_dataset",
@@ -473,7 +487,7 @@ def _migration_3(db: sqlite_utils.Database) -> None:
             positions = np.flatnonzero(loads == load)  # key order
             order = _load_order(frame, positions)
             part = _as_loaded(frame, order, _loaded_columns(frame, positions))
-            _write_parts(db, dataset_id, None if load < 0 else int(load), part, keys[order])
+            _write_parts_v3(db, dataset_id, None if load < 0 else int(load), part, keys[order])
     db.conn.execute("DROP TABLE messages")
 
 
@@ -510,8 +524,48 @@ def _migration_5(db: sqlite_utils.Database) -> None:
         "conversations INTEGER NOT NULL, built_at TEXT NOT NULL, PRIMARY KEY (dataset_id, version))")
 
 
+#: The bucket count of migration 16, frozen (``metrics.core.facts.DEFAULT_BUCKETS`` when it shipped): the
+#: datasets that exist when the step runs are split into this many buckets.
+_V16_BUCKETS = 64
+
+
+def _migration_16(db: sqlite_utils.Database) -> None:
+    """``message_parts.bucket`` and ``datasets.buckets``: every part holds the messages of one bucket.
+
+    Each existing part is split into one part per bucket (:func:`metrics.core.facts.shard_of` of its
+    ``conversation_id`` over the dataset's ``buckets``), keeping its ``load_id`` and its rows' relative order;
+    the new parts are numbered after the dataset's last part (old part order, then bucket order) and the old
+    part is deleted. Every row is kept (checked: the dataset's row count must be unchanged), so every old file
+    stays readable and :func:`load_messages` returns what it returned before.
+    """
+    db.conn.execute(f"ALTER TABLE datasets ADD COLUMN buckets INTEGER NOT NULL DEFAULT {_V16_BUCKETS}")
+    db.conn.execute("ALTER TABLE message_parts ADD COLUMN bucket INTEGER")
+    db.conn.execute("CREATE INDEX message_parts_bucket ON message_parts(dataset_id, bucket, part)")
+    for dataset_id, buckets in db.conn.execute("SELECT id, buckets FROM datasets ORDER BY id").fetchall():
+        (before,) = db.conn.execute("SELECT coalesce(sum(row_count), 0) FROM message_parts WHERE dataset_id = ?",
+                                    (dataset_id,)).fetchone()
+        old = [p for (p,) in db.conn.execute("SELECT part FROM message_parts WHERE dataset_id = ? ORDER BY part",
+                                             (dataset_id,)).fetchall()]
+        (last,) = db.conn.execute("SELECT coalesce(max(part), 0) FROM message_parts WHERE dataset_id = ?",
+                                  (dataset_id,)).fetchone()
+        for number in old:  # one old part in memory at a time
+            load_id, data = db.conn.execute("SELECT load_id, data FROM message_parts WHERE dataset_id = ? AND "
+                                            "part = ?", (dataset_id, number)).fetchone()
+            table = pq.read_table(pa.BufferReader(data))
+            for bucket, rows in _bucket_rows(table.column("conversation_id").to_pandas(), buckets):
+                last += 1
+                db.conn.execute("INSERT INTO message_parts (dataset_id, part, load_id, row_count, data, bucket) "
+                                "VALUES (?, ?, ?, ?, ?, ?)",
+                                (dataset_id, last, load_id, len(rows), _encode_table(table.take(rows)), bucket))
+            db.conn.execute("DELETE FROM message_parts WHERE dataset_id = ? AND part = ?", (dataset_id, number))
+        (after,) = db.conn.execute("SELECT coalesce(sum(row_count), 0) FROM message_parts WHERE dataset_id = ?",
+                                   (dataset_id,)).fetchone()
+        if after != before:  # pragma: no cover - a bug of this step: the transaction rolls back
+            raise StoreError(f"migration 16 would change dataset {dataset_id}'s messages from {before} to {after}")
+
+
 #: The core steps, ``(name, description, function)``, applied in the order of
-#: :data:`metrics.store.migrations.PLAN` (versions 1-5). The descriptions of 1-4 are the names recorded in
+#: :data:`metrics.store.migrations.PLAN` (versions 1-5 and 16). The descriptions of 1-4 are the names recorded in
 #: files since those versions shipped.
 MIGRATION_STEPS: tuple[tuple[str, str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("core_tables", "core tables: datasets, messages, loads", _migration_1),
@@ -519,6 +573,8 @@ MIGRATION_STEPS: tuple[tuple[str, str, Callable[[sqlite_utils.Database], None]],
     ("message_parts", "messages as Parquet parts", _migration_3),
     ("store_secrets", "store_secrets", _migration_4),
     ("search_indexes", "search: the registry of full-text indexes (search_indexes)", _migration_5),
+    ("message_buckets", "message_parts.bucket and datasets.buckets: one bucket of conversations per part",
+     _migration_16),
 )
 
 
@@ -808,7 +864,8 @@ def _tables_of_datasets(db: sqlite_utils.Database) -> list[tuple[str, str]]:
 
 #: Run after every dataset delete, as ``fn(db) -> rows removed`` (``module:function``): derived data that
 #: is not keyed by dataset_id but must not outlive its messages.
-AFTER_DELETE_HOOKS: list[str] = ["metrics.sentiment.cache:prune_orphans", "metrics.store.search:drop_orphans"]
+AFTER_DELETE_HOOKS: list[str] = ["metrics.sentiment.cache:prune_orphans", "metrics.store.search:drop_orphans",
+                                  "metrics.engines.spark:drop_orphan_exports"]
 
 
 def delete_dataset(db: sqlite_utils.Database, dataset_id: int) -> dict[str, int]:
@@ -955,23 +1012,46 @@ def _encode_part(part: pd.DataFrame, keys: np.ndarray) -> bytes:
     """One stored part: the rows (validated dtypes, load order) plus ``msg_key``, as zstd Parquet."""
     table = pa.Table.from_pandas(part, preserve_index=False)
     table = table.append_column("msg_key", pa.array(keys, type=pa.large_string()))
+    return _encode_table(table)
+
+
+def _encode_table(table: pa.Table) -> bytes:
     table = table.replace_schema_metadata(None)  # the dtypes come from the column kinds (_decode_parts)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue().to_pybytes()
 
 
+def _bucket_rows(conversation_ids, buckets: int) -> list[tuple[int, np.ndarray]]:
+    """``[(bucket, positions)]`` of the rows, by bucket, each keeping the rows' relative order (non-empty
+    buckets only): :func:`metrics.core.facts.shard_of` of the conversation ids."""
+    from metrics.core.facts import shard_of
+
+    bucket = shard_of(pd.Series(conversation_ids), int(buckets))
+    order = np.argsort(bucket, kind="stable")
+    values, starts = np.unique(bucket[order], return_index=True)
+    ends = list(starts[1:]) + [len(order)]
+    return [(int(b), order[s:e]) for b, s, e in zip(values, starts, ends)]
+
+
 def _decode_parts(blobs: list[bytes], columns: list[str]) -> pa.Table:
     """The stored parts as one Arrow table of ``columns`` (a column a part lacks is all null there).
 
     Only those columns are read from each part."""
-    tables = []
-    for blob in blobs:
+    def decode(blob: bytes) -> pa.Table:
         part = pq.ParquetFile(pa.BufferReader(blob))
         names = set(part.schema_arrow.names)
-        table = part.read(columns=[c for c in columns if c in names])
-        tables.append(pa.table({c: table.column(c).cast(_arrow_type(c)) if c in names
-                                else pa.nulls(part.metadata.num_rows, type=_arrow_type(c)) for c in columns}))
+        table = part.read(columns=[c for c in columns if c in names], use_threads=len(blobs) < 4)
+        return pa.table({c: table.column(c).cast(_arrow_type(c)) if c in names
+                         else pa.nulls(part.metadata.num_rows, type=_arrow_type(c)) for c in columns})
+
+    if len(blobs) < 4:
+        tables = [decode(blob) for blob in blobs]
+    else:  # many small parts (one per bucket): decode them side by side (Arrow releases the GIL)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            tables = list(pool.map(decode, blobs))
     if not tables:
         return pa.table({c: pa.array([], type=_arrow_type(c)) for c in columns})
     return pa.concat_tables(tables)
@@ -985,14 +1065,34 @@ def _to_frame(table: pa.Table) -> pd.DataFrame:
 
 
 def _stored_parts(db: sqlite_utils.Database, dataset_id: int) -> list[tuple]:
-    """``(load_id, data)`` of the dataset's parts, in part order."""
-    return db.conn.execute("SELECT load_id, data FROM message_parts WHERE dataset_id = ? ORDER BY part",
+    """``(load_id, bucket, data)`` of the dataset's parts, in part order."""
+    return db.conn.execute("SELECT load_id, bucket, data FROM message_parts WHERE dataset_id = ? ORDER BY part",
                            (dataset_id,)).fetchall()
 
 
 def _write_parts(db: sqlite_utils.Database, dataset_id: int, load_id: int | None, part: pd.DataFrame,
-                 keys: np.ndarray) -> None:
-    """Store new rows (load order) as parts of at most ``_PART_ROWS`` rows after the dataset's last part."""
+                 keys: np.ndarray, buckets: int) -> None:
+    """Store new rows (load order) after the dataset's last part: split by bucket
+    (:func:`metrics.core.facts.shard_of` of ``conversation_id`` over the dataset's ``buckets``, so a later
+    upload's messages of a conversation land in the bucket of its earlier ones), then each bucket's rows, in
+    their relative order, as parts of at most ``_PART_ROWS`` rows. Every part holds one bucket; a bucket's
+    parts of one save are consecutive."""
+    (last,) = db.conn.execute("SELECT coalesce(max(part), 0) FROM message_parts WHERE dataset_id = ?",
+                              (dataset_id,)).fetchone()
+    for bucket, rows in _bucket_rows(part["conversation_id"], buckets):
+        for start in range(0, len(rows), _PART_ROWS):
+            take = rows[start:start + _PART_ROWS]
+            chunk = part.iloc[take].reset_index(drop=True)
+            last += 1
+            db.conn.execute("INSERT INTO message_parts (dataset_id, part, load_id, row_count, data, bucket) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            (dataset_id, last, load_id, len(chunk), _encode_part(chunk, keys[take]), bucket))
+
+
+def _write_parts_v3(db: sqlite_utils.Database, dataset_id: int, load_id: int | None, part: pd.DataFrame,
+                    keys: np.ndarray) -> None:
+    """Migration 3's writer, frozen (``message_parts`` had no ``bucket`` yet; step 16 splits these parts):
+    new rows (load order) as parts of at most ``_PART_ROWS`` rows after the dataset's last part."""
     (last,) = db.conn.execute("SELECT coalesce(max(part), 0) FROM message_parts WHERE dataset_id = ?",
                               (dataset_id,)).fetchone()
     for start in range(0, len(part), _PART_ROWS):
@@ -1004,7 +1104,7 @@ def _write_parts(db: sqlite_utils.Database, dataset_id: int, load_id: int | None
 
 def _dataset_counts(db: sqlite_utils.Database, dataset_id: int) -> tuple[int, int]:
     """(messages, distinct conversation ids) stored in the dataset."""
-    table = _decode_parts([data for _, data in _stored_parts(db, dataset_id)], ["conversation_id"])
+    table = _decode_parts([data for _, _, data in _stored_parts(db, dataset_id)], ["conversation_id"])
     return table.num_rows, pc.count_distinct(table.column("conversation_id"), mode="only_valid").as_py()
 
 
@@ -1020,7 +1120,7 @@ def _stored_id_content_keys(db: sqlite_utils.Database, dataset_id: int) -> np.nd
     """The content keys of the dataset's stored messages that have a ``message_id``, each upload's counted
     on its own (as they were when that upload had no ids)."""
     by_load: dict = {}
-    for load_id, data in _stored_parts(db, dataset_id):
+    for load_id, _, data in _stored_parts(db, dataset_id):
         by_load.setdefault(load_id, []).append(data)
     keys = []
     for blobs in by_load.values():
@@ -1040,7 +1140,7 @@ def _already_stored(db: sqlite_utils.Database, dataset_id: int, frame: pd.DataFr
     matches a stored row without one by content, and a new row without an id matches a stored row with one
     by the content key computed from the stored columns. So adding ids to an export never doubles it.
     """
-    stored = _decode_parts([data for _, data in _stored_parts(db, dataset_id)],
+    stored = _decode_parts([data for _, _, data in _stored_parts(db, dataset_id)],
                            ["msg_key"] + (["message_id"] if "message_id" in known else []))
     stored_keys = stored.column("msg_key").to_numpy(zero_copy_only=False)
     found = np.array(pd.Series(key_values[positions], dtype=object).isin(stored_keys), dtype=bool)
@@ -1063,7 +1163,7 @@ def _already_stored(db: sqlite_utils.Database, dataset_id: int, frame: pd.DataFr
 
 def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_name: str,
                   source_format: str = "csv", file_name: str = "", skipped_rows: int = 0,
-                  keep_frame: bool = False, create_only: bool = False) -> SaveResult:
+                  keep_frame: bool = False, create_only: bool = False, buckets: int | None = None) -> SaveResult:
     """Add a validated frame to the dataset ``dataset_name`` (created if new); only new messages are added.
 
     A message is new when its key (:func:`message_keys`) is not yet stored in
@@ -1088,6 +1188,10 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
     :class:`~metrics.errors.ConfigError` and nothing is saved (the Data page's
     "new dataset" choice, where adding to an existing one needs more rights).
 
+    ``buckets``: how many buckets a *new* dataset's conversations are hashed into (default
+    :data:`metrics.core.facts.DEFAULT_BUCKETS`); fixed when the dataset is created, so it is ignored when the
+    dataset exists (its messages are stored one bucket per part, see :func:`_write_parts`).
+
     ``keep_frame=True``: when the dataset held no messages before, the result's
     ``frame`` is what :func:`load_messages` would return for the new version,
     so a caller that goes on to read the dataset (the Data page) does not read
@@ -1110,6 +1214,9 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
     >>> db.close()
     """
     name = _clean_name(dataset_name)
+    if buckets is not None and (isinstance(buckets, bool) or not isinstance(buckets, (int, np.integer))
+                                or buckets < 1):
+        raise ConfigError(f"buckets must be an integer >= 1, got {buckets!r}")
     if isinstance(skipped_rows, bool) or not isinstance(skipped_rows, (int, np.integer)) or skipped_rows < 0:
         raise ConfigError(f"skipped_rows must be an integer >= 0, got {skipped_rows!r}")
     _check_frame(frame)
@@ -1121,19 +1228,23 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
     loaded = None
     try:
         with immediate(db):
-            row = db.conn.execute("SELECT id, files, columns, message_count FROM datasets WHERE name = ?",
+            row = db.conn.execute("SELECT id, files, columns, message_count, buckets FROM datasets WHERE name = ?",
                                   (name,)).fetchone()
             had_messages = row is not None and row[3] > 0
             if create_only and row is not None:
                 raise ConfigError(f"a dataset called {name!r} exists already; Fix: choose another name "
                                   "(adding to an existing dataset needs the right to change it)")
             if row is None:
+                from metrics.core.facts import DEFAULT_BUCKETS
+
+                buckets = DEFAULT_BUCKETS if buckets is None else int(buckets)  # fixed for the dataset's life
                 dataset_id = db.conn.execute(
-                    "INSERT INTO datasets (name, created_at, updated_at, source_format, files, version, columns) "
-                    "VALUES (?, ?, ?, ?, '[]', 0, '[]')", (name, now, now, str(source_format))).lastrowid
+                    "INSERT INTO datasets (name, created_at, updated_at, source_format, files, version, columns, "
+                    "buckets) VALUES (?, ?, ?, ?, '[]', 0, '[]', ?)",
+                    (name, now, now, str(source_format), buckets)).lastrowid
                 files, known = [], []
             else:
-                dataset_id, files, known = row[0], json.loads(row[1]), json.loads(row[2])
+                dataset_id, files, known, buckets = row[0], json.loads(row[1]), json.loads(row[2]), int(row[4])
             load_id = db.conn.execute(
                 "INSERT INTO loads (dataset_id, at, file, new_rows, duplicate_rows, skipped_rows) "
                 "VALUES (?, ?, ?, 0, 0, ?)", (dataset_id, now, str(file_name), int(skipped_rows))).lastrowid
@@ -1145,7 +1256,7 @@ def save_messages(db: sqlite_utils.Database, frame: pd.DataFrame, *, dataset_nam
                 order = _load_order(frame, positions)
                 part = _as_loaded(frame, order, columns)
                 if new_rows:
-                    _write_parts(db, dataset_id, load_id, part, key_values[order])
+                    _write_parts(db, dataset_id, load_id, part, key_values[order], buckets)
                 if keep_frame and not had_messages:
                     loaded = part
             duplicate_rows = n - new_rows
@@ -1322,18 +1433,116 @@ def load_messages(db: sqlite_utils.Database, dataset_id: int) -> pd.DataFrame:
             parts = _stored_parts(db, int(info["id"]))
         except sqlite3.Error as exc:
             raise StoreError(f"could not read dataset {info['name']!r}: {exc}") from exc
+    return _frame_of_parts(info, parts)
+
+
+def _frame_of_parts(info: dict, parts: list[tuple]) -> pd.DataFrame:
+    """The validated frame of ``(load_id, bucket, data)`` parts (part order) of the dataset ``info``:
+    :func:`load_messages`' columns and row order for those rows."""
     present = set(json.loads(info["columns"]))
     columns = [c for c in MESSAGE_COLUMNS if c in _FIXED or c in present]
     try:
-        table = _decode_parts([data for _, data in parts], columns + ["msg_key"])
+        table = _decode_parts([data for _, _, data in parts], columns + ["msg_key"])
     except (pa.ArrowException, OSError) as exc:
         raise StoreError(f"could not read dataset {info['name']!r}: a stored part is damaged ({exc}). "
                          "Fix: delete the dataset and upload it again") from exc
-    if len({load for load, _ in parts}) > 1:  # several saves: merge them into one order, ties in key order
+    if len({load for load, _, _ in parts}) > 1:  # several saves: merge them into one order, ties in key order
         order = pc.sort_indices(table, sort_keys=[(c, "ascending", "at_end")
                                                   for c in ("conversation_id", "timestamp", "row", "msg_key")])
         table = table.take(order)
+    elif len({bucket for _, bucket, _ in parts}) > 1:
+        # One save split into buckets: each bucket's rows are in load order (by conversation_id, timestamp,
+        # row, key) and a conversation is in one bucket only, so a stable sort by conversation_id alone
+        # restores the save's order (missing ids last, as the save put them).
+        order = pc.sort_indices(table, sort_keys=[("conversation_id", "ascending", "at_end")])
+        table = table.take(order)
     return _to_frame(table.drop_columns(["msg_key"]))
+
+
+def dataset_buckets(db: sqlite_utils.Database, dataset_id: int) -> int:
+    """The number of buckets the dataset's conversations are hashed into (fixed when it was created)."""
+    return int(_require(db, dataset_id)["buckets"])
+
+
+@dataclass(frozen=True)
+class BucketPlan:
+    """What an engine needs before reading a dataset bucket by bucket (:func:`bucket_plan`).
+
+    ``columns``: the columns of :func:`load_messages`' frame; ``export_end``: its latest timestamp (NaT
+    when none); ``buckets``: the bucket numbers holding messages (ascending); ``rows``: messages per bucket;
+    ``upto_part``: the last part of the dataset when planned (pass it to :func:`iter_buckets` so every bucket
+    is read as of that version); ``version``, ``bucket_count``: the dataset's.
+    """
+
+    dataset_id: int
+    name: str
+    version: int
+    bucket_count: int
+    columns: tuple[str, ...]
+    export_end: pd.Timestamp
+    buckets: tuple[int, ...]
+    rows: tuple[int, ...]
+    upto_part: int
+
+
+def bucket_plan(db: sqlite_utils.Database, dataset_id: int) -> BucketPlan:
+    """The :class:`BucketPlan` of a dataset: one snapshot, reading only the ``timestamp`` column of its parts
+    (one part in memory at a time). StoreError if there is no dataset with that id."""
+    with _lock(db), _snapshot(db):
+        info = _require(db, dataset_id)
+        present = set(json.loads(info["columns"]))
+        columns = tuple(c for c in MESSAGE_COLUMNS if c in _FIXED or c in present)
+        counts = db.conn.execute("SELECT bucket, sum(row_count), max(part) FROM message_parts WHERE dataset_id = ? "
+                                 "GROUP BY bucket ORDER BY bucket", (int(info["id"]),)).fetchall()
+        upto = max((p for _, _, p in counts), default=0)
+        end = None
+        cursor = db.conn.execute("SELECT data FROM message_parts WHERE dataset_id = ? AND part <= ? ORDER BY part",
+                                 (int(info["id"]), upto))
+        for (data,) in cursor:
+            stamps = _decode_parts([data], ["timestamp"]).column("timestamp").cast(pa.int64())
+            top = pc.max(stamps).as_py()
+            if top is not None and (end is None or top > end):
+                end = top
+    return BucketPlan(dataset_id=int(info["id"]), name=info["name"], version=int(info["version"]),
+                      bucket_count=int(info["buckets"]), columns=columns,
+                      export_end=pd.NaT if end is None else pd.Timestamp(end, unit="ns", tz="UTC"),
+                      buckets=tuple(int(b) for b, _, _ in counts), rows=tuple(int(n) for _, n, _ in counts),
+                      upto_part=int(upto))
+
+
+def iter_buckets(db: sqlite_utils.Database, dataset_id: int, *, buckets: "Iterable[int] | None" = None,
+                 upto_part: int | None = None) -> Iterator[tuple[int, pd.DataFrame]]:
+    """``(bucket, frame)`` for each bucket of the dataset, reading only that bucket's parts.
+
+    ``frame`` is that bucket's messages exactly as :func:`load_messages` gives them for those rows: the same
+    columns (the dataset's, even where the bucket has no value), dtypes and row order, a fresh RangeIndex.
+    The concatenation of every bucket's frame holds the rows of :func:`load_messages`; a conversation is in
+    one bucket only (:func:`metrics.core.facts.shard_of` of its id over :func:`dataset_buckets`).
+
+    ``buckets``: the bucket numbers to yield, in that order (a bucket without messages gives the empty frame);
+    default: every bucket holding messages, ascending. The buckets are read as of the call (or as of
+    ``upto_part``, :attr:`BucketPlan.upto_part`): parts saved afterwards (a later upload) are not read, so the
+    frames are one version of the dataset. StoreError if there is no dataset with that id.
+    """
+    with _lock(db), _snapshot(db):
+        info = _require(db, dataset_id)
+        (last,) = db.conn.execute("SELECT coalesce(max(part), 0) FROM message_parts WHERE dataset_id = ?",
+                                  (int(info["id"]),)).fetchone()
+        if upto_part is not None:
+            last = min(int(last), int(upto_part))
+        if buckets is None:
+            buckets = [b for (b,) in db.conn.execute(
+                "SELECT DISTINCT bucket FROM message_parts WHERE dataset_id = ? ORDER BY bucket",
+                (int(info["id"]),))]
+    for bucket in list(buckets):
+        try:
+            with _lock(db), _snapshot(db):
+                parts = db.conn.execute("SELECT load_id, bucket, data FROM message_parts WHERE dataset_id = ? "
+                                        "AND bucket = ? AND part <= ? ORDER BY part",
+                                        (int(info["id"]), int(bucket), last)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"could not read dataset {info['name']!r}: {exc}") from exc
+        yield int(bucket), _frame_of_parts(info, parts)
 
 
 def distinct_texts(db: sqlite_utils.Database) -> list[str]:

@@ -225,8 +225,16 @@ def _tables(conn) -> set[str]:
     return {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
+#: Step 16 splits every part into one part per bucket and adds ``datasets.buckets``: what must stay the same
+#: there is the messages per dataset and upload, and every other column of the datasets.
+_KEPT = {"message_parts": "SELECT dataset_id, load_id, sum(row_count) FROM message_parts GROUP BY dataset_id, load_id",
+         "datasets": "SELECT id, name, created_at, updated_at, source_format, files, message_count, "
+                     "conversation_count, version, columns FROM datasets"}
+
+
 def _rows(conn, tables) -> dict[str, list]:
-    return {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in sorted(tables)}
+    return {t: sorted(conn.execute(_KEPT.get(t, f'SELECT * FROM "{t}"')).fetchall(), key=repr)
+            for t in sorted(tables)}
 
 
 def _fill(conn, table: str, tag: int) -> None:
@@ -251,12 +259,38 @@ def _fill(conn, table: str, tag: int) -> None:
     conn.execute(f'INSERT INTO "{table}" VALUES ({marks})', values)
 
 
+def _old_save(old, frame, *, dataset_name: str):
+    """``store.save_messages`` as the code of a file older than step 16 (message_parts without ``bucket``,
+    datasets without ``buckets``) left it: saved by today's code into a scratch store, its rows copied over in
+    the old layout (one part, the rows in load order). Returns the scratch save's SaveResult."""
+    scratch = store.connect(":memory:")
+    try:
+        saved = store.save_messages(scratch, frame, dataset_name=dataset_name)
+        frame = store.load_messages(scratch, saved.dataset_id)
+        keys = store.message_keys(frame).to_numpy(dtype=object)
+        order = store._load_order(frame, __import__("numpy").arange(len(frame)))
+        info = scratch.conn.execute("SELECT id, name, created_at, updated_at, source_format, files, message_count, "
+                                    "conversation_count, version, columns FROM datasets").fetchone()
+        load = scratch.conn.execute("SELECT id, dataset_id, at, file, new_rows, duplicate_rows, skipped_rows "
+                                    "FROM loads").fetchone()
+    finally:
+        scratch.close()
+    old.conn.execute("INSERT INTO datasets (id, name, created_at, updated_at, source_format, files, message_count, "
+                     "conversation_count, version, columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", info)
+    old.conn.execute("INSERT INTO loads (id, dataset_id, at, file, new_rows, duplicate_rows, skipped_rows) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", load)
+    old.conn.execute("INSERT INTO message_parts (dataset_id, part, load_id, row_count, data) VALUES (?, 1, ?, ?, ?)",
+                     (info[0], load[0], len(frame), store._encode_part(frame.iloc[order].reset_index(drop=True),
+                                                                       keys[order])))
+    return saved
+
+
 def _old_file(path, *, ddl=OLD_FEATURE_DDL, records=OLD_TOPIC_RECORDS) -> dict[str, list]:
     """A store as the code before the migrations left it: core versions 1-4, one dataset with messages, the
     feature tables of ``ddl`` with a row each, the sqlite-utils records. Returns every table's rows."""
     old = _raw(path)
     assert migrations.migrate(old, target=4) == 4
-    store.save_messages(old, messages_frame([
+    _old_save(old, messages_frame([
         {"conversation_id": "c1", "timestamp": "2024-01-01T00:00:00Z", "speaker": "user", "text": "hi"},
         {"conversation_id": "c1", "timestamp": "2024-01-01T00:00:05Z", "speaker": "bot", "text": "hello"}]),
         dataset_name="legacy")
@@ -572,7 +606,7 @@ def test_step_15_turns_stored_page_paths_into_views(tmp_path):
     path = tmp_path / "v14.db"
     old = _raw(path)
     assert migrations.migrate(old, target=14) == 14
-    saved = store.save_messages(old, messages_frame([
+    saved = _old_save(old, messages_frame([
         {"conversation_id": "c1", "timestamp": "2024-01-01T00:00:00Z", "speaker": "user", "text": "hi"}]),
         dataset_name="legacy")
     old.conn.execute("INSERT INTO backlog_added (dataset_id, item_key, source, subject, problem, metric, "

@@ -308,15 +308,29 @@ def _part_table(data: bytes):
     return pq.read_table(pa.BufferReader(data))
 
 
+def _all_parts_table(db, dataset_id):
+    """Every part of the dataset as one Arrow table (a column a part lacks is null there)."""
+    import pyarrow as pa
+
+    return pa.concat_tables([_part_table(data) for *_, data in _parts(db, dataset_id)], promote_options="default")
+
+
 def test_a_save_is_stored_as_parts_and_read_back_whole(memory_db, monkeypatch):
+    from metrics.core.facts import DEFAULT_BUCKETS, shard_of
+
     frame = messages_frame(conversation_rows(150))
-    monkeypatch.setattr(store, "_PART_ROWS", 7)  # 22 parts of at most 7 messages
+    monkeypatch.setattr(store, "_PART_ROWS", 7)  # each bucket's messages in parts of at most 7
     saved = store.save_messages(memory_db, frame, dataset_name="parts")
     parts = _parts(memory_db, saved.dataset_id)
-    assert [p for p, *_ in parts] == list(range(1, 23))
+    buckets = dict(memory_db.execute("SELECT part, bucket FROM message_parts").fetchall())
+    assert [p for p, *_ in parts] == list(range(1, len(parts) + 1))
     assert {load for _, load, _, _ in parts} == {saved.load_id}
-    assert [n for _, _, n, _ in parts] == [7] * 21 + [3]
-    assert [_part_table(data).num_rows for *_, data in parts] == [7] * 21 + [3]
+    assert all(1 <= n <= 7 for _, _, n, _ in parts) and sum(n for _, _, n, _ in parts) == 150
+    assert [_part_table(data).num_rows for *_, data in parts] == [n for _, _, n, _ in parts]
+    for number, _, _, data in parts:  # every part holds one bucket: the hash of its conversations
+        ids = _part_table(data).column("conversation_id").to_pandas()
+        assert set(shard_of(ids, DEFAULT_BUCKETS)) == {buckets[number]}
+    assert [buckets[p] for p, *_ in parts] == sorted(buckets[p] for p, *_ in parts)  # a bucket's parts in a row
     pd.testing.assert_frame_equal(store.load_messages(memory_db, saved.dataset_id), frame)
 
 
@@ -358,8 +372,7 @@ def test_missing_values_are_stored_as_nulls_and_values_keep_their_types(memory_d
     import pyarrow as pa
 
     saved = store.save_messages(memory_db, full_frame(), dataset_name="types")
-    (part,) = _parts(memory_db, saved.dataset_id)
-    table = _part_table(part[3])
+    table = _all_parts_table(memory_db, saved.dataset_id)
     types = {f.name: f.type for f in table.schema}
     assert types["timestamp"] == pa.timestamp("ns", tz="UTC") and types["confidence"] == pa.float64()
     assert types["is_test"] == pa.bool_() and types["text"] == pa.large_string() and types["row"] == pa.int64()
@@ -375,9 +388,10 @@ def test_missing_values_are_stored_as_nulls_and_values_keep_their_types(memory_d
 def test_an_all_missing_optional_column_is_not_stored(memory_db):
     frame = messages_frame([dict(r, intent=None, channel="web") for r in conversation_rows(70)])
     saved = store.save_messages(memory_db, frame, dataset_name="sparse")
-    (part,) = _parts(memory_db, saved.dataset_id)
-    names = set(_part_table(part[3]).column_names)
-    assert "intent" not in names and "channel" in names and part[2] == 70
+    parts = _parts(memory_db, saved.dataset_id)
+    assert all("intent" not in _part_table(p[3]).column_names and "channel" in _part_table(p[3]).column_names
+               for p in parts)
+    assert sum(p[2] for p in parts) == 70
     assert store.get_dataset(memory_db, saved.dataset_id).columns == ("channel",)
     assert "intent" not in store.load_messages(memory_db, saved.dataset_id).columns
 
@@ -617,6 +631,7 @@ def test_a_failed_reupload_leaves_the_dataset_as_it_was(memory_db, monkeypatch):
     frame = messages_frame(conversation_rows(100))
     saved = store.save_messages(memory_db, frame.iloc[:40], dataset_name="keep")
     before = store.get_dataset(memory_db, saved.dataset_id)
+    parts_before = memory_db.execute("SELECT count(*) FROM message_parts").fetchone()[0]
 
     def fail(*args, **kwargs):
         raise RuntimeError("injected after the inserts")
@@ -625,7 +640,7 @@ def test_a_failed_reupload_leaves_the_dataset_as_it_was(memory_db, monkeypatch):
     with pytest.raises(RuntimeError, match="injected"):
         store.save_messages(memory_db, frame.assign(intent="x"), dataset_name="keep")
     assert store.get_dataset(memory_db, saved.dataset_id) == before
-    assert memory_db.execute("SELECT count(*), sum(row_count) FROM message_parts").fetchone() == (1, 40)
+    assert memory_db.execute("SELECT count(*), sum(row_count) FROM message_parts").fetchone() == (parts_before, 40)
     assert memory_db.execute("SELECT count(*) FROM loads").fetchone()[0] == 1
     assert not memory_db.conn.in_transaction
 
@@ -675,11 +690,13 @@ def test_delete_removes_everything_of_the_dataset_from_the_file(db_path):
         part = db.execute("SELECT part FROM message_parts WHERE dataset_id = ? LIMIT 1", (d.dataset_id,)).fetchone()[0]
         db.conn.execute("INSERT INTO review_links VALUES (?, ?, 'ann')", (d.dataset_id, part))
         db.conn.execute("INSERT INTO topic_labels VALUES (?, 'billing')", (d.dataset_id,))
+    stored_parts_a = [p for p, *_ in _parts(db, a.dataset_id)]
     stored_a = b"".join(data for *_, data in _parts(db, a.dataset_id))
     # review_links sorts after message_parts and has no cascade: the delete must defer the foreign-key check
     removed = store.delete_dataset(db, a.dataset_id)
-    assert removed == {"loads": 1, "message_parts": 1, "review_links": 1, "derived_cache": 1, "topic_labels": 1,
-                       "datasets": 1}
+    assert len(stored_parts_a) > 1  # one part per bucket holding messages
+    assert removed == {"loads": 1, "message_parts": len(stored_parts_a), "review_links": 1, "derived_cache": 1,
+                       "topic_labels": 1, "datasets": 1}
     assert store.delete_dataset(db, a.dataset_id) == {}  # already gone: nothing to do
     # inspect the files while the app's connection is still open (closing it would checkpoint the WAL anyway)
     files = [p for p in db_path.parent.iterdir() if p.name.startswith(db_path.name)]
@@ -687,7 +704,11 @@ def test_delete_removes_everything_of_the_dataset_from_the_file(db_path):
     assert marker_a.encode() not in blob  # overwritten (secure_delete), not left in free pages or the WAL
     assert marker_b.encode() in blob
     # nor any 64-byte stretch of the deleted, compressed part
-    assert len(stored_a) > 1000 and all(stored_a[i:i + 64] not in blob for i in range(0, len(stored_a) - 64, 97))
+    # (but the Parquet framing every small part shares, e.g. the footers of B's parts, which are kept)
+    stored_b = b"".join(data for *_, data in _parts(db, b.dataset_id))
+    stretches = [stored_a[i:i + 64] for i in range(0, len(stored_a) - 64, 97)]
+    own = [s for s in stretches if s not in stored_b]
+    assert len(stored_a) > 1000 and len(own) > len(stretches) // 2 and all(s not in blob for s in own)
     db.close()
 
     check = raw(db_path)
@@ -787,8 +808,8 @@ def test_a_version_2_store_moves_its_rows_into_parts_per_upload(db_path):
     db = store.connect(db_path)
     try:
         assert "messages" not in db.table_names()
-        parts = db.execute("SELECT part, load_id, row_count FROM message_parts ORDER BY part").fetchall()
-        assert parts == [(1, None, 1), (2, 1, 2), (3, 2, 1)]
+        parts = db.execute("SELECT load_id, sum(row_count) FROM message_parts GROUP BY load_id").fetchall()
+        assert parts == [(None, 1), (1, 2), (2, 1)]  # migration 16 split each upload's part by bucket
         expected = messages_frame([
             {"conversation_id": "c1", "timestamp": "2024-01-01T00:00:00Z", "speaker": "user", "text": "hi",
              "message_id": "m1", "confidence": 0.25, "is_test": True, "row": 1},
@@ -823,8 +844,7 @@ def test_every_schema_column_is_stored_in_a_part(memory_db):
     frame = full_frame()
     assert {c.name for c in COLUMNS} | {"row"} == set(frame.columns)  # the fixture has every column
     saved = store.save_messages(memory_db, frame, dataset_name="all")
-    (part,) = _parts(memory_db, saved.dataset_id)
-    assert set(_part_table(part[3]).column_names) == set(frame.columns) | {"msg_key"}
+    assert set(_all_parts_table(memory_db, saved.dataset_id).column_names) == set(frame.columns) | {"msg_key"}
 
 
 # --------------------------------------------------------------------------- the frame kept by a fresh save
