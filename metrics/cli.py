@@ -121,7 +121,7 @@ def _engine_summary(args) -> dict:
                                   f"{', '.join(unsupported)} need(s) the loader. Fix: use --engine local")
 
     def progress(done: int, total: int) -> None:
-        print(f"\r{engine}: {done}/{total} buckets", end="\n" if done >= total else "", file=sys.stderr,
+        print(f"\r{engine}: {done}/{total} shards", end="\n" if done >= total else "", file=sys.stderr,
               flush=True)
 
     return engines.run_summary(source, engine=engine, workers=args.workers, spark_master=args.spark_master,

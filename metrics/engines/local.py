@@ -4,7 +4,8 @@ A stored dataset (:class:`~metrics.engines.StoredInput`): a first pass reads the
 (:func:`metrics.store.bucket_plan`: the columns, the latest timestamp, the buckets holding messages, one
 snapshot), which is the :class:`~metrics.core.facts.Context`; then each worker of a
 ``concurrent.futures.ProcessPoolExecutor`` opens the store itself, reads one bucket
-(:func:`metrics.store.iter_buckets`, as of the plan's last part) and returns ``shard_facts(bucket, ctx)``.
+(:func:`metrics.store.iter_buckets`, as of the plan's last part: whole buckets up to about
+:data:`TASK_MESSAGES` messages per task) and returns ``shard_facts(shard, ctx)``.
 The parent combines the results as they come (every :data:`FOLD_EVERY` results into one), so memory is about
 workers x one bucket's messages plus the facts. ``workers=1`` runs in this process, without a pool.
 
@@ -24,10 +25,15 @@ import pandas as pd
 from metrics.core import facts as F
 from metrics.errors import ConfigError
 
-__all__ = ["run", "default_workers", "FOLD_EVERY"]
+__all__ = ["run", "default_workers", "group_buckets", "FOLD_EVERY", "TASK_MESSAGES"]
 
 #: The parent folds this many shards' facts into one as they arrive (bounded memory, few concatenations).
 FOLD_EVERY = 8
+
+#: A worker's task reads whole buckets until it holds about this many messages (at least one bucket):
+#: every shard costs the families a fixed time, so a small dataset is one or two shards, not 64, while a
+#: large one is still read a bucket-sized piece at a time.
+TASK_MESSAGES = 250_000
 
 _DB = None  # a worker's own connection to the store (opened by _init_worker)
 
@@ -52,11 +58,40 @@ def _init_worker(db_path: str) -> None:
     _DB = store.connect(db_path)
 
 
-def _stored_bucket_facts(dataset_id: int, bucket: int, upto_part: int, ctx: F.Context):
+def group_buckets(buckets, rows, *, workers: int, target: int | None = None) -> list[tuple[int, ...]]:
+    """The buckets in tasks of about ``target`` messages (default :data:`TASK_MESSAGES`; whole buckets, in
+    order), and at least ``workers`` tasks when there are that many buckets and more than ``target`` messages.
+
+    >>> group_buckets([0, 1, 2, 3], [10, 10, 10, 10], workers=2, target=100)
+    [(0, 1, 2, 3)]
+    >>> group_buckets([0, 1, 2, 3], [40, 40, 40, 40], workers=2, target=100)
+    [(0, 1), (2, 3)]
+    >>> group_buckets([0, 1, 2], [300, 10, 10], workers=1, target=100)
+    [(0,), (1, 2)]
+    """
+    target = TASK_MESSAGES if target is None else target
+    total = sum(rows)
+    if workers > 1 and len(buckets) >= workers and total > target:
+        target = min(target, max(1, -(-total // workers)))
+    tasks, current, size = [], [], 0
+    for bucket, n in zip(buckets, rows):
+        if current and size + n > target:
+            tasks.append(tuple(current))
+            current, size = [], 0
+        current.append(int(bucket))
+        size += int(n)
+    if current:
+        tasks.append(tuple(current))
+    return tasks
+
+
+def _stored_bucket_facts(dataset_id: int, buckets: tuple[int, ...], upto_part: int, ctx: F.Context):
     from metrics import store
 
-    (_, frame), = store.iter_buckets(_DB, dataset_id, buckets=[bucket], upto_part=upto_part)
-    return F.shard_facts(frame, ctx)
+    frames = [frame for _, frame in store.iter_buckets(_DB, dataset_id, buckets=list(buckets), upto_part=upto_part)]
+    shard = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    del frames
+    return F.shard_facts(shard, ctx)
 
 
 def _frame_facts(frame: pd.DataFrame, ctx: F.Context):
@@ -116,13 +151,17 @@ def run_stored(db_path: str, name: str, *, workers: int | None = None, progress=
         meta = stored_meta(db, name)
         plan = store.bucket_plan(db, store.find_dataset(db, name).id)
         ctx = F.Context(export_end=plan.export_end, columns=tuple(sorted(plan.columns)))
-        total = len(plan.buckets)
-        if total == 0 or workers == 1:
+        tasks = group_buckets(plan.buckets, plan.rows, workers=workers)
+        total = len(tasks)
+        if total <= 1 or workers == 1:  # one task: no pool to start
             folder = _Folder()
-            wanted = plan.buckets or (0,)  # an empty dataset: the facts of its empty frame
-            for done, (_, frame) in enumerate(store.iter_buckets(db, plan.dataset_id, buckets=wanted,
-                                                                 upto_part=plan.upto_part), start=1):
-                folder.add(F.shard_facts(frame, ctx))
+            for done, task in enumerate(tasks or [(0,)], start=1):  # an empty dataset: its empty frame's facts
+                frames = [f for _, f in store.iter_buckets(db, plan.dataset_id, buckets=list(task),
+                                                           upto_part=plan.upto_part)]
+                shard = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+                del frames
+                folder.add(F.shard_facts(shard, ctx))
+                del shard
                 if progress and total:
                     progress(done, total)
             return folder.result(), ctx, meta
@@ -130,7 +169,7 @@ def run_stored(db_path: str, name: str, *, workers: int | None = None, progress=
         db.close()
     folder = _Folder()
     with _pool(min(workers, total), initializer=_init_worker, initargs=(str(db_path),)) as pool:
-        _drain(pool, ((_stored_bucket_facts, plan.dataset_id, b, plan.upto_part, ctx) for b in plan.buckets),
+        _drain(pool, ((_stored_bucket_facts, plan.dataset_id, task, plan.upto_part, ctx) for task in tasks),
                folder, progress, total, workers)
     return folder.result(), ctx, meta
 

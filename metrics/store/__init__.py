@@ -1131,6 +1131,14 @@ def _stored_id_content_keys(db: sqlite_utils.Database, dataset_id: int) -> np.nd
     return np.concatenate(keys) if keys else np.array([], dtype=object)
 
 
+def _is_in(values: np.ndarray, value_set: pa.Array) -> np.ndarray:
+    """``values`` (str objects) found in ``value_set`` (an Arrow string array), as a bool array."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    candidates = pa.array(values, type=pa.large_string())
+    return pc.is_in(candidates, value_set=value_set.cast(pa.large_string())).to_numpy(zero_copy_only=False).astype(bool)
+
+
 def _already_stored(db: sqlite_utils.Database, dataset_id: int, frame: pd.DataFrame, key_values: np.ndarray,
                     positions: np.ndarray, known: list[str]) -> np.ndarray:
     """Which of the candidate rows at ``positions`` the dataset already holds.
@@ -1142,8 +1150,10 @@ def _already_stored(db: sqlite_utils.Database, dataset_id: int, frame: pd.DataFr
     """
     stored = _decode_parts([data for _, _, data in _stored_parts(db, dataset_id)],
                            ["msg_key"] + (["message_id"] if "message_id" in known else []))
-    stored_keys = stored.column("msg_key").to_numpy(zero_copy_only=False)
-    found = np.array(pd.Series(key_values[positions], dtype=object).isin(stored_keys), dtype=bool)
+    # Arrow's hash set over the stored keys: no Python object per stored message, so the memory of an
+    # upload into a large dataset grows by bytes per stored key, not by a boxed string each
+    stored_keys = stored.column("msg_key").combine_chunks()
+    found = _is_in(key_values[positions], stored_keys)
     if found.all():
         return found
     has_id = (frame["message_id"].notna().to_numpy() if "message_id" in frame.columns
@@ -1153,7 +1163,7 @@ def _already_stored(db: sqlite_utils.Database, dataset_id: int, frame: pd.DataFr
     look = ~found & has_id[positions]
     if look.any() and not stored_has_id.all():  # ids now, none before: compare contents
         contents = _keys_by_row(frame, np.flatnonzero(has_id))[positions[look]]
-        found[np.flatnonzero(look)] = pd.Series(contents, dtype=object).isin(stored_keys[~stored_has_id]).to_numpy()
+        found[np.flatnonzero(look)] = _is_in(contents, stored_keys.filter(pa.array(~stored_has_id)))
     look = ~found & ~has_id[positions]
     if look.any() and stored_has_id.any():  # no ids now, ids before: compare with the stored rows' contents
         found[np.flatnonzero(look)] = pd.Series(key_values[positions[look]], dtype=object).isin(
