@@ -34,6 +34,7 @@ The session is small and quiet: master ``--spark-master`` (default ``local[2]``)
 from __future__ import annotations
 
 import os
+import re
 import pickle
 import secrets
 import shutil
@@ -57,11 +58,24 @@ _NAT = int(np.iinfo(np.int64).min)
 _SESSION = None
 
 
+#: SQL settings the shard functions rely on, set on a session Chatlens did not create too.
+_RUNTIME_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.legacy.parquet.nanosAsLong": "true",
+                 "spark.sql.execution.arrow.pyspark.enabled": "true"}
+
+
 def get_session(master: str | None = None):
-    """The process's SparkSession (created on first use; a different ``master`` restarts it)."""
+    """The process's SparkSession: without ``master``, the active session when there is one (a Databricks
+    notebook, a job started by ``spark-submit``), else one created on ``local[2]``; a different ``master``
+    restarts the one Chatlens created."""
     global _SESSION
     from pyspark.sql import SparkSession
 
+    if master is None:
+        active = SparkSession.getActiveSession()
+        if active is not None and active is not _SESSION:  # a cluster's own session (Databricks, spark-submit)
+            for key, value in _RUNTIME_CONF.items():
+                active.conf.set(key, value)
+            return active
     master = master or DEFAULT_MASTER
     if _SESSION is not None:
         if _SESSION.sparkContext.master == master and _SESSION.sparkContext._jsc is not None:
@@ -219,14 +233,17 @@ def _run_stored(source, *, master, progress):
 
 # --------------------------------------------------------------------------- an export file
 
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+
+
 def _export_format(path: str) -> str:
     low = path.lower().rstrip("/")
-    if os.path.isdir(path) or low.endswith(".parquet"):
-        return "parquet"
     if low.endswith(".csv"):
         return "csv"
     if low.endswith(".csv.gz"):
         return "csv+gz"
+    if os.path.isdir(path) or low.endswith(".parquet") or _URI.match(path):  # a lake folder: s3a://, abfss://, dbfs:/
+        return "parquet"
     raise ConfigError(f"the spark engine reads Parquet (a file or a folder) or CSV (.csv, .csv.gz) exports, not "
                       f"{os.path.basename(path)!r}. Fix: use --engine local (every format), or convert the export")
 
