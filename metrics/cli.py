@@ -125,7 +125,7 @@ def _engine_summary(args) -> dict:
               flush=True)
 
     return engines.run_summary(source, engine=engine, workers=args.workers, spark_master=args.spark_master,
-                               progress=progress)
+                               progress=progress, use_cache=not args.recompute)
 
 
 def _summary(args) -> int:
@@ -190,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="Spark master for --engine spark (default local[2])")
     summary.add_argument("--workers", type=int, default=None, metavar="N",
                          help="processes of --engine local (default min(2, CPUs))")
+    summary.add_argument("--recompute", action="store_true",
+                         help="with --engine and --dataset: compute the facts from the messages even when the store "
+                              "keeps them for this dataset version")
     summary.set_defaults(handler=_summary)
     for name in SUBCOMMANDS:
         module = importlib.import_module(name)

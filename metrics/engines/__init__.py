@@ -140,8 +140,14 @@ def file_meta(result) -> dict:
 
 
 def run_facts(source, *, engine: str = "local", workers: int | None = None, spark_master: str | None = None,
-              progress: Progress | None = None, buckets: int | None = None):
-    """``(facts, ctx, meta)`` of ``source`` computed by ``engine`` (``local``, ``spark`` or ``auto``)."""
+              progress: Progress | None = None, buckets: int | None = None, use_cache: bool = False):
+    """``(facts, ctx, meta)`` of ``source`` computed by ``engine`` (``local``, ``spark`` or ``auto``).
+
+    ``use_cache`` (a stored dataset only): read the facts kept for this dataset version
+    (:mod:`metrics.store.facts_cache`) instead of the messages, and keep them after computing them."""
+    if use_cache and isinstance(source, StoredInput):
+        return _cached_facts(source, engine=engine, workers=workers, spark_master=spark_master,
+                             progress=progress, buckets=buckets)
     chosen = choose_engine(engine, source)
     if chosen == "local":
         from metrics.engines import local
@@ -152,12 +158,40 @@ def run_facts(source, *, engine: str = "local", workers: int | None = None, spar
     return spark.run(source, master=spark_master, progress=progress, buckets=buckets)
 
 
+def _cached_facts(source: StoredInput, *, progress, **options):
+    from metrics import store
+    from metrics.store.facts_cache import facts_key, load_facts, save_facts
+
+    def key_of(db):
+        info = store.find_dataset(db, source.name)
+        return info.id, facts_key(info.version, store.dataset_buckets(db, info.id))
+
+    db = store.connect(source.db_path)
+    try:
+        dataset_id, key = key_of(db)
+        hit = load_facts(db, dataset_id, key)
+        if hit is not None:
+            if progress:
+                progress(1, 1)
+            return hit[0], hit[1], stored_meta(db, source.name)
+    finally:
+        db.close()
+    facts, ctx, meta = run_facts(source, progress=progress, **options)
+    db = store.connect(source.db_path)
+    try:
+        if key_of(db) == (dataset_id, key):  # not changed meanwhile: these are the facts of that version
+            save_facts(db, dataset_id, key, facts, ctx)
+    finally:
+        db.close()
+    return facts, ctx, meta
+
+
 def run_summary(source, *, engine: str = "local", workers: int | None = None, spark_master: str | None = None,
-                progress: Progress | None = None, buckets: int | None = None) -> dict:
+                progress: Progress | None = None, buckets: int | None = None, use_cache: bool = False) -> dict:
     """The ``summary`` report of ``source`` (the JSON of :func:`metrics.summary.build_summary`), computed
     through the facts by ``engine``."""
     from metrics.core.facts import summarise
 
     facts, ctx, meta = run_facts(source, engine=engine, workers=workers, spark_master=spark_master,
-                                 progress=progress, buckets=buckets)
+                                 progress=progress, buckets=buckets, use_cache=use_cache)
     return summarise(facts, ctx, meta)

@@ -96,6 +96,7 @@ PLAN: tuple[tuple[int, str, str], ...] = (
     (14, "metrics.sentiment.cache", "sentiment_cache"),
     (15, "metrics.improve.store", "backlog_view"),
     (16, "metrics.store", "message_buckets"),
+    (17, "metrics.store.facts_cache", "facts_cache"),
 )
 if [v for v, _, _ in PLAN] != list(range(1, len(PLAN) + 1)):  # pragma: no cover - a broken edit of PLAN
     raise RuntimeError("metrics.store.migrations.PLAN must number its steps 1, 2, 3, ... in order")

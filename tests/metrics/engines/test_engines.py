@@ -357,3 +357,50 @@ def test_spark_reads_a_canonical_export_as_the_loader_does(spark, tmp_path):
     odd.write_text("chat_id,author,body\n1,user,hi\n")
     with pytest.raises(Exception, match="canonical names"):
         engines.run_summary(engines.PathInput(str(odd)), engine="spark")
+
+
+# --------------------------------------------------------------------------- facts kept in the store
+
+
+def test_the_store_keeps_a_versions_facts_and_never_serves_a_stale_one(tmp_path):
+    from metrics.store import facts_cache
+
+    frame = _sample_subset(60)
+    path = tmp_path / "f.db"
+    db = store.connect(path)
+    try:
+        saved = store.save_messages(db, frame.iloc[::2], dataset_name="d", buckets=BUCKETS)
+    finally:
+        db.close()
+    source = engines.StoredInput(str(path), "d")
+    first, ctx, _ = engines.run_facts(source, engine="local", workers=1, use_cache=True)
+    db = store.connect(path)
+    try:
+        key = facts_cache.facts_key(1, BUCKETS)
+        kept = facts_cache.load_facts(db, saved.dataset_id, key)
+        assert kept is not None and kept[1] == ctx
+        _assert_facts_equal(kept[0], first)  # same tables, columns, dtypes and values after the round trip
+        # the cached facts are what a run reads: poison them and a cached run shows the poison
+        poisoned = {f: dict(t) for f, t in first.items()}
+        poisoned["engagement"]["dataset"] = poisoned["engagement"]["dataset"].assign(messages=999_999)
+        facts_cache.save_facts(db, saved.dataset_id, key, poisoned, ctx)
+    finally:
+        db.close()
+    assert engines.run_summary(source, engine="local", workers=1, use_cache=True)["dataset"]["messages"] == 999_999
+    assert engines.run_summary(source, engine="local", workers=1)["dataset"]["messages"] == len(frame.iloc[::2])
+    # a new version (another upload) is computed afresh and replaces the entry
+    db = store.connect(path)
+    try:
+        store.save_messages(db, frame.iloc[1::2], dataset_name="d")
+    finally:
+        db.close()
+    report = engines.run_summary(source, engine="local", workers=1, use_cache=True)
+    assert report["dataset"]["messages"] == len(frame)
+    db = store.connect(path)
+    try:
+        keys = [r[0] for r in db.conn.execute("SELECT key FROM facts_cache")]
+        assert keys == [facts_cache.facts_key(2, BUCKETS)]
+        store.delete_dataset(db, saved.dataset_id)
+        assert db.conn.execute("SELECT count(*) FROM facts_cache").fetchone()[0] == 0
+    finally:
+        db.close()

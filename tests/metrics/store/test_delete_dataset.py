@@ -103,6 +103,11 @@ def deleted(tmp_path_factory):
         topic_persist.rename_topic(db, dataset_id, "first", 1, f"billing {tag}")
         topic_persist.merge_topics(db, dataset_id, "first", [2], 1)
         search.build_index(db, dataset_id, frame)  # the full-text index and its registry row
+        from metrics.core.facts import facts_of_frame
+        from metrics.store import facts_cache
+
+        facts, ctx = facts_of_frame(frame)  # the facts kept for the dataset's version
+        facts_cache.save_facts(db, dataset_id, facts_cache.facts_key(1, 64), facts, ctx)
     goals_store.add_change(db, ChangeEntry("2026-09-23", "Global change", "other", "intent_accuracy"))
     roi_store.save_scenario(db, "from the victim", roi.RoiInputs(), dataset_id=victim)
 

@@ -32,7 +32,7 @@ TABLES = {
     "goals", "alert_rules", "change_log", "backlog_items", "backlog_added", "funnels", "roi_scenarios",
     "topic_runs", "topic_snapshots", "topic_names", "topic_merges", "topic_conversations", "audit_queue",
     "reviewers", "audit_rounds", "audit_assignments", "audit_scores", "audit_score_history", "audit_labels",
-    "sentiment_cache",
+    "sentiment_cache", "facts_cache",
 }
 
 #: What the feature modules' ``ensure_schema`` functions, ``Migrations("topics")`` and the search registry created
