@@ -86,6 +86,9 @@ def ingest_streaming(db, path, *, dataset: str, progress=None, **load_options) -
                            timezone=load_options.get("timezone", "UTC"))
     new = duplicates = skipped = 0
     notices: list[list[str]] = []
+    if len(spilled.bad_records) and load_options.get("on_error") == "skip":  # records split into too many fields
+        skipped = len(spilled.bad_records)
+        notices.append([f"Skipped {skipped} row(s) with problems; download the list to see why."])
     saved = None
     try:
         with store.immediate(db):

@@ -37,10 +37,11 @@ __all__ = ["stream_min_bytes", "can_stream", "spill", "Spill", "load_spilled", "
            "DEFAULT_BLOCK_BYTES"]
 
 #: Bytes pyarrow reads per block while spilling.
-DEFAULT_BLOCK_BYTES = 16 << 20
+DEFAULT_BLOCK_BYTES = 2 << 20
 _DEFAULT_MIN = 256 << 20
-_SPILL_BYTES = 48 << 20  # aim for spill files of about this size
+_SPILL_BYTES = 24 << 20  # aim for spill files of about this size
 _HEAD_BYTES = 1 << 20
+_MAX_INVALID = 10_000  # records with the wrong number of fields reported before the file is refused
 
 
 def stream_min_bytes() -> int:
@@ -85,6 +86,12 @@ class Spill:
     parts: list[tuple[Path, Path]]
     records: int
     folder: tempfile.TemporaryDirectory
+    #: Record numbers whose ``message_id`` an earlier record of the file already has (the whole-file load
+    #: reports them as "duplicate message id"; parts are loaded one by one, so the spill finds them).
+    repeated_ids: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype="int64"))
+    #: Record numbers with the wrong number of fields (not spilled; the whole-file load reports them too).
+    bad_records: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype="int64"))
+    width: int = 0
 
     def close(self) -> None:
         self.folder.cleanup()
@@ -131,10 +138,22 @@ def spill(path, *, mapping: dict[str, str] | None = None, timezone: str = "UTC",
     root = Path(folder.name)
     writers: dict[int, tuple] = {}
     records = 0
+    id_source = chosen.get("message_id")
+    id_hashes: list[np.ndarray] = []
+    id_records: list[np.ndarray] = []
     try:
+        invalid: list[int] = []  # record numbers (header = 0) of records with the wrong number of fields
+
+        def bad_record(row) -> str:
+            if len(invalid) < _MAX_INVALID:
+                invalid.append(int(row.number) - 1 if row.number is not None else -1)
+                return "skip"
+            return "error"
+
         reader = pcsv.open_csv(
-            p, read_options=pcsv.ReadOptions(block_size=block_bytes),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            p, read_options=pcsv.ReadOptions(block_size=block_bytes, use_threads=False),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                            invalid_row_handler=bad_record),
             convert_options=pcsv.ConvertOptions(strings_can_be_null=False, quoted_strings_can_be_null=False,
                                                 column_types=None, auto_dict_encode=False))
         names = reader.schema.names
@@ -149,8 +168,13 @@ def spill(path, *, mapping: dict[str, str] | None = None, timezone: str = "UTC",
             ids = pd.Series(table.column(source).to_pandas(), dtype="str")
             cleaned = _clean_ids(ids, "conversation_id", source, [])
             bucket = shard_of(cleaned.fillna(""), n)
-            numbers = np.arange(records + 1, records + 1 + table.num_rows, dtype="int64")
-            records += table.num_rows
+            numbers, records = _record_numbers(records, table.num_rows, invalid)
+            if id_source in names:
+                mids = _clean_ids(pd.Series(table.column(id_source).to_pandas(), dtype="str"), "message_id",
+                                  id_source, [])
+                present = (mids.notna() & mids.ne("")).to_numpy(dtype=bool)
+                id_hashes.append(pd.util.hash_array(mids[present].to_numpy(dtype=object), categorize=False))
+                id_records.append(numbers[present])
             order = np.argsort(bucket, kind="stable")
             sorted_b = bucket[order]
             cuts = np.flatnonzero(np.r_[True, sorted_b[1:] != sorted_b[:-1]]) if len(order) else []
@@ -187,7 +211,34 @@ def spill(path, *, mapping: dict[str, str] | None = None, timezone: str = "UTC",
         parts.append((csv_path, rec_path))
     # the spill files hold every column under its own name: map by name from now on
     explicit = {canon: src for canon, src in chosen.items() if src in names}
-    return Spill(file=p.name, mapping=explicit, parts=parts, records=records, folder=folder)
+    return Spill(file=p.name, mapping=explicit, parts=parts, records=records, folder=folder,
+                 repeated_ids=_repeats(id_hashes, id_records),
+                 bad_records=np.array(sorted(r for r in invalid if r > 0), dtype="int64"), width=len(names))
+
+
+def _record_numbers(last: int, count: int, invalid: list[int]) -> tuple[np.ndarray, int]:
+    """The record numbers of the next ``count`` parsed records after record ``last``, skipping the records
+    the reader refused (they have numbers in the file but no row in the batch)."""
+    skip = {r for r in invalid if r > last}
+    numbers = np.empty(count, dtype="int64")
+    n, r = 0, last
+    while n < count:
+        r += 1
+        if r not in skip:
+            numbers[n] = r
+            n += 1
+    return numbers, r
+
+
+def _repeats(hashes: list[np.ndarray], records: list[np.ndarray]) -> np.ndarray:
+    """Records whose id hash an earlier record has (64-bit SipHash of the cleaned id: 8 bytes per message)."""
+    if not hashes:
+        return np.zeros(0, dtype="int64")
+    h, r = np.concatenate(hashes), np.concatenate(records)
+    order = np.lexsort((r, h))
+    h, r = h[order], r[order]
+    later = np.r_[False, h[1:] == h[:-1]]
+    return np.sort(r[later])
 
 
 def load_spilled(spilled: Spill, part: tuple[Path, Path], **load_options):
@@ -205,18 +256,51 @@ def load_spilled(spilled: Spill, part: tuple[Path, Path], **load_options):
 
     options = dict(load_options)
     options.update(mapping=spilled.mapping, platform="generic")
+    repeated = spilled.repeated_ids
+    if (len(repeated) or len(spilled.bad_records)) and options.get("on_error", "refuse") == "refuse":
+        raise _record_errors(spilled)
     try:
         result = load_bytes(csv_path.read_bytes(), spilled.file, **options)
     except ValidationError as exc:
         problems = [dataclasses.replace(p, row=original(p.row)) for p in exc.problems]
         raise ValidationError(sorted(problems, key=lambda p: (p.row is None, p.row or 0)), total=exc.total) from None
     frame = result.frame
-    if len(frame):
-        frame["row"] = numbers[frame["row"].to_numpy(dtype="int64") - 1]
     skipped = result.skipped
     if len(skipped):
         skipped = skipped.assign(row=[original(r) for r in skipped["row"]])
-    return dataclasses.replace(result, frame=frame, skipped=skipped, file=spilled.file)
+    skipped_rows = result.skipped_rows
+    notices = list(result.notices)
+    if len(frame):
+        frame["row"] = numbers[frame["row"].to_numpy(dtype="int64") - 1]
+        if len(repeated):  # --skip-bad-rows: a repeat of an id seen in another part is skipped like any repeat
+            dup = np.isin(frame["row"].to_numpy(dtype="int64"), repeated)
+            if dup.any():
+                rows = frame["row"].to_numpy(dtype="int64")[dup]
+                frame = frame[~dup].reset_index(drop=True)
+                extra = pd.DataFrame({"file": spilled.file, "row": rows, "column": spilled.mapping.get("message_id"),
+                                      "value": None, "message": "duplicate message id",
+                                      "fix": "give every message a unique id, or remove the repeated row"})
+                skipped = pd.concat([skipped, extra], ignore_index=True) if len(skipped) else extra
+                skipped_rows += int(dup.sum())
+                notices = [n for n in notices if not (n.startswith("Skipped ") and "with problems" in n)]
+                notices.append(f"Skipped {skipped_rows} row(s) with problems; download the list to see why.")
+    return dataclasses.replace(result, frame=frame, skipped=skipped, skipped_rows=skipped_rows, notices=notices,
+                               file=spilled.file)
+
+
+def bad_record_problems(spilled: Spill) -> list[Problem]:
+    """The records the spill could not split into fields, as the loader words them."""
+    return [Problem(spilled.file, int(r), None, None, f"the record does not have {spilled.width} fields",
+                    "quote fields that contain the separator, or remove the record") for r in spilled.bad_records]
+
+
+def _record_errors(spilled: Spill) -> ValidationError:
+    column = spilled.mapping.get("message_id")
+    problems = bad_record_problems(spilled) + [
+        Problem(spilled.file, int(r), column, None, "duplicate message id",
+                "give every message a unique id, or remove the repeated row") for r in spilled.repeated_ids]
+    problems.sort(key=lambda p: p.row)
+    return ValidationError(problems[:1000], total=len(problems))
 
 
 _NUMBER = re.compile(r"(?<![\w.:'-])\d{1,3}(?:,\d{3})*(?![\w.:'%-])|(?<![\w.:'-])\d+(?![\w.:'%-])")

@@ -115,3 +115,42 @@ def test_merge_notices_adds_counts_and_keeps_file_level_sentences_once():
     merged = stream.merge_notices([["Ignored 2 column(s) not in the Chatlens format: a, b", "Skipped 3 row(s)."],
                                    ["Ignored 2 column(s) not in the Chatlens format: a, b", "Skipped 4 row(s)."]])
     assert merged == ["Ignored 2 column(s) not in the Chatlens format: a, b", "Skipped 7 row(s)."]
+
+
+def test_a_message_id_repeated_in_another_part_is_a_problem_as_in_the_whole_file_load(tmp_path):
+    rows = ["conversation_id,message_id,speaker,text"]
+    for i in range(300):
+        rows.append(f"c{i % 30},m{i},user,message {i}")
+    rows.append("c7,m3,user,same id as record 4 in another conversation")  # record 301 repeats m3 (record 4)
+    path = tmp_path / "ids.csv"
+    path.write_text("\n".join(rows) + "\n")
+    spilled = stream.spill(path, buckets=8)
+    try:
+        assert spilled.repeated_ids.tolist() == [301]
+    finally:
+        spilled.close()
+    db = store.connect(tmp_path / "s.db")
+    with pytest.raises(ValidationError) as err:
+        ingest_streaming(db, path, dataset="d")
+    assert [(p.row, p.column, p.message) for p in err.value.problems] == [(301, "message_id", "duplicate message id")]
+    whole = pytest.raises(ValidationError, load_path, path)
+    assert [p.row for p in whole.value.problems] == [301]  # the same row the whole-file load names
+    ok = ingest_streaming(db, path, dataset="d", on_error="skip")
+    assert (ok.new, ok.skipped) == (300, 1)
+    assert any(n.startswith("Skipped 1 row(s)") for n in ok.notices)
+
+
+def test_a_record_with_too_many_fields_is_named_by_its_number_and_later_rows_keep_theirs(tmp_path):
+    rows = ["conversation_id,speaker,text"] + [f"c{i % 20},user,message {i}" for i in range(200)]
+    rows[120] = "c3,user,an unquoted, comma"  # record 120
+    path = tmp_path / "wide.csv"
+    path.write_text("\n".join(rows) + "\n")
+    db = store.connect(tmp_path / "s.db")
+    with pytest.raises(ValidationError) as err:
+        ingest_streaming(db, path, dataset="d")
+    assert [p.row for p in err.value.problems] == [120]
+    ok = ingest_streaming(db, path, dataset="d", on_error="skip")
+    assert (ok.new, ok.skipped) == (199, 1)
+    stored = store.load_messages(db, ok.dataset_id)
+    by_row = dict(zip(stored["row"], stored["text"]))
+    assert 120 not in by_row and by_row[121] == "message 120" and by_row[200] == "message 199"
