@@ -145,6 +145,10 @@ def run_facts(source, *, engine: str = "local", workers: int | None = None, spar
 
     ``use_cache`` (a stored dataset only): read the facts kept for this dataset version
     (:mod:`metrics.store.facts_cache`) instead of the messages, and keep them after computing them."""
+    if workers is not None:
+        from metrics.engines.local import _check_workers
+
+        _check_workers(workers)  # a bad --workers is an error even when the facts are kept
     if use_cache and isinstance(source, StoredInput):
         return _cached_facts(source, engine=engine, workers=workers, spark_master=spark_master,
                              progress=progress, buckets=buckets)
