@@ -1079,14 +1079,16 @@ def _write_parts(db: sqlite_utils.Database, dataset_id: int, load_id: int | None
     parts of one save are consecutive."""
     (last,) = db.conn.execute("SELECT coalesce(max(part), 0) FROM message_parts WHERE dataset_id = ?",
                               (dataset_id,)).fetchone()
+    # one conversion to Arrow, then a take per bucket (not a pandas take and conversion per bucket)
+    table = pa.Table.from_pandas(part, preserve_index=False)
+    table = table.append_column("msg_key", pa.array(keys, type=pa.large_string()))
     for bucket, rows in _bucket_rows(part["conversation_id"], buckets):
         for start in range(0, len(rows), _PART_ROWS):
             take = rows[start:start + _PART_ROWS]
-            chunk = part.iloc[take].reset_index(drop=True)
             last += 1
             db.conn.execute("INSERT INTO message_parts (dataset_id, part, load_id, row_count, data, bucket) "
                             "VALUES (?, ?, ?, ?, ?, ?)",
-                            (dataset_id, last, load_id, len(chunk), _encode_part(chunk, keys[take]), bucket))
+                            (dataset_id, last, load_id, len(take), _encode_table(table.take(pa.array(take))), bucket))
 
 
 def _write_parts_v3(db: sqlite_utils.Database, dataset_id: int, load_id: int | None, part: pd.DataFrame,
