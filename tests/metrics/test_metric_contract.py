@@ -117,6 +117,15 @@ OTHER_MODULES = {
     "intent_charts": "altair chart builders", "sentiment_charts": "altair chart builders",
     "funnel_charts": "altair chart builders", "roi_charts": "altair chart builders",
     "changelog_charts": "altair chart builders",
+    **{f"{fam}.facts": f"the {fam} family's per-shard facts: the shard contract in tests/metrics/core/test_facts.py "
+                       f"and tests/metrics/{fam}/test_*_facts.py, the summary from facts in test_facts.py"
+       for fam in ("engagement", "outcomes", "intents", "funnel", "sentiment", "improve")},
+    "core.facts": "the facts framework (tables, combining, shards): tests/metrics/core/test_facts.py",
+    "engines": "runs the facts shard by shard (local pool, Spark): tests/metrics/engines/test_engines.py",
+    "engines.local": "the local process-pool engine: tests/metrics/engines/test_engines.py",
+    "engines.spark": "the Spark engine: tests/metrics/engines/test_engines.py (Spark equals local)",
+    "io.stream": "streamed ingest of a large CSV: tests/metrics/io/test_stream.py",
+    "store.facts_cache": "sqlite persistence (facts kept per dataset version)",
 }
 
 # ============================================================================ random transcripts
@@ -588,6 +597,7 @@ REGISTRY: dict[str, Entry | Callable[[Data], object]] = {
         lambda **kw: sentiment_metrics.sentiment_breakdown(d.scored, **kw), by=("intent", "topic", "channel")),
     "sentiment_metrics.conversation_sentiment": lambda d: sentiment_metrics.conversation_sentiment(d.scored),
     "sentiment_metrics.sentiment_shift": lambda d: sentiment_metrics.sentiment_shift(d.scored),
+    "sentiment_metrics.conversation_first_last": lambda d: sentiment_metrics.conversation_first_last(d.scored),
     "sentiment_metrics.worsened_conversation_rate": lambda d: sentiment_metrics.worsened_conversation_rate(d.scored),
     "sentiment_metrics.bot_reaction_pairs": lambda d: sentiment_metrics.bot_reaction_pairs(d.scored),
     "sentiment_metrics.negative_reactions": lambda d: sentiment_metrics.negative_reactions(d.scored, min_count=1),
@@ -703,6 +713,9 @@ EXCLUDED: dict[str, str] = {
     "backlog.gap_item": "builds one backlog row from one gap-table row (a dict or Series), not a frame; golden "
                         "test in tests/metrics/improve/test_backlog_gaps.py",
     "sentiment_metrics.quality_band": "takes three numbers, not a frame",
+    **{f"sentiment_metrics.{n}": "takes the sentiment facts (totals per period, first/last per conversation), not "
+                                 "a message frame; equal to the frame path in tests/metrics/sentiment/"
+                                 "test_sentiment_facts.py" for n in ("trend_from_totals", "shift_from_conversations")},
     **{f"funnel.{n}": "parses, prints or converts a funnel definition, not a frame" for n in (
         "parse_rule", "rule_label", "parse_stage", "parse_stage_lines", "stages_to_lines", "stages_from_dicts",
         "stages_to_dicts", "contact_stage_warning")},
