@@ -50,7 +50,7 @@ def shard_facts(shard: pd.DataFrame, ctx: Context) -> dict[str, pd.DataFrame]:
     ...                   "text": ["hi", "hello", "?"], "user_id": ["u1", None, "u1"], "row": [1, 2, 3]})
     >>> f = shard_facts(m, Context())
     >>> int(f["dataset"]["messages"].iloc[0]), f["users"].values.tolist(), len(f["conversations"])
-    (3, [['u1', 2]]), 2)
+    (3, [['u1', 2]], 2)
     """
     if "timestamp" in shard.columns:
         stamps = shard["timestamp"]
