@@ -116,7 +116,7 @@ def shard_of(conversation_ids: pd.Series, buckets: int = DEFAULT_BUCKETS) -> np.
     """The bucket (0..buckets-1) of each message: a stable hash of its conversation id.
 
     The same in every process and on Spark (pandas' SipHash with its fixed key), so a later upload's
-    messages of a conversation land in the bucket of its earlier ones. A missing id is bucket 0.
+    messages of a conversation land in the bucket of its earlier ones. A missing id hashes as the empty id.
 
     >>> b = shard_of(pd.Series(["a", "b", "a"]), 8)
     >>> bool(b[0] == b[2] == shard_of(pd.Series(["a"]), 8)[0]), b.dtype
