@@ -1079,16 +1079,23 @@ def _write_parts(db: sqlite_utils.Database, dataset_id: int, load_id: int | None
     parts of one save are consecutive."""
     (last,) = db.conn.execute("SELECT coalesce(max(part), 0) FROM message_parts WHERE dataset_id = ?",
                               (dataset_id,)).fetchone()
-    # one conversion to Arrow, then a take per bucket (not a pandas take and conversion per bucket)
+    # one conversion to Arrow and one take into bucket order, then zero-copy slices (a take per bucket on the
+    # chunked columns costs more than the Parquet encoding)
     table = pa.Table.from_pandas(part, preserve_index=False)
     table = table.append_column("msg_key", pa.array(keys, type=pa.large_string()))
-    for bucket, rows in _bucket_rows(part["conversation_id"], buckets):
+    groups = list(_bucket_rows(part["conversation_id"], buckets))
+    if not groups:
+        return
+    ordered = table.combine_chunks().take(pa.array(np.concatenate([rows for _, rows in groups])))
+    at = 0
+    for bucket, rows in groups:
         for start in range(0, len(rows), _PART_ROWS):
-            take = rows[start:start + _PART_ROWS]
+            size = min(_PART_ROWS, len(rows) - start)
             last += 1
             db.conn.execute("INSERT INTO message_parts (dataset_id, part, load_id, row_count, data, bucket) "
                             "VALUES (?, ?, ?, ?, ?, ?)",
-                            (dataset_id, last, load_id, len(take), _encode_table(table.take(pa.array(take))), bucket))
+                            (dataset_id, last, load_id, size, _encode_table(ordered.slice(at, size)), bucket))
+            at += size
 
 
 def _write_parts_v3(db: sqlite_utils.Database, dataset_id: int, load_id: int | None, part: pd.DataFrame,
