@@ -101,6 +101,7 @@ to the earlier one by content.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import importlib
@@ -1086,16 +1087,22 @@ def _write_parts(db: sqlite_utils.Database, dataset_id: int, load_id: int | None
     groups = list(_bucket_rows(part["conversation_id"], buckets))
     if not groups:
         return
-    ordered = table.combine_chunks().take(pa.array(np.concatenate([rows for _, rows in groups])))
-    at = 0
+    order = pa.array(np.concatenate([rows for _, rows in groups]))
+    slices, at = [], 0
     for bucket, rows in groups:
         for start in range(0, len(rows), _PART_ROWS):
             size = min(_PART_ROWS, len(rows) - start)
+            slices.append((bucket, at, size))
+            at += size
+    # Arrow releases the GIL in take and in the Parquet encoder: the columns, then the parts, on two threads
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        columns = list(pool.map(lambda column: column.take(order), table.columns))
+        ordered = pa.Table.from_arrays(columns, schema=table.schema)
+        blobs = pool.map(lambda s: _encode_table(ordered.slice(s[1], s[2])), slices)
+        for (bucket, _, size), blob in zip(slices, blobs):
             last += 1
             db.conn.execute("INSERT INTO message_parts (dataset_id, part, load_id, row_count, data, bucket) "
-                            "VALUES (?, ?, ?, ?, ?, ?)",
-                            (dataset_id, last, load_id, size, _encode_table(ordered.slice(at, size)), bucket))
-            at += size
+                            "VALUES (?, ?, ?, ?, ?, ?)", (dataset_id, last, load_id, size, blob, bucket))
 
 
 def _write_parts_v3(db: sqlite_utils.Database, dataset_id: int, load_id: int | None, part: pd.DataFrame,
