@@ -234,19 +234,22 @@ def test_a_failing_save_rolls_back_everything(seeded_store, monkeypatch):
     before = _snapshot(path)
     result = load_bytes((HOSTILE / "html_js_markdown.csv").read_bytes(), "html_js_markdown.csv")
     calls = {"n": 0}
-    real = store._encode_part
+    real = store._encode_table
+    lock = __import__("threading").Lock()
 
-    def failing(part, keys):
-        calls["n"] += 1
-        if calls["n"] > 1:
+    def failing(table):
+        with lock:  # parts are encoded on two threads
+            calls["n"] += 1
+            n = calls["n"]
+        if n == 2:
             raise pa.ArrowInvalid("injected failure")
-        return real(part, keys)
+        return real(table)
 
     monkeypatch.setattr(store, "_PART_ROWS", 2)  # several parts: the second one fails
-    monkeypatch.setattr(store, "_encode_part", failing)
+    monkeypatch.setattr(store, "_encode_table", failing)
     with pytest.raises(ChatlensError, match="injected failure.*Nothing was saved"):
         store.save_messages(db, result.frame, dataset_name="half", file_name="html_js_markdown.csv")
-    assert calls["n"] == 2
+    assert calls["n"] >= 2
     assert _snapshot(path) == before
 
 
